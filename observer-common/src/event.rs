@@ -1,0 +1,227 @@
+//! The records the kernel writes into the ring buffer (and `events.bin` stores verbatim).
+//!
+//! Every record starts with an [`EventHeader`]. Layouts are `#[repr(C)]` with explicit padding so
+//! that the kernel side, the userspace reader and the on-disk format agree byte for byte; the
+//! `const` asserts at the bottom pin sizes and offsets. Kind ids are never reused: a new kind gets a
+//! new number, a new field is appended at the end of its record.
+
+/// Longest command name the kernel keeps (`TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+/// Syscall arguments carried per record.
+pub const MAX_ARGS: usize = 6;
+/// Bytes of an exec'd filename kept (longer names are cut, NUL-terminated).
+pub const FILENAME_LEN: usize = 128;
+
+/// Numbered record kinds. Never renumber, never reuse.
+pub mod kind {
+    /// A completed (or, with `FLAG_UNFINISHED`, abandoned) syscall: [`super::SyscallEvent`].
+    pub const SYSCALL: u16 = 1;
+    /// `sched_process_fork`: [`super::ForkEvent`].
+    pub const FORK: u16 = 2;
+    /// `sched_process_exec`: [`super::ExecEvent`].
+    pub const EXEC: u16 = 3;
+    /// `sched_process_exit`: [`super::ExitEvent`].
+    pub const EXIT: u16 = 4;
+    /// `signal_generate`: [`super::SignalGenerateEvent`].
+    pub const SIGNAL_GENERATE: u16 = 5;
+    /// `signal_deliver`: [`super::SignalDeliverEvent`].
+    pub const SIGNAL_DELIVER: u16 = 6;
+    /// One past the highest kernel kind; sizes the per-kind counters.
+    pub const COUNT: u32 = 7;
+}
+
+/// Header flags.
+pub mod flags {
+    /// The syscall does not return (`exit`, `exit_group`): recorded at entry, `ret` is meaningless.
+    pub const NO_RETURN: u16 = 1 << 0;
+    /// The thread ended while inside the syscall (killed in a futex wait, say): recorded at exit of
+    /// the thread, `ret` is meaningless, `duration_ns` is how long it had been inside.
+    pub const UNFINISHED: u16 = 1 << 1;
+    /// `aux` holds the clone flags read from userspace `struct clone_args` (clone3).
+    pub const AUX_CLONE_FLAGS: u16 = 1 << 2;
+    /// The fork created a thread (CLONE_THREAD) rather than a process.
+    pub const THREAD: u16 = 1 << 3;
+    /// The exiting thread was the last of its thread group.
+    pub const GROUP_DEAD: u16 = 1 << 4;
+}
+
+/// Common prefix of every record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    /// One of [`kind`].
+    pub kind: u16,
+    /// Bit set of [`flags`].
+    pub flags: u16,
+    /// Thread id (kernel `pid`) of the task the event happened in.
+    pub tid: u32,
+    /// Process id (kernel `tgid`) of that task.
+    pub tgid: u32,
+    /// Keeps `ts_ns` 8-byte aligned.
+    pub _pad: u32,
+    /// CLOCK_BOOTTIME nanoseconds; for syscalls, the moment of entry.
+    pub ts_ns: u64,
+}
+
+/// One syscall, paired in the kernel: arguments from entry, result from exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallEvent {
+    pub header: EventHeader,
+    /// x86_64 syscall number (see [`crate::syscalls`]).
+    pub nr: u32,
+    /// How many of `args` the syscall has (the rest are zero).
+    pub nargs: u32,
+    pub args: [u64; MAX_ARGS],
+    /// Raw return value; `-4095..=-1` is `-errno`.
+    pub ret: i64,
+    /// Exit timestamp minus entry timestamp.
+    pub duration_ns: u64,
+    /// Syscall-specific extra datum, meaning given by header flags (clone3: the clone flags).
+    pub aux: u64,
+}
+
+/// A task created by a tracked process. Header: the parent (the task that called fork/clone).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkEvent {
+    pub header: EventHeader,
+    pub child_tid: u32,
+    /// Equal to the parent's tgid for a thread (`flags::THREAD`), to `child_tid` for a process.
+    pub child_tgid: u32,
+    pub parent_comm: [u8; COMM_LEN],
+}
+
+/// A successful exec. Header: the task after exec.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecEvent {
+    pub header: EventHeader,
+    /// The tid that called exec (differs from `header.tid` when a non-leader thread exec'd).
+    pub old_tid: u32,
+    pub _pad: u32,
+    /// The command name after exec.
+    pub comm: [u8; COMM_LEN],
+    /// The path passed to exec, NUL-terminated, cut at `FILENAME_LEN - 1` bytes.
+    pub filename: [u8; FILENAME_LEN],
+}
+
+impl Default for ExecEvent {
+    fn default() -> Self {
+        Self { header: EventHeader::default(), old_tid: 0, _pad: 0, comm: [0; COMM_LEN], filename: [0; FILENAME_LEN] }
+    }
+}
+
+/// A thread ending. Header: the exiting thread; `flags::GROUP_DEAD` when it was the last one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitEvent {
+    pub header: EventHeader,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// A signal being generated. Header: the *sender* (current task; the kernel itself for faults,
+/// in which case the sender is the faulting thread and `code` says so).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalGenerateEvent {
+    pub header: EventHeader,
+    pub sig: i32,
+    pub errno: i32,
+    /// `si_code` (SI_USER, SI_TKILL, SI_KERNEL, SEGV_MAPERR, ...).
+    pub code: i32,
+    /// Target task id.
+    pub target_tid: u32,
+    /// Non-zero for a signal to the whole thread group.
+    pub group: i32,
+    /// TRACE_SIGNAL_DELIVERED(0), IGNORED(1), ALREADY_PENDING(2), OVERFLOW_FAIL(3), LOSE_INFO(4).
+    pub result: i32,
+    pub sender_comm: [u8; COMM_LEN],
+    pub target_comm: [u8; COMM_LEN],
+}
+
+/// A signal being delivered (acted upon) in a thread. Header: the receiving thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalDeliverEvent {
+    pub header: EventHeader,
+    pub sig: i32,
+    pub errno: i32,
+    pub code: i32,
+    pub _pad: u32,
+    /// 0 = SIG_DFL, 1 = SIG_IGN, else the handler address.
+    pub sa_handler: u64,
+    pub sa_flags: u64,
+}
+
+/// The entry of the in-flight table (tid -> syscall being executed), readable from userspace at any
+/// time to say what a thread is blocked in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InFlight {
+    pub nr: u32,
+    pub nargs: u32,
+    pub args: [u64; MAX_ARGS],
+    pub aux: u64,
+    /// CLOCK_BOOTTIME of entry.
+    pub enter_ns: u64,
+    pub tgid: u32,
+    /// `flags::AUX_CLONE_FLAGS` when `aux` holds clone flags.
+    pub flags: u32,
+}
+
+/// Per-syscall behaviour bits stored (with the argument count) in the kernel's syscall table map.
+pub mod syscall_bits {
+    /// Low nibble: number of arguments to record.
+    pub const NARGS_MASK: u8 = 0x0f;
+    /// Record at entry; there is no exit (`exit`, `exit_group`).
+    pub const NO_RETURN: u8 = 0x10;
+    /// `clone3`: read `clone_args.flags` from user memory into `aux`.
+    pub const CLONE3: u8 = 0x20;
+    /// `clone`: the first argument is the clone flags.
+    pub const CLONE: u8 = 0x40;
+    /// Watched at all (a zero entry means "not ours": ignore).
+    pub const WATCHED: u8 = 0x80;
+}
+
+/// Index of the per-kind counters map entry that counts in-flight table overflows.
+pub const COUNTER_INFLIGHT_FULL: u32 = 0;
+
+/// Size of each record kind, by kind id (0 = unknown kind).
+pub const fn record_size(kind: u16) -> usize {
+    match kind {
+        kind::SYSCALL => core::mem::size_of::<SyscallEvent>(),
+        kind::FORK => core::mem::size_of::<ForkEvent>(),
+        kind::EXEC => core::mem::size_of::<ExecEvent>(),
+        kind::EXIT => core::mem::size_of::<ExitEvent>(),
+        kind::SIGNAL_GENERATE => core::mem::size_of::<SignalGenerateEvent>(),
+        kind::SIGNAL_DELIVER => core::mem::size_of::<SignalDeliverEvent>(),
+        _ => 0,
+    }
+}
+
+macro_rules! assert_layout {
+    ($t:ty, $size:expr) => {
+        const _: () = assert!(core::mem::size_of::<$t>() == $size);
+        const _: () = assert!(core::mem::align_of::<$t>() == 8);
+    };
+}
+assert_layout!(EventHeader, 24);
+assert_layout!(SyscallEvent, 24 + 8 + 48 + 24);
+assert_layout!(ForkEvent, 24 + 8 + 16);
+assert_layout!(ExecEvent, 24 + 8 + 16 + 128);
+assert_layout!(ExitEvent, 24 + 16);
+assert_layout!(SignalGenerateEvent, 24 + 24 + 32);
+assert_layout!(SignalDeliverEvent, 24 + 16 + 16);
+assert_layout!(InFlight, 8 + 48 + 8 + 8 + 8);
+const _: () = assert!(core::mem::offset_of!(EventHeader, ts_ns) == 16);
+const _: () = assert!(core::mem::offset_of!(SyscallEvent, args) == 32);
+const _: () = assert!(core::mem::offset_of!(SyscallEvent, ret) == 80);
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: all of these are #[repr(C)], made only of integers and byte arrays, with explicit
+    // padding fields, so every bit pattern is valid and there are no implicit holes.
+    unsafe impl aya::Pod for InFlight {}
+}

@@ -1,0 +1,154 @@
+//! `sched/sched_process_{fork,exec,exit}`: grows and shrinks the tracked set in the kernel and
+//! records each process-lifecycle step of tracked tasks.
+use aya_ebpf::{
+    helpers::{bpf_get_current_comm, bpf_ktime_get_boot_ns, bpf_probe_read_kernel_str_bytes},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use observer_common::{
+    flags, kind,
+    syscalls::CLONE_THREAD,
+    syscall_bits::{CLONE, CLONE3},
+    tracepoint_fields::{EXEC_FILENAME_LOC, EXEC_OLD_PID, EXIT_GROUP_DEAD, FORK_CHILD_PID},
+    EventHeader, ExecEvent, ExitEvent, ForkEvent,
+};
+
+use crate::{
+    maps::{current_ids, is_tracked, IN_FLIGHT, SYSCALL_TABLE, TASKS, TRACKED},
+    output::emit,
+    syscalls::record,
+};
+
+#[tracepoint]
+pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+    let _ = try_fork(&ctx);
+    0
+}
+
+#[tracepoint]
+pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+    let _ = try_exec(&ctx);
+    0
+}
+
+#[tracepoint]
+pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
+    let _ = try_exit(&ctx);
+    0
+}
+
+fn header(kind: u16, flags: u16, tid: u32, tgid: u32) -> EventHeader {
+    // SAFETY: helper without preconditions.
+    let ts_ns = unsafe { bpf_ktime_get_boot_ns() };
+    EventHeader { kind, flags, tid, tgid, _pad: 0, ts_ns }
+}
+
+/// Whether the clone/clone3 the parent is inside asked for a thread. The tracepoint fires in the
+/// parent before the child is woken, so the child cannot run untracked.
+fn parent_is_making_thread(parent_tid: u32) -> bool {
+    let Some(entry) = IN_FLIGHT.get_ptr(parent_tid) else {
+        return false;
+    };
+    // SAFETY: this thread's own slot.
+    let entry = unsafe { &*entry };
+    let bits = SYSCALL_TABLE.get(entry.nr).copied().unwrap_or(0);
+    let clone_flags = if bits & CLONE != 0 {
+        entry.args[0]
+    } else if bits & CLONE3 != 0 {
+        entry.aux
+    } else {
+        0
+    };
+    clone_flags & CLONE_THREAD != 0
+}
+
+fn try_fork(ctx: &TracePointContext) -> Result<(), i32> {
+    let (tid, tgid) = current_ids();
+    if !is_tracked(tgid) {
+        return Ok(());
+    }
+    // SAFETY: offset checked against the format file.
+    let child_tid: i32 = unsafe { ctx.read_at(FORK_CHILD_PID)? };
+    let child_tid = child_tid as u32;
+    let thread = parent_is_making_thread(tid);
+    let child_tgid = if thread { tgid } else { child_tid };
+    if !thread {
+        let _ = TRACKED.insert(child_tid, 1, 0);
+    }
+    let _ = TASKS.insert(child_tid, child_tgid, 0);
+    let event = ForkEvent {
+        header: header(kind::FORK, if thread { flags::THREAD } else { 0 }, tid, tgid),
+        child_tid,
+        child_tgid,
+        parent_comm: bpf_get_current_comm().unwrap_or_default(),
+    };
+    emit(kind::FORK, &event);
+    Ok(())
+}
+
+fn try_exec(ctx: &TracePointContext) -> Result<(), i32> {
+    let (tid, tgid) = current_ids();
+    if !is_tracked(tgid) {
+        return Ok(());
+    }
+    // SAFETY: offsets checked against the format file.
+    let old_tid: i32 = unsafe { ctx.read_at(EXEC_OLD_PID)? };
+    let old_tid = old_tid as u32;
+    if old_tid != tid {
+        // A non-leader thread exec'd and took over the leader's tid: its pending execve moves too.
+        if let Some(entry) = IN_FLIGHT.get_ptr(old_tid) {
+            // SAFETY: the old thread is gone; nothing else touches its slot.
+            let entry = unsafe { *entry };
+            let _ = IN_FLIGHT.insert(tid, entry, 0);
+            let _ = IN_FLIGHT.remove(old_tid);
+        }
+        let _ = TASKS.remove(old_tid);
+    }
+    let mut event = ExecEvent {
+        header: header(kind::EXEC, 0, tid, tgid),
+        old_tid,
+        comm: bpf_get_current_comm().unwrap_or_default(),
+        ..ExecEvent::default()
+    };
+    // __data_loc: low 16 bits offset from the record start, high 16 bits length.
+    let loc: u32 = unsafe { ctx.read_at(EXEC_FILENAME_LOC)? };
+    let offset = (loc & 0xffff) as usize;
+    // SAFETY: the offset points inside this tracepoint record.
+    let src = unsafe { (ctx_ptr(ctx) as *const u8).add(offset) };
+    let _ = unsafe { bpf_probe_read_kernel_str_bytes(src, &mut event.filename) };
+    emit(kind::EXEC, &event);
+    Ok(())
+}
+
+fn ctx_ptr(ctx: &TracePointContext) -> *mut core::ffi::c_void {
+    use aya_ebpf::EbpfContext;
+    ctx.as_ptr()
+}
+
+fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
+    let (tid, tgid) = current_ids();
+    if !is_tracked(tgid) {
+        return Ok(());
+    }
+    // A thread killed inside a syscall never reaches sys_exit: report how long it had been there.
+    if let Some(entry) = IN_FLIGHT.get_ptr(tid) {
+        // SAFETY: this thread's own slot.
+        let entry = unsafe { *entry };
+        let _ = IN_FLIGHT.remove(tid);
+        // SAFETY: helper without preconditions.
+        let now = unsafe { bpf_ktime_get_boot_ns() };
+        emit(kind::SYSCALL, &record(tid, &entry, flags::UNFINISHED, 0, now.saturating_sub(entry.enter_ns)));
+    }
+    // SAFETY: offset checked against the format file.
+    let group_dead: u8 = unsafe { ctx.read_at(EXIT_GROUP_DEAD)? };
+    let _ = TASKS.remove(tid);
+    let event = ExitEvent {
+        header: header(kind::EXIT, if group_dead != 0 { flags::GROUP_DEAD } else { 0 }, tid, tgid),
+        comm: bpf_get_current_comm().unwrap_or_default(),
+    };
+    emit(kind::EXIT, &event);
+    if group_dead != 0 {
+        let _ = TRACKED.remove(tgid);
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! Every map the programs share with userspace, and the filter that decides what is tracked.
+use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid,
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
+};
+use observer_common::{InFlight, kind, syscalls::TABLE_SIZE};
+
+/// Default; userspace sets the real size from `--buffer-size` before loading.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
+
+/// Tracked processes (tgid -> 1). Seeded by userspace, extended on fork, cleaned when the group dies.
+#[map]
+pub static TRACKED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
+
+/// Threads of tracked processes (tid -> tgid), so signals aimed at a thread can be matched.
+#[map]
+pub static TASKS: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
+
+/// Syscalls in progress (tid -> entry). Userspace reads it to say what a thread is blocked in.
+#[map]
+pub static IN_FLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0);
+
+/// Syscall number -> `syscall_bits` (argument count and behaviour). Zero: not watched.
+#[map]
+pub static SYSCALL_TABLE: Array<u8> = Array::with_max_entries(TABLE_SIZE, 0);
+
+/// Failed ring-buffer reservations by kind; index 0 counts in-flight table overflows.
+#[map]
+pub static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT, 0);
+
+/// Records submitted by kind, so userspace can reconcile what it read with what was sent.
+#[map]
+pub static SUBMITTED: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT, 0);
+
+/// Pending bytes in the ring buffer at which a submit wakes the reader; below it the reader's own
+/// poll timer collects records (a wake-up per record more than doubles the cost of a syscall).
+#[unsafe(no_mangle)]
+static WAKEUP_BYTES: u64 = 256 * 1024;
+
+pub fn wakeup_bytes() -> u64 {
+    // SAFETY: a read-only global patched by the loader; volatile so it is not constant-folded.
+    unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) }
+}
+
+/// Current task as (tid, tgid).
+#[inline(always)]
+pub fn current_ids() -> (u32, u32) {
+    let id = bpf_get_current_pid_tgid();
+    (id as u32, (id >> 32) as u32)
+}
+
+#[inline(always)]
+pub fn is_tracked(tgid: u32) -> bool {
+    TRACKED.get_ptr(tgid).is_some()
+}
+
+#[inline(always)]
+pub fn bump(map: &PerCpuArray<u64>, index: u32) {
+    if let Some(counter) = map.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, no concurrent writer on this CPU while the program runs.
+        unsafe { *counter += 1 };
+    }
+}

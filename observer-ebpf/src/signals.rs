@@ -1,0 +1,85 @@
+//! `signal/signal_generate` and `signal/signal_deliver`: who sent which signal to whom, and when a
+//! tracked thread acted on one.
+use aya_ebpf::{
+    helpers::{bpf_get_current_comm, bpf_ktime_get_boot_ns},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use observer_common::{
+    kind,
+    tracepoint_fields::{
+        SIGDEL_CODE, SIGDEL_ERRNO, SIGDEL_SA_FLAGS, SIGDEL_SA_HANDLER, SIGDEL_SIG, SIGGEN_CODE, SIGGEN_COMM,
+        SIGGEN_ERRNO, SIGGEN_GROUP, SIGGEN_PID, SIGGEN_RESULT, SIGGEN_SIG,
+    },
+    EventHeader, SignalDeliverEvent, SignalGenerateEvent,
+};
+
+use crate::{
+    maps::{current_ids, is_tracked, TASKS},
+    output::emit,
+};
+
+#[tracepoint]
+pub fn signal_generate(ctx: TracePointContext) -> u32 {
+    let _ = try_generate(&ctx);
+    0
+}
+
+#[tracepoint]
+pub fn signal_deliver(ctx: TracePointContext) -> u32 {
+    let _ = try_deliver(&ctx);
+    0
+}
+
+fn header(kind: u16, tid: u32, tgid: u32) -> EventHeader {
+    // SAFETY: helper without preconditions.
+    let ts_ns = unsafe { bpf_ktime_get_boot_ns() };
+    EventHeader { kind, flags: 0, tid, tgid, _pad: 0, ts_ns }
+}
+
+fn try_generate(ctx: &TracePointContext) -> Result<(), i32> {
+    let (tid, tgid) = current_ids();
+    // SAFETY: offsets checked against the format file.
+    let target: i32 = unsafe { ctx.read_at(SIGGEN_PID)? };
+    let target = target as u32;
+    // Sent by a tracked task, or aimed at one (a process id is its leader's tid).
+    if !is_tracked(tgid) && !is_tracked(target) && TASKS.get_ptr(target).is_none() {
+        return Ok(());
+    }
+    let event = unsafe {
+        SignalGenerateEvent {
+            header: header(kind::SIGNAL_GENERATE, tid, tgid),
+            sig: ctx.read_at(SIGGEN_SIG)?,
+            errno: ctx.read_at(SIGGEN_ERRNO)?,
+            code: ctx.read_at(SIGGEN_CODE)?,
+            target_tid: target,
+            group: ctx.read_at(SIGGEN_GROUP)?,
+            result: ctx.read_at(SIGGEN_RESULT)?,
+            sender_comm: bpf_get_current_comm().unwrap_or_default(),
+            target_comm: ctx.read_at(SIGGEN_COMM)?,
+        }
+    };
+    emit(kind::SIGNAL_GENERATE, &event);
+    Ok(())
+}
+
+fn try_deliver(ctx: &TracePointContext) -> Result<(), i32> {
+    let (tid, tgid) = current_ids();
+    if !is_tracked(tgid) {
+        return Ok(());
+    }
+    // SAFETY: offsets checked against the format file.
+    let event = unsafe {
+        SignalDeliverEvent {
+            header: header(kind::SIGNAL_DELIVER, tid, tgid),
+            sig: ctx.read_at(SIGDEL_SIG)?,
+            errno: ctx.read_at(SIGDEL_ERRNO)?,
+            code: ctx.read_at(SIGDEL_CODE)?,
+            _pad: 0,
+            sa_handler: ctx.read_at(SIGDEL_SA_HANDLER)?,
+            sa_flags: ctx.read_at(SIGDEL_SA_FLAGS)?,
+        }
+    };
+    emit(kind::SIGNAL_DELIVER, &event);
+    Ok(())
+}

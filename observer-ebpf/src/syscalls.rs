@@ -1,0 +1,107 @@
+//! `syscalls/sys_enter_*` and `sys_exit_*`: one generic program each, attached to every watched
+//! syscall; entry parks the arguments in the in-flight table, exit turns them into one record.
+use aya_ebpf::{
+    helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_user},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use observer_common::{
+    flags, kind,
+    syscall_bits::{CLONE3, NARGS_MASK, NO_RETURN},
+    tracepoint_fields::{SYS_ENTER_ARGS, SYS_ENTER_NR, SYS_EXIT_RET},
+    EventHeader, InFlight, SyscallEvent, COUNTER_INFLIGHT_FULL, MAX_ARGS,
+};
+
+use crate::{
+    maps::{bump, current_ids, is_tracked, DROPPED, IN_FLIGHT, SYSCALL_TABLE},
+    output::emit,
+};
+
+#[tracepoint]
+pub fn sys_enter(ctx: TracePointContext) -> u32 {
+    let _ = try_sys_enter(&ctx);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit(ctx: TracePointContext) -> u32 {
+    let _ = try_sys_exit(&ctx);
+    0
+}
+
+fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
+    let (tid, tgid) = current_ids();
+    if !is_tracked(tgid) {
+        return Ok(());
+    }
+    // SAFETY: offsets checked against the tracepoint's format file by userspace before attaching.
+    let nr: i32 = unsafe { ctx.read_at(SYS_ENTER_NR)? };
+    let bits = match SYSCALL_TABLE.get(nr as u32) {
+        Some(bits) if *bits != 0 => *bits,
+        _ => return Ok(()),
+    };
+    let nargs = (bits & NARGS_MASK) as usize;
+    let mut entry = InFlight { nr: nr as u32, nargs: nargs as u32, tgid, ..InFlight::default() };
+    for i in 0..MAX_ARGS {
+        if i < nargs {
+            // SAFETY: as above; only the syscall's own arguments are read.
+            entry.args[i] = unsafe { ctx.read_at(SYS_ENTER_ARGS + 8 * i)? };
+        }
+    }
+    if bits & CLONE3 != 0 {
+        // struct clone_args starts with `__aligned_u64 flags`.
+        // SAFETY: a user pointer, read with the fault-tolerant helper.
+        if let Ok(clone_flags) = unsafe { bpf_probe_read_user(entry.args[0] as *const u64) } {
+            entry.aux = clone_flags;
+            entry.flags = flags::AUX_CLONE_FLAGS as u32;
+        }
+    }
+    // SAFETY: helper without preconditions.
+    entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
+    if bits & NO_RETURN != 0 {
+        emit(kind::SYSCALL, &record(tid, &entry, flags::NO_RETURN, 0, 0));
+        return Ok(());
+    }
+    if IN_FLIGHT.insert(tid, entry, 0).is_err() {
+        bump(&DROPPED, COUNTER_INFLIGHT_FULL);
+    }
+    Ok(())
+}
+
+fn try_sys_exit(ctx: &TracePointContext) -> Result<(), i32> {
+    let (tid, _) = current_ids();
+    // Only threads whose entry we recorded have an in-flight slot; everything else stops here.
+    let Some(entry) = IN_FLIGHT.get_ptr(tid) else {
+        return Ok(());
+    };
+    // SAFETY: the slot belongs to this thread; only it inserts or removes its own key.
+    let entry = unsafe { *entry };
+    let _ = IN_FLIGHT.remove(tid);
+    // SAFETY: offset checked against the format file.
+    let ret: i64 = unsafe { ctx.read_at(SYS_EXIT_RET)? };
+    // SAFETY: helper without preconditions.
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    emit(kind::SYSCALL, &record(tid, &entry, 0, ret, now.saturating_sub(entry.enter_ns)));
+    Ok(())
+}
+
+/// The record for an in-flight entry, finished (`ret`, `duration_ns`) or not (`extra_flags`).
+#[inline(always)]
+pub fn record(tid: u32, entry: &InFlight, extra_flags: u16, ret: i64, duration_ns: u64) -> SyscallEvent {
+    SyscallEvent {
+        header: EventHeader {
+            kind: kind::SYSCALL,
+            flags: extra_flags | entry.flags as u16,
+            tid,
+            tgid: entry.tgid,
+            _pad: 0,
+            ts_ns: entry.enter_ns,
+        },
+        nr: entry.nr,
+        nargs: entry.nargs,
+        args: entry.args,
+        ret,
+        duration_ns,
+        aux: entry.aux,
+    }
+}
