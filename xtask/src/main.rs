@@ -1,1 +1,111 @@
-fn main() {}
+//! `cargo xtask`: set up the machine, build the eBPF object, run the demo and the test suite.
+mod setup;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "observer's development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building and loading eBPF needs: rust-src, llvm-22-dev, bpf-linker; mount tracefs.
+    Setup,
+    /// Build the eBPF object alone (target/bpfel-unknown-none/release/observer).
+    BuildEbpf,
+    /// Set up, build, and run observer on the built-in demo: pthread_create failing under a data limit.
+    Demo,
+    /// Set up, then run the whole test suite (tests that load BPF need root).
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn build_ebpf() -> Result<()> {
+    run(cargo()
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["+stable", "build", "--package", "observer-ebpf", "--bins", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core"]))?;
+    println!("eBPF object: {}", workspace_root().join("target/bpfel-unknown-none/release/observer").display());
+    Ok(())
+}
+
+fn demo() -> Result<()> {
+    setup::ensure()?;
+    run(cargo().args(["build", "--release", "--package", "observer"]))?;
+    let root = workspace_root();
+    let out = root.join("target/demo");
+    std::fs::create_dir_all(&out)?;
+    let threads = out.join("threads");
+    run(Command::new("cc").args(["-O2", "-pthread", "-o"]).arg(&threads).arg(root.join("tests/workloads/threads.c")))?;
+    let run_dir = out.join(format!("run-{}", std::process::id()));
+    println!("demo: 8 threads with an 8 MiB default stack each, under `prlimit --data=40M`:");
+    println!("      the stack mprotect fails with ENOMEM and pthread_create returns EAGAIN.\n");
+    let status = Command::new(root.join("target/release/observer"))
+        .args(["run", "--out"])
+        .arg(&run_dir)
+        .args(["--timeout", "30", "--", "prlimit", "--data=40M"])
+        .arg(&threads)
+        .arg("8")
+        .status()
+        .context("could not start observer")?;
+    println!("\nobserver exited with {status}; the run directory is {}", run_dir.display());
+    println!("\n== {}/summary.txt ==", run_dir.display());
+    print!("{}", std::fs::read_to_string(run_dir.join("summary.txt")).context("the run wrote no summary")?);
+    // The failing call, as the per-thread trace shows it.
+    for entry in std::fs::read_dir(&run_dir)? {
+        let path = entry?.path();
+        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("trace.")) {
+            let text = std::fs::read_to_string(&path)?;
+            for line in text.lines().filter(|l| l.contains("MAP_STACK") || (l.contains("mprotect") && l.contains("ENOMEM"))) {
+                println!("{}: {line}", path.file_name().unwrap().to_string_lossy());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn test(args: &[String]) -> Result<()> {
+    setup::ensure()?;
+    run(cargo().arg("test").args(args))
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup::ensure(),
+        Task::BuildEbpf => {
+            setup::ensure()?;
+            build_ebpf()
+        }
+        Task::Demo => demo(),
+        Task::Test { args } => test(&args),
+    }
+}

@@ -1,0 +1,197 @@
+//! Loading the embedded eBPF object, filling its syscall table, attaching every program, and the
+//! handles userspace keeps on its maps (tracked set, in-flight table, counters, ring buffer).
+use aya::{
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{trace_point::TracePointLink, ProgramError, TracePoint},
+    Ebpf, EbpfLoader,
+};
+use observer_common::{
+    kind,
+    syscall_bits::WATCHED as BIT_WATCHED,
+    syscalls::{TABLE_SIZE, WATCHED},
+    InFlight, COUNTER_INFLIGHT_FULL,
+};
+
+use super::CaptureError;
+
+/// The eBPF object, built by observer's build script from the observer-ebpf crate.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observer"));
+
+/// Ring-buffer size used when `--buffer-size` is not given.
+pub const DEFAULT_BUFFER_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Ring-buffer sizes must be a power of two and a whole number of pages.
+pub fn validate_buffer_size(bytes: u64) -> Result<u32, CaptureError> {
+    if bytes >= 4096 && bytes.is_power_of_two() && bytes <= 1 << 30 {
+        Ok(bytes as u32)
+    } else {
+        Err(CaptureError::BufferSize(bytes))
+    }
+}
+
+/// What the kernel side counted, summed over CPUs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Records submitted to the ring buffer, by kind id.
+    pub submitted: Vec<u64>,
+    /// Failed reservations (buffer full), by kind id.
+    pub dropped: Vec<u64>,
+    /// Syscall entries not recorded because the in-flight table was full.
+    pub inflight_full: u64,
+}
+
+impl Counters {
+    pub fn submitted_total(&self) -> u64 {
+        self.submitted.iter().skip(1).sum()
+    }
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().skip(1).sum()
+    }
+}
+
+/// The loaded and attached programs and the maps userspace needs.
+pub struct Probes {
+    // Dropping `Ebpf` detaches and unloads every program.
+    _ebpf: Ebpf,
+    tracked: HashMap<MapData, u32, u8>,
+    tasks: HashMap<MapData, u32, u32>,
+    in_flight: HashMap<MapData, u32, InFlight>,
+    dropped: PerCpuArray<MapData, u64>,
+    submitted: PerCpuArray<MapData, u64>,
+    ring: Option<RingBuf<MapData>>,
+    // Held so its fd stays open while programs that reference it are loaded.
+    _syscall_table: Array<MapData, u8>,
+    links: Vec<TracePointLink>,
+}
+
+impl Drop for Probes {
+    /// Detaches every tracepoint at once: each detach waits for an RCU grace period (about 75 ms
+    /// here), so one after the other 69 of them took five seconds; concurrent ones share it.
+    fn drop(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        std::thread::scope(|scope| {
+            for link in links {
+                scope.spawn(move || drop(link));
+            }
+        });
+    }
+}
+
+fn take<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, CaptureError>
+where
+    T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf.take_map(name).ok_or(CaptureError::Map { map: name, reason: "missing from the eBPF object".into() })?;
+    T::try_from(map).map_err(|e| CaptureError::Map { map: name, reason: e.to_string() })
+}
+
+fn load_error(program: &str, e: ProgramError) -> CaptureError {
+    match e {
+        ProgramError::LoadError { io_error, verifier_log } => {
+            CaptureError::Verifier { program: program.into(), reason: io_error.to_string(), log: verifier_log.to_string() }
+        }
+        other => CaptureError::Load(format!("{program}: {other}")),
+    }
+}
+
+impl Probes {
+    /// Loads the programs with a ring buffer of `buffer_size` bytes and attaches all of them.
+    /// Nothing is tracked yet: until `track` is called the programs only pay the filter miss.
+    pub fn load(buffer_size: u32, wakeup_bytes: u64) -> Result<Self, CaptureError> {
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("EVENTS", buffer_size)
+            .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
+            .load(EBPF_OBJECT)
+            .map_err(|e| match e {
+                aya::EbpfError::ProgramError(p) => load_error("(object)", p),
+                other => CaptureError::Load(other.to_string()),
+            })?;
+
+        let mut table: Array<MapData, u8> = take(&mut ebpf, "SYSCALL_TABLE")?;
+        for sc in WATCHED {
+            debug_assert!(sc.nr < TABLE_SIZE);
+            table
+                .set(sc.nr, BIT_WATCHED | sc.nargs | sc.bits, 0)
+                .map_err(|e| CaptureError::Map { map: "SYSCALL_TABLE", reason: e.to_string() })?;
+        }
+
+        let mut links: Vec<TracePointLink> = Vec::new();
+        let mut attach = |ebpf: &mut Ebpf, program: &str, category: &str, events: &[String]| -> Result<(), CaptureError> {
+            let tp: &mut TracePoint = ebpf
+                .program_mut(program)
+                .ok_or_else(|| CaptureError::Load(format!("program {program} missing from the eBPF object")))?
+                .try_into()
+                .map_err(|e: ProgramError| CaptureError::Load(e.to_string()))?;
+            tp.load().map_err(|e| load_error(program, e))?;
+            for event in events {
+                let id = tp.attach(category, event).map_err(|e| CaptureError::Attach {
+                    program: program.into(),
+                    target: format!("{category}/{event}"),
+                    reason: e.to_string(),
+                })?;
+                links.push(tp.take_link(id).map_err(|e| CaptureError::Load(e.to_string()))?);
+            }
+            Ok(())
+        };
+        let enters: Vec<String> = WATCHED.iter().map(|s| format!("sys_enter_{}", s.name)).collect();
+        let exits: Vec<String> = WATCHED.iter().map(|s| format!("sys_exit_{}", s.name)).collect();
+        attach(&mut ebpf, "sys_enter", "syscalls", &enters)?;
+        attach(&mut ebpf, "sys_exit", "syscalls", &exits)?;
+        for (program, category) in [
+            ("sched_process_fork", "sched"),
+            ("sched_process_exec", "sched"),
+            ("sched_process_exit", "sched"),
+            ("signal_generate", "signal"),
+            ("signal_deliver", "signal"),
+        ] {
+            attach(&mut ebpf, program, category, &[program.to_string()])?;
+        }
+
+        Ok(Self {
+            tracked: take(&mut ebpf, "TRACKED")?,
+            tasks: take(&mut ebpf, "TASKS")?,
+            in_flight: take(&mut ebpf, "IN_FLIGHT")?,
+            dropped: take(&mut ebpf, "DROPPED")?,
+            submitted: take(&mut ebpf, "SUBMITTED")?,
+            ring: Some(take(&mut ebpf, "EVENTS")?),
+            links,
+            _syscall_table: table,
+            _ebpf: ebpf,
+        })
+    }
+
+    /// Number of tracepoint attachments made.
+    pub fn attached(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Starts tracking process `pid` (and, through the fork hook, everything it creates).
+    pub fn track(&mut self, pid: u32) -> Result<(), CaptureError> {
+        self.tracked.insert(pid, 1, 0).map_err(|e| CaptureError::Map { map: "TRACKED", reason: e.to_string() })?;
+        self.tasks.insert(pid, pid, 0).map_err(|e| CaptureError::Map { map: "TASKS", reason: e.to_string() })
+    }
+
+    /// The ring buffer, handed to the live event source once.
+    pub fn take_ring(&mut self) -> Option<RingBuf<MapData>> {
+        self.ring.take()
+    }
+
+    /// Syscalls currently in progress, by tid.
+    pub fn in_flight(&self) -> Vec<(u32, InFlight)> {
+        self.in_flight.iter().filter_map(Result::ok).collect()
+    }
+
+    /// Processes currently tracked in the kernel.
+    pub fn tracked(&self) -> Vec<u32> {
+        self.tracked.keys().filter_map(Result::ok).collect()
+    }
+
+    pub fn counters(&self) -> Counters {
+        let sum = |map: &PerCpuArray<MapData, u64>, i: u32| map.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        Counters {
+            submitted: (0..kind::COUNT).map(|i| sum(&self.submitted, i)).collect(),
+            dropped: (0..kind::COUNT).map(|i| if i == COUNTER_INFLIGHT_FULL { 0 } else { sum(&self.dropped, i) }).collect(),
+            inflight_full: sum(&self.dropped, COUNTER_INFLIGHT_FULL),
+        }
+    }
+}

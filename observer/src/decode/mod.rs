@@ -1,0 +1,13 @@
+//! Turning raw record fields into the text strace would show: names for errnos, signals and
+//! `si_code`s, and the one-line rendering of a syscall. Pure functions over x86_64 Linux values.
+
+pub mod names;
+pub mod syscall_fmt;
+
+pub use names::{
+    errno_by_name, errno_message, errno_name, is_error_return, si_code_name, signal_by_name, signal_name,
+};
+pub use syscall_fmt::{
+    clone3_flags, clone_flags, format_call, mmap_flags, prot_flags, MAP_FIXED_NOREPLACE, MAP_STACK, PROT_READ,
+    PROT_WRITE,
+};

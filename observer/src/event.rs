@@ -1,0 +1,173 @@
+//! Decoded records: the typed view of one ring-buffer / event-log record, and its raw bytes.
+use observer_common::{
+    kind, record_size, EventHeader, ExecEvent, ExitEvent, ForkEvent, SignalDeliverEvent, SignalGenerateEvent,
+    SyscallEvent,
+};
+
+/// One record, in any of the kernel's kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Syscall(SyscallEvent),
+    Fork(ForkEvent),
+    Exec(ExecEvent),
+    Exit(ExitEvent),
+    SignalGenerate(SignalGenerateEvent),
+    SignalDeliver(SignalDeliverEvent),
+}
+
+/// Why a byte string is not a record.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {got} bytes is shorter than the {need}-byte header")]
+    NotEnoughBytes { need: usize, got: usize },
+    #[error("unknown record kind {0}")]
+    UnknownKind(u16),
+    #[error("record of kind {kind} is {got} bytes, expected at least {expected}")]
+    SizeMismatch { kind: u16, expected: usize, got: usize },
+}
+
+fn read<T: Copy>(bytes: &[u8]) -> T {
+    debug_assert!(bytes.len() >= std::mem::size_of::<T>());
+    // SAFETY: length checked by the caller; T is a #[repr(C)] plain-integer record, valid for any
+    // bit pattern; read_unaligned because ring-buffer and file offsets are only 8-byte aligned by luck.
+    unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) }
+}
+
+fn bytes_of<T>(value: &T) -> &[u8] {
+    // SAFETY: records have explicit padding fields, so every byte is initialised.
+    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
+}
+
+impl Event {
+    /// Decodes a record. Longer input is accepted (fields appended by a newer writer are ignored).
+    pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+        let need = std::mem::size_of::<EventHeader>();
+        if bytes.len() < need {
+            return Err(DecodeError::NotEnoughBytes { need, got: bytes.len() });
+        }
+        let header: EventHeader = read(bytes);
+        let expected = record_size(header.kind);
+        if expected == 0 {
+            return Err(DecodeError::UnknownKind(header.kind));
+        }
+        if bytes.len() < expected {
+            return Err(DecodeError::SizeMismatch { kind: header.kind, expected, got: bytes.len() });
+        }
+        Ok(match header.kind {
+            kind::SYSCALL => Event::Syscall(read(bytes)),
+            kind::FORK => Event::Fork(read(bytes)),
+            kind::EXEC => Event::Exec(read(bytes)),
+            kind::EXIT => Event::Exit(read(bytes)),
+            kind::SIGNAL_GENERATE => Event::SignalGenerate(read(bytes)),
+            kind::SIGNAL_DELIVER => Event::SignalDeliver(read(bytes)),
+            other => return Err(DecodeError::UnknownKind(other)),
+        })
+    }
+
+    /// The record exactly as the kernel wrote it.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Event::Syscall(e) => bytes_of(e),
+            Event::Fork(e) => bytes_of(e),
+            Event::Exec(e) => bytes_of(e),
+            Event::Exit(e) => bytes_of(e),
+            Event::SignalGenerate(e) => bytes_of(e),
+            Event::SignalDeliver(e) => bytes_of(e),
+        }
+    }
+
+    pub fn header(&self) -> &EventHeader {
+        match self {
+            Event::Syscall(e) => &e.header,
+            Event::Fork(e) => &e.header,
+            Event::Exec(e) => &e.header,
+            Event::Exit(e) => &e.header,
+            Event::SignalGenerate(e) => &e.header,
+            Event::SignalDeliver(e) => &e.header,
+        }
+    }
+
+    /// Short name of the record kind, as used in summaries and `--format json`.
+    pub fn kind_name(&self) -> &'static str {
+        kind_name(self.header().kind)
+    }
+}
+
+/// Name of a record kind id.
+pub fn kind_name(kind: u16) -> &'static str {
+    match kind {
+        kind::SYSCALL => "syscall",
+        kind::FORK => "fork",
+        kind::EXEC => "exec",
+        kind::EXIT => "exit",
+        kind::SIGNAL_GENERATE => "signal_generate",
+        kind::SIGNAL_DELIVER => "signal_deliver",
+        _ => "unknown",
+    }
+}
+
+/// A NUL-terminated kernel string (comm, filename) as text.
+pub fn c_str(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_syscall() -> SyscallEvent {
+        SyscallEvent {
+            header: EventHeader { kind: kind::SYSCALL, flags: 0, tid: 7, tgid: 5, _pad: 0, ts_ns: 42 },
+            nr: 9,
+            nargs: 6,
+            args: [0, 8392704, 0, 0x20022, u64::MAX, 0],
+            ret: 0x7fff_df79_f000,
+            duration_ns: 1200,
+            aux: 0,
+        }
+    }
+
+    #[test]
+    fn decode_round_trips_every_kind() {
+        let events = [
+            Event::Syscall(sample_syscall()),
+            Event::Fork(ForkEvent { header: EventHeader { kind: kind::FORK, ..Default::default() }, ..Default::default() }),
+            Event::Exec(ExecEvent { header: EventHeader { kind: kind::EXEC, ..Default::default() }, ..Default::default() }),
+            Event::Exit(ExitEvent { header: EventHeader { kind: kind::EXIT, ..Default::default() }, ..Default::default() }),
+            Event::SignalGenerate(SignalGenerateEvent {
+                header: EventHeader { kind: kind::SIGNAL_GENERATE, ..Default::default() },
+                sig: 9,
+                ..Default::default()
+            }),
+            Event::SignalDeliver(SignalDeliverEvent {
+                header: EventHeader { kind: kind::SIGNAL_DELIVER, ..Default::default() },
+                sig: 11,
+                ..Default::default()
+            }),
+        ];
+        for event in events {
+            assert_eq!(Event::decode(event.as_bytes()), Ok(event));
+        }
+    }
+
+    #[test]
+    fn decode_rejects_short_unknown_and_truncated_records() {
+        assert_eq!(Event::decode(&[0; 10]), Err(DecodeError::NotEnoughBytes { need: 24, got: 10 }));
+        let mut unknown = [0u8; 24];
+        unknown[0] = 99;
+        assert_eq!(Event::decode(&unknown), Err(DecodeError::UnknownKind(99)));
+        let bytes = Event::Syscall(sample_syscall()).as_bytes().to_vec();
+        assert_eq!(
+            Event::decode(&bytes[..50]),
+            Err(DecodeError::SizeMismatch { kind: kind::SYSCALL, expected: 104, got: 50 })
+        );
+    }
+
+    #[test]
+    fn decode_ignores_fields_appended_by_a_newer_writer() {
+        let mut bytes = Event::Syscall(sample_syscall()).as_bytes().to_vec();
+        bytes.extend_from_slice(&[0xAA; 16]);
+        assert_eq!(Event::decode(&bytes), Ok(Event::Syscall(sample_syscall())));
+    }
+}

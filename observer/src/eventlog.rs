@@ -1,0 +1,258 @@
+//! `events.bin`: the versioned capture file — magic, version, a JSON header, then length-framed
+//! records exactly as the kernel wrote them. See docs/event-log.md.
+use std::{
+    fs::File,
+    io::{self, BufWriter, Read, Write},
+    path::Path,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{DecodeError, Event};
+
+pub const MAGIC: &[u8; 8] = b"OBSVEVT\0";
+pub const FORMAT_VERSION: u32 = 1;
+/// Schema of the records themselves (layouts in observer-common); bumped when a layout changes
+/// other than by appending fields.
+pub const RECORD_SCHEMA: u32 = 1;
+/// No record is anywhere near this; a larger length means the framing is corrupt.
+pub const MAX_RECORD_LEN: u32 = 64 * 1024;
+const PREAMBLE_LEN: usize = 16;
+
+/// What the capture was taken on, written once at the start of the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHeader {
+    pub record_schema: u32,
+    pub kernel_release: String,
+    pub hostname: String,
+    /// Add to a record's CLOCK_BOOTTIME timestamp to get nanoseconds since the Unix epoch.
+    pub boot_to_wall_ns: i64,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub command: Vec<String>,
+    /// pid of the observer that wrote the capture (its signals are "from the observer").
+    pub observer_pid: u32,
+}
+
+/// Appends records to an event log.
+pub struct EventLogWriter {
+    out: BufWriter<File>,
+    records: u64,
+}
+
+impl EventLogWriter {
+    pub fn create(path: &Path, header: &LogHeader) -> io::Result<Self> {
+        let mut out = BufWriter::with_capacity(256 * 1024, File::create(path)?);
+        let json = serde_json::to_vec(header)?;
+        out.write_all(MAGIC)?;
+        out.write_all(&FORMAT_VERSION.to_le_bytes())?;
+        out.write_all(&(json.len() as u32).to_le_bytes())?;
+        out.write_all(&json)?;
+        out.flush()?;
+        Ok(Self { out, records: 0 })
+    }
+
+    pub fn append(&mut self, event: &Event) -> io::Result<()> {
+        let bytes = event.as_bytes();
+        self.out.write_all(&(bytes.len() as u32).to_le_bytes())?;
+        self.out.write_all(bytes)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Pushes buffered records to the file so a reader sees them (called after every batch).
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    pub fn finish(mut self) -> io::Result<u64> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()?;
+        Ok(self.records)
+    }
+}
+
+/// Why an event log cannot be read (past `offset`).
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("not an observer event log: expected magic {expected:?} at byte 0, found {found:?}")]
+    BadMagic { expected: String, found: String },
+    #[error("event log format version {found} is not supported (this observer reads version {supported})")]
+    UnsupportedVersion { found: u32, supported: u32 },
+    #[error("corrupt event log at byte {offset}: {reason}")]
+    Corrupt { offset: u64, reason: String },
+}
+
+/// Reads an event log held in memory: header first, then records one by one.
+pub struct EventLogReader {
+    data: Vec<u8>,
+    header: LogHeader,
+    offset: usize,
+}
+
+impl EventLogReader {
+    pub fn open(path: &Path) -> Result<Self, LogError> {
+        let mut data = Vec::new();
+        File::open(path)?.read_to_end(&mut data)?;
+        Self::from_bytes(data)
+    }
+
+    pub fn from_bytes(data: Vec<u8>) -> Result<Self, LogError> {
+        if data.len() < PREAMBLE_LEN || &data[..8] != MAGIC {
+            let found = &data[..data.len().min(8)];
+            return Err(LogError::BadMagic {
+                expected: String::from_utf8_lossy(MAGIC).into_owned(),
+                found: String::from_utf8_lossy(found).into_owned(),
+            });
+        }
+        let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(LogError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+        }
+        let header_len = u32::from_le_bytes(data[12..16].try_into().expect("4 bytes")) as usize;
+        let header_end = PREAMBLE_LEN + header_len;
+        if data.len() < header_end {
+            return Err(LogError::Corrupt {
+                offset: 12,
+                reason: format!("header of {header_len} bytes runs past the end of the file ({} bytes)", data.len()),
+            });
+        }
+        let header: LogHeader = serde_json::from_slice(&data[PREAMBLE_LEN..header_end])
+            .map_err(|e| LogError::Corrupt { offset: PREAMBLE_LEN as u64, reason: format!("header is not valid JSON: {e}") })?;
+        Ok(Self { data, header, offset: header_end })
+    }
+
+    pub fn header(&self) -> &LogHeader {
+        &self.header
+    }
+
+    /// Byte offset of the next record frame.
+    pub fn offset(&self) -> u64 {
+        self.offset as u64
+    }
+
+    /// Bytes after the last whole record that do not form a record (a tail cut by a crash).
+    pub fn truncated_tail(&self) -> u64 {
+        let rest = self.data.len() - self.offset;
+        if rest == 0 {
+            return 0;
+        }
+        match self.frame_at(self.offset) {
+            Some(Ok(_)) | Some(Err(_)) => 0,
+            None => rest as u64,
+        }
+    }
+
+    /// `None` when the frame at `offset` is incomplete; `Some(Err)` when it is corrupt.
+    fn frame_at(&self, offset: usize) -> Option<Result<(Event, usize), LogError>> {
+        let rest = &self.data[offset..];
+        if rest.len() < 4 {
+            return None;
+        }
+        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+        if len == 0 || len > MAX_RECORD_LEN {
+            return Some(Err(LogError::Corrupt {
+                offset: offset as u64,
+                reason: format!("record length {len} is outside 1..={MAX_RECORD_LEN}"),
+            }));
+        }
+        let end = 4 + len as usize;
+        if rest.len() < end {
+            return None;
+        }
+        Some(match Event::decode(&rest[4..end]) {
+            Ok(event) => Ok((event, end)),
+            Err(e @ (DecodeError::UnknownKind(_) | DecodeError::SizeMismatch { .. } | DecodeError::NotEnoughBytes { .. })) => {
+                Err(LogError::Corrupt { offset: offset as u64 + 4, reason: e.to_string() })
+            }
+        })
+    }
+
+    /// The next whole record; `Ok(None)` at the end or at a truncated tail (see `truncated_tail`).
+    pub fn next_event(&mut self) -> Result<Option<Event>, LogError> {
+        match self.frame_at(self.offset) {
+            None => Ok(None),
+            Some(Err(e)) => Err(e),
+            Some(Ok((event, len))) => {
+                self.offset += len;
+                Ok(Some(event))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use observer_common::{kind, EventHeader, ExitEvent};
+
+    use super::*;
+
+    fn exit_event(tid: u32) -> Event {
+        Event::Exit(ExitEvent {
+            header: EventHeader { kind: kind::EXIT, flags: 0, tid, tgid: tid, _pad: 0, ts_ns: tid as u64 },
+            comm: *b"worker\0\0\0\0\0\0\0\0\0\0",
+        })
+    }
+
+    fn write_log(events: &[Event]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.bin");
+        let header = LogHeader { record_schema: RECORD_SCHEMA, command: vec!["true".into()], ..Default::default() };
+        let mut writer = EventLogWriter::create(&path, &header).unwrap();
+        for e in events {
+            writer.append(e).unwrap();
+        }
+        assert_eq!(writer.finish().unwrap(), events.len() as u64);
+        std::fs::read(&path).unwrap()
+    }
+
+    fn read_all(data: Vec<u8>) -> (Vec<Event>, u64) {
+        let mut reader = EventLogReader::from_bytes(data).unwrap();
+        let mut out = Vec::new();
+        while let Some(e) = reader.next_event().unwrap() {
+            out.push(e);
+        }
+        (out, reader.truncated_tail())
+    }
+
+    #[test]
+    fn written_records_read_back_in_order_with_the_header() {
+        let events: Vec<Event> = (1..=3).map(exit_event).collect();
+        let data = write_log(&events);
+        let reader = EventLogReader::from_bytes(data.clone()).unwrap();
+        assert_eq!(reader.header().command, vec!["true".to_string()]);
+        assert_eq!(read_all(data), (events, 0));
+    }
+
+    #[test]
+    fn a_truncated_tail_reads_up_to_the_last_whole_record() {
+        let events: Vec<Event> = (1..=3).map(exit_event).collect();
+        let mut data = write_log(&events);
+        data.truncate(data.len() - 5);
+        let (read, skipped) = read_all(data);
+        assert_eq!(read, events[..2].to_vec());
+        assert_eq!(skipped, 4 + 40 - 5);
+    }
+
+    #[test]
+    fn a_corrupt_length_is_rejected_with_its_offset() {
+        let mut data = write_log(&[exit_event(1)]);
+        let first = data.len() - 44;
+        data[first..first + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut reader = EventLogReader::from_bytes(data).unwrap();
+        let err = reader.next_event().unwrap_err().to_string();
+        assert!(err.contains(&format!("at byte {first}")), "{err}");
+    }
+
+    #[test]
+    fn a_foreign_file_is_refused_by_its_magic() {
+        let err = EventLogReader::from_bytes(b"ELF\x7f0000000000000000".to_vec()).err().unwrap();
+        assert!(matches!(err, LogError::BadMagic { .. }), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! observer: an eBPF observer for timing-sensitive hangs and thread-creation failures. The library
+//! holds everything; the binary only parses arguments and maps errors to exit codes.
+pub mod capture;
+pub mod child;
+pub mod cli;
+pub mod clock;
+pub mod decode;
+pub mod event;
+pub mod eventlog;
+pub mod processes;
+pub mod render;
+pub mod run;
+pub mod rundir;
+pub mod sinks;
+pub mod source;
+pub mod summary;

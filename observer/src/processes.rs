@@ -1,0 +1,190 @@
+//! What the event stream says about each process and thread: names, parentage, who signalled whom,
+//! and how each process ended. Fed every event in order; read by the renderer and the summary.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use observer_common::{flags, syscalls};
+
+use crate::{
+    decode::{si_code_name, signal_name},
+    event::{c_str, Event},
+};
+
+const SI_USER: i32 = 0;
+const SI_TKILL: i32 = -6;
+const SI_QUEUE: i32 = -1;
+
+/// Who sent a signal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sender {
+    pub tid: u32,
+    pub tgid: u32,
+    pub comm: String,
+    pub code: i32,
+}
+
+impl Sender {
+    /// Sent by a process (kill/tgkill/sigqueue) rather than raised by the kernel (fault, timer...).
+    pub fn is_process(&self) -> bool {
+        matches!(self.code, SI_USER | SI_TKILL | SI_QUEUE)
+    }
+}
+
+/// How one process ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessExit {
+    Code(i32),
+    Signal { sig: i32, sender: Option<Sender> },
+}
+
+/// One process seen in the capture.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    pub parent: Option<u32>,
+    pub comm: String,
+    pub threads: BTreeSet<u32>,
+    pub exit_group_code: Option<i32>,
+    pub fatal_signal: Option<i32>,
+    pub exit: Option<ProcessExit>,
+}
+
+/// Signals whose default action ends the process.
+pub fn default_action_kills(sig: i32) -> bool {
+    !matches!(sig, libc::SIGCHLD | libc::SIGCONT | libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU | libc::SIGURG | libc::SIGWINCH)
+        && sig > 0
+        && sig < 32
+}
+
+#[derive(Default)]
+pub struct ProcessBook {
+    tgid_of: HashMap<u32, u32>,
+    processes: BTreeMap<u32, Process>,
+    /// Last sender of each signal to each process: (tgid, sig) -> sender.
+    last_sender: HashMap<(u32, i32), Sender>,
+}
+
+impl ProcessBook {
+    pub fn tgid_of(&self, tid: u32) -> Option<u32> {
+        self.tgid_of.get(&tid).copied()
+    }
+
+    pub fn comm(&self, tgid: u32) -> &str {
+        self.processes.get(&tgid).map_or("?", |p| p.comm.as_str())
+    }
+
+    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+        self.processes.values()
+    }
+
+    pub fn process(&self, pid: u32) -> Option<&Process> {
+        self.processes.get(&pid)
+    }
+
+    pub fn threads_seen(&self) -> usize {
+        self.tgid_of.len()
+    }
+
+    pub fn sender_of(&self, tgid: u32, sig: i32) -> Option<&Sender> {
+        self.last_sender.get(&(tgid, sig))
+    }
+
+    fn process_mut(&mut self, tgid: u32) -> &mut Process {
+        self.processes.entry(tgid).or_insert_with(|| Process { pid: tgid, ..Process::default() })
+    }
+
+    fn see(&mut self, tid: u32, tgid: u32) {
+        if tid == 0 {
+            return;
+        }
+        self.tgid_of.insert(tid, tgid);
+        self.process_mut(tgid).threads.insert(tid);
+    }
+
+    /// Seeds the name of a process known before its first event (the launched command).
+    pub fn name(&mut self, tgid: u32, comm: &str) {
+        let p = self.process_mut(tgid);
+        if p.comm.is_empty() {
+            p.comm = comm.to_string();
+        }
+    }
+
+    pub fn observe(&mut self, event: &Event) {
+        let h = *event.header();
+        match event {
+            Event::Syscall(e) => {
+                self.see(h.tid, h.tgid);
+                if e.header.flags & flags::NO_RETURN != 0 && syscalls::by_nr(e.nr).is_some_and(|s| s.name == "exit_group") {
+                    self.process_mut(h.tgid).exit_group_code = Some((e.args[0] & 0xff) as i32);
+                }
+            }
+            Event::Fork(e) => {
+                self.see(h.tid, h.tgid);
+                self.see(e.child_tid, e.child_tgid);
+                if e.header.flags & flags::THREAD == 0 {
+                    let parent_comm = c_str(&e.parent_comm);
+                    let child = self.process_mut(e.child_tgid);
+                    child.parent = Some(h.tgid);
+                    child.comm = parent_comm;
+                }
+                let parent_comm = c_str(&e.parent_comm);
+                self.name(h.tgid, &parent_comm);
+            }
+            Event::Exec(e) => {
+                self.see(h.tid, h.tgid);
+                self.process_mut(h.tgid).comm = c_str(&e.comm);
+            }
+            Event::Exit(e) => {
+                self.see(h.tid, h.tgid);
+                let comm = c_str(&e.comm);
+                self.name(h.tgid, &comm);
+                if e.header.flags & flags::GROUP_DEAD != 0 {
+                    let exit = {
+                        let p = &self.processes[&h.tgid];
+                        match (p.fatal_signal, p.exit_group_code) {
+                            (Some(sig), _) => ProcessExit::Signal { sig, sender: None },
+                            (None, Some(code)) => ProcessExit::Code(code),
+                            (None, None) => ProcessExit::Code(0),
+                        }
+                    };
+                    let exit = match exit {
+                        ProcessExit::Signal { sig, .. } => ProcessExit::Signal { sig, sender: self.sender_of(h.tgid, sig).cloned() },
+                        code => code,
+                    };
+                    self.process_mut(h.tgid).exit = Some(exit);
+                }
+            }
+            Event::SignalGenerate(e) => {
+                // The sender may be untracked (the observer, a shell): note its name, not its threads.
+                let target_tgid = self.tgid_of(e.target_tid).unwrap_or(e.target_tid);
+                let sender = Sender { tid: h.tid, tgid: h.tgid, comm: c_str(&e.sender_comm), code: e.code };
+                self.last_sender.insert((target_tgid, e.sig), sender);
+                self.name(target_tgid, &c_str(&e.target_comm));
+            }
+            Event::SignalDeliver(e) => {
+                self.see(h.tid, h.tgid);
+                let default_handler = e.sa_handler == 0;
+                if e.sig == libc::SIGKILL || (default_handler && default_action_kills(e.sig)) {
+                    let p = self.process_mut(h.tgid);
+                    p.fatal_signal.get_or_insert(e.sig);
+                }
+            }
+        }
+    }
+}
+
+/// `signal SIGKILL from pid 123 (timeout)`, `code 0`, `signal SIGSEGV (SEGV_MAPERR, raised by the kernel)`.
+pub fn describe_exit_signal(sig: i32, sender: Option<&Sender>) -> String {
+    let name = signal_name(sig).map_or_else(|| sig.to_string(), str::to_string);
+    match sender {
+        Some(s) if s.is_process() => format!("signal {name} from pid {} ({})", s.tgid, s.comm),
+        Some(s) => format!("signal {name} ({}, raised by the kernel in pid {})", si_code_name(sig, s.code), s.tgid),
+        None => format!("signal {name}"),
+    }
+}
+
+pub fn describe_exit(exit: &ProcessExit) -> String {
+    match exit {
+        ProcessExit::Code(c) => format!("code {c}"),
+        ProcessExit::Signal { sig, sender } => describe_exit_signal(*sig, sender.as_ref()),
+    }
+}

@@ -1,0 +1,294 @@
+//! `observer run`: start the command held at the gate, track it in the kernel, release it, stream
+//! its events into the run directory until it ends (or is stopped), then write the summary.
+use std::{
+    ffi::OsString,
+    fs::File,
+    future::Future,
+    io::{Read, Write},
+    os::fd::OwnedFd,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    capture::{self, probes, CaptureError, LiveSource, Probes},
+    child::{self, BlockedChild, ChildError, ExitStatus},
+    clock,
+    event::Event,
+    eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
+    processes::{describe_exit, describe_exit_signal},
+    rundir,
+    sinks::Pipeline,
+    source::EventSource,
+    summary::Summary,
+};
+
+/// Validated options of one run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub command: Vec<OsString>,
+    pub out: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub buffer_size: u64,
+    pub tee: bool,
+    /// Print the summary on stderr at the end.
+    pub quiet: bool,
+}
+
+/// Why observer stopped the command before it ended by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    Timeout(Duration),
+    Signal(&'static str),
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Timeout(d) => write!(f, "timeout after {}s", d.as_secs_f64()),
+            StopReason::Signal(name) => write!(f, "{name} to observer"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Child(#[from] ChildError),
+    #[error("run directory {path}: {source}")]
+    RunDir { path: PathBuf, source: std::io::Error },
+    #[error("no command given: usage is `observer run [OPTIONS] -- CMD [ARGS...]`")]
+    NoCommand,
+}
+
+/// The result of a finished run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub exit: ExitStatus,
+    pub summary: Summary,
+    /// The probes being detached; join before exiting so nothing of ours stays attached.
+    pub detaching: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the reader collects records that did not reach the wake-up threshold.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::RunDir { path: path.to_path_buf(), source }
+}
+
+/// Copies the child's output into the run directory and to our own terminal (`--tee`).
+fn tee_thread(mut from: File, mut to_file: File, to_stdout: bool) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let _ = to_file.write_all(&buf[..n]);
+            if to_stdout {
+                let _ = std::io::stdout().write_all(&buf[..n]);
+            } else {
+                let _ = std::io::stderr().write_all(&buf[..n]);
+            }
+        }
+    })
+}
+
+fn pipe_files() -> std::io::Result<(File, File)> {
+    let mut fds = [0; 2];
+    // SAFETY: valid array for pipe2.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    use std::os::fd::FromRawFd;
+    // SAFETY: fresh descriptors owned from here on.
+    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+}
+
+/// Runs the command under observation. `shutdown` resolves when the user asks observer to stop
+/// (Ctrl-C, SIGTERM); the command is then stopped like a timeout and the run finalised.
+pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
+    let argv0 = opts.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
+    let program = child::resolve(&argv0)?;
+    let buffer_size = probes::validate_buffer_size(opts.buffer_size)?;
+
+    capture::privilege::check()?;
+    let tracefs = capture::tracefs::ensure_mounted()?;
+    capture::tracefs::verify_layout(&tracefs)?;
+    let wakeup_bytes = (u64::from(buffer_size) / 4).min(256 * 1024);
+    let mut probes = Probes::load(buffer_size, wakeup_bytes)?;
+
+    let started_wall = clock::now_wall_ns();
+    let started = Instant::now();
+    let dir = rundir::create(opts.out.as_deref(), &argv0, &clock::compact_utc(started_wall))
+        .map_err(io_at(opts.out.as_deref().unwrap_or(Path::new(rundir::DEFAULT_PARENT))))?;
+    let command: Vec<String> = opts.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let command_line = rundir::shell_join(&command);
+    std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n")).map_err(io_at(&dir))?;
+
+    let stdout_file = File::create(dir.join(rundir::STDOUT)).map_err(io_at(&dir))?;
+    let stderr_file = File::create(dir.join(rundir::STDERR)).map_err(io_at(&dir))?;
+    let mut tees = Vec::new();
+    let stdio = if opts.tee {
+        let (out_r, out_w) = pipe_files().map_err(io_at(&dir))?;
+        let (err_r, err_w) = pipe_files().map_err(io_at(&dir))?;
+        tees.push(tee_thread(out_r, stdout_file, true));
+        tees.push(tee_thread(err_r, stderr_file, false));
+        child::Stdio { stdout: OwnedFd::from(out_w), stderr: OwnedFd::from(err_w) }
+    } else {
+        child::Stdio { stdout: OwnedFd::from(stdout_file), stderr: OwnedFd::from(stderr_file) }
+    };
+
+    let boot_to_wall_ns = clock::boot_to_wall_offset_ns();
+    let header = LogHeader {
+        record_schema: RECORD_SCHEMA,
+        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default(),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
+        boot_to_wall_ns,
+        started_at: clock::rfc3339(started_wall),
+        command: command.clone(),
+        observer_pid: std::process::id(),
+    };
+    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(&dir))?;
+    let mut pipeline = Pipeline::new(&dir, Some(log), boot_to_wall_ns);
+
+    let mut child = BlockedChild::spawn(&program, &opts.command, stdio)?;
+    let pid = child.pid();
+    pipeline.book.name(pid as u32, &argv0);
+    if let Err(e) = probes.track(pid as u32) {
+        child::signal_group(pid, libc::SIGKILL);
+        return Err(e.into());
+    }
+    let ring = probes.take_ring().expect("ring buffer taken once");
+    let mut live = LiveSource::new(ring).map_err(io_at(&dir))?;
+    child.release()?;
+
+    let mut waiter = tokio::task::spawn_blocking(move || child::wait_blocking(pid));
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let timeout_at = opts.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let mut stop_reason: Option<StopReason> = None;
+    let mut batch: Vec<Event> = Vec::with_capacity(4096);
+    tokio::pin!(shutdown);
+    let mut shutdown_done = false;
+
+    let drain = |live: &mut LiveSource, pipeline: &mut Pipeline, batch: &mut Vec<Event>| -> Result<(), RunError> {
+        batch.clear();
+        let _ = live.read_batch(batch);
+        pipeline.handle_batch(batch).map_err(|source| RunError::RunDir { path: dir.clone(), source })
+    };
+
+    let exit = loop {
+        let mut begin_stop = None;
+        tokio::select! {
+            status = &mut waiter => {
+                break match status {
+                    Ok(Ok(status)) => status,
+                    _ => ExitStatus::Code(-1),
+                };
+            }
+            _ = live.readable() => {}
+            _ = tick.tick() => {}
+            name = &mut shutdown, if !shutdown_done => {
+                shutdown_done = true;
+                begin_stop = Some(StopReason::Signal(name));
+            }
+            _ = sleep_until_opt(timeout_at), if stop_reason.is_none() && timeout_at.is_some() => {
+                begin_stop = opts.timeout.map(StopReason::Timeout);
+            }
+            _ = sleep_until_opt(kill_at), if kill_at.is_some() => {
+                child::signal_group(pid, libc::SIGKILL);
+                kill_at = None;
+            }
+        }
+        if let Some(reason) = begin_stop {
+            if stop_reason.is_none() {
+                child::signal_group(pid, libc::SIGTERM);
+                kill_at = Some(tokio::time::Instant::now() + opts.kill_grace);
+                stop_reason = Some(reason);
+            } else {
+                // A second Ctrl-C: do not wait out the grace period.
+                child::signal_group(pid, libc::SIGKILL);
+            }
+        }
+        drain(&mut live, &mut pipeline, &mut batch)?;
+    };
+    // Whatever the command left running in its group is stopped too: a run ends with its command.
+    let leftovers = child::signal_group(pid, libc::SIGTERM);
+    if leftovers {
+        tokio::time::sleep(opts.kill_grace.min(Duration::from_secs(1))).await;
+        child::signal_group(pid, libc::SIGKILL);
+    }
+    // Records of the last exit are in the ring before waitpid returns; one more pass collects them.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    drain(&mut live, &mut pipeline, &mut batch)?;
+    let counters = probes.counters();
+    let undecodable = live.undecodable();
+    drop(live);
+    // Detaching waits for RCU grace periods (seconds for 69 tracepoints); let it overlap with
+    // writing the run directory and printing the summary.
+    let detaching = std::thread::spawn(move || drop(probes));
+    let records = pipeline.finish().map_err(io_at(&dir))?;
+    for t in tees {
+        let _ = t.join();
+    }
+
+    let exit_text = match exit {
+        ExitStatus::Code(c) => describe_exit(&crate::processes::ProcessExit::Code(c)),
+        ExitStatus::Signal { sig, .. } => describe_exit_signal(sig, pipeline.book.sender_of(pid as u32, sig)),
+    };
+    let mut s = Summary::default();
+    s.put("command", command_line);
+    s.put("run_dir", dir.display().to_string());
+    s.put("started_at", clock::rfc3339(started_wall));
+    s.put("duration_s", (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+    s.put("pid", pid);
+    s.put("exit", exit_text);
+    s.put("exit_code", exit.shell_code());
+    s.put("stopped_by", stop_reason.as_ref().map_or_else(|| "none".to_string(), |r| r.to_string()));
+    s.put("left_running_in_group", if leftovers { "yes, stopped with the group" } else { "no" });
+    s.put("threads_seen", pipeline.book.threads_seen());
+    s.put("processes_seen", pipeline.book.processes().count());
+    s.put("events_received", pipeline.stats.events_received);
+    s.put("events_written", records);
+    s.put("events_submitted_by_kernel", counters.submitted_total());
+    s.put("events_dropped", counters.dropped_total());
+    for kind in 1..observer_common::kind::COUNT as u16 {
+        s.put(format!("events_dropped.{}", crate::event::kind_name(kind)), counters.dropped[kind as usize]);
+    }
+    s.put("events_undecodable", undecodable);
+    s.put("inflight_table_overflows", counters.inflight_full);
+    s.put("unfinished_syscalls", pipeline.stats.unfinished_syscalls);
+    for (kind, n) in &pipeline.stats.by_kind {
+        s.put(format!("events.{kind}"), *n);
+    }
+    for (name, count) in &pipeline.stats.syscalls {
+        s.put(format!("syscalls.{name}"), count.calls);
+    }
+    for (name, count) in &pipeline.stats.syscalls {
+        s.put(format!("syscall_errors.{name}"), count.errors);
+        for (errno, n) in &count.by_errno {
+            s.put(format!("syscall_errors.{name}.{errno}"), *n);
+        }
+    }
+    for p in pipeline.book.processes() {
+        if let Some(exit @ crate::processes::ProcessExit::Signal { .. }) = &p.exit {
+            s.put(format!("killed.{}", p.pid), format!("{} {}", p.comm, describe_exit(exit)));
+        }
+    }
+    s.write(&dir).map_err(io_at(&dir))?;
+    Ok(RunOutcome { dir, exit, summary: s, detaching: Some(detaching) })
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

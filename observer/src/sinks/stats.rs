@@ -1,0 +1,45 @@
+//! Counting what a run saw: events by kind, calls and errors by syscall and errno.
+use std::collections::BTreeMap;
+
+use observer_common::{flags, syscalls};
+
+use crate::{
+    decode::{errno_name, is_error_return},
+    event::Event,
+};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyscallCount {
+    pub calls: u64,
+    pub errors: u64,
+    pub by_errno: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub events_received: u64,
+    pub by_kind: BTreeMap<&'static str, u64>,
+    pub syscalls: BTreeMap<String, SyscallCount>,
+    pub unfinished_syscalls: u64,
+}
+
+impl RunStats {
+    pub fn observe(&mut self, event: &Event) {
+        self.events_received += 1;
+        *self.by_kind.entry(event.kind_name()).or_default() += 1;
+        if let Event::Syscall(e) = event {
+            let name = syscalls::by_nr(e.nr).map_or_else(|| format!("syscall_{}", e.nr), |s| s.name.to_string());
+            let count = self.syscalls.entry(name).or_default();
+            count.calls += 1;
+            if e.header.flags & flags::UNFINISHED != 0 {
+                self.unfinished_syscalls += 1;
+            } else if e.header.flags & flags::NO_RETURN == 0 {
+                if let Some(errno) = is_error_return(e.ret) {
+                    count.errors += 1;
+                    let name = errno_name(errno).map_or_else(|| errno.to_string(), str::to_string);
+                    *count.by_errno.entry(name).or_default() += 1;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The one interface every consumer reads events through, whether they come live from the kernel
+//! or from an `events.bin` written earlier.
+use std::path::Path;
+
+use crate::{
+    event::Event,
+    eventlog::{EventLogReader, LogError, LogHeader},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// A stream of decoded events, read in batches.
+pub trait EventSource {
+    /// Appends the events available now to `out`. Returns `false` once the source has ended
+    /// (a file at its end); a live source never ends by itself.
+    fn read_batch(&mut self, out: &mut Vec<Event>) -> Result<bool, SourceError>;
+}
+
+/// Replays an event log.
+pub struct FileSource {
+    reader: EventLogReader,
+}
+
+impl FileSource {
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        Ok(Self { reader: EventLogReader::open(path)? })
+    }
+
+    pub fn header(&self) -> &LogHeader {
+        self.reader.header()
+    }
+
+    /// Bytes at the end that did not form a whole record.
+    pub fn truncated_tail(&self) -> u64 {
+        self.reader.truncated_tail()
+    }
+}
+
+impl EventSource for FileSource {
+    fn read_batch(&mut self, out: &mut Vec<Event>) -> Result<bool, SourceError> {
+        for _ in 0..4096 {
+            match self.reader.next_event()? {
+                Some(event) => out.push(event),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,59 @@
+//! `summary.txt` and `summary.json`: the same ordered key/value facts about a run, for people and
+//! for programs.
+use std::{io, path::Path};
+
+use serde_json::{Map, Value};
+
+/// Ordered `key: value` facts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    entries: Vec<(String, Value)>,
+}
+
+impl Summary {
+    pub fn put(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+        self.entries.push((key.into(), value.into()));
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for (k, v) in &self.entries {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+        out
+    }
+
+    pub fn to_json(&self) -> String {
+        let map: Map<String, Value> = self.entries.iter().cloned().collect();
+        let mut text = serde_json::to_string_pretty(&Value::Object(map)).expect("plain values serialize");
+        text.push('\n');
+        text
+    }
+
+    pub fn write(&self, dir: &Path) -> io::Result<()> {
+        std::fs::write(dir.join(crate::rundir::SUMMARY_TXT), self.to_text())?;
+        std::fs::write(dir.join(crate::rundir::SUMMARY_JSON), self.to_json())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_json_carry_the_same_facts_in_order() {
+        let mut s = Summary::default();
+        s.put("command", "sleep 1");
+        s.put("events_dropped", 0);
+        assert_eq!(s.to_text(), "command: sleep 1\nevents_dropped: 0\n");
+        assert_eq!(s.to_json(), "{\n  \"command\": \"sleep 1\",\n  \"events_dropped\": 0\n}\n");
+    }
+}

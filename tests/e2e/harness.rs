@@ -1,0 +1,85 @@
+//! Shared test plumbing: the BPF gate, compiling workloads, running observer, reading a run dir.
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use observer::{
+    event::Event,
+    source::{EventSource, FileSource},
+};
+
+/// Whether tests that load BPF can run here; panics when they must (OBSERVER_REQUIRE_BPF=1).
+pub fn bpf_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        return true;
+    }
+    let reason = "not running as root, so eBPF programs cannot be loaded";
+    if std::env::var("OBSERVER_REQUIRE_BPF").as_deref() == Ok("1") {
+        panic!("{test}: OBSERVER_REQUIRE_BPF=1 but {reason}");
+    }
+    eprintln!("skipped {test}: {reason}");
+    false
+}
+
+pub fn observer_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_observer")
+}
+
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Compiles `tests/workloads/<name>.c` once per test binary run.
+pub fn workload(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/workloads").join(format!("{name}.c"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("workload-{name}-{}", std::process::id()));
+    if !out.exists() {
+        let tmp = out.with_extension("tmp");
+        let status = Command::new("cc").args(["-O2", "-pthread", "-o"]).arg(&tmp).arg(&src).status().expect("cc runs");
+        assert!(status.success(), "compiling {}", src.display());
+        std::fs::rename(&tmp, &out).unwrap();
+    }
+    out
+}
+
+/// `observer run --out DIR [extra...] -- cmd...`
+pub fn observe(dir: &Path, extra: &[&str], cmd: &[&str]) -> Output {
+    let output = Command::new(observer_bin())
+        .args(["run", "--quiet", "--out"])
+        .arg(dir)
+        .args(extra)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .expect("observer starts");
+    eprintln!("observer stderr:\n{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+pub fn summary(dir: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(dir.join("summary.txt")).expect("summary.txt exists");
+    text.lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Every record of the run's event log, checking that it reads to the end with no cut tail.
+pub fn events(dir: &Path) -> Vec<Event> {
+    let mut source = FileSource::open(&dir.join("events.bin")).expect("events.bin opens");
+    let mut out = Vec::new();
+    while source.read_batch(&mut out).expect("events.bin decodes") {}
+    assert_eq!(source.truncated_tail(), 0, "events.bin has a cut tail");
+    out
+}
+
+pub fn trace(dir: &Path, tid: u32) -> String {
+    std::fs::read_to_string(dir.join(format!("trace.{tid}.txt"))).unwrap_or_else(|_| panic!("trace.{tid}.txt exists"))
+}

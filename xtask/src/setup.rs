@@ -1,0 +1,65 @@
+//! Installing what a fresh machine lacks, each step skipped when already done: the rust-src
+//! component, LLVM 22 development files, bpf-linker built against them, and a tracefs mount.
+use std::{path::Path, process::Command};
+
+use anyhow::{bail, Result};
+
+use crate::run;
+
+fn have(program: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn rust_src() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["component", "list", "--installed", "--toolchain", "stable"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("rust-src")));
+    if !installed {
+        eprintln!("setup: adding rust-src to the stable toolchain (eBPF builds core from source)");
+        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "stable"]))?;
+    }
+    Ok(())
+}
+
+fn llvm() -> Result<()> {
+    if Path::new("/usr/lib/llvm-22/bin/llvm-config").exists() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!("llvm-22-dev is missing and installing it needs root: run `sudo apt-get install -y llvm-22-dev`");
+    }
+    eprintln!("setup: installing llvm-22-dev (bpf-linker links against LLVM 22, like rustc)");
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "llvm-22-dev"]).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn bpf_linker() -> Result<()> {
+    if have("bpf-linker") {
+        return Ok(());
+    }
+    llvm()?;
+    eprintln!("setup: building bpf-linker 0.13 against LLVM 22 (about a minute)");
+    run(Command::new("cargo")
+        .args(["install", "bpf-linker", "--version", "0.13.0", "--no-default-features", "--features", "llvm-22", "--locked"])
+        .env("LLVM_PREFIX", "/usr/lib/llvm-22"))
+}
+
+fn tracefs() {
+    if Path::new("/sys/kernel/tracing/events").is_dir() || !is_root() {
+        return;
+    }
+    let _ = Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]).status();
+}
+
+/// Everything the build and the BPF tests need, installed when missing.
+pub fn ensure() -> Result<()> {
+    rust_src()?;
+    bpf_linker()?;
+    tracefs();
+    Ok(())
+}
