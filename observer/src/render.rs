@@ -32,7 +32,8 @@ pub fn describe(event: &Event, book: &ProcessBook) -> String {
         }
         Event::SignalGenerate(e) => {
             let code = si_code_name(e.sig, e.code);
-            let from = if matches!(e.code, 0 | -1 | -6) {
+            // SIGCHLD's sender is the child whose state changed: worth naming whatever the code.
+            let from = if matches!(e.code, 0 | -1 | -6) || e.sig == libc::SIGCHLD {
                 format!(", si_pid={} ({})", e.header.tgid, c_str(&e.sender_comm))
             } else {
                 String::new()
