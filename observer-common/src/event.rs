@@ -26,8 +26,10 @@ pub mod kind {
     pub const SIGNAL_GENERATE: u16 = 5;
     /// `signal_deliver`: [`super::SignalDeliverEvent`].
     pub const SIGNAL_DELIVER: u16 = 6;
+    /// A fault signal's siginfo (`tp_btf/signal_generate`): [`super::FaultEvent`].
+    pub const FAULT: u16 = 7;
     /// One past the highest kernel kind; sizes the per-kind counters.
-    pub const COUNT: u32 = 7;
+    pub const COUNT: u32 = 8;
 }
 
 /// Header flags.
@@ -154,6 +156,26 @@ pub struct SignalDeliverEvent {
     pub sa_flags: u64,
 }
 
+/// The faulting address of a SIGSEGV / SIGBUS / SIGILL / SIGTRAP / SIGFPE raised by the kernel in
+/// a tracked thread (the classic `signal_generate` format has no `si_addr`). Header: that thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultEvent {
+    pub header: EventHeader,
+    pub sig: i32,
+    /// `si_code` (SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR, ...).
+    pub code: i32,
+    /// `si_addr`: the address that faulted.
+    pub addr: u64,
+}
+
+/// Offsets inside the kernel's `struct kernel_siginfo` (the userspace siginfo ABI on 64-bit:
+/// three ints, padding, then the `_sigfault` union whose first member is `si_addr`).
+pub mod siginfo {
+    pub const SI_CODE: usize = 8;
+    pub const SI_ADDR: usize = 16;
+}
+
 /// The entry of the in-flight table (tid -> syscall being executed), readable from userspace at any
 /// time to say what a thread is blocked in.
 #[repr(C)]
@@ -196,6 +218,7 @@ pub const fn record_size(kind: u16) -> usize {
         kind::EXIT => core::mem::size_of::<ExitEvent>(),
         kind::SIGNAL_GENERATE => core::mem::size_of::<SignalGenerateEvent>(),
         kind::SIGNAL_DELIVER => core::mem::size_of::<SignalDeliverEvent>(),
+        kind::FAULT => core::mem::size_of::<FaultEvent>(),
         _ => 0,
     }
 }
@@ -213,6 +236,7 @@ assert_layout!(ExecEvent, 24 + 8 + 16 + 128);
 assert_layout!(ExitEvent, 24 + 16);
 assert_layout!(SignalGenerateEvent, 24 + 24 + 32);
 assert_layout!(SignalDeliverEvent, 24 + 16 + 16);
+assert_layout!(FaultEvent, 24 + 16);
 assert_layout!(InFlight, 8 + 48 + 8 + 8 + 8);
 const _: () = assert!(core::mem::offset_of!(EventHeader, ts_ns) == 16);
 const _: () = assert!(core::mem::offset_of!(SyscallEvent, args) == 32);

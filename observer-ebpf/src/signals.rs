@@ -1,9 +1,9 @@
 //! `signal/signal_generate` and `signal/signal_deliver`: who sent which signal to whom, and when a
 //! tracked thread acted on one.
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_ktime_get_boot_ns},
-    macros::tracepoint,
-    programs::TracePointContext,
+    helpers::{bpf_get_current_comm, bpf_ktime_get_boot_ns, bpf_probe_read_kernel},
+    macros::{btf_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, TracePointContext},
 };
 use observer_common::{
     kind,
@@ -11,7 +11,7 @@ use observer_common::{
         SIGDEL_CODE, SIGDEL_ERRNO, SIGDEL_SA_FLAGS, SIGDEL_SA_HANDLER, SIGDEL_SIG, SIGGEN_CODE, SIGGEN_COMM,
         SIGGEN_ERRNO, SIGGEN_GROUP, SIGGEN_PID, SIGGEN_RESULT, SIGGEN_SIG,
     },
-    EventHeader, SignalDeliverEvent, SignalGenerateEvent,
+    siginfo, EventHeader, FaultEvent, SignalDeliverEvent, SignalGenerateEvent,
 };
 
 use crate::{
@@ -81,5 +81,49 @@ fn try_deliver(ctx: &TracePointContext) -> Result<(), i32> {
         }
     };
     emit(kind::SIGNAL_DELIVER, &event);
+    Ok(())
+}
+
+const SIGILL: i32 = 4;
+const SIGTRAP: i32 = 5;
+const SIGBUS: i32 = 7;
+const SIGFPE: i32 = 8;
+const SIGSEGV: i32 = 11;
+
+/// `signal_generate(int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
+/// int result)`: only the siginfo of fault signals is read, at its userspace-ABI offsets.
+#[btf_tracepoint(function = "signal_generate")]
+pub fn signal_fault(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_fault(&ctx);
+    0
+}
+
+fn try_fault(ctx: &BtfTracePointContext) -> Result<(), i32> {
+    let sig: i32 = ctx.arg(0);
+    if !matches!(sig, SIGILL | SIGTRAP | SIGBUS | SIGFPE | SIGSEGV) {
+        return Ok(());
+    }
+    let (tid, tgid) = current_ids();
+    if !is_tracked(tgid) {
+        return Ok(());
+    }
+    let info: *const u8 = ctx.arg(1);
+    // SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) are markers, not pointers.
+    if (info as usize) < 4096 {
+        return Ok(());
+    }
+    // SAFETY: a kernel pointer read with the fault-tolerant helper.
+    let (code, addr) = unsafe {
+        (
+            bpf_probe_read_kernel(info.add(siginfo::SI_CODE) as *const i32)?,
+            bpf_probe_read_kernel(info.add(siginfo::SI_ADDR) as *const u64)?,
+        )
+    };
+    // Only kernel-raised faults (positive si_code) carry an address.
+    if code <= 0 {
+        return Ok(());
+    }
+    let event = FaultEvent { header: header(observer_common::kind::FAULT, tid, tgid), sig, code, addr };
+    emit(observer_common::kind::FAULT, &event);
     Ok(())
 }

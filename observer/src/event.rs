@@ -1,7 +1,7 @@
 //! Decoded records: the typed view of one ring-buffer / event-log record, and its raw bytes.
 use observer_common::{
-    kind, record_size, EventHeader, ExecEvent, ExitEvent, ForkEvent, SignalDeliverEvent, SignalGenerateEvent,
-    SyscallEvent,
+    kind, record_size, EventHeader, ExecEvent, ExitEvent, FaultEvent, ForkEvent, SignalDeliverEvent,
+    SignalGenerateEvent, SyscallEvent,
 };
 
 /// One record, in any of the kernel's kinds.
@@ -13,6 +13,7 @@ pub enum Event {
     Exit(ExitEvent),
     SignalGenerate(SignalGenerateEvent),
     SignalDeliver(SignalDeliverEvent),
+    Fault(FaultEvent),
 }
 
 /// Why a byte string is not a record.
@@ -60,6 +61,7 @@ impl Event {
             kind::EXIT => Event::Exit(read(bytes)),
             kind::SIGNAL_GENERATE => Event::SignalGenerate(read(bytes)),
             kind::SIGNAL_DELIVER => Event::SignalDeliver(read(bytes)),
+            kind::FAULT => Event::Fault(read(bytes)),
             other => return Err(DecodeError::UnknownKind(other)),
         })
     }
@@ -73,6 +75,7 @@ impl Event {
             Event::Exit(e) => bytes_of(e),
             Event::SignalGenerate(e) => bytes_of(e),
             Event::SignalDeliver(e) => bytes_of(e),
+            Event::Fault(e) => bytes_of(e),
         }
     }
 
@@ -84,6 +87,7 @@ impl Event {
             Event::Exit(e) => &e.header,
             Event::SignalGenerate(e) => &e.header,
             Event::SignalDeliver(e) => &e.header,
+            Event::Fault(e) => &e.header,
         }
     }
 
@@ -102,6 +106,7 @@ pub fn kind_name(kind: u16) -> &'static str {
         kind::EXIT => "exit",
         kind::SIGNAL_GENERATE => "signal_generate",
         kind::SIGNAL_DELIVER => "signal_deliver",
+        kind::FAULT => "fault",
         _ => "unknown",
     }
 }
@@ -144,6 +149,12 @@ mod tests {
                 header: EventHeader { kind: kind::SIGNAL_DELIVER, ..Default::default() },
                 sig: 11,
                 ..Default::default()
+            }),
+            Event::Fault(FaultEvent {
+                header: EventHeader { kind: kind::FAULT, ..Default::default() },
+                sig: 11,
+                code: 1,
+                addr: 0xdead_0000,
             }),
         ];
         for event in events {

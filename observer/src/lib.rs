@@ -7,6 +7,7 @@ pub mod clock;
 pub mod decode;
 pub mod event;
 pub mod eventlog;
+pub mod preflight;
 pub mod processes;
 pub mod render;
 pub mod run;

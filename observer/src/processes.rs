@@ -160,6 +160,7 @@ impl ProcessBook {
                 self.last_sender.insert((target_tgid, e.sig), sender);
                 self.name(target_tgid, &c_str(&e.target_comm));
             }
+            Event::Fault(_) => self.see(h.tid, h.tgid),
             Event::SignalDeliver(e) => {
                 self.see(h.tid, h.tgid);
                 let default_handler = e.sa_handler == 0;

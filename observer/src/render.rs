@@ -46,6 +46,9 @@ pub fn describe(event: &Event, book: &ProcessBook) -> String {
             };
             format!("--- {} {{si_code={code}{from}}} ---{outcome}", signame(e.sig))
         }
+        Event::Fault(e) => {
+            format!("--- {} {{si_code={}, si_addr={:#x}}} (fault) ---", signame(e.sig), si_code_name(e.sig, e.code), e.addr)
+        }
         Event::SignalDeliver(e) => {
             let handler = match e.sa_handler {
                 0 => "SIG_DFL".to_string(),

@@ -229,6 +229,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     tokio::time::sleep(Duration::from_millis(5)).await;
     drain(&mut live, &mut pipeline, &mut batch)?;
     let counters = probes.counters();
+    let fault_addresses = probes.fault_addresses_unavailable().map_or_else(|| "captured".to_string(), |why| format!("unavailable: {why}"));
     let undecodable = live.undecodable();
     drop(live);
     // Detaching waits for RCU grace periods (seconds for 69 tracepoints); let it overlap with
@@ -264,6 +265,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     }
     s.put("events_undecodable", undecodable);
     s.put("inflight_table_overflows", counters.inflight_full);
+    s.put("fault_addresses", fault_addresses);
     s.put("unfinished_syscalls", pipeline.stats.unfinished_syscalls);
     for (kind, n) in &pipeline.stats.by_kind {
         s.put(format!("events.{kind}"), *n);

@@ -67,12 +67,12 @@ fn demo() -> Result<()> {
     let threads = out.join("threads");
     run(Command::new("cc").args(["-O2", "-pthread", "-o"]).arg(&threads).arg(root.join("tests/workloads/threads.c")))?;
     let run_dir = out.join(format!("run-{}", std::process::id()));
-    println!("demo: 8 threads with an 8 MiB default stack each, under `prlimit --data=40M`:");
+    println!("demo: 8 threads with an 8 MiB default stack each, under `prlimit --data=41943040` (40 MiB; this prlimit takes bytes, no suffixes):");
     println!("      the stack mprotect fails with ENOMEM and pthread_create returns EAGAIN.\n");
     let status = Command::new(root.join("target/release/observer"))
         .args(["run", "--out"])
         .arg(&run_dir)
-        .args(["--timeout", "30", "--", "prlimit", "--data=40M"])
+        .args(["--timeout", "30", "--", "prlimit", "--data=41943040"])
         .arg(&threads)
         .arg("8")
         .status()

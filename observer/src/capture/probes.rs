@@ -2,7 +2,8 @@
 //! handles userspace keeps on its maps (tracked set, in-flight table, counters, ring buffer).
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{trace_point::TracePointLink, ProgramError, TracePoint},
+    programs::{tp_btf::BtfTracePointLink, trace_point::TracePointLink, BtfTracePoint, ProgramError, TracePoint},
+    Btf,
     Ebpf, EbpfLoader,
 };
 use observer_common::{
@@ -62,6 +63,20 @@ pub struct Probes {
     // Held so its fd stays open while programs that reference it are loaded.
     _syscall_table: Array<MapData, u8>,
     links: Vec<TracePointLink>,
+    /// Fault addresses need the kernel's BTF; without it captures lack only `si_addr`.
+    fault_link: Result<BtfTracePointLink, String>,
+}
+
+fn attach_fault_program(ebpf: &mut Ebpf) -> Result<BtfTracePointLink, String> {
+    let btf = Btf::from_sys_fs().map_err(|e| format!("kernel BTF unavailable: {e}"))?;
+    let program: &mut BtfTracePoint = ebpf
+        .program_mut("signal_fault")
+        .ok_or("program signal_fault missing from the eBPF object")?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    program.load("signal_generate", &btf).map_err(|e| load_error("signal_fault", e).to_string())?;
+    let id = program.attach().map_err(|e| e.to_string())?;
+    program.take_link(id).map_err(|e| e.to_string())
 }
 
 impl Drop for Probes {
@@ -146,6 +161,7 @@ impl Probes {
         ] {
             attach(&mut ebpf, program, category, &[program.to_string()])?;
         }
+        let fault_link = attach_fault_program(&mut ebpf);
 
         Ok(Self {
             tracked: take(&mut ebpf, "TRACKED")?,
@@ -155,9 +171,15 @@ impl Probes {
             submitted: take(&mut ebpf, "SUBMITTED")?,
             ring: Some(take(&mut ebpf, "EVENTS")?),
             links,
+            fault_link,
             _syscall_table: table,
             _ebpf: ebpf,
         })
+    }
+
+    /// Why fault addresses are not captured, if they are not.
+    pub fn fault_addresses_unavailable(&self) -> Option<&str> {
+        self.fault_link.as_ref().err().map(String::as_str)
     }
 
     /// Number of tracepoint attachments made.
