@@ -32,6 +32,9 @@ pub struct LogHeader {
     pub command: Vec<String>,
     /// pid of the observer that wrote the capture (its signals are "from the observer").
     pub observer_pid: u32,
+    /// pid of the launched command, when the capture has one.
+    #[serde(default)]
+    pub root_pid: Option<u32>,
 }
 
 /// Appends records to an event log.

@@ -1,5 +1,6 @@
 //! observer: an eBPF observer for timing-sensitive hangs and thread-creation failures. The library
 //! holds everything; the binary only parses arguments and maps errors to exit codes.
+pub mod analysis;
 pub mod capture;
 pub mod child;
 pub mod cli;

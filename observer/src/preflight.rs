@@ -344,7 +344,8 @@ fn read_cgroup(v2: bool, controllers: &[String], path: &str, dir: Option<&Path>)
         info.pids_current = number("pids.current");
     }
     if has("memory") {
-        let (max, current) = if v2 { ("memory.max", "memory.current") } else { ("memory.limit_in_bytes", "memory.usage_in_bytes") };
+        let (max, current) =
+            if v2 { ("memory.max", "memory.current") } else { ("memory.limit_in_bytes", "memory.usage_in_bytes") };
         info.memory_max = limit(max);
         info.memory_current = number(current);
     }
@@ -416,7 +417,10 @@ Max realtime timeout      unlimited            unlimited            us
         assert_eq!(limits[0], Limit { name: "Max cpu time".into(), soft: None, hard: None, unit: "seconds".into() });
         assert_eq!(limits[1].soft, Some(8388608));
         assert_eq!(limits[1].hard, None);
-        assert_eq!(limits[2], Limit { name: "Max processes".into(), soft: Some(96364), hard: Some(96364), unit: "processes".into() });
+        assert_eq!(
+            limits[2],
+            Limit { name: "Max processes".into(), soft: Some(96364), hard: Some(96364), unit: "processes".into() }
+        );
         // A 20-digit value leaves one space before the next column.
         assert_eq!(limits[3].soft, Some(18446744073709551614));
         assert_eq!(limits[3].hard, None);

@@ -11,11 +11,13 @@ use std::{
 };
 
 use crate::{
+    analysis::{report, Classification},
     capture::{self, probes, CaptureError, LiveSource, Probes},
     child::{self, BlockedChild, ChildError, ExitStatus},
     clock,
     event::Event,
     eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
+    preflight::Preflight,
     processes::{describe_exit, describe_exit_signal},
     rundir,
     sinks::Pipeline,
@@ -70,6 +72,7 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     pub exit: ExitStatus,
     pub summary: Summary,
+    pub classification: Classification,
     /// The probes being detached; join before exiting so nothing of ours stays attached.
     pub detaching: Option<std::thread::JoinHandle<()>>,
 }
@@ -110,6 +113,33 @@ fn pipe_files() -> std::io::Result<(File, File)> {
     Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
 
+/// With the child held at the gate: snapshot its starting conditions, open the event log, and
+/// track it in the kernel.
+fn prepare_capture(
+    probes: &mut Probes,
+    dir: &Path,
+    pid: i32,
+    command: &[String],
+    started_wall: i64,
+) -> Result<Pipeline, RunError> {
+    let preflight = Preflight::take(pid as u32, clock::rfc3339(started_wall));
+    preflight.write(dir).map_err(io_at(dir))?;
+    let header = LogHeader {
+        record_schema: RECORD_SCHEMA,
+        kernel_release: preflight.kernel_release.clone(),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
+        boot_to_wall_ns: clock::boot_to_wall_offset_ns(),
+        started_at: clock::rfc3339(started_wall),
+        command: command.to_vec(),
+        observer_pid: std::process::id(),
+        root_pid: Some(pid as u32),
+    };
+    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(dir))?;
+    let pipeline = Pipeline::new(dir, Some(log), header, Some(preflight));
+    probes.track(pid as u32)?;
+    Ok(pipeline)
+}
+
 /// Runs the command under observation. `shutdown` resolves when the user asks observer to stop
 /// (Ctrl-C, SIGTERM); the command is then stopped like a timeout and the run finalised.
 pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
@@ -144,26 +174,17 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
         child::Stdio { stdout: OwnedFd::from(stdout_file), stderr: OwnedFd::from(stderr_file) }
     };
 
-    let boot_to_wall_ns = clock::boot_to_wall_offset_ns();
-    let header = LogHeader {
-        record_schema: RECORD_SCHEMA,
-        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
-        boot_to_wall_ns,
-        started_at: clock::rfc3339(started_wall),
-        command: command.clone(),
-        observer_pid: std::process::id(),
-    };
-    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(&dir))?;
-    let mut pipeline = Pipeline::new(&dir, Some(log), boot_to_wall_ns);
-
     let mut child = BlockedChild::spawn(&program, &opts.command, stdio)?;
     let pid = child.pid();
-    pipeline.book.name(pid as u32, &argv0);
-    if let Err(e) = probes.track(pid as u32) {
-        child::signal_group(pid, libc::SIGKILL);
-        return Err(e.into());
-    }
+    let ready = prepare_capture(&mut probes, &dir, pid, &command, started_wall);
+    let mut pipeline = match ready {
+        Ok(ready) => ready,
+        Err(e) => {
+            // Never leave the held child behind.
+            child::signal_group(pid, libc::SIGKILL);
+            return Err(e);
+        }
+    };
     let ring = probes.take_ring().expect("ring buffer taken once");
     let mut live = LiveSource::new(ring).map_err(io_at(&dir))?;
     child.release()?;
@@ -235,7 +256,8 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     // Detaching waits for RCU grace periods (seconds for 69 tracepoints); let it overlap with
     // writing the run directory and printing the summary.
     let detaching = std::thread::spawn(move || drop(probes));
-    let records = pipeline.finish().map_err(io_at(&dir))?;
+    let (records, classification) = pipeline.finish().map_err(io_at(&dir))?;
+    report::write(&classification, &dir).map_err(io_at(&dir))?;
     for t in tees {
         let _ = t.join();
     }
@@ -254,6 +276,8 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     s.put("exit_code", exit.shell_code());
     s.put("stopped_by", stop_reason.as_ref().map_or_else(|| "none".to_string(), |r| r.to_string()));
     s.put("left_running_in_group", if leftovers { "yes, stopped with the group" } else { "no" });
+    s.put("findings", classification.findings.len());
+    s.put("verdict", report::verdict(&classification));
     s.put("threads_seen", pipeline.book.threads_seen());
     s.put("processes_seen", pipeline.book.processes().count());
     s.put("events_received", pipeline.stats.events_received);
@@ -285,7 +309,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
         }
     }
     s.write(&dir).map_err(io_at(&dir))?;
-    Ok(RunOutcome { dir, exit, summary: s, detaching: Some(detaching) })
+    Ok(RunOutcome { dir, exit, summary: s, classification, detaching: Some(detaching) })
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {

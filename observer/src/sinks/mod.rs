@@ -5,7 +5,13 @@ pub mod trace_files;
 
 use std::{io, path::Path};
 
-use crate::{event::Event, eventlog::EventLogWriter, processes::ProcessBook};
+use crate::{
+    analysis::{seed_book, Analyzer, Classification, Context},
+    event::Event,
+    eventlog::{EventLogWriter, LogHeader},
+    preflight::Preflight,
+    processes::ProcessBook,
+};
 
 pub use stats::RunStats;
 pub use trace_files::TraceFiles;
@@ -16,12 +22,24 @@ pub struct Pipeline {
     pub traces: TraceFiles,
     pub stats: RunStats,
     pub book: ProcessBook,
-    boot_to_wall_ns: i64,
+    analyzer: Analyzer,
+    header: LogHeader,
+    preflight: Option<Preflight>,
 }
 
 impl Pipeline {
-    pub fn new(run_dir: &Path, log: Option<EventLogWriter>, boot_to_wall_ns: i64) -> Self {
-        Self { log, traces: TraceFiles::new(run_dir), stats: RunStats::default(), book: ProcessBook::default(), boot_to_wall_ns }
+    pub fn new(run_dir: &Path, log: Option<EventLogWriter>, header: LogHeader, preflight: Option<Preflight>) -> Self {
+        let mut book = ProcessBook::default();
+        seed_book(&mut book, &header);
+        Self {
+            log,
+            traces: TraceFiles::new(run_dir),
+            stats: RunStats::default(),
+            book,
+            analyzer: Analyzer::default(),
+            header,
+            preflight,
+        }
     }
 
     pub fn handle_batch(&mut self, events: &[Event]) -> io::Result<()> {
@@ -31,7 +49,8 @@ impl Pipeline {
             }
             self.book.observe(event);
             self.stats.observe(event);
-            let line = crate::render::trace_line(event, &self.book, self.boot_to_wall_ns);
+            self.analyzer.observe(event, &Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref() });
+            let line = crate::render::trace_line(event, &self.book, self.header.boot_to_wall_ns);
             self.traces.append(crate::render::owner_tid(event), event.header().ts_ns, line)?;
         }
         if let Some(log) = self.log.as_mut() {
@@ -40,12 +59,16 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Flushes everything to disk; returns the number of records in the event log.
-    pub fn finish(&mut self) -> io::Result<u64> {
+    /// Flushes everything to disk and runs the classifiers' final pass; returns the number of
+    /// records in the event log and the findings.
+    pub fn finish(&mut self) -> io::Result<(u64, Classification)> {
         self.traces.flush_all()?;
-        match self.log.take() {
-            Some(log) => log.finish(),
-            None => Ok(0),
-        }
+        let records = match self.log.take() {
+            Some(log) => log.finish()?,
+            None => 0,
+        };
+        let analyzer = std::mem::take(&mut self.analyzer);
+        let cx = Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref() };
+        Ok((records, analyzer.finish(&cx)))
     }
 }

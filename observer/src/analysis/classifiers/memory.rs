@@ -1,0 +1,254 @@
+//! Thread-stack failures seen in the memory syscalls: the stack mapped but not committable
+//! (`pthread-stack-mprotect-enomem`), not mappable at all (`pthread-stack-mmap-enomem`), and the
+//! harmless 5-level-paging probe (`va-probe-enomem`).
+use std::collections::HashMap;
+
+use observer_common::{syscalls, SyscallEvent};
+
+use super::human_bytes;
+use crate::{
+    analysis::{Classifier, Context, Evidence, Finding, Severity},
+    decode::{is_error_return, MAP_FIXED_NOREPLACE, MAP_STACK, PROT_READ, PROT_WRITE},
+    event::Event,
+};
+
+const ENOMEM: i32 = 12;
+
+fn syscall<'a>(event: &'a Event, name: &str) -> Option<&'a SyscallEvent> {
+    match event {
+        Event::Syscall(e) if syscalls::by_nr(e.nr).is_some_and(|s| s.name == name) && e.header.flags == 0 => Some(e),
+        _ => None,
+    }
+}
+
+fn limit_fact(cx: &Context<'_>, name: &str, label: &str) -> Option<(u64, Evidence)> {
+    let limit = cx.preflight?.limit(name)?;
+    let soft = limit.soft?;
+    Some((soft, Evidence::fact("preflight", format!("{label} soft limit {soft} bytes ({})", human_bytes(soft)))))
+}
+
+/// `mmap(MAP_STACK) = base` then `mprotect(base.., PROT_READ|PROT_WRITE) = -ENOMEM` in one thread.
+#[derive(Default)]
+pub struct StackCommit {
+    /// Per thread: the stacks it mapped, (base, len, the mmap's evidence).
+    stacks: HashMap<u32, Vec<(u64, u64, Evidence)>>,
+    /// Per thread: (first mmap evidence, first mprotect evidence, failures, bytes asked).
+    failures: HashMap<u32, (u32, Evidence, Evidence, u32, u64)>,
+}
+
+impl Classifier for StackCommit {
+    fn observe(&mut self, event: &Event, cx: &Context<'_>) {
+        if let Some(e) = syscall(event, "mmap") {
+            if e.args[3] & MAP_STACK != 0 && is_error_return(e.ret).is_none() {
+                let stacks = self.stacks.entry(e.header.tid).or_default();
+                stacks.push((e.ret as u64, e.args[1], cx.evidence(event)));
+                // Only recent stacks matter; bound what a thread-creating loop keeps.
+                if stacks.len() > 64 {
+                    stacks.remove(0);
+                }
+            }
+        } else if let Some(e) = syscall(event, "mprotect") {
+            let rw = e.args[2] & (PROT_READ | PROT_WRITE) == (PROT_READ | PROT_WRITE);
+            if !rw || is_error_return(e.ret) != Some(ENOMEM) {
+                return;
+            }
+            let Some(stacks) = self.stacks.get(&e.header.tid) else { return };
+            let addr = e.args[0];
+            let Some((_, _, mmap)) = stacks.iter().rev().find(|(base, len, _)| addr >= *base && addr < base + len) else {
+                return;
+            };
+            let mmap = mmap.clone();
+            self.failures
+                .entry(e.header.tid)
+                .and_modify(|f| f.3 += 1)
+                .or_insert((e.header.tgid, mmap, cx.evidence(event), 1, e.args[1]));
+        }
+    }
+
+    fn finish(&mut self, cx: &Context<'_>, _: &[Finding]) -> Vec<Finding> {
+        let mut failures: Vec<_> = self.failures.drain().collect();
+        failures.sort_by_key(|(tid, _)| *tid);
+        failures
+            .into_iter()
+            .map(|(tid, (pid, mmap, mprotect, count, bytes))| {
+                let mut evidence = vec![mmap, mprotect];
+                let mut why = String::new();
+                if let Some((soft, fact)) = limit_fact(cx, "Max data size", "RLIMIT_DATA") {
+                    why = format!(
+                        "; RLIMIT_DATA is {} and counts private writable memory, so committing {} more failed",
+                        human_bytes(soft),
+                        human_bytes(bytes)
+                    );
+                    evidence.push(fact);
+                }
+                if let Some(pf) = cx.preflight {
+                    if pf.sysctl("vm.overcommit_memory") == Some("2") {
+                        let (limit, committed) = (pf.meminfo.commit_limit_kb, pf.meminfo.committed_as_kb);
+                        why.push_str(&format!(
+                            "; vm.overcommit_memory=2 (strict): CommitLimit {} kB, Committed_AS {} kB at start",
+                            limit.map_or("?".into(), |v| v.to_string()),
+                            committed.map_or("?".into(), |v| v.to_string())
+                        ));
+                        evidence.push(Evidence::fact(
+                            "preflight",
+                            format!("vm.overcommit_memory=2, CommitLimit {limit:?} kB, Committed_AS {committed:?} kB"),
+                        ));
+                    }
+                }
+                if why.is_empty() {
+                    why = "; no limit in the preflight explains it (check the memory cgroup and commit headroom)".into();
+                }
+                let times = if count > 1 { format!(" ({count} times)") } else { String::new() };
+                Finding {
+                    signature: "pthread-stack-mprotect-enomem".into(),
+                    severity: Severity::Error,
+                    pid,
+                    tid,
+                    summary: format!(
+                        "thread {tid} mapped a thread stack but could not commit it (mprotect PROT_READ|PROT_WRITE = ENOMEM){times}, so pthread_create returned EAGAIN{why}"
+                    ),
+                    evidence,
+                }
+            })
+            .collect()
+    }
+}
+
+/// `mmap(..., MAP_STACK, ...) = -ENOMEM`: no address space left for a thread stack.
+#[derive(Default)]
+pub struct StackMap {
+    failures: Vec<(u32, u32, Evidence, u64)>,
+    count: HashMap<u32, u32>,
+}
+
+impl Classifier for StackMap {
+    fn observe(&mut self, event: &Event, cx: &Context<'_>) {
+        if let Some(e) = syscall(event, "mmap") {
+            if e.args[3] & MAP_STACK != 0 && is_error_return(e.ret) == Some(ENOMEM) {
+                let n = self.count.entry(e.header.tid).or_default();
+                *n += 1;
+                if *n == 1 {
+                    self.failures.push((e.header.tgid, e.header.tid, cx.evidence(event), e.args[1]));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, cx: &Context<'_>, _: &[Finding]) -> Vec<Finding> {
+        std::mem::take(&mut self.failures)
+            .into_iter()
+            .map(|(pid, tid, first, len)| {
+                let mut evidence = vec![first];
+                let mut why = Vec::new();
+                if let Some((soft, fact)) = limit_fact(cx, "Max address space", "RLIMIT_AS") {
+                    why.push(format!("RLIMIT_AS is {}", human_bytes(soft)));
+                    evidence.push(fact);
+                }
+                if let Some(max) = cx.preflight.and_then(|p| p.sysctl("vm.max_map_count")) {
+                    evidence.push(Evidence::fact("preflight", format!("vm.max_map_count = {max}")));
+                    if why.is_empty() {
+                        why.push(format!("no RLIMIT_AS; the mapping count may have reached vm.max_map_count ({max})"));
+                    }
+                }
+                let count = self.count[&tid];
+                let times = if count > 1 { format!(" ({count} times)") } else { String::new() };
+                let why = if why.is_empty() { String::new() } else { format!("; {}", why.join(", ")) };
+                Finding {
+                    signature: "pthread-stack-mmap-enomem".into(),
+                    severity: Severity::Error,
+                    pid,
+                    tid,
+                    summary: format!(
+                        "thread {tid} could not map a {} thread stack (mmap MAP_STACK = ENOMEM){times}: the address space is exhausted, so pthread_create returned EAGAIN{why}",
+                        human_bytes(len)
+                    ),
+                    evidence,
+                }
+            })
+            .collect()
+    }
+}
+
+/// `mmap(hint >= 2^47, ..., MAP_FIXED_NOREPLACE) = -ENOMEM`: probing for 5-level paging.
+#[derive(Default)]
+pub struct VaProbe {
+    probes: Vec<(u32, u32, Evidence)>,
+    seen: HashMap<u32, u32>,
+}
+
+impl Classifier for VaProbe {
+    fn observe(&mut self, event: &Event, cx: &Context<'_>) {
+        if let Some(e) = syscall(event, "mmap") {
+            if e.args[0] >= 1 << 47 && e.args[3] & MAP_FIXED_NOREPLACE != 0 && is_error_return(e.ret) == Some(ENOMEM) {
+                let n = self.seen.entry(e.header.tgid).or_default();
+                *n += 1;
+                if *n == 1 {
+                    self.probes.push((e.header.tgid, e.header.tid, cx.evidence(event)));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, _: &Context<'_>, _: &[Finding]) -> Vec<Finding> {
+        std::mem::take(&mut self.probes)
+            .into_iter()
+            .map(|(pid, tid, evidence)| Finding {
+                signature: "va-probe-enomem".into(),
+                severity: Severity::Info,
+                pid,
+                tid,
+                summary: format!(
+                    "process {pid} probed for 5-level paging (mmap above 2^47 with MAP_FIXED_NOREPLACE = ENOMEM, {} times): expected on 4-level kernels, not a failure",
+                    self.seen[&pid]
+                ),
+                evidence: vec![evidence],
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use crate::analysis::Severity;
+
+    #[test]
+    fn a_stack_mapped_then_refused_read_write_is_found_with_the_data_limit() {
+        let events = vec![
+            syscall(10, 11, "mmap", [0, 8392704, 0, 0x20022, u64::MAX, 0], 0x7f00_0000_0000),
+            syscall(10, 11, "mprotect", [0x7f00_0000_1000, 8388608, 3, 0, 0, 0], -12),
+        ];
+        let c = classify(&events, Some(preflight_with_limit("Max data size", 41943040)));
+        let f = only(&c, "pthread-stack-mprotect-enomem");
+        assert_eq!((f.pid, f.tid, f.severity), (10, 11, Severity::Error));
+        assert!(f.summary.contains("RLIMIT_DATA is 40 MiB"), "{}", f.summary);
+        assert!(f.evidence[0].text.contains("MAP_STACK") && f.evidence[1].text.contains("ENOMEM"));
+    }
+
+    #[test]
+    fn an_enomem_mprotect_outside_any_stack_or_in_another_thread_is_not_a_stack_failure() {
+        let events = vec![
+            syscall(10, 11, "mmap", [0, 8392704, 0, 0x20022, u64::MAX, 0], 0x7f00_0000_0000),
+            syscall(10, 12, "mprotect", [0x7f00_0000_1000, 8388608, 3, 0, 0, 0], -12),
+            syscall(10, 11, "mprotect", [0x1000, 4096, 3, 0, 0, 0], -12),
+        ];
+        assert!(classify(&events, None).findings.is_empty());
+    }
+
+    #[test]
+    fn a_stack_mmap_failing_names_the_address_space_limit() {
+        let events = vec![syscall(10, 10, "mmap", [0, 8392704, 0, 0x20022, u64::MAX, 0], -12)];
+        let c = classify(&events, Some(preflight_with_limit("Max address space", 62914560)));
+        let f = only(&c, "pthread-stack-mmap-enomem");
+        assert!(f.summary.contains("RLIMIT_AS is 60 MiB"), "{}", f.summary);
+    }
+
+    #[test]
+    fn a_high_hint_noreplace_probe_is_reported_as_info_once() {
+        let probe = syscall(10, 10, "mmap", [1 << 47, 4096, 3, 0x100022, u64::MAX, 0], -12);
+        let c = classify(&[probe, probe], None);
+        let f = only(&c, "va-probe-enomem");
+        assert_eq!(f.severity, Severity::Info);
+        assert!(f.summary.contains("2 times"));
+    }
+}

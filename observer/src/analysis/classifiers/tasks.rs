@@ -1,0 +1,156 @@
+//! `clone-eagain`: a clone / clone3 / fork / vfork refused with EAGAIN, and which task limit
+//! explains it, with its numbers.
+use std::collections::{BTreeSet, HashMap};
+
+use observer_common::{flags, syscalls};
+
+use crate::{
+    analysis::{Classifier, Context, Evidence, Finding, Severity},
+    decode::is_error_return,
+    event::Event,
+};
+
+const EAGAIN: i32 = 11;
+
+#[derive(Default)]
+pub struct CloneEagain {
+    /// Tasks of the capture alive right now (tids).
+    live: BTreeSet<u32>,
+    /// Per thread: (pid, first failing call, failures, live tasks at the first failure).
+    failures: HashMap<u32, (u32, Evidence, u32, usize)>,
+}
+
+impl CloneEagain {
+    fn explain(&self, cx: &Context<'_>, live_at_failure: usize) -> (String, Vec<Evidence>) {
+        let Some(pf) = cx.preflight else {
+            return ("no preflight snapshot to name the limit".into(), vec![]);
+        };
+        let mut evidence = Vec::new();
+        let mut reasons = Vec::new();
+        if let Some(cg) = pf.pids_cgroup() {
+            if let Some(Some(max)) = cg.pids_max {
+                let current = cg.pids_current.unwrap_or(0);
+                // The preflight counted the launched command; the capture adds what it created since.
+                let estimate = current + live_at_failure.saturating_sub(1) as u64;
+                evidence.push(Evidence::fact(
+                    "preflight",
+                    format!("pids cgroup {} ({}): pids.max {max}, pids.current {current} at start", cg.path, cg.hierarchy),
+                ));
+                reasons.push(format!(
+                    "the pids cgroup {} allows {max} tasks and about {estimate} were in use ({current} at start + {} created by the command and still alive)",
+                    cg.path,
+                    live_at_failure.saturating_sub(1)
+                ));
+            }
+        }
+        if let Some(nproc) = pf.limit("Max processes").and_then(|l| l.soft) {
+            evidence.push(Evidence::fact("preflight", format!("RLIMIT_NPROC soft limit {nproc} (uid {})", pf.uid)));
+            if pf.uid != 0 && reasons.is_empty() {
+                reasons.push(format!(
+                    "RLIMIT_NPROC is {nproc} tasks for uid {} (it counts every task of the user, not only this command's {live_at_failure})",
+                    pf.uid
+                ));
+            }
+        }
+        for (name, label) in [("kernel.threads-max", "kernel.threads-max"), ("kernel.pid_max", "kernel.pid_max")] {
+            if let Some(v) = pf.sysctl(name) {
+                evidence.push(Evidence::fact("preflight", format!("{label} = {v}")));
+            }
+        }
+        evidence.push(Evidence::fact("capture", format!("{live_at_failure} tasks of the command alive at the failure")));
+        if reasons.is_empty() {
+            reasons.push(format!(
+                "no pids cgroup or RLIMIT_NPROC in the preflight explains it; compare kernel.threads-max ({}) and kernel.pid_max ({}) with the system's task count",
+                pf.sysctl("kernel.threads-max").unwrap_or("?"),
+                pf.sysctl("kernel.pid_max").unwrap_or("?")
+            ));
+        }
+        (reasons.join("; "), evidence)
+    }
+}
+
+impl Classifier for CloneEagain {
+    fn observe(&mut self, event: &Event, cx: &Context<'_>) {
+        match event {
+            Event::Fork(f) => {
+                self.live.insert(f.header.tid);
+                self.live.insert(f.child_tid);
+            }
+            Event::Exit(x) => {
+                self.live.remove(&x.header.tid);
+            }
+            Event::Syscall(e) => {
+                self.live.insert(e.header.tid);
+                if e.header.flags & (flags::NO_RETURN | flags::UNFINISHED) != 0 || is_error_return(e.ret) != Some(EAGAIN) {
+                    return;
+                }
+                if !syscalls::by_nr(e.nr).is_some_and(|s| matches!(s.name, "clone" | "clone3" | "fork" | "vfork")) {
+                    return;
+                }
+                let live = self.live.len();
+                self.failures
+                    .entry(e.header.tid)
+                    .and_modify(|f| f.2 += 1)
+                    .or_insert((e.header.tgid, cx.evidence(event), 1, live));
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, cx: &Context<'_>, _: &[Finding]) -> Vec<Finding> {
+        let mut failures: Vec<_> = self.failures.drain().collect();
+        failures.sort_by_key(|(tid, _)| *tid);
+        failures
+            .into_iter()
+            .map(|(tid, (pid, first, count, live))| {
+                let (why, facts) = self.explain(cx, live);
+                let times = if count > 1 { format!(" ({count} times)") } else { String::new() };
+                let mut evidence = vec![first];
+                evidence.extend(facts);
+                Finding {
+                    signature: "clone-eagain".into(),
+                    severity: Severity::Error,
+                    pid,
+                    tid,
+                    summary: format!("thread {tid} could not create a task (clone = EAGAIN){times}: {why}"),
+                    evidence,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use crate::preflight::CgroupInfo;
+
+    #[test]
+    fn a_clone_eagain_under_a_pids_cgroup_names_its_numbers() {
+        let mut pf = preflight_with_limit("Max processes", 1000);
+        pf.cgroups.push(CgroupInfo {
+            hierarchy: "pids".into(),
+            path: "/observer-test".into(),
+            pids_max: Some(Some(4)),
+            pids_current: Some(1),
+            ..Default::default()
+        });
+        let events = vec![
+            fork(10, 10, 11, true),
+            fork(10, 10, 12, true),
+            fork(10, 10, 13, true),
+            syscall(10, 10, "clone3", [0x7ffd_0000, 88, 0, 0, 0, 0], -11),
+        ];
+        let c = classify(&events, Some(pf));
+        let f = only(&c, "clone-eagain");
+        assert_eq!((f.pid, f.tid), (10, 10));
+        assert!(f.summary.contains("pids cgroup /observer-test allows 4 tasks and about 4 were in use"), "{}", f.summary);
+    }
+
+    #[test]
+    fn a_successful_clone_or_another_errno_is_not_clone_eagain() {
+        let events =
+            vec![syscall(10, 10, "clone3", [0, 88, 0, 0, 0, 0], 11), syscall(10, 10, "clone", [0, 0, 0, 0, 0, 0], -12)];
+        assert!(!classify(&events, None).has("clone-eagain"));
+    }
+}

@@ -1,0 +1,107 @@
+//! The shape of a diagnosis: findings with a severity, a one-line summary and the evidence
+//! (events and snapshot facts) behind them; `classification.json` is their serialisation.
+use serde::{Deserialize, Serialize};
+
+use crate::{clock::time_of_day, event::Event, processes::ProcessBook, render};
+
+pub const CLASSIFICATION_SCHEMA: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+    Fatal,
+}
+
+impl Severity {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Fatal => "fatal",
+        }
+    }
+}
+
+/// One fact behind a finding: an event of the capture, or a fact from a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// `event`, `preflight` or `capture` (a fact derived from the whole capture).
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<u32>,
+    pub text: String,
+}
+
+impl Evidence {
+    pub fn event(event: &Event, book: &ProcessBook, boot_to_wall_ns: i64) -> Self {
+        let ts = event.header().ts_ns;
+        Evidence {
+            source: "event".into(),
+            time: Some(time_of_day(ts as i64 + boot_to_wall_ns)),
+            ts_ns: Some(ts),
+            tid: Some(render::owner_tid(event)),
+            text: render::describe(event, book),
+        }
+    }
+
+    pub fn fact(source: &str, text: impl Into<String>) -> Self {
+        Evidence { source: source.into(), time: None, ts_ns: None, tid: None, text: text.into() }
+    }
+
+    /// One line of `report.txt`.
+    pub fn to_line(&self) -> String {
+        match (&self.time, self.tid) {
+            (Some(t), Some(tid)) => format!("{t} [tid {tid}] {}", self.text),
+            _ => format!("{}: {}", self.source, self.text),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub signature: String,
+    pub severity: Severity,
+    pub pid: u32,
+    pub tid: u32,
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+}
+
+impl Finding {
+    fn first_ts(&self) -> u64 {
+        self.evidence.iter().filter_map(|e| e.ts_ns).min().unwrap_or(u64::MAX)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Classification {
+    pub schema: u32,
+    pub findings: Vec<Finding>,
+}
+
+impl Classification {
+    /// Orders findings most severe first, then by when their evidence starts, so the same capture
+    /// always gives the same file.
+    pub fn new(mut findings: Vec<Finding>) -> Self {
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.first_ts().cmp(&b.first_ts()))
+                .then(a.signature.cmp(&b.signature))
+                .then(a.tid.cmp(&b.tid))
+        });
+        Classification { schema: CLASSIFICATION_SCHEMA, findings }
+    }
+
+    pub fn has(&self, signature: &str) -> bool {
+        self.findings.iter().any(|f| f.signature == signature)
+    }
+}

@@ -1,0 +1,110 @@
+//! Diagnosis: classifiers read the decoded event stream (live or replayed, the same way) plus the
+//! preflight snapshot, and say what happened as findings with evidence.
+pub mod classifiers;
+pub mod finding;
+pub mod mappings;
+pub mod report;
+
+use crate::{
+    event::Event,
+    eventlog::LogHeader,
+    preflight::Preflight,
+    processes::ProcessBook,
+    source::{EventSource, SourceError},
+};
+
+pub use finding::{Classification, Evidence, Finding, Severity, CLASSIFICATION_SCHEMA};
+
+/// Every signature observer can report, by its stable name.
+pub const SIGNATURES: &[&str] = &[
+    "pthread-stack-mprotect-enomem",
+    "pthread-stack-mmap-enomem",
+    "clone-eagain",
+    "va-probe-enomem",
+    "fatal-signal",
+    "job-control-stop",
+    "exit-nonzero",
+];
+
+/// What a classifier may consult besides the event itself.
+pub struct Context<'a> {
+    /// The process book, already updated with the current event.
+    pub book: &'a ProcessBook,
+    pub header: &'a LogHeader,
+    pub preflight: Option<&'a Preflight>,
+}
+
+impl Context<'_> {
+    pub fn evidence(&self, event: &Event) -> Evidence {
+        Evidence::event(event, self.book, self.header.boot_to_wall_ns)
+    }
+}
+
+/// One signature detector, fed every event in order.
+pub trait Classifier {
+    fn observe(&mut self, event: &Event, cx: &Context<'_>);
+    /// Findings once the stream has ended; `earlier` holds what the classifiers before it found.
+    fn finish(&mut self, cx: &Context<'_>, earlier: &[Finding]) -> Vec<Finding>;
+}
+
+/// Runs every classifier over one event stream.
+pub struct Analyzer {
+    classifiers: Vec<Box<dyn Classifier>>,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Self { classifiers: classifiers::all() }
+    }
+}
+
+impl Analyzer {
+    pub fn observe(&mut self, event: &Event, cx: &Context<'_>) {
+        for c in &mut self.classifiers {
+            c.observe(event, cx);
+        }
+    }
+
+    pub fn finish(mut self, cx: &Context<'_>) -> Classification {
+        let mut findings: Vec<Finding> = Vec::new();
+        for c in &mut self.classifiers {
+            let found = c.finish(cx, &findings);
+            findings.extend(found);
+        }
+        Classification::new(findings)
+    }
+}
+
+/// Analyses a whole event source (a replayed `events.bin`), returning the findings and the
+/// process book built on the way.
+pub fn analyze_source(
+    source: &mut dyn EventSource,
+    header: &LogHeader,
+    preflight: Option<&Preflight>,
+) -> Result<(Classification, ProcessBook), SourceError> {
+    let mut book = ProcessBook::default();
+    seed_book(&mut book, header);
+    let mut analyzer = Analyzer::default();
+    let mut batch = Vec::with_capacity(4096);
+    loop {
+        batch.clear();
+        let more = source.read_batch(&mut batch)?;
+        for event in &batch {
+            book.observe(event);
+            analyzer.observe(event, &Context { book: &book, header, preflight });
+        }
+        if !more {
+            break;
+        }
+    }
+    let classification = analyzer.finish(&Context { book: &book, header, preflight });
+    Ok((classification, book))
+}
+
+/// What the header knows before the first event: the launched command's pid and name.
+pub fn seed_book(book: &mut ProcessBook, header: &LogHeader) {
+    if let (Some(pid), Some(argv0)) = (header.root_pid, header.command.first()) {
+        let name = std::path::Path::new(argv0).file_name().map_or(argv0.clone(), |n| n.to_string_lossy().into_owned());
+        book.name(pid, &name);
+    }
+}

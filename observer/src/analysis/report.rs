@@ -1,0 +1,54 @@
+//! `classification.json` (for programs) and `report.txt` (for people) from a classification.
+use std::{io, path::Path};
+
+use super::{Classification, Severity};
+
+pub const CLASSIFICATION_JSON: &str = "classification.json";
+pub const REPORT_TXT: &str = "report.txt";
+
+pub fn to_json(c: &Classification) -> String {
+    let mut text = serde_json::to_string_pretty(c).expect("findings serialize");
+    text.push('\n');
+    text
+}
+
+/// The verdict: the most severe finding, or that nothing went wrong.
+pub fn verdict(c: &Classification) -> String {
+    match c.findings.first() {
+        Some(f) if f.severity > Severity::Info => format!("{} [{}] {}", f.severity.as_str(), f.signature, f.summary),
+        Some(_) => "no failure found (informational findings below)".into(),
+        None => "no failure found".into(),
+    }
+}
+
+/// One line per finding, as printed when a run ends.
+pub fn finding_lines(c: &Classification) -> Vec<String> {
+    c.findings.iter().map(|f| format!("{} [{}] pid {} tid {}: {}", f.severity.as_str(), f.signature, f.pid, f.tid, f.summary)).collect()
+}
+
+pub fn to_text(c: &Classification) -> String {
+    let mut out = format!("verdict: {}\n", verdict(c));
+    for (i, f) in c.findings.iter().enumerate() {
+        out.push_str(&format!(
+            "\n{}. {} [{}] pid {} tid {}\n   {}\n",
+            i + 1,
+            f.severity.as_str(),
+            f.signature,
+            f.pid,
+            f.tid,
+            f.summary
+        ));
+        if !f.evidence.is_empty() {
+            out.push_str("   evidence:\n");
+            for e in &f.evidence {
+                out.push_str(&format!("     {}\n", e.to_line()));
+            }
+        }
+    }
+    out
+}
+
+pub fn write(c: &Classification, dir: &Path) -> io::Result<()> {
+    std::fs::write(dir.join(CLASSIFICATION_JSON), to_json(c))?;
+    std::fs::write(dir.join(REPORT_TXT), to_text(c))
+}
