@@ -45,6 +45,8 @@ pub mod flags {
     pub const THREAD: u16 = 1 << 3;
     /// The exiting thread was the last of its thread group.
     pub const GROUP_DEAD: u16 = 1 << 4;
+    /// `aux` holds the soft limit (`rlim_cur`) being set by prlimit64 / setrlimit.
+    pub const AUX_RLIMIT_CUR: u16 = 1 << 5;
 }
 
 /// Common prefix of every record.
@@ -194,8 +196,11 @@ pub struct InFlight {
 
 /// Per-syscall behaviour bits stored (with the argument count) in the kernel's syscall table map.
 pub mod syscall_bits {
-    /// Low nibble: number of arguments to record.
-    pub const NARGS_MASK: u8 = 0x0f;
+    /// Low three bits: number of arguments to record.
+    pub const NARGS_MASK: u8 = 0x07;
+    /// `prlimit64` / `setrlimit`: read `rlim_cur` of the new limit (the last pointer argument but
+    /// one for prlimit64, the last for setrlimit) from user memory into `aux`.
+    pub const RLIMIT: u8 = 0x08;
     /// Record at entry; there is no exit (`exit`, `exit_group`).
     pub const NO_RETURN: u8 = 0x10;
     /// `clone3`: read `clone_args.flags` from user memory into `aux`.

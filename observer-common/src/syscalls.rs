@@ -1,7 +1,7 @@
 //! The syscalls observer watches (x86_64 numbering): name, number, how many arguments are kept, and
 //! how the kernel side treats them.
 
-use crate::syscall_bits::{CLONE, CLONE3, NO_RETURN};
+use crate::syscall_bits::{CLONE, CLONE3, NO_RETURN, RLIMIT};
 
 /// One watched syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +58,9 @@ pub const WATCHED: &[Syscall] = &[
     sc("waitid", 247, 5, 0),
     sc("read", 0, 1, 0),
     sc("write", 1, 1, 0),
+    // limits: a launcher like `prlimit` or a shell's `ulimit` changes them after the preflight
+    sc("prlimit64", 302, 4, RLIMIT),
+    sc("setrlimit", 160, 2, RLIMIT),
 ];
 
 /// Entries of the kernel's syscall table map (indexed by number).
@@ -79,6 +82,12 @@ pub fn by_nr(nr: u32) -> Option<&'static Syscall> {
 pub fn by_name(name: &str) -> Option<&'static Syscall> {
     WATCHED.iter().find(|s| s.name == name)
 }
+
+/// Resource ids of prlimit64 / setrlimit that the classifiers read.
+pub const RLIMIT_STACK: u64 = 3;
+pub const RLIMIT_DATA: u64 = 2;
+pub const RLIMIT_NPROC: u64 = 6;
+pub const RLIMIT_AS: u64 = 9;
 
 /// Clone flag marking a new thread rather than a new process.
 pub const CLONE_THREAD: u64 = 0x0001_0000;

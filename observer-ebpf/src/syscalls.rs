@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use observer_common::{
     flags, kind,
-    syscall_bits::{CLONE3, NARGS_MASK, NO_RETURN},
+    syscall_bits::{CLONE3, NARGS_MASK, NO_RETURN, RLIMIT},
     tracepoint_fields::{SYS_ENTER_ARGS, SYS_ENTER_NR, SYS_EXIT_RET},
     EventHeader, InFlight, SyscallEvent, COUNTER_INFLIGHT_FULL, MAX_ARGS,
 };
@@ -54,6 +54,18 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
         if let Ok(clone_flags) = unsafe { bpf_probe_read_user(entry.args[0] as *const u64) } {
             entry.aux = clone_flags;
             entry.flags = flags::AUX_CLONE_FLAGS as u32;
+        }
+    }
+    if bits & RLIMIT != 0 {
+        // prlimit64(pid, resource, new, old) / setrlimit(resource, new): `new` is second to last
+        // for prlimit64 and last for setrlimit; struct rlimit starts with rlim_cur.
+        let new = if nargs == 4 { entry.args[2] } else { entry.args[1] };
+        if new != 0 {
+            // SAFETY: a user pointer, read with the fault-tolerant helper.
+            if let Ok(cur) = unsafe { bpf_probe_read_user(new as *const u64) } {
+                entry.aux = cur;
+                entry.flags = flags::AUX_RLIMIT_CUR as u32;
+            }
         }
     }
     // SAFETY: helper without preconditions.

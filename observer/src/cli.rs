@@ -3,13 +3,15 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::capture::probes::DEFAULT_BUFFER_SIZE;
+use crate::{capture::probes::DEFAULT_BUFFER_SIZE, run::RunArgsError};
 
 pub const EXIT_CODES_HELP: &str = "\
 Exit status:
   observer run exits with the command's exit code, or 128+N when the command was killed by signal N.
-  Its own failures use codes a command rarely returns:
-    2    bad usage (unknown option, missing command)
+  analyze and replay exit 0 when they read the capture. Failures use codes a command rarely returns:
+    2    bad usage (unknown option, missing command, unknown syscall name)
+    65   the capture is corrupt, foreign or of an unsupported version (the byte offset is printed)
+    66   the capture cannot be opened
     77   not permitted: needs root or CAP_BPF + CAP_PERFMON
     78   kernel environment: tracefs not mounted, tracepoint missing, tracepoint layout differs
     79   the kernel refused an eBPF program (the verifier log is printed)
@@ -29,6 +31,51 @@ pub enum Command {
     /// Run a command under observation and write a run directory.
     #[command(after_help = EXIT_CODES_HELP)]
     Run(RunArgs),
+    /// Re-run every classifier on a run directory (or a bare events.bin) and rewrite
+    /// classification.json and report.txt.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Analyze(AnalyzeArgs),
+    /// Print the events of a capture, filtered, as trace lines or JSON lines.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// A run directory or an events.bin file.
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ReplayFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A run directory or an events.bin file (it may still be growing).
+    pub path: PathBuf,
+    /// Only events of this thread.
+    #[arg(long)]
+    pub tid: Option<u32>,
+    /// Only events of this process.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Only these syscalls (comma-separated names).
+    #[arg(long, value_name = "NAME,...")]
+    pub syscall: Option<String>,
+    /// Only syscalls that returned an error.
+    #[arg(long)]
+    pub failed: bool,
+    /// From this time on: seconds after the first event (2.5) or a UTC time of day (22:41:07.5).
+    #[arg(long, value_name = "T")]
+    pub since: Option<crate::replay::TimeBound>,
+    /// Up to this time (same forms as --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<crate::replay::TimeBound>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReplayFormat,
 }
 
 #[derive(Debug, Args)]
@@ -56,12 +103,12 @@ pub struct RunArgs {
     pub command: Vec<OsString>,
 }
 
-fn seconds(name: &str, value: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value).map_err(|_| format!("--{name} {value}: must be a non-negative number of seconds"))
+fn seconds(name: &str, value: f64) -> Result<Duration, RunArgsError> {
+    Duration::try_from_secs_f64(value).map_err(|_| RunArgsError(format!("--{name} {value}: must be a non-negative number of seconds")))
 }
 
 impl RunArgs {
-    pub fn into_options(self) -> Result<crate::run::RunOptions, String> {
+    pub fn into_options(self) -> Result<crate::run::RunOptions, RunArgsError> {
         Ok(crate::run::RunOptions {
             timeout: self.timeout.map(|t| seconds("timeout", t)).transpose()?,
             kill_grace: seconds("kill-grace", self.kill_grace)?,

@@ -1,12 +1,21 @@
-//! The `observer` binary: parse arguments, run, map every error to one line and an exit code.
-use std::process::ExitCode;
+//! The `observer` binary: parse arguments, run the subcommand, map every error to one line and an
+//! exit code (documented in `--help`).
+use std::{
+    io::{BufWriter, Write},
+    process::ExitCode,
+};
 
 use clap::Parser;
 use observer::{
+    analysis::{report, seed_book},
     capture::CaptureError,
     child::ChildError,
-    cli::{Cli, Command},
-    run::{run, RunError},
+    cli::{AnalyzeArgs, Cli, Command, ReplayArgs, ReplayFormat},
+    offline::{self, Capture, OfflineError},
+    processes::ProcessBook,
+    replay::{self, Filter, Format},
+    run::{run, RunArgsError, RunError},
+    source::EventSource,
 };
 
 fn exit_code_for(err: &RunError) -> u8 {
@@ -26,6 +35,10 @@ fn exit_code_for(err: &RunError) -> u8 {
     }
 }
 
+fn offline_exit_code(err: &OfflineError) -> ExitCode {
+    ExitCode::from(if err.is_bad_data() { 65 } else { 66 })
+}
+
 /// Resolves with the name of the first SIGINT or SIGTERM observer receives.
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
@@ -38,8 +51,15 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+fn run_command(args: observer::cli::RunArgs) -> ExitCode {
+    let opts = match args.into_options() {
+        Ok(o) => o,
+        Err(RunArgsError(msg)) => {
+            eprintln!("observer: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let quiet = opts.quiet;
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -47,32 +67,127 @@ fn main() -> ExitCode {
             return ExitCode::from(125);
         }
     };
-    match cli.command {
-        Command::Run(args) => {
-            let opts = match args.into_options() {
-                Ok(o) => o,
-                Err(msg) => {
-                    eprintln!("observer: {msg}");
-                    return ExitCode::from(2);
+    match runtime.block_on(run(opts, shutdown_signal())) {
+        Ok(mut outcome) => {
+            if !quiet {
+                for line in outcome.summary.to_text().lines().take(8) {
+                    eprintln!("  {line}");
                 }
-            };
-            let quiet = opts.quiet;
-            match runtime.block_on(run(opts, shutdown_signal())) {
-                Ok(mut outcome) => {
-                    if !quiet {
-                        eprint!("{}", outcome.summary.to_text().lines().take(16).map(|l| format!("  {l}\n")).collect::<String>());
-                    }
-                    eprintln!("observer: run directory: {}", outcome.dir.display());
-                    if let Some(detaching) = outcome.detaching.take() {
-                        let _ = detaching.join();
-                    }
-                    ExitCode::from(outcome.exit.shell_code().clamp(0, 255) as u8)
+                for line in report::finding_lines(&outcome.classification) {
+                    eprintln!("observer: {line}");
                 }
-                Err(err) => {
-                    eprintln!("observer: {err}");
-                    ExitCode::from(exit_code_for(&err))
+            }
+            eprintln!("observer: run directory: {}", outcome.dir.display());
+            if let Some(detaching) = outcome.detaching.take() {
+                let _ = detaching.join();
+            }
+            ExitCode::from(outcome.exit.shell_code().clamp(0, 255) as u8)
+        }
+        Err(err) => {
+            eprintln!("observer: {err}");
+            ExitCode::from(exit_code_for(&err))
+        }
+    }
+}
+
+fn report_skipped(path: &std::path::Path, skipped: u64) {
+    if skipped > 0 {
+        eprintln!(
+            "observer: {}: read up to the last whole record; skipped {skipped} bytes of a cut record at the end (normal while a capture is being written or after a crash)",
+            path.display()
+        );
+    }
+}
+
+fn analyze_command(args: AnalyzeArgs) -> ExitCode {
+    match offline::analyze(&args.path) {
+        Ok(analysis) => {
+            println!("verdict: {}", report::verdict(&analysis.classification));
+            for line in report::finding_lines(&analysis.classification) {
+                println!("{line}");
+            }
+            report_skipped(&analysis.capture.events, analysis.skipped_tail);
+            println!("wrote {} and {}", analysis.capture.dir.join(report::CLASSIFICATION_JSON).display(), analysis.capture.dir.join(report::REPORT_TXT).display());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("observer: {err}");
+            offline_exit_code(&err)
+        }
+    }
+}
+
+fn replay_command(args: ReplayArgs) -> ExitCode {
+    let syscalls = match args.syscall.as_deref().map(replay::parse_syscalls).transpose() {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("observer: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = Filter { tid: args.tid, pid: args.pid, syscalls, failed: args.failed, since: args.since, until: args.until };
+    let format = match args.format {
+        ReplayFormat::Text => Format::Text,
+        ReplayFormat::Json => Format::Json,
+    };
+    let opened = Capture::locate(&args.path).and_then(|c| c.open().map(|s| (c, s)));
+    let (capture, mut source) = match opened {
+        Ok(x) => x,
+        Err(err) => {
+            eprintln!("observer: {err}");
+            return offline_exit_code(&err);
+        }
+    };
+    let header = source.header().clone();
+    let mut book = ProcessBook::default();
+    seed_book(&mut book, &header);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut batch = Vec::with_capacity(4096);
+    let mut first_ts = None;
+    loop {
+        batch.clear();
+        let more = match source.read_batch(&mut batch) {
+            Ok(more) => more,
+            Err(source_err) => {
+                let _ = out.flush();
+                eprintln!("observer: {}: {source_err}", capture.events.display());
+                return ExitCode::from(65);
+            }
+        };
+        for event in &batch {
+            book.observe(event);
+            let first = *first_ts.get_or_insert(event.header().ts_ns);
+            if filter.matches(event, &book, header.boot_to_wall_ns, first) {
+                if let Err(e) = replay::write_event(&mut out, format, event, &book, header.boot_to_wall_ns) {
+                    // A closed pipe (`| head`) is the reader being done, not an error.
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        return ExitCode::SUCCESS;
+                    }
+                    eprintln!("observer: writing output: {e}");
+                    return ExitCode::from(74);
                 }
             }
         }
+        if !more {
+            break;
+        }
+    }
+    if let Err(e) = out.flush() {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("observer: writing output: {e}");
+            return ExitCode::from(74);
+        }
+    }
+    report_skipped(&capture.events, source.truncated_tail());
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run_command(args),
+        Command::Analyze(args) => analyze_command(args),
+        Command::Replay(args) => replay_command(args),
     }
 }

@@ -46,6 +46,18 @@ pub struct Process {
     pub exit_group_code: Option<i32>,
     pub fatal_signal: Option<i32>,
     pub exit: Option<ProcessExit>,
+    /// Soft resource limits set during the capture (by prlimit64/setrlimit, or inherited from a
+    /// parent that set them): resource id -> (rlim_cur, when, set by pid).
+    pub limits: BTreeMap<u64, LimitChange>,
+}
+
+/// A soft limit changed during the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitChange {
+    /// `u64::MAX` is unlimited.
+    pub value: u64,
+    pub ts_ns: u64,
+    pub by_pid: u32,
 }
 
 /// Signals whose default action ends the process.
@@ -78,6 +90,11 @@ impl ProcessBook {
 
     pub fn process(&self, pid: u32) -> Option<&Process> {
         self.processes.get(&pid)
+    }
+
+    /// The soft limit `resource` of process `tgid` as set during the capture, if it was.
+    pub fn limit(&self, tgid: u32, resource: u64) -> Option<&LimitChange> {
+        self.processes.get(&tgid)?.limits.get(&resource)
     }
 
     pub fn threads_seen(&self) -> usize {
@@ -113,8 +130,18 @@ impl ProcessBook {
         match event {
             Event::Syscall(e) => {
                 self.see(h.tid, h.tgid);
-                if e.header.flags & flags::NO_RETURN != 0 && syscalls::by_nr(e.nr).is_some_and(|s| s.name == "exit_group") {
+                let name = syscalls::by_nr(e.nr).map_or("", |s| s.name);
+                if e.header.flags & flags::NO_RETURN != 0 && name == "exit_group" {
                     self.process_mut(h.tgid).exit_group_code = Some((e.args[0] & 0xff) as i32);
+                }
+                if e.header.flags & flags::AUX_RLIMIT_CUR != 0 && e.ret == 0 {
+                    let (target, resource) = match name {
+                        "prlimit64" if e.args[0] != 0 => (self.tgid_of(e.args[0] as u32).unwrap_or(e.args[0] as u32), e.args[1]),
+                        "prlimit64" => (h.tgid, e.args[1]),
+                        _ => (h.tgid, e.args[0]),
+                    };
+                    let change = LimitChange { value: e.aux, ts_ns: h.ts_ns, by_pid: h.tgid };
+                    self.process_mut(target).limits.insert(resource, change);
                 }
             }
             Event::Fork(e) => {
@@ -122,9 +149,11 @@ impl ProcessBook {
                 self.see(e.child_tid, e.child_tgid);
                 if e.header.flags & flags::THREAD == 0 {
                     let parent_comm = c_str(&e.parent_comm);
+                    let inherited = self.processes.get(&h.tgid).map(|p| p.limits.clone()).unwrap_or_default();
                     let child = self.process_mut(e.child_tgid);
                     child.parent = Some(h.tgid);
                     child.comm = parent_comm;
+                    child.limits = inherited;
                 }
                 let parent_comm = c_str(&e.parent_comm);
                 self.name(h.tgid, &parent_comm);

@@ -54,6 +54,11 @@ impl std::fmt::Display for StopReason {
     }
 }
 
+/// An option value that does not make sense (e.g. a negative timeout).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RunArgsError(pub String);
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]

@@ -453,6 +453,29 @@ enum Ret {
 
 /// The arguments of a watched syscall, rendered, and how its result reads; `None` for a name this
 /// module has no decoder for.
+fn rlimit_resource(r: u64) -> String {
+    const NAMES: [&str; 16] = [
+        "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
+        "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE",
+        "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    ];
+    NAMES.get(r as usize).map_or_else(|| r.to_string(), |n| n.to_string())
+}
+
+/// The new limit of prlimit64/setrlimit: its soft value when the kernel side could read it.
+fn new_rlimit(ev: &SyscallEvent, pointer: u64) -> String {
+    if pointer == 0 {
+        return "NULL".into();
+    }
+    if ev.header.flags & observer_common::flags::AUX_RLIMIT_CUR == 0 {
+        return ptr(pointer);
+    }
+    match ev.aux {
+        u64::MAX => "{rlim_cur=RLIM64_INFINITY, ...}".into(),
+        cur => format!("{{rlim_cur={cur}, ...}}"),
+    }
+}
+
 fn decode(name: &str, ev: &SyscallEvent) -> Option<(Vec<String>, Ret)> {
     let a = &ev.args;
     let (args, ret) = match name {
@@ -483,6 +506,8 @@ fn decode(name: &str, ev: &SyscallEvent) -> Option<(Vec<String>, Ret)> {
             (args, Ret::Hex)
         }
         "brk" => (vec![ptr(a[0])], Ret::Hex),
+        "prlimit64" => (vec![int(a[0]), rlimit_resource(a[1]), new_rlimit(ev, a[2]), ptr(a[3])], Ret::Decimal),
+        "setrlimit" => (vec![rlimit_resource(a[0]), new_rlimit(ev, a[1])], Ret::Decimal),
         "clone" => {
             let bits = a[0] & !CSIGNAL;
             let mut args = vec![format!("child_stack={}", ptr(a[1])), format!("flags={}", clone_flags(a[0]))];

@@ -3,7 +3,10 @@
 //! harmless 5-level-paging probe (`va-probe-enomem`).
 use std::collections::HashMap;
 
-use observer_common::{syscalls, SyscallEvent};
+use observer_common::{
+    syscalls::{self, RLIMIT_AS, RLIMIT_DATA},
+    SyscallEvent,
+};
 
 use super::human_bytes;
 use crate::{
@@ -21,10 +24,26 @@ fn syscall<'a>(event: &'a Event, name: &str) -> Option<&'a SyscallEvent> {
     }
 }
 
-fn limit_fact(cx: &Context<'_>, name: &str, label: &str) -> Option<(u64, Evidence)> {
-    let limit = cx.preflight?.limit(name)?;
+/// The soft limit in force for process `tgid`: as set during the capture, else as the preflight saw
+/// it; `None` when unlimited or unknown.
+pub(crate) fn limit_fact(cx: &Context<'_>, tgid: u32, resource: u64, proc_name: &str, label: &str) -> Option<(u64, Evidence)> {
+    if let Some(change) = cx.book.limit(tgid, resource) {
+        if change.value == u64::MAX {
+            return None;
+        }
+        let when = crate::clock::time_of_day(change.ts_ns as i64 + cx.header.boot_to_wall_ns);
+        let text = format!(
+            "{label} soft limit set to {} ({}) at {when} by pid {} ({})",
+            change.value,
+            human_bytes(change.value),
+            change.by_pid,
+            cx.book.comm(change.by_pid)
+        );
+        return Some((change.value, Evidence::fact("capture", text)));
+    }
+    let limit = cx.preflight?.limit(proc_name)?;
     let soft = limit.soft?;
-    Some((soft, Evidence::fact("preflight", format!("{label} soft limit {soft} bytes ({})", human_bytes(soft)))))
+    Some((soft, Evidence::fact("preflight", format!("{label} soft limit {soft} ({}) when the command started", human_bytes(soft)))))
 }
 
 /// `mmap(MAP_STACK) = base` then `mprotect(base.., PROT_READ|PROT_WRITE) = -ENOMEM` in one thread.
@@ -73,7 +92,7 @@ impl Classifier for StackCommit {
             .map(|(tid, (pid, mmap, mprotect, count, bytes))| {
                 let mut evidence = vec![mmap, mprotect];
                 let mut why = String::new();
-                if let Some((soft, fact)) = limit_fact(cx, "Max data size", "RLIMIT_DATA") {
+                if let Some((soft, fact)) = limit_fact(cx, pid, RLIMIT_DATA, "Max data size", "RLIMIT_DATA") {
                     why = format!(
                         "; RLIMIT_DATA is {} and counts private writable memory, so committing {} more failed",
                         human_bytes(soft),
@@ -140,7 +159,7 @@ impl Classifier for StackMap {
             .map(|(pid, tid, first, len)| {
                 let mut evidence = vec![first];
                 let mut why = Vec::new();
-                if let Some((soft, fact)) = limit_fact(cx, "Max address space", "RLIMIT_AS") {
+                if let Some((soft, fact)) = limit_fact(cx, pid, RLIMIT_AS, "Max address space", "RLIMIT_AS") {
                     why.push(format!("RLIMIT_AS is {}", human_bytes(soft)));
                     evidence.push(fact);
                 }
@@ -233,6 +252,24 @@ mod tests {
             syscall(10, 11, "mprotect", [0x1000, 4096, 3, 0, 0, 0], -12),
         ];
         assert!(classify(&events, None).findings.is_empty());
+    }
+
+    #[test]
+    fn a_limit_set_during_the_capture_wins_over_the_preflight() {
+        let mut prlimit = syscall(10, 10, "prlimit64", [0, 2, 0x7ffd_0000, 0, 0, 0], 0);
+        if let crate::event::Event::Syscall(e) = &mut prlimit {
+            e.header.flags |= observer_common::flags::AUX_RLIMIT_CUR;
+            e.aux = 41943040;
+        }
+        let events = vec![
+            prlimit,
+            syscall(10, 11, "mmap", [0, 8392704, 0, 0x20022, u64::MAX, 0], 0x7f00_0000_0000),
+            syscall(10, 11, "mprotect", [0x7f00_0000_1000, 8388608, 3, 0, 0, 0], -12),
+        ];
+        let c = classify(&events, Some(preflight_with_limit("Max data size", u64::MAX - 1)));
+        let f = only(&c, "pthread-stack-mprotect-enomem");
+        assert!(f.summary.contains("RLIMIT_DATA is 40 MiB"), "{}", f.summary);
+        assert!(f.evidence[2].text.starts_with("RLIMIT_DATA soft limit set to 41943040 (40 MiB) at "), "{:?}", f.evidence);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! explains it, with its numbers.
 use std::collections::{BTreeSet, HashMap};
 
-use observer_common::{flags, syscalls};
+use observer_common::{
+    flags,
+    syscalls::{self, RLIMIT_NPROC},
+};
 
 use crate::{
     analysis::{Classifier, Context, Evidence, Finding, Severity},
@@ -21,7 +24,7 @@ pub struct CloneEagain {
 }
 
 impl CloneEagain {
-    fn explain(&self, cx: &Context<'_>, live_at_failure: usize) -> (String, Vec<Evidence>) {
+    fn explain(&self, cx: &Context<'_>, pid: u32, live_at_failure: usize) -> (String, Vec<Evidence>) {
         let Some(pf) = cx.preflight else {
             return ("no preflight snapshot to name the limit".into(), vec![]);
         };
@@ -43,8 +46,8 @@ impl CloneEagain {
                 ));
             }
         }
-        if let Some(nproc) = pf.limit("Max processes").and_then(|l| l.soft) {
-            evidence.push(Evidence::fact("preflight", format!("RLIMIT_NPROC soft limit {nproc} (uid {})", pf.uid)));
+        if let Some((nproc, fact)) = super::memory::limit_fact(cx, pid, RLIMIT_NPROC, "Max processes", "RLIMIT_NPROC") {
+            evidence.push(fact);
             if pf.uid != 0 && reasons.is_empty() {
                 reasons.push(format!(
                     "RLIMIT_NPROC is {nproc} tasks for uid {} (it counts every task of the user, not only this command's {live_at_failure})",
@@ -103,7 +106,7 @@ impl Classifier for CloneEagain {
         failures
             .into_iter()
             .map(|(tid, (pid, first, count, live))| {
-                let (why, facts) = self.explain(cx, live);
+                let (why, facts) = self.explain(cx, pid, live);
                 let times = if count > 1 { format!(" ({count} times)") } else { String::new() };
                 let mut evidence = vec![first];
                 evidence.extend(facts);

@@ -1,0 +1,85 @@
+//! Opening a capture after the fact: a run directory or a bare `events.bin`, with its preflight
+//! when there is one; `observer analyze` re-runs every classifier on it.
+use std::path::{Path, PathBuf};
+
+use crate::{
+    analysis::{analyze_source, report, Classification},
+    preflight::Preflight,
+    processes::ProcessBook,
+    rundir,
+    source::{FileSource, SourceError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError {
+    #[error("{path}: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Data { path: PathBuf, source: SourceError },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+impl OfflineError {
+    /// Bad data (corrupt, foreign, unsupported) rather than a missing or unreadable file.
+    pub fn is_bad_data(&self) -> bool {
+        matches!(self, OfflineError::Data { source: SourceError::Log(e), .. } if !matches!(e, crate::eventlog::LogError::Io(_)))
+    }
+}
+
+/// A capture on disk: where its files are.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// The run directory (the directory holding `events.bin`).
+    pub dir: PathBuf,
+    pub events: PathBuf,
+}
+
+impl Capture {
+    /// A run directory, or an `events.bin` (its directory then plays the run directory).
+    pub fn locate(path: &Path) -> Result<Self, OfflineError> {
+        let meta = std::fs::metadata(path).map_err(|source| OfflineError::Open { path: path.into(), source })?;
+        if meta.is_dir() {
+            let events = path.join(rundir::EVENTS);
+            if !events.exists() {
+                return Err(OfflineError::Open {
+                    path: events,
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a run directory: it has no events.bin"),
+                });
+            }
+            Ok(Capture { dir: path.into(), events })
+        } else {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+            Ok(Capture { dir, events: path.into() })
+        }
+    }
+
+    pub fn open(&self) -> Result<FileSource, OfflineError> {
+        FileSource::open(&self.events).map_err(|source| match source {
+            SourceError::Log(crate::eventlog::LogError::Io(e)) => OfflineError::Open { path: self.events.clone(), source: e },
+            source => OfflineError::Data { path: self.events.clone(), source },
+        })
+    }
+}
+
+/// The outcome of analysing a capture.
+pub struct Analysis {
+    pub capture: Capture,
+    pub classification: Classification,
+    pub book: ProcessBook,
+    /// Bytes at the end of `events.bin` that did not form a whole record.
+    pub skipped_tail: u64,
+}
+
+/// Re-runs every classifier on a capture and rewrites its `classification.json` and `report.txt`.
+pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
+    let capture = Capture::locate(path)?;
+    let mut source = capture.open()?;
+    let header = source.header().clone();
+    let preflight = Preflight::read(&capture.dir);
+    let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref())
+        .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
+    report::write(&classification, &capture.dir).map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
+    let skipped_tail = source.truncated_tail();
+    Ok(Analysis { capture, classification, book, skipped_tail })
+}
