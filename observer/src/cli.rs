@@ -92,6 +92,10 @@ pub struct RunArgs {
     /// Kernel ring-buffer size in bytes (a power of two, at least 4096).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE)]
     pub buffer_size: u64,
+    /// Start the command inside this cgroup directory (v1 or v2; it must exist), before its
+    /// first instruction, so its limits apply from the start and show in the preflight.
+    #[arg(long, value_name = "DIR")]
+    pub cgroup: Option<PathBuf>,
     /// Also copy the command's stdout and stderr to the terminal.
     #[arg(long)]
     pub tee: bool,
@@ -116,6 +120,7 @@ impl RunArgs {
             out: self.out,
             buffer_size: self.buffer_size,
             tee: self.tee,
+            cgroup: self.cgroup,
             quiet: self.quiet,
         })
     }

@@ -29,7 +29,7 @@ fn exit_code_for(err: &RunError) -> u8 {
         ) => 78,
         RunError::Capture(CaptureError::Verifier { .. } | CaptureError::Attach { .. } | CaptureError::Load(_)) => 79,
         RunError::Capture(CaptureError::BufferSize(_)) | RunError::NoCommand => 2,
-        RunError::Capture(CaptureError::Map { .. }) | RunError::RunDir { .. } => 125,
+        RunError::Capture(CaptureError::Map { .. }) | RunError::RunDir { .. } | RunError::Cgroup { .. } => 125,
         RunError::Child(ChildError::NotFound(_)) => 127,
         RunError::Child(_) => 126,
     }
@@ -147,14 +147,8 @@ fn replay_command(args: ReplayArgs) -> ExitCode {
     let mut first_ts = None;
     loop {
         batch.clear();
-        let more = match source.read_batch(&mut batch) {
-            Ok(more) => more,
-            Err(source_err) => {
-                let _ = out.flush();
-                eprintln!("observer: {}: {source_err}", capture.events.display());
-                return ExitCode::from(65);
-            }
-        };
+        // Records read before a corrupt one are still printed, then the corruption is reported.
+        let read = source.read_batch(&mut batch);
         for event in &batch {
             book.observe(event);
             let first = *first_ts.get_or_insert(event.header().ts_ns);
@@ -169,8 +163,14 @@ fn replay_command(args: ReplayArgs) -> ExitCode {
                 }
             }
         }
-        if !more {
-            break;
+        match read {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(source_err) => {
+                let _ = out.flush();
+                eprintln!("observer: {}: {source_err}", capture.events.display());
+                return ExitCode::from(65);
+            }
         }
     }
     if let Err(e) = out.flush() {

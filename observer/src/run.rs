@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub kill_grace: Duration,
     pub buffer_size: u64,
     pub tee: bool,
+    /// A cgroup directory to start the command in.
+    pub cgroup: Option<PathBuf>,
     /// Print the summary on stderr at the end.
     pub quiet: bool,
 }
@@ -67,6 +69,8 @@ pub enum RunError {
     Child(#[from] ChildError),
     #[error("run directory {path}: {source}")]
     RunDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot start the command in cgroup {path}: {source} (the directory must exist and be writable: a cgroup v1 or v2 directory with cgroup.procs)")]
+    Cgroup { path: PathBuf, source: std::io::Error },
     #[error("no command given: usage is `observer run [OPTIONS] -- CMD [ARGS...]`")]
     NoCommand,
 }
@@ -126,7 +130,12 @@ fn prepare_capture(
     pid: i32,
     command: &[String],
     started_wall: i64,
+    cgroup: Option<&Path>,
 ) -> Result<Pipeline, RunError> {
+    if let Some(cgroup) = cgroup {
+        std::fs::write(cgroup.join("cgroup.procs"), pid.to_string())
+            .map_err(|source| RunError::Cgroup { path: cgroup.to_path_buf(), source })?;
+    }
     let preflight = Preflight::take(pid as u32, clock::rfc3339(started_wall));
     preflight.write(dir).map_err(io_at(dir))?;
     let header = LogHeader {
@@ -181,7 +190,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
 
     let mut child = BlockedChild::spawn(&program, &opts.command, stdio)?;
     let pid = child.pid();
-    let ready = prepare_capture(&mut probes, &dir, pid, &command, started_wall);
+    let ready = prepare_capture(&mut probes, &dir, pid, &command, started_wall, opts.cgroup.as_deref());
     let mut pipeline = match ready {
         Ok(ready) => ready,
         Err(e) => {

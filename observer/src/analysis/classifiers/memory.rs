@@ -27,15 +27,16 @@ fn syscall<'a>(event: &'a Event, name: &str) -> Option<&'a SyscallEvent> {
 /// The soft limit in force for process `tgid`: as set during the capture, else as the preflight saw
 /// it; `None` when unlimited or unknown.
 pub(crate) fn limit_fact(cx: &Context<'_>, tgid: u32, resource: u64, proc_name: &str, label: &str) -> Option<(u64, Evidence)> {
+    // Task-count limits are plain numbers; the others are bytes.
+    let show = |v: u64| if resource == syscalls::RLIMIT_NPROC { format!("{v} tasks") } else { format!("{v} ({})", human_bytes(v)) };
     if let Some(change) = cx.book.limit(tgid, resource) {
         if change.value == u64::MAX {
             return None;
         }
         let when = crate::clock::time_of_day(change.ts_ns as i64 + cx.header.boot_to_wall_ns);
         let text = format!(
-            "{label} soft limit set to {} ({}) at {when} by pid {} ({})",
-            change.value,
-            human_bytes(change.value),
+            "{label} soft limit set to {} at {when} by pid {} ({})",
+            show(change.value),
             change.by_pid,
             cx.book.comm(change.by_pid)
         );
@@ -43,7 +44,7 @@ pub(crate) fn limit_fact(cx: &Context<'_>, tgid: u32, resource: u64, proc_name: 
     }
     let limit = cx.preflight?.limit(proc_name)?;
     let soft = limit.soft?;
-    Some((soft, Evidence::fact("preflight", format!("{label} soft limit {soft} ({}) when the command started", human_bytes(soft)))))
+    Some((soft, Evidence::fact("preflight", format!("{label} soft limit {} when the command started", show(soft)))))
 }
 
 /// `mmap(MAP_STACK) = base` then `mprotect(base.., PROT_READ|PROT_WRITE) = -ENOMEM` in one thread.

@@ -1,0 +1,241 @@
+//! Each signature provoked for real under `observer run`, and the diagnosis it gives: the finding,
+//! its thread and its evidence; plus `analyze` and `replay` on the capture.
+use std::{path::Path, process::Command};
+
+use observer::analysis::{Classification, Finding};
+
+use crate::harness::*;
+
+fn classification(dir: &Path) -> Classification {
+    let text = std::fs::read_to_string(dir.join("classification.json")).expect("classification.json exists");
+    serde_json::from_str(&text).expect("classification.json parses")
+}
+
+fn finding<'a>(c: &'a Classification, signature: &str) -> &'a Finding {
+    c.findings.iter().find(|f| f.signature == signature).unwrap_or_else(|| panic!("no {signature} in {c:#?}"))
+}
+
+fn root_pid(dir: &Path) -> u32 {
+    summary(dir)["pid"].parse().unwrap()
+}
+
+fn evidence_has(f: &Finding, needle: &str) -> bool {
+    f.evidence.iter().any(|e| e.text.contains(needle))
+}
+
+#[test]
+fn a_data_limit_gives_pthread_stack_mprotect_enomem_naming_rlimit_data() {
+    if !bpf_or_skip("mprotect enomem") {
+        return;
+    }
+    let dir = scratch("diag-data");
+    let out = observe(&dir, &[], &["prlimit", "--data=41943040", workload("threads").to_str().unwrap(), "8"]);
+    assert_eq!(out.status.code(), Some(1), "the workload saw pthread_create fail");
+    let c = classification(&dir);
+    let f = finding(&c, "pthread-stack-mprotect-enomem");
+    assert_eq!((f.pid, f.tid), (root_pid(&dir), root_pid(&dir)), "found in the creating (main) thread");
+    assert!(evidence_has(f, "MAP_STACK") && evidence_has(f, "= -1 ENOMEM"), "{f:#?}");
+    assert!(f.summary.contains("RLIMIT_DATA is 40 MiB"), "{}", f.summary);
+    assert!(!c.findings.iter().any(|f| f.signature == "exit-nonzero"), "the exit is explained");
+    let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+    assert!(report.starts_with("verdict: error [pthread-stack-mprotect-enomem]"), "{report}");
+}
+
+#[test]
+fn an_address_space_limit_gives_pthread_stack_mmap_enomem_naming_rlimit_as() {
+    if !bpf_or_skip("mmap enomem") {
+        return;
+    }
+    let dir = scratch("diag-as");
+    let out = observe(&dir, &[], &["prlimit", "--as=62914560", workload("threads").to_str().unwrap(), "8"]);
+    assert_eq!(out.status.code(), Some(1));
+    let c = classification(&dir);
+    let f = finding(&c, "pthread-stack-mmap-enomem");
+    assert_eq!(f.tid, root_pid(&dir));
+    assert!(evidence_has(f, "MAP_STACK, -1, 0) = -1 ENOMEM"), "{f:#?}");
+    assert!(f.summary.contains("RLIMIT_AS is 60 MiB"), "{}", f.summary);
+}
+
+/// A pids cgroup of `max` tasks, removed on drop.
+struct PidsCgroup(std::path::PathBuf);
+
+impl PidsCgroup {
+    fn new(name: &str, max: u32) -> Self {
+        let v1 = Path::new("/sys/fs/cgroup/pids");
+        let root = if v1.join("cgroup.procs").exists() { v1.to_path_buf() } else { Path::new("/sys/fs/cgroup").to_path_buf() };
+        if root == Path::new("/sys/fs/cgroup") {
+            // cgroup v2: the pids controller must be enabled for children of the root.
+            let _ = std::fs::write(root.join("cgroup.subtree_control"), "+pids");
+        }
+        let dir = root.join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::create_dir(&dir);
+        std::fs::write(dir.join("pids.max"), max.to_string()).expect("pids.max is writable");
+        PidsCgroup(dir)
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_pids_cgroup_gives_clone_eagain_with_its_numbers() {
+    if !bpf_or_skip("clone eagain") {
+        return;
+    }
+    let cgroup = PidsCgroup::new("observer-e2e-clone", 4);
+    let dir = scratch("diag-pids");
+    let out = observe(&dir, &["--cgroup", cgroup.0.to_str().unwrap()], &[workload("threads").to_str().unwrap(), "16"]);
+    assert_eq!(out.status.code(), Some(1));
+    let c = classification(&dir);
+    let f = finding(&c, "clone-eagain");
+    assert_eq!(f.tid, root_pid(&dir));
+    assert!(evidence_has(f, "clone3(") && evidence_has(f, "= -1 EAGAIN"), "{f:#?}");
+    assert!(f.summary.contains("allows 4 tasks and about 4 were in use"), "{}", f.summary);
+    assert!(evidence_has(f, "pids.max 4"), "{f:#?}");
+}
+
+#[test]
+fn a_five_level_paging_probe_is_reported_as_info() {
+    if !bpf_or_skip("va probe") {
+        return;
+    }
+    let dir = scratch("diag-va");
+    let out = observe(&dir, &[], &[workload("va_probe").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let c = classification(&dir);
+    let f = finding(&c, "va-probe-enomem");
+    assert_eq!((f.tid, f.severity.as_str()), (root_pid(&dir), "info"));
+    assert!(evidence_has(f, "mmap(0x800000000000, 4096") && evidence_has(f, "MAP_FIXED_NOREPLACE"), "{f:#?}");
+    let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+    assert!(report.starts_with("verdict: no failure found"), "{report}");
+}
+
+#[test]
+fn a_segfault_gives_fatal_signal_with_the_address_and_its_mapping() {
+    if !bpf_or_skip("fatal signal") {
+        return;
+    }
+    let dir = scratch("diag-segv");
+    let out = observe(&dir, &[], &[workload("segv_readonly").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(128 + libc::SIGSEGV));
+    let addr = std::fs::read_to_string(dir.join("stdout.txt")).unwrap().trim().to_string();
+    let c = classification(&dir);
+    let f = finding(&c, "fatal-signal");
+    assert_eq!((f.tid, f.severity.as_str()), (root_pid(&dir), "fatal"));
+    assert!(f.summary.contains(&format!("SIGSEGV (SEGV_ACCERR) in thread {} at address {addr}", f.tid)), "{}", f.summary);
+    assert!(f.summary.contains("is in an anonymous mapping") && f.summary.contains("PROT_READ"), "{}", f.summary);
+}
+
+#[test]
+fn a_kill_by_another_process_gives_fatal_signal_naming_the_sender() {
+    if !bpf_or_skip("fatal kill") {
+        return;
+    }
+    let dir = scratch("diag-kill");
+    let out = observe(&dir, &[], &["sh", "-c", "sleep 30 & victim=$!; env kill -KILL $victim; wait $victim; exit 0"]);
+    assert_eq!(out.status.code(), Some(0));
+    let c = classification(&dir);
+    let f = finding(&c, "fatal-signal");
+    assert!(f.summary.contains("was ended by signal SIGKILL from pid") && f.summary.ends_with("(kill)"), "{}", f.summary);
+    assert!(evidence_has(f, "--- SIGKILL {si_code=SI_USER, si_pid="), "{f:#?}");
+}
+
+#[test]
+fn timeout_under_a_terminal_gives_job_control_stop() {
+    if !bpf_or_skip("job control") {
+        return;
+    }
+    let dir = scratch("diag-tty");
+    // `script` gives observer a controlling terminal; `timeout` moves `cat` into a background
+    // process group, so cat's read of the terminal stops it with SIGTTIN.
+    let inner = format!(
+        "{} run -q --timeout 3 --kill-grace 0.5 --out {} -- sh -c 'timeout 1 cat'",
+        observer_bin(),
+        dir.display()
+    );
+    let status = Command::new("script").args(["-qec", &inner, "/dev/null"]).stdin(std::process::Stdio::null()).status().unwrap();
+    assert!(status.code().is_some(), "observer under script ended: {status}");
+    let c = classification(&dir);
+    let f = finding(&c, "job-control-stop");
+    assert!(f.summary.contains("(cat) was stopped by SIGTTIN from the kernel: it read from its controlling terminal from a background process group"), "{}", f.summary);
+    assert!(evidence_has(f, "--- SIGTTIN delivered"), "{f:#?}");
+    let cat_pid = f.pid;
+    assert!(trace(&dir, f.tid).contains("+++ exec /usr/bin/cat as cat +++"), "tid {} pid {cat_pid}", f.tid);
+}
+
+#[test]
+fn a_failing_command_with_no_other_finding_gives_exit_nonzero() {
+    if !bpf_or_skip("exit nonzero") {
+        return;
+    }
+    let dir = scratch("diag-exit");
+    let out = observe(&dir, &[], &["sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let c = classification(&dir);
+    let f = finding(&c, "exit-nonzero");
+    assert_eq!((f.pid, f.severity.as_str()), (root_pid(&dir), "info"));
+    assert!(f.summary.contains("exited with code 3"), "{}", f.summary);
+}
+
+#[test]
+fn analyze_reproduces_the_run_diagnosis_byte_for_byte() {
+    if !bpf_or_skip("analyze") {
+        return;
+    }
+    let dir = scratch("diag-analyze");
+    observe(&dir, &[], &["prlimit", "--data=41943040", workload("threads").to_str().unwrap(), "8"]);
+    let live_json = std::fs::read(dir.join("classification.json")).unwrap();
+    let live_report = std::fs::read(dir.join("report.txt")).unwrap();
+    std::fs::remove_file(dir.join("classification.json")).unwrap();
+    let out = Command::new(observer_bin()).arg("analyze").arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dir.join("classification.json")).unwrap(), live_json);
+    assert_eq!(std::fs::read(dir.join("report.txt")).unwrap(), live_report);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("verdict: error [pthread-stack-mprotect-enomem]"), "{stdout}");
+}
+
+#[test]
+fn replay_filters_and_reads_a_cut_capture_up_to_its_last_record() {
+    if !bpf_or_skip("replay") {
+        return;
+    }
+    let dir = scratch("diag-replay");
+    observe(&dir, &[], &["prlimit", "--data=41943040", workload("threads").to_str().unwrap(), "8"]);
+    let replay = |args: &[&str]| Command::new(observer_bin()).arg("replay").args(args).output().unwrap();
+    let failed = replay(&[dir.to_str().unwrap(), "--failed", "--syscall", "mprotect"]);
+    let text = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("mprotect(") && text.contains("= -1 ENOMEM (Cannot allocate memory)"), "{text}");
+    let json = replay(&[dir.to_str().unwrap(), "--syscall", "mmap", "--format", "json"]);
+    for line in String::from_utf8_lossy(&json.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["syscall"], "mmap");
+    }
+    let whole = std::fs::read(dir.join("events.bin")).unwrap();
+    let cut = dir.join("cut.bin");
+    std::fs::write(&cut, &whole[..whole.len() - 7]).unwrap();
+    let all = replay(&[dir.to_str().unwrap()]);
+    let partial = replay(&[cut.to_str().unwrap()]);
+    assert!(partial.status.success());
+    assert_eq!(String::from_utf8_lossy(&partial.stdout).lines().count() + 1, String::from_utf8_lossy(&all.stdout).lines().count());
+    assert!(String::from_utf8_lossy(&partial.stderr).contains("skipped"), "{}", String::from_utf8_lossy(&partial.stderr));
+    // Break the framing of the tenth record: its length becomes impossible.
+    let mut corrupt = whole.clone();
+    let mut at = 16 + u32::from_le_bytes(whole[12..16].try_into().unwrap()) as usize;
+    for _ in 0..9 {
+        at += 4 + u32::from_le_bytes(whole[at..at + 4].try_into().unwrap()) as usize;
+    }
+    corrupt[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&cut, &corrupt).unwrap();
+    let bad = replay(&[cut.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(&format!("corrupt event log at byte {at}:")), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert_eq!(String::from_utf8_lossy(&bad.stdout).lines().count(), 9, "the records before the damage are printed");
+    let foreign = replay(&["/bin/true"]);
+    assert_eq!(foreign.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&foreign.stderr).contains("not an observer event log"));
+}
