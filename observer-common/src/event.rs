@@ -47,6 +47,14 @@ pub mod flags {
     pub const GROUP_DEAD: u16 = 1 << 4;
     /// `aux` holds the soft limit (`rlim_cur`) being set by prlimit64 / setrlimit.
     pub const AUX_RLIMIT_CUR: u16 = 1 << 5;
+    /// Imported from another tool's text (strace), not captured by observer's kernel programs.
+    pub const IMPORTED: u16 = 1 << 6;
+    /// The source did not record when it happened: `ts_ns` only keeps the order (imported).
+    pub const UNKNOWN_TIME: u16 = 1 << 7;
+    /// The source did not record how long the syscall took: `duration_ns` is 0 (imported).
+    pub const UNKNOWN_DURATION: u16 = 1 << 8;
+    /// Some arguments could not be recovered from the source and are 0 (imported).
+    pub const UNKNOWN_ARGS: u16 = 1 << 9;
 }
 
 /// Common prefix of every record.

@@ -97,6 +97,12 @@ impl Event {
     }
 }
 
+/// Whether a syscall record carries a real return value (it neither never returns nor was cut
+/// short by the thread's end).
+pub fn returned(e: &SyscallEvent) -> bool {
+    e.header.flags & (observer_common::flags::NO_RETURN | observer_common::flags::UNFINISHED) == 0
+}
+
 /// Name of a record kind id.
 pub fn kind_name(kind: u16) -> &'static str {
     match kind {

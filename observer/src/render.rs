@@ -68,12 +68,21 @@ pub fn owner_tid(event: &Event) -> u32 {
     }
 }
 
+/// When an event happened, as `22:41:07.123456`, or `??:??:??.??????` when its source did not say.
+pub fn when(event: &Event, boot_to_wall_ns: i64) -> String {
+    if event.header().flags & flags::UNKNOWN_TIME != 0 {
+        "??:??:??.??????".into()
+    } else {
+        time_of_day(event.header().ts_ns as i64 + boot_to_wall_ns)
+    }
+}
+
 /// A whole trace line: `22:41:07.123456 mmap(...) = 0x7f... <0.000012>`.
 pub fn trace_line(event: &Event, book: &ProcessBook, boot_to_wall_ns: i64) -> String {
-    let when = time_of_day(event.header().ts_ns as i64 + boot_to_wall_ns);
+    let when = when(event, boot_to_wall_ns);
     let text = describe(event, book);
     match event {
-        Event::Syscall(e) if e.header.flags & (flags::NO_RETURN | flags::UNFINISHED) == 0 => {
+        Event::Syscall(e) if e.header.flags & (flags::NO_RETURN | flags::UNFINISHED | flags::UNKNOWN_DURATION) == 0 => {
             format!("{when} {text} <{}.{:06}>", e.duration_ns / 1_000_000_000, e.duration_ns % 1_000_000_000 / 1000)
         }
         _ => format!("{when} {text}"),

@@ -5,9 +5,8 @@ use observer_common::{flags, syscalls};
 use serde_json::{json, Value};
 
 use crate::{
-    clock::time_of_day,
     decode::{errno_name, is_error_return},
-    event::{c_str, Event},
+    event::{c_str, returned, Event},
     processes::ProcessBook,
     render,
 };
@@ -99,7 +98,7 @@ impl Filter {
             }
         }
         if self.failed {
-            let failed = syscall.is_some_and(|e| e.header.flags & (flags::NO_RETURN | flags::UNFINISHED) == 0 && is_error_return(e.ret).is_some());
+            let failed = syscall.is_some_and(|e| returned(e) && is_error_return(e.ret).is_some());
             if !failed {
                 return false;
             }
@@ -126,7 +125,7 @@ pub fn to_json(event: &Event, book: &ProcessBook, boot_to_wall_ns: i64) -> Value
     let h = event.header();
     let mut v = json!({
         "ts_ns": h.ts_ns,
-        "time": time_of_day(h.ts_ns as i64 + boot_to_wall_ns),
+        "time": render::when(event, boot_to_wall_ns),
         "kind": event.kind_name(),
         "tid": h.tid,
         "pid": h.tgid,
@@ -134,7 +133,7 @@ pub fn to_json(event: &Event, book: &ProcessBook, boot_to_wall_ns: i64) -> Value
     let extra = match event {
         Event::Syscall(e) => {
             let name = syscalls::by_nr(e.nr).map_or_else(|| format!("syscall_{}", e.nr), |s| s.name.to_string());
-            let finished = e.header.flags & (flags::NO_RETURN | flags::UNFINISHED) == 0;
+            let finished = returned(e);
             json!({
                 "syscall": name,
                 "args": e.args[..e.nargs.min(6) as usize].to_vec(),

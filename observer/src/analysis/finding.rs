@@ -2,7 +2,7 @@
 //! (events and snapshot facts) behind them; `classification.json` is their serialisation.
 use serde::{Deserialize, Serialize};
 
-use crate::{clock::time_of_day, event::Event, processes::ProcessBook, render};
+use crate::{event::Event, processes::ProcessBook, render};
 
 pub const CLASSIFICATION_SCHEMA: u32 = 1;
 
@@ -45,7 +45,7 @@ impl Evidence {
         let ts = event.header().ts_ns;
         Evidence {
             source: "event".into(),
-            time: Some(time_of_day(ts as i64 + boot_to_wall_ns)),
+            time: Some(render::when(event, boot_to_wall_ns)),
             ts_ns: Some(ts),
             tid: Some(render::owner_tid(event)),
             text: render::describe(event, book),

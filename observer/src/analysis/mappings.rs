@@ -89,7 +89,7 @@ impl AddressSpaces {
     }
 
     pub fn syscall(&mut self, e: &SyscallEvent) {
-        if e.header.flags != 0 && e.header.flags & observer_common::flags::AUX_CLONE_FLAGS == 0 {
+        if !crate::event::returned(e) {
             return;
         }
         if is_error_return(e.ret).is_some() {

@@ -12,14 +12,14 @@ use super::human_bytes;
 use crate::{
     analysis::{Classifier, Context, Evidence, Finding, Severity},
     decode::{is_error_return, MAP_FIXED_NOREPLACE, MAP_STACK, PROT_READ, PROT_WRITE},
-    event::Event,
+    event::{returned, Event},
 };
 
 const ENOMEM: i32 = 12;
 
 fn syscall<'a>(event: &'a Event, name: &str) -> Option<&'a SyscallEvent> {
     match event {
-        Event::Syscall(e) if syscalls::by_nr(e.nr).is_some_and(|s| s.name == name) && e.header.flags == 0 => Some(e),
+        Event::Syscall(e) if syscalls::by_nr(e.nr).is_some_and(|s| s.name == name) && returned(e) => Some(e),
         _ => None,
     }
 }

@@ -2,15 +2,12 @@
 //! explains it, with its numbers.
 use std::collections::{BTreeSet, HashMap};
 
-use observer_common::{
-    flags,
-    syscalls::{self, RLIMIT_NPROC},
-};
+use observer_common::syscalls::{self, RLIMIT_NPROC};
 
 use crate::{
     analysis::{Classifier, Context, Evidence, Finding, Severity},
     decode::is_error_return,
-    event::Event,
+    event::{returned, Event},
 };
 
 const EAGAIN: i32 = 11;
@@ -84,7 +81,7 @@ impl Classifier for CloneEagain {
             }
             Event::Syscall(e) => {
                 self.live.insert(e.header.tid);
-                if e.header.flags & (flags::NO_RETURN | flags::UNFINISHED) != 0 || is_error_return(e.ret) != Some(EAGAIN) {
+                if !returned(e) || is_error_return(e.ret) != Some(EAGAIN) {
                     return;
                 }
                 if !syscalls::by_nr(e.nr).is_some_and(|s| matches!(s.name, "clone" | "clone3" | "fork" | "vfork")) {
