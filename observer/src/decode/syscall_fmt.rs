@@ -451,8 +451,6 @@ enum Ret {
     ReadyOrTimeout,
 }
 
-/// The arguments of a watched syscall, rendered, and how its result reads; `None` for a name this
-/// module has no decoder for.
 fn rlimit_resource(r: u64) -> String {
     const NAMES: [&str; 16] = [
         "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
@@ -476,6 +474,8 @@ fn new_rlimit(ev: &SyscallEvent, pointer: u64) -> String {
     }
 }
 
+/// The arguments of a watched syscall, rendered, and how its result reads; `None` for a name this
+/// module has no decoder for.
 fn decode(name: &str, ev: &SyscallEvent) -> Option<(Vec<String>, Ret)> {
     let a = &ev.args;
     let (args, ret) = match name {
