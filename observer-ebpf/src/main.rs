@@ -6,6 +6,7 @@
 mod lifecycle;
 mod maps;
 mod output;
+mod sampling;
 mod signals;
 mod syscalls;
 

@@ -78,6 +78,12 @@ pub struct ReplayArgs {
     pub format: ReplayFormat,
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum OnHangArg {
+    Kill,
+    Keep,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The run directory to write (default: ./observer-runs/<cmd>-<UTC time>/, with a `latest` link).
@@ -92,6 +98,13 @@ pub struct RunArgs {
     /// Kernel ring-buffer size in bytes (a power of two, at least 4096).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE)]
     pub buffer_size: u64,
+    /// Declare a hang when no tracked thread completes a syscall or gains CPU time for this many
+    /// seconds (or one thread spins on a CPU without syscalls that long): snapshot and classify.
+    #[arg(long, value_name = "SECS")]
+    pub hang_after: Option<f64>,
+    /// What to do once a hang is declared: stop the process group like --timeout, or keep it running.
+    #[arg(long, value_enum, default_value = "kill")]
+    pub on_hang: OnHangArg,
     /// Start the command inside this cgroup directory (v1 or v2; it must exist), before its
     /// first instruction, so its limits apply from the start and show in the preflight.
     #[arg(long, value_name = "DIR")]
@@ -121,6 +134,11 @@ impl RunArgs {
             buffer_size: self.buffer_size,
             tee: self.tee,
             cgroup: self.cgroup,
+            hang_after: self.hang_after.map(|t| seconds("hang-after", t)).transpose()?,
+            on_hang: match self.on_hang {
+                OnHangArg::Kill => crate::run::OnHang::Kill,
+                OnHangArg::Keep => crate::run::OnHang::Keep,
+            },
             quiet: self.quiet,
         })
     }

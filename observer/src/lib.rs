@@ -8,6 +8,7 @@ pub mod clock;
 pub mod decode;
 pub mod event;
 pub mod eventlog;
+pub mod hang;
 pub mod offline;
 pub mod preflight;
 pub mod processes;

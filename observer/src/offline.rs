@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{
     analysis::{analyze_source, report, Classification},
+    hang::snapshot::StuckSnapshot,
     preflight::Preflight,
     processes::ProcessBook,
     rundir,
@@ -77,7 +78,8 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let mut source = capture.open()?;
     let header = source.header().clone();
     let preflight = Preflight::read(&capture.dir);
-    let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref())
+    let stuck = StuckSnapshot::read(&capture.dir);
+    let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref())
         .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
     report::write(&classification, &capture.dir).map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
     let skipped_tail = source.truncated_tail();

@@ -73,6 +73,9 @@ pub struct ProcessBook {
     processes: BTreeMap<u32, Process>,
     /// Last sender of each signal to each process: (tgid, sig) -> sender.
     last_sender: HashMap<(u32, i32), Sender>,
+    /// The last signal generated for each process whose default action ends it. A fatal signal
+    /// makes the kernel kill every thread with SIGKILL, so deliveries alone would name SIGKILL.
+    last_fatal_generated: HashMap<u32, i32>,
 }
 
 impl ProcessBook {
@@ -187,6 +190,9 @@ impl ProcessBook {
                 let target_tgid = self.tgid_of(e.target_tid).unwrap_or(e.target_tid);
                 let sender = Sender { tid: h.tid, tgid: h.tgid, comm: c_str(&e.sender_comm), code: e.code };
                 self.last_sender.insert((target_tgid, e.sig), sender);
+                if default_action_kills(e.sig) && e.result == 0 {
+                    self.last_fatal_generated.insert(target_tgid, e.sig);
+                }
                 self.name(target_tgid, &c_str(&e.target_comm));
             }
             Event::Fault(_) => self.see(h.tid, h.tgid),
@@ -194,8 +200,13 @@ impl ProcessBook {
                 self.see(h.tid, h.tgid);
                 let default_handler = e.sa_handler == 0;
                 if e.sig == libc::SIGKILL || (default_handler && default_action_kills(e.sig)) {
+                    // A SIGKILL nobody sent is the kernel ending the group for another fatal signal.
+                    let sig = match (e.sig, self.last_fatal_generated.get(&h.tgid)) {
+                        (libc::SIGKILL, Some(&cause)) if !self.last_sender.contains_key(&(h.tgid, libc::SIGKILL)) => cause,
+                        _ => e.sig,
+                    };
                     let p = self.process_mut(h.tgid);
-                    p.fatal_signal.get_or_insert(e.sig);
+                    p.fatal_signal.get_or_insert(sig);
                 }
             }
         }

@@ -17,6 +17,7 @@ use crate::{
     clock,
     event::Event,
     eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
+    hang::{progress::Stall, snapshot::StuckSnapshot, watch::Watchdog},
     preflight::Preflight,
     processes::{describe_exit, describe_exit_signal},
     rundir,
@@ -34,10 +35,24 @@ pub struct RunOptions {
     pub kill_grace: Duration,
     pub buffer_size: u64,
     pub tee: bool,
+    /// Declare a hang after this long without progress.
+    pub hang_after: Option<Duration>,
+    /// What to do when a hang is declared.
+    pub on_hang: OnHang,
     /// A cgroup directory to start the command in.
     pub cgroup: Option<PathBuf>,
     /// Print the summary on stderr at the end.
     pub quiet: bool,
+}
+
+/// What `--on-hang` asks for once a hang is declared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnHang {
+    /// Stop the process group like the timeout does.
+    #[default]
+    Kill,
+    /// Leave it running (until it ends or the timeout fires).
+    Keep,
 }
 
 /// Why observer stopped the command before it ended by itself.
@@ -45,6 +60,7 @@ pub struct RunOptions {
 pub enum StopReason {
     Timeout(Duration),
     Signal(&'static str),
+    NoProgress(Duration),
 }
 
 impl std::fmt::Display for StopReason {
@@ -52,6 +68,7 @@ impl std::fmt::Display for StopReason {
         match self {
             StopReason::Timeout(d) => write!(f, "timeout after {}s", d.as_secs_f64()),
             StopReason::Signal(name) => write!(f, "{name} to observer"),
+            StopReason::NoProgress(d) => write!(f, "no progress for {}s", d.as_secs_f64()),
         }
     }
 }
@@ -212,6 +229,9 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     let mut batch: Vec<Event> = Vec::with_capacity(4096);
     tokio::pin!(shutdown);
     let mut shutdown_done = false;
+    let mut watchdog = Watchdog::new(opts.hang_after);
+    let mut check = watchdog.interval().map(tokio::time::interval);
+    let mut stuck: Option<StuckSnapshot> = None;
 
     let drain = |live: &mut LiveSource, pipeline: &mut Pipeline, batch: &mut Vec<Event>| -> Result<(), RunError> {
         batch.clear();
@@ -241,9 +261,29 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
                 child::signal_group(pid, libc::SIGKILL);
                 kill_at = None;
             }
+            _ = tick_opt(check.as_mut()), if check.is_some() && stop_reason.is_none() => {
+                drain(&mut live, &mut pipeline, &mut batch)?;
+                if let Some(stall) = watchdog.check(&probes, &pipeline.stats) {
+                    let window = opts.hang_after.unwrap_or_default();
+                    let reason = match &stall {
+                        Stall::Blocked => format!("no progress for {}s", window.as_secs_f64()),
+                        Stall::Spinning(tids) => format!("threads {tids:?} on CPU without syscalls for {}s", window.as_secs_f64()),
+                    };
+                    stuck = Some(take_stuck(&mut watchdog, &mut probes, &pipeline, pid as u32, reason, &dir)?);
+                    watchdog.reported = true;
+                    if opts.on_hang == OnHang::Kill {
+                        begin_stop = Some(StopReason::NoProgress(window));
+                    }
+                }
+            }
         }
         if let Some(reason) = begin_stop {
             if stop_reason.is_none() {
+                // What the threads were doing, before stopping them changes it.
+                if stuck.is_none() {
+                    drain(&mut live, &mut pipeline, &mut batch)?;
+                    stuck = Some(take_stuck(&mut watchdog, &mut probes, &pipeline, pid as u32, reason.to_string(), &dir)?);
+                }
                 child::signal_group(pid, libc::SIGTERM);
                 kill_at = Some(tokio::time::Instant::now() + opts.kill_grace);
                 stop_reason = Some(reason);
@@ -270,7 +310,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     // Detaching waits for RCU grace periods (seconds for 69 tracepoints); let it overlap with
     // writing the run directory and printing the summary.
     let detaching = std::thread::spawn(move || drop(probes));
-    let (records, classification) = pipeline.finish().map_err(io_at(&dir))?;
+    let (records, classification) = pipeline.finish(stuck.as_ref()).map_err(io_at(&dir))?;
     report::write(&classification, &dir).map_err(io_at(&dir))?;
     for t in tees {
         let _ = t.join();
@@ -288,6 +328,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     s.put("pid", pid);
     s.put("exit", exit_text);
     s.put("exit_code", exit.shell_code());
+    s.put("stuck_snapshot", stuck.as_ref().map_or_else(|| "none".to_string(), |st| format!("{} ({})", crate::hang::snapshot::STUCK_TXT, st.reason)));
     s.put("stopped_by", stop_reason.as_ref().map_or_else(|| "none".to_string(), |r| r.to_string()));
     s.put("left_running_in_group", if leftovers { "yes, stopped with the group" } else { "no" });
     s.put("findings", classification.findings.len());
@@ -324,6 +365,29 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     }
     s.write(&dir).map_err(io_at(&dir))?;
     Ok(RunOutcome { dir, exit, summary: s, classification, detaching: Some(detaching) })
+}
+
+/// Takes the stuck snapshot and writes stuck.txt / stuck.json.
+fn take_stuck(
+    watchdog: &mut Watchdog,
+    probes: &mut Probes,
+    pipeline: &Pipeline,
+    root: u32,
+    reason: String,
+    dir: &Path,
+) -> Result<StuckSnapshot, RunError> {
+    let snap = watchdog.snapshot(probes, &pipeline.stats, root, reason);
+    snap.write(dir).map_err(io_at(dir))?;
+    Ok(snap)
+}
+
+async fn tick_opt(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {

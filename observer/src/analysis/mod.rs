@@ -8,6 +8,7 @@ pub mod report;
 use crate::{
     event::Event,
     eventlog::LogHeader,
+    hang::snapshot::StuckSnapshot,
     preflight::Preflight,
     processes::ProcessBook,
     source::{EventSource, SourceError},
@@ -24,6 +25,11 @@ pub const SIGNATURES: &[&str] = &[
     "fatal-signal",
     "job-control-stop",
     "exit-nonzero",
+    "hang-blocked",
+    "hang-spinning",
+    "hang-stopped",
+    "deadlock",
+    "hang-waiting-child",
 ];
 
 /// What a classifier may consult besides the event itself.
@@ -32,6 +38,8 @@ pub struct Context<'a> {
     pub book: &'a ProcessBook,
     pub header: &'a LogHeader,
     pub preflight: Option<&'a Preflight>,
+    /// The stuck snapshot, when one was taken (timeout or no progress).
+    pub stuck: Option<&'a StuckSnapshot>,
 }
 
 impl Context<'_> {
@@ -81,6 +89,7 @@ pub fn analyze_source(
     source: &mut dyn EventSource,
     header: &LogHeader,
     preflight: Option<&Preflight>,
+    stuck: Option<&StuckSnapshot>,
 ) -> Result<(Classification, ProcessBook), SourceError> {
     let mut book = ProcessBook::default();
     seed_book(&mut book, header);
@@ -91,13 +100,13 @@ pub fn analyze_source(
         let more = source.read_batch(&mut batch)?;
         for event in &batch {
             book.observe(event);
-            analyzer.observe(event, &Context { book: &book, header, preflight });
+            analyzer.observe(event, &Context { book: &book, header, preflight, stuck });
         }
         if !more {
             break;
         }
     }
-    let classification = analyzer.finish(&Context { book: &book, header, preflight });
+    let classification = analyzer.finish(&Context { book: &book, header, preflight, stuck });
     Ok((classification, book))
 }
 

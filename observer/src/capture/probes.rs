@@ -100,7 +100,7 @@ where
     T::try_from(map).map_err(|e| CaptureError::Map { map: name, reason: e.to_string() })
 }
 
-fn load_error(program: &str, e: ProgramError) -> CaptureError {
+pub(crate) fn load_error(program: &str, e: ProgramError) -> CaptureError {
     match e {
         ProgramError::LoadError { io_error, verifier_log } => {
             CaptureError::Verifier { program: program.into(), reason: io_error.to_string(), log: verifier_log.to_string() }
@@ -175,6 +175,12 @@ impl Probes {
             _syscall_table: table,
             _ebpf: ebpf,
         })
+    }
+
+    /// The loaded object, for programs attached only on demand (the stack sampler's perf_event
+    /// program is loaded and attached by `hang::sampler`, never by `load`).
+    pub(crate) fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self._ebpf
     }
 
     /// Why fault addresses are not captured, if they are not.

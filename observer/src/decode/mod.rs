@@ -5,9 +5,11 @@ pub mod names;
 pub mod syscall_fmt;
 
 pub use names::{
-    errno_by_name, errno_message, errno_name, is_error_return, si_code_name, signal_by_name, signal_name,
+    errno_by_name, errno_message, errno_name, is_error_return, si_code_by_name, si_code_name, signal_by_name,
+    signal_name,
 };
 pub use syscall_fmt::{
     clone3_flags, clone_flags, format_call, mmap_flags, prot_flags, MAP_FIXED_NOREPLACE, MAP_STACK, PROT_READ,
     PROT_WRITE,
 };
+pub(crate) use syscall_fmt::{value_of_name, Names};

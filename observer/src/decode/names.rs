@@ -395,11 +395,9 @@ fn lookup(table: &[(i32, &'static str)], code: i32) -> Option<&'static str> {
     table.iter().find(|e| e.0 == code).map(|e| e.1)
 }
 
-/// The name of `si_code` `code` for signal `sig`: `SI_USER`, `SI_TKILL`, `SI_KERNEL`, ... for any
-/// signal, else the signal's own codes (`SEGV_MAPERR`, `CLD_EXITED`, ...); a code with no name is
-/// given in decimal. The generic codes are tried first, as strace does.
-pub fn si_code_name(sig: i32, code: i32) -> String {
-    let per_signal: &[(i32, &str)] = match sig {
+/// The codes that mean something only for signal `sig`.
+fn per_signal_codes(sig: i32) -> &'static [(i32, &'static str)] {
+    match sig {
         4 => ILL_CODES,
         5 => TRAP_CODES,
         7 => BUS_CODES,
@@ -409,10 +407,23 @@ pub fn si_code_name(sig: i32, code: i32) -> String {
         29 => POLL_CODES,
         31 => SYS_CODES,
         _ => &[],
-    };
+    }
+}
+
+/// The name of `si_code` `code` for signal `sig`: `SI_USER`, `SI_TKILL`, `SI_KERNEL`, ... for any
+/// signal, else the signal's own codes (`SEGV_MAPERR`, `CLD_EXITED`, ...); a code with no name is
+/// given in decimal. The generic codes are tried first, as strace does.
+pub fn si_code_name(sig: i32, code: i32) -> String {
     lookup(SI_CODES, code)
-        .or_else(|| lookup(per_signal, code))
+        .or_else(|| lookup(per_signal_codes(sig), code))
         .map_or_else(|| code.to_string(), str::to_string)
+}
+
+/// The `si_code` strace calls `name` for signal `sig` (the inverse of [`si_code_name`], from the
+/// same tables): `SI_USER` is 0, `SEGV_ACCERR` is 2 for SIGSEGV; a decimal code is read as such.
+pub fn si_code_by_name(sig: i32, name: &str) -> Option<i32> {
+    let find = |table: &[(i32, &str)]| table.iter().find(|e| e.1 == name).map(|e| e.0);
+    find(SI_CODES).or_else(|| find(per_signal_codes(sig))).or_else(|| name.parse().ok())
 }
 
 #[cfg(test)]
@@ -581,6 +592,18 @@ mod tests {
         assert_eq!(si_code_name(17, 6), "CLD_CONTINUED");
         assert_eq!(si_code_name(29, 1), "POLL_IN");
         assert_eq!(si_code_name(31, 1), "SYS_SECCOMP");
+    }
+
+    #[test]
+    fn si_code_by_name_inverts_si_code_name() {
+        for sig in 1..=64 {
+            for code in [-60, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0x80, 99] {
+                assert_eq!(si_code_by_name(sig, &si_code_name(sig, code)), Some(code), "sig {sig} code {code}");
+            }
+        }
+        assert_eq!(si_code_by_name(11, "SEGV_MAPERR"), Some(1));
+        assert_eq!(si_code_by_name(7, "SEGV_MAPERR"), None);
+        assert_eq!(si_code_by_name(9, "NOPE"), None);
     }
 
     #[test]

@@ -203,7 +203,7 @@ const CLOCKFD_MASK: i32 = 7;
 const CPUCLOCK_PERTHREAD_MASK: i32 = 4;
 const CLOCK_FLAGS: Xlat = &[(0x1, "TIMER_ABSTIME")];
 
-const AT_FDCWD: i32 = -100;
+pub(crate) const AT_FDCWD: i32 = -100;
 const EXECVEAT_FLAGS: Xlat = &[
     (0x100, "AT_SYMLINK_NOFOLLOW"),
     (0x1000, "AT_EMPTY_PATH"),
@@ -451,13 +451,15 @@ enum Ret {
     ReadyOrTimeout,
 }
 
+/// Indexed by resource id.
+const RLIMIT_NAMES: [&str; 16] = [
+    "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
+    "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE",
+    "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+];
+
 fn rlimit_resource(r: u64) -> String {
-    const NAMES: [&str; 16] = [
-        "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
-        "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE",
-        "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
-    ];
-    NAMES.get(r as usize).map_or_else(|| r.to_string(), |n| n.to_string())
+    RLIMIT_NAMES.get(r as usize).map_or_else(|| r.to_string(), |n| n.to_string())
 }
 
 /// The new limit of prlimit64/setrlimit: its soft value when the kernel side could read it.
@@ -657,6 +659,76 @@ pub fn format_call(ev: &SyscallEvent) -> String {
         format!("{call} <unfinished ...>")
     } else {
         format!("{call}){}", result(ev.ret, kind))
+    }
+}
+
+/// The vocabularies strace spells arguments in, for reading its text back with [`value_of_name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Names {
+    Prot,
+    /// Mapping types and flags, and `MAP_HUGE_SHIFT`.
+    Mmap,
+    Mremap,
+    /// clone(2) and clone3 flags (the exit signal is a signal name: [`super::signal_by_name`]).
+    Clone,
+    /// A futex command, with `_PRIVATE` folded in, or `FUTEX_PRIVATE_FLAG` / `FUTEX_CLOCK_REALTIME`.
+    FutexOp,
+    /// futex's last argument: `FUTEX_BITSET_MATCH_ANY`, or a FUTEX_WAKE_OP field name.
+    FutexVal3,
+    WaitOptions,
+    WaitidType,
+    Clock,
+    ClockFlags,
+    ExecveatFlags,
+    RlimitResource,
+    /// A dirfd: `AT_FDCWD`.
+    Dirfd,
+}
+
+fn value_in(table: Xlat, name: &str) -> Option<u64> {
+    table.iter().find(|e| e.1 == name).map(|e| e.0)
+}
+
+fn futex_cmd_by_name(name: &str) -> Option<u64> {
+    FUTEX_CMDS.iter().position(|c| *c == name).map(|i| i as u64)
+}
+
+/// The value of one name strace printed in an argument of vocabulary `names`: the inverse of
+/// `prot_flags`, `mmap_flags`, `clone_flags`, `futex_op`, ... read from the same tables. A flag
+/// expression is read term by term (`MAP_PRIVATE|MAP_ANONYMOUS` is two names); `MAP_HUGE_SHIFT`
+/// and the FUTEX_WAKE_OP field names give the number they stand for in `21<<MAP_HUGE_SHIFT` and
+/// `FUTEX_OP_SET<<28`.
+pub(crate) fn value_of_name(names: Names, name: &str) -> Option<u64> {
+    match names {
+        Names::Prot => value_in(PROT, name),
+        Names::Mmap if name == "MAP_HUGE_SHIFT" => Some(MAP_HUGE_SHIFT.into()),
+        Names::Mmap => value_in(MAP_TYPES, name).or_else(|| value_in(MAP_FLAGS, name)),
+        Names::Mremap => value_in(MREMAP_FLAGS, name),
+        Names::Clone => value_in(CLONE_FLAGS, name).or_else(|| value_in(CLONE3_FLAGS, name)),
+        Names::FutexOp => match name {
+            "FUTEX_PRIVATE_FLAG" => Some(FUTEX_PRIVATE_FLAG as u64),
+            "FUTEX_CLOCK_REALTIME" => Some(FUTEX_CLOCK_REALTIME as u64),
+            _ => futex_cmd_by_name(name).or_else(|| {
+                let cmd = futex_cmd_by_name(name.strip_suffix("_PRIVATE")?)?;
+                Some(cmd | FUTEX_PRIVATE_FLAG as u64)
+            }),
+        },
+        Names::FutexVal3 => match name {
+            "FUTEX_BITSET_MATCH_ANY" => Some(FUTEX_BITSET_MATCH_ANY.into()),
+            "FUTEX_OP_OPARG_SHIFT" => Some(FUTEX_OP_OPARG_SHIFT.into()),
+            _ => FUTEX_WAKE_OPS
+                .iter()
+                .position(|o| *o == name)
+                .or_else(|| FUTEX_WAKE_CMPS.iter().position(|c| *c == name))
+                .map(|i| i as u64),
+        },
+        Names::WaitOptions => value_in(WAIT_OPTIONS, name),
+        Names::WaitidType => value_in(WAITID_TYPES, name),
+        Names::Clock => value_in(CLOCKS, name),
+        Names::ClockFlags => value_in(CLOCK_FLAGS, name),
+        Names::ExecveatFlags => value_in(EXECVEAT_FLAGS, name),
+        Names::RlimitResource => RLIMIT_NAMES.iter().position(|n| *n == name).map(|i| i as u64),
+        Names::Dirfd => (name == "AT_FDCWD").then_some(AT_FDCWD as i64 as u64),
     }
 }
 
@@ -1159,6 +1231,43 @@ mod tests {
     fn large_returns_outside_the_errno_range_are_successes() {
         assert_eq!(fmt("read", &[3], -4096), "read(3, ...) = -4096");
         assert_eq!(fmt("mmap", &[0, 4096, 0, MAP_PRIVATE | MAP_ANONYMOUS, u64::MAX, 0], 0), "mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0");
+    }
+
+    #[test]
+    fn value_of_name_reads_back_every_name_the_tables_print() {
+        for (names, tables) in [
+            (Names::Prot, &[PROT][..]),
+            (Names::Mmap, &[MAP_TYPES, MAP_FLAGS][..]),
+            (Names::Mremap, &[MREMAP_FLAGS][..]),
+            (Names::Clone, &[CLONE_FLAGS, CLONE3_FLAGS][..]),
+            (Names::WaitOptions, &[WAIT_OPTIONS][..]),
+            (Names::WaitidType, &[WAITID_TYPES][..]),
+            (Names::Clock, &[CLOCKS][..]),
+            (Names::ClockFlags, &[CLOCK_FLAGS][..]),
+            (Names::ExecveatFlags, &[EXECVEAT_FLAGS][..]),
+        ] {
+            for table in tables {
+                for &(value, name) in *table {
+                    assert_eq!(value_of_name(names, name), Some(value), "{name}");
+                }
+            }
+        }
+        assert_eq!(value_of_name(Names::Mmap, "MAP_HUGE_SHIFT"), Some(26));
+        assert_eq!(value_of_name(Names::Mmap, "PROT_READ"), None);
+        assert_eq!(value_of_name(Names::RlimitResource, &rlimit_resource(9)), Some(9));
+        assert_eq!(value_of_name(Names::Dirfd, "AT_FDCWD"), Some(-100i64 as u64));
+    }
+
+    #[test]
+    fn futex_names_read_back_to_the_op_that_prints_them() {
+        for op in [0, 1, 9, 0x80, 0x81, 0x89, 0x189, 0x109, 6 | 0x80] {
+            let text = futex_op(op);
+            let value = text.split('|').map(|t| value_of_name(Names::FutexOp, t).unwrap()).fold(0, |a, b| a | b);
+            assert_eq!(value, op as u64, "{text}");
+        }
+        assert_eq!(value_of_name(Names::FutexVal3, "FUTEX_BITSET_MATCH_ANY"), Some(0xffff_ffff));
+        assert_eq!(value_of_name(Names::FutexVal3, "FUTEX_OP_CMP_GT"), Some(4));
+        assert_eq!(value_of_name(Names::FutexOp, "FUTEX_NOPE_PRIVATE"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::{
     analysis::{seed_book, Analyzer, Classification, Context},
     event::Event,
     eventlog::{EventLogWriter, LogHeader},
+    hang::snapshot::StuckSnapshot,
     preflight::Preflight,
     processes::ProcessBook,
 };
@@ -43,13 +44,15 @@ impl Pipeline {
     }
 
     pub fn handle_batch(&mut self, events: &[Event]) -> io::Result<()> {
+        let arrived = std::time::Instant::now();
         for event in events {
             if let Some(log) = self.log.as_mut() {
                 log.append(event)?;
             }
             self.book.observe(event);
-            self.stats.observe(event);
-            self.analyzer.observe(event, &Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref() });
+            self.stats.observe(event, arrived);
+            let cx = Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref(), stuck: None };
+            self.analyzer.observe(event, &cx);
             let line = crate::render::trace_line(event, &self.book, self.header.boot_to_wall_ns);
             self.traces.append(crate::render::owner_tid(event), event.header().ts_ns, line)?;
         }
@@ -61,14 +64,14 @@ impl Pipeline {
 
     /// Flushes everything to disk and runs the classifiers' final pass; returns the number of
     /// records in the event log and the findings.
-    pub fn finish(&mut self) -> io::Result<(u64, Classification)> {
+    pub fn finish(&mut self, stuck: Option<&StuckSnapshot>) -> io::Result<(u64, Classification)> {
         self.traces.flush_all()?;
         let records = match self.log.take() {
             Some(log) => log.finish()?,
             None => 0,
         };
         let analyzer = std::mem::take(&mut self.analyzer);
-        let cx = Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref() };
+        let cx = Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref(), stuck };
         Ok((records, analyzer.finish(&cx)))
     }
 }

@@ -1,5 +1,8 @@
 //! Counting what a run saw: events by kind, calls and errors by syscall and errno.
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Instant,
+};
 
 use observer_common::{flags, syscalls};
 
@@ -15,19 +18,25 @@ pub struct SyscallCount {
     pub by_errno: BTreeMap<String, u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct RunStats {
     pub events_received: u64,
     pub by_kind: BTreeMap<&'static str, u64>,
     pub syscalls: BTreeMap<String, SyscallCount>,
     pub unfinished_syscalls: u64,
+    /// Syscall records received, for progress detection.
+    pub syscall_records: u64,
+    /// When each thread's latest syscall record arrived (batch arrival time).
+    pub last_syscall_at: HashMap<u32, Instant>,
 }
 
 impl RunStats {
-    pub fn observe(&mut self, event: &Event) {
+    pub fn observe(&mut self, event: &Event, arrived: Instant) {
         self.events_received += 1;
         *self.by_kind.entry(event.kind_name()).or_default() += 1;
         if let Event::Syscall(e) = event {
+            self.syscall_records += 1;
+            self.last_syscall_at.insert(e.header.tid, arrived);
             let name = syscalls::by_nr(e.nr).map_or_else(|| format!("syscall_{}", e.nr), |s| s.name.to_string());
             let count = self.syscalls.entry(name).or_default();
             count.calls += 1;

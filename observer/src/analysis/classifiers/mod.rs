@@ -1,6 +1,7 @@
 //! The signature classifiers, one module per family; `all` lists them in the order they run
 //! (`exit-nonzero` last: it only speaks when nothing else explains the exit).
 mod exit;
+mod hang;
 mod memory;
 mod signals;
 mod tasks;
@@ -18,6 +19,7 @@ pub fn all() -> Vec<Box<dyn Classifier>> {
         Box::new(tasks::CloneEagain::default()),
         Box::new(signals::FatalSignal::default()),
         Box::new(signals::JobControlStop::default()),
+        Box::new(hang::Hang),
         Box::new(exit::ExitNonzero),
     ]
 }

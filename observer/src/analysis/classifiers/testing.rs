@@ -7,6 +7,7 @@ use observer_common::{
 use crate::{
     analysis::{Analyzer, Classification, Context, Finding},
     eventlog::LogHeader,
+    hang::snapshot::StuckSnapshot,
     event::Event,
     preflight::{Limit, Preflight},
     processes::ProcessBook,
@@ -87,15 +88,20 @@ pub fn preflight_with_limit(name: &str, soft: u64) -> Preflight {
 
 /// Runs every classifier over `events` as if they were a capture of process 10.
 pub fn classify(events: &[Event], preflight: Option<Preflight>) -> Classification {
+    classify_with(events, preflight, None)
+}
+
+/// As `classify`, with a stuck snapshot.
+pub fn classify_with(events: &[Event], preflight: Option<Preflight>, stuck: Option<&StuckSnapshot>) -> Classification {
     let header = LogHeader { root_pid: Some(10), command: vec!["prog".into()], ..Default::default() };
     let mut book = ProcessBook::default();
     crate::analysis::seed_book(&mut book, &header);
     let mut analyzer = Analyzer::default();
     for e in events {
         book.observe(e);
-        analyzer.observe(e, &Context { book: &book, header: &header, preflight: preflight.as_ref() });
+        analyzer.observe(e, &Context { book: &book, header: &header, preflight: preflight.as_ref(), stuck });
     }
-    analyzer.finish(&Context { book: &book, header: &header, preflight: preflight.as_ref() })
+    analyzer.finish(&Context { book: &book, header: &header, preflight: preflight.as_ref(), stuck })
 }
 
 /// The single finding of `signature`.

@@ -1,0 +1,8 @@
+//! Hang anatomy: what each tracked thread is doing when the program stops making progress, read
+//! from outside without stopping it — the stuck snapshot, progress detection, stack sampling.
+pub mod procread;
+pub mod progress;
+pub mod snapshot;
+pub mod watch;
+pub mod sampler;
+pub mod symbols;

@@ -1,0 +1,150 @@
+//! Progress over time: CPU time per tracked thread sampled at the detection cadence, and the rule
+//! that turns "no syscall completed and no CPU gained" (or "CPU gained, no syscall") into a hang.
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    time::{Duration, Instant},
+};
+
+use super::procread;
+
+/// CPU time gained by each thread over a window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CpuWindow {
+    pub seconds: f64,
+    /// tid -> (user, system) seconds gained in the window.
+    pub gained: BTreeMap<u32, (f64, f64)>,
+}
+
+impl CpuWindow {
+    pub fn share(&self, tid: u32) -> f64 {
+        if self.seconds <= 0.0 {
+            return 0.0;
+        }
+        self.gained.get(&tid).map_or(0.0, |(u, s)| (u + s) / self.seconds)
+    }
+
+    pub fn total(&self) -> f64 {
+        self.gained.values().map(|(u, s)| u + s).sum()
+    }
+}
+
+/// CPU samples of every thread of the tracked processes, kept for as long as the window needs.
+pub struct CpuSampler {
+    history: VecDeque<(Instant, HashMap<u32, (u64, u64)>)>,
+    keep: Duration,
+    ticks: f64,
+}
+
+impl CpuSampler {
+    pub fn new(keep: Duration) -> Self {
+        Self { history: VecDeque::new(), keep, ticks: procread::clock_ticks_per_second() as f64 }
+    }
+
+    /// Reads the CPU time of every thread of `pids` now.
+    pub fn sample(&mut self, pids: &[u32]) {
+        let now = Instant::now();
+        let mut cpu = HashMap::new();
+        for &pid in pids {
+            for tid in procread::threads(pid) {
+                if let Some(s) = procread::thread_stat(pid, tid) {
+                    cpu.insert(tid, (s.utime, s.stime));
+                }
+            }
+        }
+        self.history.push_back((now, cpu));
+        while self.history.len() > 2 && self.history.front().is_some_and(|(t, _)| now.duration_since(*t) > self.keep) {
+            self.history.pop_front();
+        }
+    }
+
+    /// CPU gained from the oldest sample at least `window` old (or the oldest there is) to the newest.
+    pub fn window(&self, window: Duration) -> CpuWindow {
+        let Some((newest_at, newest)) = self.history.back() else { return CpuWindow::default() };
+        let oldest = self
+            .history
+            .iter()
+            .rev()
+            .find(|(t, _)| newest_at.duration_since(*t) >= window)
+            .or(self.history.front())
+            .expect("non-empty");
+        let seconds = newest_at.duration_since(oldest.0).as_secs_f64();
+        let gained = newest
+            .iter()
+            .map(|(tid, (u, s))| {
+                let (u0, s0) = oldest.1.get(tid).copied().unwrap_or((0, 0));
+                (*tid, (u.saturating_sub(u0) as f64 / self.ticks, s.saturating_sub(s0) as f64 / self.ticks))
+            })
+            .collect();
+        CpuWindow { seconds, gained }
+    }
+
+    /// How long the samples reach back.
+    pub fn span(&self) -> Duration {
+        match (self.history.front(), self.history.back()) {
+            (Some((a, _)), Some((b, _))) => b.duration_since(*a),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// What the detector concluded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stall {
+    /// No syscall completed and (almost) no CPU gained by any thread for the whole window.
+    Blocked,
+    /// These threads used at least 90% of a CPU for the window without completing a syscall.
+    Spinning(Vec<u32>),
+}
+
+/// Share of one CPU a thread must use to count as spinning.
+pub const SPIN_SHARE: f64 = 0.9;
+/// Total CPU share below which "no CPU gained" holds (scheduler tick noise).
+const IDLE_SHARE: f64 = 0.02;
+
+/// Decides whether the tracked threads stalled over `cpu`'s window, given the threads that
+/// completed a syscall in that window.
+pub fn detect(cpu: &CpuWindow, window: Duration, syscalls_in_window: &dyn Fn(u32) -> bool, any_syscall: bool) -> Option<Stall> {
+    // Not enough history yet to judge a whole window.
+    if cpu.seconds + 0.05 < window.as_secs_f64() {
+        return None;
+    }
+    let spinning: Vec<u32> = cpu.gained.keys().copied().filter(|&tid| cpu.share(tid) >= SPIN_SHARE && !syscalls_in_window(tid)).collect();
+    if !spinning.is_empty() {
+        return Some(Stall::Spinning(spinning));
+    }
+    if !any_syscall && cpu.total() / cpu.seconds < IDLE_SHARE {
+        return Some(Stall::Blocked);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(gained: &[(u32, f64)]) -> CpuWindow {
+        CpuWindow { seconds: 2.0, gained: gained.iter().map(|&(t, s)| (t, (s, 0.0))).collect() }
+    }
+
+    #[test]
+    fn a_thread_on_cpu_without_syscalls_is_spinning() {
+        let cpu = window(&[(1, 0.0), (2, 1.95)]);
+        assert_eq!(detect(&cpu, Duration::from_secs(2), &|_| false, false), Some(Stall::Spinning(vec![2])));
+        assert_eq!(detect(&cpu, Duration::from_secs(2), &|t| t == 2, true), None, "its syscalls are progress");
+    }
+
+    #[test]
+    fn no_cpu_and_no_syscalls_is_blocked_but_either_one_is_progress() {
+        let idle = window(&[(1, 0.0), (2, 0.01)]);
+        assert_eq!(detect(&idle, Duration::from_secs(2), &|_| false, false), Some(Stall::Blocked));
+        assert_eq!(detect(&idle, Duration::from_secs(2), &|_| true, true), None);
+        let working = window(&[(1, 0.5)]);
+        assert_eq!(detect(&working, Duration::from_secs(2), &|_| false, false), None);
+    }
+
+    #[test]
+    fn nothing_is_concluded_before_a_whole_window_was_watched() {
+        let short = CpuWindow { seconds: 0.5, gained: BTreeMap::new() };
+        assert_eq!(detect(&short, Duration::from_secs(2), &|_| false, false), None);
+    }
+}

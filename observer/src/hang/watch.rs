@@ -1,0 +1,86 @@
+//! The watchdog half of hang anatomy: checks progress at the cadence the detection window needs
+//! (never faster), and takes the stuck snapshot — CPU window, kernel in-flight table, /proc — when
+//! a run stalls or its timeout fires.
+use std::time::{Duration, Instant};
+
+use super::{
+    progress::{detect, CpuSampler, Stall},
+    snapshot::{self, StuckSnapshot},
+};
+use crate::{capture::Probes, clock, sinks::RunStats};
+
+/// Window used when the snapshot must measure CPU on the spot (a timeout without `--hang-after`).
+const SPOT_WINDOW: Duration = Duration::from_millis(500);
+
+pub struct Watchdog {
+    hang_after: Option<Duration>,
+    sampler: CpuSampler,
+    /// Syscall records received at each CPU sample, to count syscalls in a window.
+    syscalls: std::collections::VecDeque<(Instant, u64)>,
+    /// A stall was reported; with `--on-hang keep` it is not reported again.
+    pub reported: bool,
+}
+
+impl Watchdog {
+    pub fn new(hang_after: Option<Duration>) -> Self {
+        let keep = hang_after.unwrap_or(SPOT_WINDOW) + Duration::from_secs(1);
+        Self { hang_after, sampler: CpuSampler::new(keep), syscalls: Default::default(), reported: false }
+    }
+
+    /// How often to check: a quarter of the window, between 250 ms and 5 s.
+    pub fn interval(&self) -> Option<Duration> {
+        self.hang_after.map(|w| (w / 4).clamp(Duration::from_millis(250), Duration::from_secs(5)))
+    }
+
+    fn sample(&mut self, probes: &Probes, stats: &RunStats) {
+        let now = Instant::now();
+        self.sampler.sample(&probes.tracked());
+        self.syscalls.push_back((now, stats.syscall_records));
+        let keep = self.hang_after.unwrap_or(SPOT_WINDOW) + Duration::from_secs(1);
+        while self.syscalls.len() > 2 && self.syscalls.front().is_some_and(|(t, _)| now.duration_since(*t) > keep) {
+            self.syscalls.pop_front();
+        }
+    }
+
+    fn syscalls_since(&self, window: Duration) -> u64 {
+        let Some(&(newest_at, newest)) = self.syscalls.back() else { return 0 };
+        let base = self.syscalls.iter().rev().find(|(t, _)| newest_at.duration_since(*t) >= window).or(self.syscalls.front());
+        newest - base.map_or(newest, |(_, n)| *n)
+    }
+
+    /// Samples progress; returns the stall once a whole window passed without progress.
+    pub fn check(&mut self, probes: &Probes, stats: &RunStats) -> Option<Stall> {
+        let window = self.hang_after?;
+        self.sample(probes, stats);
+        if self.reported {
+            return None;
+        }
+        let cpu = self.sampler.window(window);
+        let now = Instant::now();
+        let recent = |tid: u32| stats.last_syscall_at.get(&tid).is_some_and(|t| now.duration_since(*t) < window);
+        detect(&cpu, window, &recent, self.syscalls_since(window) > 0)
+    }
+
+    /// The stuck snapshot now. Without enough CPU history it measures a short window on the spot.
+    /// `root` is listed first; the other processes follow in pid order.
+    pub fn snapshot(&mut self, probes: &Probes, stats: &RunStats, root: u32, reason: String) -> StuckSnapshot {
+        let window = self.hang_after.unwrap_or(SPOT_WINDOW);
+        if self.sampler.span() < SPOT_WINDOW.min(window) {
+            self.sample(probes, stats);
+            std::thread::sleep(SPOT_WINDOW);
+        }
+        self.sample(probes, stats);
+        let cpu = self.sampler.window(window);
+        let mut pids_sorted = probes.tracked();
+        pids_sorted.sort_unstable_by_key(|&p| (p != root, p));
+        snapshot::take(&snapshot::Input {
+            pids: &pids_sorted,
+            in_flight: &probes.in_flight(),
+            now_boot_ns: snapshot::boot_ns_now(),
+            cpu: &cpu,
+            reason,
+            taken_at: clock::rfc3339(clock::now_wall_ns()),
+            syscalls_in_window: self.syscalls_since(window),
+        })
+    }
+}
