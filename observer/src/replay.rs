@@ -132,7 +132,7 @@ pub fn to_json(event: &Event, book: &ProcessBook, boot_to_wall_ns: i64) -> Value
     });
     let extra = match event {
         Event::Syscall(e) => {
-            let name = syscalls::by_nr(e.nr).map_or_else(|| format!("syscall_{}", e.nr), |s| s.name.to_string());
+            let name = crate::decode::syscall_label(e.nr);
             let finished = returned(e);
             json!({
                 "syscall": name,

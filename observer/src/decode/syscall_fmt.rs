@@ -650,7 +650,7 @@ pub fn format_call(ev: &SyscallEvent) -> String {
             Some((args, kind)) => (sc.name.to_string(), args, kind),
             None => (sc.name.to_string(), raw_args(&ev.args, sc.nargs.into()), Ret::Decimal),
         },
-        None => (format!("syscall_{:#x}", ev.nr), raw_args(&ev.args, nargs), Ret::Decimal),
+        None => (super::syscall_label(ev.nr), raw_args(&ev.args, nargs), Ret::Decimal),
     };
     let call = format!("{name}({}", args.join(", "));
     if ev.header.flags & NO_RETURN != 0 {

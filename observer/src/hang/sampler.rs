@@ -92,7 +92,8 @@ fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Map, Ca
 
 /// Counter totals over all CPUs, by slot.
 fn counters(ebpf: &mut Ebpf) -> Result<[u64; 4], CaptureError> {
-    let map: PerCpuArray<&mut MapData, u64> = map_mut(ebpf, COUNTERS)?.try_into().map_err(|e| map_error(COUNTERS, e))?;
+    let map: PerCpuArray<&mut MapData, u64> =
+        map_mut(ebpf, COUNTERS)?.try_into().map_err(|e| map_error(COUNTERS, e))?;
     let mut totals = [0u64; 4];
     for (slot, total) in totals.iter_mut().enumerate() {
         let values = map.get(&(slot as u32), 0).map_err(|e| map_error(COUNTERS, e))?;
@@ -114,7 +115,8 @@ fn drain(ebpf: &mut Ebpf, tid: u32) -> Result<Vec<StackSample>, CaptureError> {
         }
         entries
     };
-    let mut stacks: StackTraceMap<&mut MapData> = map_mut(ebpf, STACKS)?.try_into().map_err(|e| map_error(STACKS, e))?;
+    let mut stacks: StackTraceMap<&mut MapData> =
+        map_mut(ebpf, STACKS)?.try_into().map_err(|e| map_error(STACKS, e))?;
     let mut merged: StdHashMap<(u64, Vec<u64>), u32> = StdHashMap::new();
     for (key, count) in counts.iter().filter(|(key, _)| key.tid == tid) {
         let stack = match u32::try_from(key.stack_id) {
@@ -135,7 +137,11 @@ fn drain(ebpf: &mut Ebpf, tid: u32) -> Result<Vec<StackSample>, CaptureError> {
 }
 
 fn attach_error(tid: u32, reason: impl std::fmt::Display) -> CaptureError {
-    CaptureError::Attach { program: PROGRAM.into(), target: format!("cpu-clock of thread {tid}"), reason: reason.to_string() }
+    CaptureError::Attach {
+        program: PROGRAM.into(),
+        target: format!("cpu-clock of thread {tid}"),
+        reason: reason.to_string(),
+    }
 }
 
 /// The kernel refuses sampling frequencies above this sysctl with a bare EINVAL.
@@ -147,7 +153,12 @@ impl Probes {
     /// Samples thread `tid`'s user stacks `hz` times per second of its CPU time for `duration`,
     /// most frequent first. The thread is neither stopped nor ptraced: a software cpu-clock event
     /// fires only while it runs, so a thread that is blocked the whole time yields no samples.
-    pub fn sample_user_stacks(&mut self, tid: u32, duration: Duration, hz: u64) -> Result<Vec<StackSample>, CaptureError> {
+    pub fn sample_user_stacks(
+        &mut self,
+        tid: u32,
+        duration: Duration,
+        hz: u64,
+    ) -> Result<Vec<StackSample>, CaptureError> {
         Ok(self.sample_thread(tid, duration, hz)?.samples)
     }
 
@@ -299,8 +310,7 @@ mod tests {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let binary = build_spin_named(dir.path());
-        let mut workload =
-            Workload(Command::new(&binary).stdout(Stdio::piped()).spawn().expect("start spin_named"));
+        let mut workload = Workload(Command::new(&binary).stdout(Stdio::piped()).spawn().expect("start spin_named"));
         let (pid, spinner) = read_ids(&mut workload.0);
         assert_eq!(pid, workload.0.id());
 

@@ -330,7 +330,7 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
                 }),
             };
             if let Some((nr, args, nargs, blocked_s, source)) = call {
-                let name = syscalls::by_nr(nr).map_or_else(|| format!("syscall_{nr}"), |s| s.name.to_string());
+                let name = crate::decode::syscall_label(nr);
                 t.fds = polled_fds(pid, &name, &args).into_iter().map(|fd| describe_fd(pid, fd, input.pids)).collect();
                 if name == "futex" {
                     t.futex = futex_wait(pid, &args, &live);

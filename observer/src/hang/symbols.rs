@@ -61,9 +61,17 @@ fn mapping_of(maps: &[Mapping], addr: u64) -> Option<&Mapping> {
     maps.iter().find(|m| m.start <= addr && addr < m.end)
 }
 
-/// blazesym's answers for `addrs`, one per address; None where it failed outright.
-fn lookup(pid: u32, addrs: &[u64]) -> Vec<Option<(String, u64, Option<String>)>> {
-    let run = |map_files: bool| -> Option<Vec<Option<(String, u64, Option<String>)>>> {
+/// What blazesym found for one address.
+#[derive(Clone)]
+struct Named {
+    function: String,
+    offset: u64,
+    module: Option<String>,
+}
+
+/// blazesym's answers for `addrs`, one per address; None where it found nothing.
+fn lookup(pid: u32, addrs: &[u64]) -> Vec<Option<Named>> {
+    let run = |map_files: bool| -> Option<Vec<Option<Named>>> {
         let mut process = Process::new(Pid::from(pid));
         // map_files survives deleted files and other mount namespaces but needs privilege even
         // for one's own process; symbolic paths are the fallback.
@@ -76,11 +84,11 @@ fn lookup(pid: u32, addrs: &[u64]) -> Vec<Option<(String, u64, Option<String>)>>
             symbolized
                 .iter()
                 .map(|s| match s {
-                    Symbolized::Sym(sym) => Some((
-                        sym.name.to_string(),
-                        sym.offset as u64,
-                        sym.module.as_ref().map(|m| m.to_string_lossy().into_owned()),
-                    )),
+                    Symbolized::Sym(sym) => Some(Named {
+                        function: sym.name.to_string(),
+                        offset: sym.offset as u64,
+                        module: sym.module.as_ref().map(|m| m.to_string_lossy().into_owned()),
+                    }),
                     Symbolized::Unknown(_) => None,
                 })
                 .collect(),
@@ -112,7 +120,7 @@ fn symbolize_call_chain(pid: u32, addrs: &[u64]) -> Vec<Frame> {
     frames(&maps, addrs, &lookup(pid, &lookups), &back)
 }
 
-fn frames(maps: &[Mapping], addrs: &[u64], found: &[Option<(String, u64, Option<String>)>], back: &[u64]) -> Vec<Frame> {
+fn frames(maps: &[Mapping], addrs: &[u64], found: &[Option<Named>], back: &[u64]) -> Vec<Frame> {
     addrs
         .iter()
         .enumerate()
@@ -120,7 +128,7 @@ fn frames(maps: &[Mapping], addrs: &[u64], found: &[Option<(String, u64, Option<
             let mapping = mapping_of(maps, addr);
             let mapped_path = mapping.and_then(|m| m.path.clone());
             match found.get(i).cloned().flatten() {
-                Some((function, offset, module)) => Frame {
+                Some(Named { function, offset, module }) => Frame {
                     addr,
                     function: Some(function),
                     offset: offset + back.get(i).copied().unwrap_or(0),
@@ -151,8 +159,7 @@ pub fn top_functions(pid: u32, samples: &[StackSample], n: usize) -> Vec<(String
     let mut leaves: Vec<u64> = samples.iter().filter_map(StackSample::leaf).collect();
     leaves.sort_unstable();
     leaves.dedup();
-    let names: HashMap<u64, String> =
-        symbolize(pid, &leaves).iter().map(|frame| (frame.addr, label(frame))).collect();
+    let names: HashMap<u64, String> = symbolize(pid, &leaves).iter().map(|frame| (frame.addr, label(frame))).collect();
     let mut totals: HashMap<String, u32> = HashMap::new();
     for sample in samples {
         let name = match sample.leaf() {
@@ -236,9 +243,8 @@ pub fn blocked_user_stack(pid: u32, tid: u32, max_frames: usize) -> Vec<u64> {
     let executable: Vec<&Mapping> = maps.iter().filter(|m| m.executable).collect();
     let in_code = |addr: u64| executable.iter().any(|m| m.start <= addr && addr < m.end);
     // Stop at the end of the stack's mapping rather than relying on a short read.
-    let len = mapping_of(&maps, sp)
-        .map(|m| (m.end - sp).min(STACK_SCAN_BYTES as u64) as usize)
-        .unwrap_or(STACK_SCAN_BYTES);
+    let len =
+        mapping_of(&maps, sp).map(|m| (m.end - sp).min(STACK_SCAN_BYTES as u64) as usize).unwrap_or(STACK_SCAN_BYTES);
     let stack = read_remote(pid, sp, len);
     let mut chain = vec![pc];
     for word in stack.chunks_exact(8) {
@@ -337,7 +343,13 @@ mod tests {
         assert_eq!(maps.len(), 3);
         assert_eq!(
             maps[0],
-            Mapping { start: 0x55d0c0a00000, end: 0x55d0c0a01000, executable: true, file_offset: 0x1000, path: Some("/usr/bin/my prog".into()) }
+            Mapping {
+                start: 0x55d0c0a00000,
+                end: 0x55d0c0a01000,
+                executable: true,
+                file_offset: 0x1000,
+                path: Some("/usr/bin/my prog".into())
+            }
         );
         assert!(!maps[1].executable);
         assert_eq!(maps[2].path, None);

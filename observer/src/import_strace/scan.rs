@@ -14,7 +14,7 @@ enum Mode {
 }
 
 /// Byte offsets of top-level structure in `text`: `on_comma(i)` for a comma at depth 0, and the
-/// offset of the first `)` that closes depth 0 (an unmatched close), if any.
+/// offset of the first bracket that closes depth 0 (an unmatched `)`, `]` or `}`), if any.
 fn walk(text: &str, mut on_comma: impl FnMut(usize)) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut depth: u32 = 0;
@@ -57,7 +57,7 @@ fn walk(text: &str, mut on_comma: impl FnMut(usize)) -> Option<usize> {
                 b'(' | b'[' | b'{' => depth += 1,
                 b')' | b']' | b'}' => {
                     if depth == 0 {
-                        return if b == b')' { Some(i) } else { None };
+                        return Some(i);
                     }
                     depth -= 1;
                 }
@@ -73,11 +73,12 @@ fn walk(text: &str, mut on_comma: impl FnMut(usize)) -> Option<usize> {
 /// The offset of the `)` that closes an argument list whose text starts at `text[0]` (just after
 /// the opening parenthesis), or `None` when it does not close in `text`.
 pub fn closing_paren(text: &str) -> Option<usize> {
-    walk(text, |_| {})
+    walk(text, |_| {}).filter(|&i| text.as_bytes()[i] == b')')
 }
 
-/// The top-level, comma-separated arguments of `text` (an argument list without its parentheses),
-/// trimmed. An empty list gives no arguments.
+/// The top-level, comma-separated arguments of `text` (an argument list without its parentheses,
+/// or the inside of a struct or array; an unmatched closing bracket ends it), trimmed. An empty
+/// list gives no arguments.
 pub fn split_args(text: &str) -> Vec<&str> {
     let mut cuts = Vec::new();
     let end = walk(text, |i| cuts.push(i)).unwrap_or(text.len());

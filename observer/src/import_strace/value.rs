@@ -131,7 +131,7 @@ pub fn string(text: &str) -> Option<Vec<u8>> {
                     }
                     b'0'..=b'7' => {
                         let oct: String = bytes[i..].iter().take(3).take_while(|b| (b'0'..=b'7').contains(b)).map(|&b| b as char).collect();
-                        out.push(u8::from_str_radix(&oct, 8).unwrap_or(0) as u8);
+                        out.push(u8::from_str_radix(&oct, 8).unwrap_or(0));
                         i += oct.len() - 1;
                     }
                     other => out.push(other),

@@ -37,7 +37,7 @@ impl RunStats {
         if let Event::Syscall(e) = event {
             self.syscall_records += 1;
             self.last_syscall_at.insert(e.header.tid, arrived);
-            let name = syscalls::by_nr(e.nr).map_or_else(|| format!("syscall_{}", e.nr), |s| s.name.to_string());
+            let name = crate::decode::syscall_label(e.nr);
             let count = self.syscalls.entry(name).or_default();
             count.calls += 1;
             if e.header.flags & flags::UNFINISHED != 0 {

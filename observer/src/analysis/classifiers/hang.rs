@@ -215,9 +215,12 @@ fn waiting_on_hung_children(snap: &StuckSnapshot) -> Vec<Finding> {
             let age = main.and_then(|t| t.syscall.as_ref()).and_then(|s| s.blocked_s).map_or(String::new(), |s| format!(" for {s:.1}s"));
             chain.push(format!("pid {} ({}) is {}{age}", c.pid, c.comm, if stopped(c) { "stopped".to_string() } else { format!("blocked in {doing}") }));
             evidence.extend(c.threads.iter().map(|t| fact(thread_line(c, t))));
-            if let Some(w) = main.and_then(|t| t.child_wait.as_ref()) {
-                next = w.children.iter().map(|c| c.pid).collect();
-            }
+            // Its own wait names the child it waits for; otherwise follow its children anyway
+            // (a `timeout` parked in sigsuspend still hangs on the child it supervises).
+            next = match main.and_then(|t| t.child_wait.as_ref()) {
+                Some(w) => w.children.iter().map(|c| c.pid).collect(),
+                None => c.children.clone(),
+            };
         }
         if all_hung && chain.len() > 1 {
             out.push(Finding {

@@ -27,7 +27,9 @@ pub struct FatalSignal {
     /// Per process and signal: (tid, si_code, si_addr, the fault's evidence, where the address is).
     faults: HashMap<(u32, i32), (u32, i32, u64, Evidence, String)>,
     delivered: HashMap<(u32, i32), (u32, Evidence)>,
-    ended: Vec<(u32, u32, i32, Evidence, ProcessExit)>,
+    ended: Vec<(u32, u32, i32, Evidence, ProcessExit, bool)>,
+    /// When the observer began stopping the run (its first signal to a tracked process).
+    observer_stop_ns: Option<u64>,
 }
 
 impl Classifier for FatalSignal {
@@ -36,6 +38,9 @@ impl Classifier for FatalSignal {
             Event::Exec(e) => self.spaces.exec(e.header.tgid),
             Event::Syscall(e) => self.spaces.syscall(e),
             Event::SignalGenerate(g) => {
+                if g.header.tgid == cx.header.observer_pid && cx.header.observer_pid != 0 {
+                    self.observer_stop_ns.get_or_insert(g.header.ts_ns);
+                }
                 let tgid = cx.book.tgid_of(g.target_tid).unwrap_or(g.target_tid);
                 self.generated.insert((tgid, g.sig), cx.evidence(event));
             }
@@ -48,7 +53,8 @@ impl Classifier for FatalSignal {
             }
             Event::Exit(x) if x.header.flags & flags::GROUP_DEAD != 0 => {
                 if let Some(exit @ ProcessExit::Signal { sig, .. }) = cx.book.process(x.header.tgid).and_then(|p| p.exit.clone()) {
-                    self.ended.push((x.header.tgid, x.header.tid, sig, cx.evidence(event), exit));
+                    let during_stop = self.observer_stop_ns.is_some_and(|t| t <= x.header.ts_ns);
+                    self.ended.push((x.header.tgid, x.header.tid, sig, cx.evidence(event), exit, during_stop));
                 }
             }
             _ => {}
@@ -59,7 +65,7 @@ impl Classifier for FatalSignal {
         let observer_pid = cx.header.observer_pid;
         std::mem::take(&mut self.ended)
             .into_iter()
-            .map(|(pid, exit_tid, sig, exit_evidence, exit)| {
+            .map(|(pid, exit_tid, sig, exit_evidence, exit, during_stop)| {
                 let comm = cx.book.comm(pid).to_string();
                 let mut evidence = Vec::new();
                 evidence.extend(self.generated.get(&(pid, sig)).cloned());
@@ -69,7 +75,10 @@ impl Classifier for FatalSignal {
                 if let ProcessExit::Signal { sender: Some(s), .. } = &exit {
                     if s.is_process() && s.tgid == observer_pid && observer_pid != 0 {
                         severity = Severity::Info;
-                        summary.push_str(": the observer stopped it (timeout or interrupt)");
+                        summary.push_str(": the observer stopped it (timeout, hang or interrupt)");
+                    } else if during_stop {
+                        severity = Severity::Info;
+                        summary.push_str(", while the observer was stopping the run");
                     }
                 }
                 if is_fault(sig) {
