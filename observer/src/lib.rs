@@ -16,6 +16,7 @@ pub mod render;
 pub mod replay;
 pub mod run;
 pub mod rundir;
+pub mod session;
 pub mod sinks;
 pub mod source;
 pub mod summary;

@@ -15,14 +15,13 @@ use crate::{
     capture::{self, probes, CaptureError, LiveSource, Probes},
     child::{self, BlockedChild, ChildError, ExitStatus},
     clock,
-    event::Event,
     eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
-    hang::{progress::Stall, snapshot::StuckSnapshot, watch::Watchdog},
+    hang::snapshot::STUCK_TXT,
     preflight::Preflight,
-    processes::{describe_exit, describe_exit_signal},
+    processes::{describe_exit, describe_exit_signal, ProcessExit},
     rundir,
+    session::{self, OnInterrupt, SessionEnd, SessionOptions, Target},
     sinks::Pipeline,
-    source::EventSource,
     summary::Summary,
 };
 
@@ -102,9 +101,6 @@ pub struct RunOutcome {
     /// The probes being detached; join before exiting so nothing of ours stays attached.
     pub detaching: Option<std::thread::JoinHandle<()>>,
 }
-
-/// How often the reader collects records that did not reach the wake-up threshold.
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     move |source| RunError::RunDir { path: path.to_path_buf(), source }
@@ -220,89 +216,43 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     let mut live = LiveSource::new(ring).map_err(io_at(&dir))?;
     child.release()?;
 
-    let mut waiter = tokio::task::spawn_blocking(move || child::wait_blocking(pid));
-    let mut tick = tokio::time::interval(POLL_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let timeout_at = opts.timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut kill_at: Option<tokio::time::Instant> = None;
-    let mut stop_reason: Option<StopReason> = None;
-    let mut batch: Vec<Event> = Vec::with_capacity(4096);
-    tokio::pin!(shutdown);
-    let mut shutdown_done = false;
-    let mut watchdog = Watchdog::new(opts.hang_after);
-    let mut check = watchdog.interval().map(tokio::time::interval);
-    let mut stuck: Option<StuckSnapshot> = None;
-
-    let drain = |live: &mut LiveSource, pipeline: &mut Pipeline, batch: &mut Vec<Event>| -> Result<(), RunError> {
-        batch.clear();
-        let _ = live.read_batch(batch);
-        pipeline.handle_batch(batch).map_err(|source| RunError::RunDir { path: dir.clone(), source })
+    let waiter = tokio::task::spawn_blocking(move || child::wait_blocking(pid));
+    let target = Target {
+        root: pid as u32,
+        group: Some(pid),
+        ended: Box::pin(async move { Some(waiter.await.ok().and_then(Result::ok).unwrap_or(ExitStatus::Code(-1))) }),
     };
-
-    let exit = loop {
-        let mut begin_stop = None;
-        tokio::select! {
-            status = &mut waiter => {
-                break match status {
-                    Ok(Ok(status)) => status,
-                    _ => ExitStatus::Code(-1),
-                };
-            }
-            _ = live.readable() => {}
-            _ = tick.tick() => {}
-            name = &mut shutdown, if !shutdown_done => {
-                shutdown_done = true;
-                begin_stop = Some(StopReason::Signal(name));
-            }
-            _ = sleep_until_opt(timeout_at), if stop_reason.is_none() && timeout_at.is_some() => {
-                begin_stop = opts.timeout.map(StopReason::Timeout);
-            }
-            _ = sleep_until_opt(kill_at), if kill_at.is_some() => {
-                child::signal_group(pid, libc::SIGKILL);
-                kill_at = None;
-            }
-            _ = tick_opt(check.as_mut()), if check.is_some() && stop_reason.is_none() => {
-                drain(&mut live, &mut pipeline, &mut batch)?;
-                if let Some(stall) = watchdog.check(&probes, &pipeline.stats) {
-                    let window = opts.hang_after.unwrap_or_default();
-                    let reason = match &stall {
-                        Stall::Blocked => format!("no progress for {}s", window.as_secs_f64()),
-                        Stall::Spinning(tids) => format!("threads {tids:?} on CPU without syscalls for {}s", window.as_secs_f64()),
-                    };
-                    stuck = Some(take_stuck(&mut watchdog, &mut probes, &pipeline, pid as u32, reason, &dir)?);
-                    watchdog.reported = true;
-                    if opts.on_hang == OnHang::Kill {
-                        begin_stop = Some(StopReason::NoProgress(window));
-                    }
-                }
-            }
-        }
-        if let Some(reason) = begin_stop {
-            if stop_reason.is_none() {
-                // What the threads were doing, before stopping them changes it.
-                if stuck.is_none() {
-                    drain(&mut live, &mut pipeline, &mut batch)?;
-                    stuck = Some(take_stuck(&mut watchdog, &mut probes, &pipeline, pid as u32, reason.to_string(), &dir)?);
-                }
-                child::signal_group(pid, libc::SIGTERM);
-                kill_at = Some(tokio::time::Instant::now() + opts.kill_grace);
-                stop_reason = Some(reason);
-            } else {
-                // A second Ctrl-C: do not wait out the grace period.
-                child::signal_group(pid, libc::SIGKILL);
-            }
-        }
-        drain(&mut live, &mut pipeline, &mut batch)?;
+    let session = SessionOptions {
+        timeout: opts.timeout,
+        kill_grace: opts.kill_grace,
+        hang_after: opts.hang_after,
+        on_hang: opts.on_hang,
+        on_interrupt: OnInterrupt::Stop,
     };
-    // Whatever the command left running in its group is stopped too: a run ends with its command.
-    let leftovers = child::signal_group(pid, libc::SIGTERM);
-    if leftovers {
-        tokio::time::sleep(opts.kill_grace.min(Duration::from_secs(1))).await;
-        child::signal_group(pid, libc::SIGKILL);
+    let end = session::watch(&mut probes, &mut live, &mut pipeline, target, &session, shutdown, &dir).await?;
+    let finished = finalize(Finished { dir: &dir, started_wall, started, command_line, root: pid as u32, probes, live, pipeline, end })?;
+    for t in tees {
+        let _ = t.join();
     }
-    // Records of the last exit are in the ring before waitpid returns; one more pass collects them.
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    drain(&mut live, &mut pipeline, &mut batch)?;
+    Ok(finished)
+}
+
+/// Everything a finished session leaves to be written.
+pub(crate) struct Finished<'a> {
+    pub dir: &'a Path,
+    pub started_wall: i64,
+    pub started: Instant,
+    pub command_line: String,
+    pub root: u32,
+    pub probes: Probes,
+    pub live: LiveSource,
+    pub pipeline: Pipeline,
+    pub end: SessionEnd,
+}
+
+/// Detaches the probes (in the background), classifies, and writes the summary and report.
+pub(crate) fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
+    let Finished { dir, started_wall, started, command_line, root, probes, live, mut pipeline, end } = f;
     let counters = probes.counters();
     let fault_addresses = probes.fault_addresses_unavailable().map_or_else(|| "captured".to_string(), |why| format!("unavailable: {why}"));
     let undecodable = live.undecodable();
@@ -310,27 +260,30 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     // Detaching waits for RCU grace periods (seconds for 69 tracepoints); let it overlap with
     // writing the run directory and printing the summary.
     let detaching = std::thread::spawn(move || drop(probes));
-    let (records, classification) = pipeline.finish(stuck.as_ref()).map_err(io_at(&dir))?;
-    report::write(&classification, &dir).map_err(io_at(&dir))?;
-    for t in tees {
-        let _ = t.join();
-    }
+    let (records, classification) = pipeline.finish(end.stuck.as_ref()).map_err(io_at(dir))?;
+    report::write(&classification, dir).map_err(io_at(dir))?;
 
-    let exit_text = match exit {
-        ExitStatus::Code(c) => describe_exit(&crate::processes::ProcessExit::Code(c)),
-        ExitStatus::Signal { sig, .. } => describe_exit_signal(sig, pipeline.book.sender_of(pid as u32, sig)),
+    // The exit as observer reaped it, else as the capture saw it (an attached process).
+    let from_capture = pipeline.book.process(root).and_then(|p| p.exit.clone());
+    let (exit_text, exit) = match (end.exit, from_capture) {
+        (Some(ExitStatus::Code(c)), _) => (describe_exit(&ProcessExit::Code(c)), ExitStatus::Code(c)),
+        (Some(status @ ExitStatus::Signal { sig, .. }), _) => (describe_exit_signal(sig, pipeline.book.sender_of(root, sig)), status),
+        (None, Some(exit @ ProcessExit::Code(c))) => (describe_exit(&exit), ExitStatus::Code(c)),
+        (None, Some(exit @ ProcessExit::Signal { sig, .. })) => (describe_exit(&exit), ExitStatus::Signal { sig, core_dumped: false }),
+        (None, None) if end.detached => ("still running (observer detached)".to_string(), ExitStatus::Code(0)),
+        (None, None) => ("ended (status not captured)".to_string(), ExitStatus::Code(0)),
     };
     let mut s = Summary::default();
     s.put("command", command_line);
     s.put("run_dir", dir.display().to_string());
     s.put("started_at", clock::rfc3339(started_wall));
     s.put("duration_s", (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
-    s.put("pid", pid);
+    s.put("pid", root);
     s.put("exit", exit_text);
     s.put("exit_code", exit.shell_code());
-    s.put("stuck_snapshot", stuck.as_ref().map_or_else(|| "none".to_string(), |st| format!("{} ({})", crate::hang::snapshot::STUCK_TXT, st.reason)));
-    s.put("stopped_by", stop_reason.as_ref().map_or_else(|| "none".to_string(), |r| r.to_string()));
-    s.put("left_running_in_group", if leftovers { "yes, stopped with the group" } else { "no" });
+    s.put("stuck_snapshot", end.stuck.as_ref().map_or_else(|| "none".to_string(), |st| format!("{} ({})", STUCK_TXT, st.reason)));
+    s.put("stopped_by", end.stop_reason.as_ref().map_or_else(|| "none".to_string(), |r| r.to_string()));
+    s.put("left_running_in_group", if end.leftovers { "yes, stopped with the group" } else { "no" });
     s.put("findings", classification.findings.len());
     s.put("verdict", report::verdict(&classification));
     s.put("threads_seen", pipeline.book.threads_seen());
@@ -359,40 +312,10 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
         }
     }
     for p in pipeline.book.processes() {
-        if let Some(exit @ crate::processes::ProcessExit::Signal { .. }) = &p.exit {
+        if let Some(exit @ ProcessExit::Signal { .. }) = &p.exit {
             s.put(format!("killed.{}", p.pid), format!("{} {}", p.comm, describe_exit(exit)));
         }
     }
-    s.write(&dir).map_err(io_at(&dir))?;
-    Ok(RunOutcome { dir, exit, summary: s, classification, detaching: Some(detaching) })
-}
-
-/// Takes the stuck snapshot and writes stuck.txt / stuck.json.
-fn take_stuck(
-    watchdog: &mut Watchdog,
-    probes: &mut Probes,
-    pipeline: &Pipeline,
-    root: u32,
-    reason: String,
-    dir: &Path,
-) -> Result<StuckSnapshot, RunError> {
-    let snap = watchdog.snapshot(probes, &pipeline.stats, root, reason);
-    snap.write(dir).map_err(io_at(dir))?;
-    Ok(snap)
-}
-
-async fn tick_opt(interval: Option<&mut tokio::time::Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
+    s.write(dir).map_err(io_at(dir))?;
+    Ok(RunOutcome { dir: dir.to_path_buf(), exit, summary: s, classification, detaching: Some(detaching) })
 }

@@ -102,8 +102,9 @@ fn counters(ebpf: &mut Ebpf) -> Result<[u64; 4], CaptureError> {
     Ok(totals)
 }
 
-/// Reads every sample of `tid` with its stack, and empties both maps so the next run starts clean
-/// and the stack map's fixed number of slots is not used up by old runs.
+/// Reads the samples of `tid` with their stacks (any other thread's are discarded; tid 0, which is
+/// never sampled, only clears), and empties both maps so the next run starts clean and the stack
+/// map's fixed number of slots is not used up by old runs.
 fn drain(ebpf: &mut Ebpf, tid: u32) -> Result<Vec<StackSample>, CaptureError> {
     let counts: Vec<(SampleKey, u32)> = {
         let mut map: HashMap<&mut MapData, SampleKey, u32> =
@@ -153,6 +154,7 @@ impl Probes {
     /// Samples thread `tid`'s user stacks `hz` times per second of its CPU time for `duration`,
     /// most frequent first. The thread is neither stopped nor ptraced: a software cpu-clock event
     /// fires only while it runs, so a thread that is blocked the whole time yields no samples.
+    /// Blocks the caller for `duration` (from async code, call it on a blocking thread).
     pub fn sample_user_stacks(
         &mut self,
         tid: u32,

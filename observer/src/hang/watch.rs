@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    progress::{detect, CpuSampler, Stall},
+    progress::{detect, CpuSampler, Stall, SPIN_SHARE},
     snapshot::{self, StuckSnapshot},
+    symbols,
 };
 use crate::{capture::Probes, clock, sinks::RunStats};
 
@@ -63,7 +64,7 @@ impl Watchdog {
 
     /// The stuck snapshot now. Without enough CPU history it measures a short window on the spot.
     /// `root` is listed first; the other processes follow in pid order.
-    pub fn snapshot(&mut self, probes: &Probes, stats: &RunStats, root: u32, reason: String) -> StuckSnapshot {
+    pub fn snapshot(&mut self, probes: &mut Probes, stats: &RunStats, root: u32, reason: String) -> StuckSnapshot {
         let window = self.hang_after.unwrap_or(SPOT_WINDOW);
         if self.sampler.span() < SPOT_WINDOW.min(window) {
             self.sample(probes, stats);
@@ -73,7 +74,7 @@ impl Watchdog {
         let cpu = self.sampler.window(window);
         let mut pids_sorted = probes.tracked();
         pids_sorted.sort_unstable_by_key(|&p| (p != root, p));
-        snapshot::take(&snapshot::Input {
+        let mut snap = snapshot::take(&snapshot::Input {
             pids: &pids_sorted,
             in_flight: &probes.in_flight(),
             now_boot_ns: snapshot::boot_ns_now(),
@@ -81,6 +82,37 @@ impl Watchdog {
             reason,
             taken_at: clock::rfc3339(clock::now_wall_ns()),
             syscalls_in_window: self.syscalls_since(window),
-        })
+        });
+        add_stacks(&mut snap, probes);
+        snap
+    }
+}
+
+/// `lock_b_then_a (abba)`: the function and the file it lives in.
+fn frame_text(frame: &symbols::Frame) -> String {
+    let module = frame.module.as_deref().map(|m| m.rsplit('/').next().unwrap_or(m));
+    match (&frame.function, module) {
+        (Some(_), Some(m)) => format!("{} ({m})", symbols::label(frame)),
+        _ => symbols::label(frame),
+    }
+}
+
+/// How long a spinning thread is sampled, and how often.
+const SAMPLE_FOR: Duration = Duration::from_secs(1);
+const SAMPLE_HZ: u64 = 99;
+
+/// Where the threads are in their own code: sampled functions for a thread on CPU, the
+/// symbolized user stack for a thread blocked in a syscall. Neither stops the thread.
+fn add_stacks(snap: &mut StuckSnapshot, probes: &mut Probes) {
+    for p in &mut snap.processes {
+        for t in &mut p.threads {
+            if t.cpu_share >= SPIN_SHARE {
+                if let Ok(samples) = probes.sample_user_stacks(t.tid, SAMPLE_FOR, SAMPLE_HZ) {
+                    t.samples = symbols::top_functions(p.pid, &samples, 5);
+                }
+            } else if t.syscall.is_some() {
+                t.user_frames = symbols::function_frames(p.pid, t.tid, 8).iter().map(frame_text).collect();
+            }
+        }
     }
 }

@@ -77,7 +77,12 @@ fn result(after: &str) -> Option<(Ret, Option<u64>)> {
     }
     let mut words = text.split_whitespace();
     let first = words.next()?;
-    let errno = words.next().and_then(errno_by_name);
+    // `-1 ENOMEM (Cannot allocate memory)`, or `-1 (errno 41)` for an errno without a name.
+    let errno = match words.next() {
+        Some("(errno") => words.next().and_then(|n| n.trim_end_matches(')').parse().ok()),
+        Some(name) => errno_by_name(name),
+        None => None,
+    };
     let ret = match (first, errno) {
         ("?", Some(errno)) => Ret::Value(-i64::from(errno)),
         ("?", None) => Ret::Unknown,
@@ -231,6 +236,11 @@ mod tests {
     fn restart_codes_after_a_question_mark_are_errors() {
         let line = parse("<... rt_sigsuspend resumed>) = ? ERESTARTNOHAND (To be restarted if no handler) <0.016268>").unwrap();
         assert_eq!(line.body, Body::Resumed { name: "rt_sigsuspend".into(), args: "".into(), ret: Ret::Value(-514), duration: Some(16_268_000) });
+    }
+
+    #[test]
+    fn an_errno_without_a_name_keeps_its_number() {
+        assert_eq!(parse("read(3, ...) = -1 (errno 41)").unwrap().body, call("read", "3, ...", Ret::Value(-41), None));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::{
     time::Instant,
 };
 
-use observer_common::{flags, syscalls};
+use observer_common::flags;
 
 use crate::{
     decode::{errno_name, is_error_return},
