@@ -31,6 +31,10 @@ pub enum Command {
     /// Run a command under observation and write a run directory.
     #[command(after_help = EXIT_CODES_HELP)]
     Run(RunArgs),
+    /// Watch a process tree that is already running: its threads now and every fork from now on.
+    /// Ctrl-C detaches and leaves it running; --timeout and --hang-after stop it like `run` does.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Attach(AttachArgs),
     /// Re-run every classifier on a run directory (or a bare events.bin) and rewrite
     /// classification.json and report.txt.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -38,6 +42,57 @@ pub enum Command {
     /// Print the events of a capture, filtered, as trace lines or JSON lines.
     #[command(after_help = EXIT_CODES_HELP)]
     Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The process to watch (with all its descendants).
+    #[arg(long)]
+    pub pid: u32,
+    /// The run directory to write (default: ./observer-runs/attach-<comm>-<UTC time>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Stop the tree (snapshot first) after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Seconds between SIGTERM and SIGKILL when stopping the tree.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub kill_grace: f64,
+    /// Declare a hang after this many seconds without progress (see `run --help`).
+    #[arg(long, value_name = "SECS")]
+    pub hang_after: Option<f64>,
+    /// What to do once a hang is declared.
+    #[arg(long, value_enum, default_value = "kill")]
+    pub on_hang: OnHangArg,
+    /// Kernel ring-buffer size in bytes (a power of two, at least 4096).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE)]
+    pub buffer_size: u64,
+    /// Do not print the summary at the end.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl OnHangArg {
+    pub fn into_on_hang(self) -> crate::run::OnHang {
+        match self {
+            OnHangArg::Kill => crate::run::OnHang::Kill,
+            OnHangArg::Keep => crate::run::OnHang::Keep,
+        }
+    }
+}
+
+impl AttachArgs {
+    pub fn into_options(self) -> Result<crate::attach::AttachOptions, RunArgsError> {
+        Ok(crate::attach::AttachOptions {
+            pid: self.pid,
+            out: self.out,
+            timeout: self.timeout.map(|t| seconds("timeout", t)).transpose()?,
+            kill_grace: seconds("kill-grace", self.kill_grace)?,
+            hang_after: self.hang_after.map(|t| seconds("hang-after", t)).transpose()?,
+            on_hang: self.on_hang.into_on_hang(),
+            buffer_size: self.buffer_size,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -135,10 +190,7 @@ impl RunArgs {
             tee: self.tee,
             cgroup: self.cgroup,
             hang_after: self.hang_after.map(|t| seconds("hang-after", t)).transpose()?,
-            on_hang: match self.on_hang {
-                OnHangArg::Kill => crate::run::OnHang::Kill,
-                OnHangArg::Keep => crate::run::OnHang::Keep,
-            },
+            on_hang: self.on_hang.into_on_hang(),
             quiet: self.quiet,
         })
     }

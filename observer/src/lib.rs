@@ -1,6 +1,7 @@
 //! observer: an eBPF observer for timing-sensitive hangs and thread-creation failures. The library
 //! holds everything; the binary only parses arguments and maps errors to exit codes.
 pub mod analysis;
+pub mod attach;
 pub mod capture;
 pub mod child;
 pub mod cli;

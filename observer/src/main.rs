@@ -14,7 +14,8 @@ use observer::{
     offline::{self, Capture, OfflineError},
     processes::ProcessBook,
     replay::{self, Filter, Format},
-    run::{run, RunArgsError, RunError},
+    attach::attach,
+    run::{run, RunArgsError, RunError, RunOutcome},
     source::EventSource,
 };
 
@@ -31,6 +32,7 @@ fn exit_code_for(err: &RunError) -> u8 {
         RunError::Capture(CaptureError::BufferSize(_)) | RunError::NoCommand => 2,
         RunError::Capture(CaptureError::Map { .. }) | RunError::RunDir { .. } | RunError::Cgroup { .. } => 125,
         RunError::Child(ChildError::NotFound(_)) => 127,
+        RunError::NoSuchProcess(_) => 66,
         RunError::Child(_) => 126,
     }
 }
@@ -51,15 +53,8 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-fn run_command(args: observer::cli::RunArgs) -> ExitCode {
-    let opts = match args.into_options() {
-        Ok(o) => o,
-        Err(RunArgsError(msg)) => {
-            eprintln!("observer: {msg}");
-            return ExitCode::from(2);
-        }
-    };
-    let quiet = opts.quiet;
+/// Runs a capture (`run` or `attach`) to its end and reports it.
+fn capture_command(quiet: bool, capture: impl std::future::Future<Output = Result<RunOutcome, RunError>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -67,7 +62,7 @@ fn run_command(args: observer::cli::RunArgs) -> ExitCode {
             return ExitCode::from(125);
         }
     };
-    match runtime.block_on(run(opts, shutdown_signal())) {
+    match runtime.block_on(capture) {
         Ok(mut outcome) => {
             if !quiet {
                 for line in outcome.summary.to_text().lines().take(8) {
@@ -86,6 +81,30 @@ fn run_command(args: observer::cli::RunArgs) -> ExitCode {
         Err(err) => {
             eprintln!("observer: {err}");
             ExitCode::from(exit_code_for(&err))
+        }
+    }
+}
+
+fn run_command(args: observer::cli::RunArgs) -> ExitCode {
+    match args.into_options() {
+        Ok(opts) => {
+            let quiet = opts.quiet;
+            capture_command(quiet, async move { run(opts, shutdown_signal()).await })
+        }
+        Err(RunArgsError(msg)) => {
+            eprintln!("observer: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn attach_command(args: observer::cli::AttachArgs) -> ExitCode {
+    let quiet = args.quiet;
+    match args.into_options() {
+        Ok(opts) => capture_command(quiet, async move { attach(opts, shutdown_signal()).await }),
+        Err(RunArgsError(msg)) => {
+            eprintln!("observer: {msg}");
+            ExitCode::from(2)
         }
     }
 }
@@ -187,6 +206,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run_command(args),
+        Command::Attach(args) => attach_command(args),
         Command::Analyze(args) => analyze_command(args),
         Command::Replay(args) => replay_command(args),
     }

@@ -199,6 +199,11 @@ impl Probes {
         self.tasks.insert(pid, pid, 0).map_err(|e| CaptureError::Map { map: "TASKS", reason: e.to_string() })
     }
 
+    /// Tracks one more thread of an already tracked process (attaching to a running tree).
+    pub fn track_thread(&mut self, tid: u32, tgid: u32) -> Result<(), CaptureError> {
+        self.tasks.insert(tid, tgid, 0).map_err(|e| CaptureError::Map { map: "TASKS", reason: e.to_string() })
+    }
+
     /// The ring buffer, handed to the live event source once.
     pub fn take_ring(&mut self) -> Option<RingBuf<MapData>> {
         self.ring.take()

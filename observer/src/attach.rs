@@ -1,0 +1,134 @@
+//! `observer attach --pid PID`: watch a process tree that is already running — its existing
+//! threads and every fork from now on — with the same run directory, watchdog and diagnosis as
+//! `run`. Detaching (Ctrl-C) leaves it running, untouched.
+use std::{
+    future::Future,
+    os::fd::{FromRawFd, OwnedFd},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use tokio::io::unix::AsyncFd;
+
+use crate::{
+    capture::{self, probes, LiveSource, Probes},
+    clock,
+    eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
+    hang::procread,
+    preflight::Preflight,
+    run::{finalize, Finished, OnHang, RunError, RunOutcome},
+    rundir,
+    session::{self, OnInterrupt, SessionOptions, Target},
+    sinks::Pipeline,
+};
+
+#[derive(Clone, Debug)]
+pub struct AttachOptions {
+    pub pid: u32,
+    pub out: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub hang_after: Option<Duration>,
+    pub on_hang: OnHang,
+    pub buffer_size: u64,
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::RunDir { path: path.to_path_buf(), source }
+}
+
+/// The process and all its descendants, parents before children.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let new: Vec<u32> = procread::children(tree[i]).into_iter().filter(|c| !tree.contains(c)).collect();
+        tree.extend(new);
+        i += 1;
+    }
+    tree
+}
+
+fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| b.split(|&c| c == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Resolves when `pid` has exited (a pidfd becomes readable), without being its parent.
+fn exited(pid: u32) -> std::io::Result<impl Future<Output = ()>> {
+    // SAFETY: plain syscall; the returned fd is owned from here on.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor from pidfd_open.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: the AsyncFd owns the pidfd for as long as it is registered.
+    let async_fd = unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+    Ok(async move {
+        let _ = async_fd.readable().await;
+    })
+}
+
+pub async fn attach(opts: AttachOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
+    let pid = opts.pid;
+    if procread::process_stat(pid).is_none() {
+        return Err(RunError::NoSuchProcess(pid));
+    }
+    let buffer_size = probes::validate_buffer_size(opts.buffer_size)?;
+    capture::privilege::check()?;
+    let tracefs = capture::tracefs::ensure_mounted()?;
+    capture::tracefs::verify_layout(&tracefs)?;
+    let mut probes = Probes::load(buffer_size, (u64::from(buffer_size) / 4).min(256 * 1024))?;
+
+    let started_wall = clock::now_wall_ns();
+    let started = Instant::now();
+    let command = cmdline(pid);
+    let comm = procread::process_stat(pid).map_or_else(|| pid.to_string(), |s| s.comm);
+    let dir = rundir::create(opts.out.as_deref(), &format!("attach-{comm}"), &clock::compact_utc(started_wall))
+        .map_err(io_at(opts.out.as_deref().unwrap_or(Path::new(rundir::DEFAULT_PARENT))))?;
+    let command_line = rundir::shell_join(&command);
+    std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n# attached to pid {pid}\n")).map_err(io_at(&dir))?;
+    let preflight = Preflight::take(pid, clock::rfc3339(started_wall));
+    preflight.write(&dir).map_err(io_at(&dir))?;
+    let header = LogHeader {
+        record_schema: RECORD_SCHEMA,
+        kernel_release: preflight.kernel_release.clone(),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
+        boot_to_wall_ns: clock::boot_to_wall_offset_ns(),
+        started_at: clock::rfc3339(started_wall),
+        command: command.clone(),
+        observer_pid: std::process::id(),
+        root_pid: Some(pid),
+    };
+    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(&dir))?;
+    let mut pipeline = Pipeline::new(&dir, Some(log), header, Some(preflight));
+    // Existing processes and threads first; the fork hook covers everything created from now on.
+    for tgid in process_tree(pid) {
+        probes.track(tgid)?;
+        for tid in procread::threads(tgid) {
+            probes.track_thread(tid, tgid)?;
+        }
+    }
+    let ended = exited(pid).map_err(|_| RunError::NoSuchProcess(pid))?;
+    let ring = probes.take_ring().expect("ring buffer taken once");
+    let mut live = LiveSource::new(ring).map_err(io_at(&dir))?;
+    let target = Target {
+        root: pid,
+        group: None,
+        ended: Box::pin(async move {
+            ended.await;
+            None
+        }),
+    };
+    let session = SessionOptions {
+        timeout: opts.timeout,
+        kill_grace: opts.kill_grace,
+        hang_after: opts.hang_after,
+        on_hang: opts.on_hang,
+        on_interrupt: OnInterrupt::Detach,
+    };
+    let end = session::watch(&mut probes, &mut live, &mut pipeline, target, &session, shutdown, &dir).await?;
+    finalize(Finished { dir: &dir, started_wall, started, command_line, root: pid, probes, live, pipeline, end })
+}
