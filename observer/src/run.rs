@@ -60,6 +60,8 @@ pub enum StopReason {
     Timeout(Duration),
     Signal(&'static str),
     NoProgress(Duration),
+    /// Observer detached from an attached tree on this signal; the tree runs on.
+    Detached(&'static str),
 }
 
 impl std::fmt::Display for StopReason {
@@ -68,6 +70,7 @@ impl std::fmt::Display for StopReason {
             StopReason::Timeout(d) => write!(f, "timeout after {}s", d.as_secs_f64()),
             StopReason::Signal(name) => write!(f, "{name} to observer"),
             StopReason::NoProgress(d) => write!(f, "no progress for {}s", d.as_secs_f64()),
+            StopReason::Detached(name) => write!(f, "detached on {name}, the process runs on"),
         }
     }
 }

@@ -139,7 +139,7 @@ pub async fn watch(
                 shutdown_done = true;
                 if opts.on_interrupt == OnInterrupt::Detach && stop_reason.is_none() {
                     l.drain()?;
-                    return Ok(SessionEnd { exit: None, stop_reason: Some(StopReason::Signal(name)), stuck, leftovers: false, detached: true });
+                    return Ok(SessionEnd { exit: None, stop_reason: Some(StopReason::Detached(name)), stuck, leftovers: false, detached: true });
                 }
                 begin_stop = Some(StopReason::Signal(name));
             }

@@ -42,7 +42,7 @@ pub fn workload(name: &str) -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("workload-{name}-{}", std::process::id()));
     if !out.exists() {
         let tmp = out.with_extension("tmp");
-        let status = Command::new("cc").args(["-O2", "-pthread", "-o"]).arg(&tmp).arg(&src).status().expect("cc runs");
+        let status = Command::new("cc").args(["-O2", "-g", "-pthread", "-o"]).arg(&tmp).arg(&src).status().expect("cc runs");
         assert!(status.success(), "compiling {}", src.display());
         std::fs::rename(&tmp, &out).unwrap();
     }

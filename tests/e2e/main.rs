@@ -2,6 +2,7 @@
 //! loaded into the running kernel. Without root they skip with a reason, unless
 //! OBSERVER_REQUIRE_BPF=1 (CI), where they fail instead.
 mod diagnose;
+mod hang;
 mod harness;
 mod run_capture;
 mod run_errors;
