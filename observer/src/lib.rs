@@ -10,6 +10,7 @@ pub mod decode;
 pub mod event;
 pub mod eventlog;
 pub mod hang;
+pub mod import_strace;
 pub mod offline;
 pub mod preflight;
 pub mod processes;

@@ -163,3 +163,18 @@ pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportErr
         classification,
     })
 }
+
+#[cfg(test)]
+mod scratch {
+    #[test]
+    #[ignore]
+    fn scratch_import() {
+        let path = std::env::var("IMP").unwrap();
+        let out = std::env::var("OUT").unwrap();
+        let _ = std::fs::remove_dir_all(&out);
+        match super::import(std::path::Path::new(&path), Some(std::path::Path::new(&out))) {
+            Ok(r) => eprintln!("{:?} lines {} parsed {} unparsed {} skipped {:?}\n{}", r.dir, r.lines, r.parsed, r.unparsed.len(), r.skipped_by_syscall.len(), crate::analysis::report::to_text(&r.classification)),
+            Err(e) => eprintln!("ERR {e}"),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The run directory of an import, with the contract of a live one: `events.bin` through the event
+//! log writer, trace files, classification and report through the same pipeline as `observer run`,
+//! `summary.txt`/`.json` with run's keys (plus `source`, `unparsed_lines`, ...), `command.txt`, and
+//! `import.txt` saying what was read, what was skipped and every line that could not be read.
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
+
+use super::{
+    emit::{Emitted, End},
+    located,
+    source::{Layout, SourceFile},
+    ImportError,
+};
+use crate::{
+    analysis::{report, Classification},
+    clock,
+    eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
+    processes::{describe_exit, describe_exit_signal, ProcessExit},
+    rundir,
+    sinks::Pipeline,
+    summary::Summary,
+};
+
+pub const IMPORT_TXT: &str = "import.txt";
+/// Unreadable lines listed one by one in `import.txt`; the rest are counted.
+const LISTED_UNPARSED: usize = 1000;
+
+/// What the import read, for `import.txt` and the summary.
+pub struct Meta<'a> {
+    pub input: &'a Path,
+    pub layout: Layout,
+    /// Each file and its non-blank line count.
+    pub files: &'a [(SourceFile, usize)],
+    pub lines: usize,
+    pub parsed: usize,
+    pub unparsed: &'a [(PathBuf, usize, String)],
+    pub timed: bool,
+    /// First and last wall time, when times are known.
+    pub span: Option<(i64, i64)>,
+    pub base: Option<i64>,
+    pub placeholder_tid: bool,
+    pub unknown_clone_kind: u64,
+}
+
+fn import_txt(meta: &Meta<'_>, emitted: &Emitted, records: u64) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "source: {}", meta.input.display());
+    let layout = match meta.layout {
+        Layout::PerThread => format!("strace -ff: {} files, one per thread", meta.files.len()),
+        Layout::Single => "strace -o: one file".to_string(),
+    };
+    let _ = writeln!(t, "layout: {layout}");
+    let times = if meta.timed {
+        "from the timestamps (-tt/-t: taken as UTC, dated from each file's modification time; -ttt: epoch seconds)"
+    } else if meta.layout == Layout::PerThread {
+        "unknown (no timestamps): records keep only the order; the order across threads is unknown (files follow thread creation)"
+    } else {
+        "unknown (no timestamps): records keep only the order of the file"
+    };
+    let _ = writeln!(t, "times: {times}");
+    let _ = writeln!(t, "files:");
+    for (file, count) in meta.files {
+        let _ = writeln!(t, "  {} ({count} lines)", file.path.display());
+    }
+    let skipped: u64 = emitted.skipped.values().sum();
+    let _ = writeln!(t, "lines: {}", meta.lines);
+    let _ = writeln!(t, "parsed: {}", meta.parsed);
+    let _ = writeln!(t, "unparsed: {}", meta.unparsed.len());
+    let _ = writeln!(t, "records: {records}");
+    let _ = writeln!(t, "unfinished_never_resumed: {}", emitted.never_resumed);
+    let _ = writeln!(t, "skipped_not_in_schema: {skipped}");
+    for (name, n) in &emitted.skipped {
+        let _ = writeln!(t, "  {name}: {n}");
+    }
+    if meta.placeholder_tid {
+        let _ = writeln!(
+            t,
+            "note: nothing says the tid of the lines without a pid prefix; they are given tid {} (not a real tid)",
+            super::UNKNOWN_TID
+        );
+    }
+    if meta.unknown_clone_kind > 0 {
+        let _ = writeln!(t, "note: {} clone calls had unreadable flags; their children are taken as processes", meta.unknown_clone_kind);
+    }
+    let _ = writeln!(t, "unparsed lines:");
+    for (file, line, text) in meta.unparsed.iter().take(LISTED_UNPARSED) {
+        let _ = writeln!(t, "{}", located(file, *line, text));
+    }
+    if meta.unparsed.len() > LISTED_UNPARSED {
+        let _ = writeln!(t, "... and {} more", meta.unparsed.len() - LISTED_UNPARSED);
+    }
+    t
+}
+
+/// Writes the run directory; returns it and the findings.
+pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(PathBuf, Classification), ImportError> {
+    let name = meta.input.file_name().map_or_else(|| "strace".to_string(), |n| n.to_string_lossy().into_owned());
+    let at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ImportError::RunDir { path, source }
+    };
+    let default_parent = Path::new(rundir::DEFAULT_PARENT);
+    let dir = rundir::create(out, &format!("import-{name}"), &clock::compact_utc(clock::now_wall_ns()))
+        .map_err(at(out.unwrap_or(default_parent)))?;
+    let started_at = meta.span.map_or_else(|| "unknown".to_string(), |(first, _)| clock::rfc3339(first));
+    let header = LogHeader {
+        record_schema: RECORD_SCHEMA,
+        kernel_release: String::new(),
+        hostname: String::new(),
+        boot_to_wall_ns: meta.base.unwrap_or(0),
+        started_at: started_at.clone(),
+        command: emitted.command.clone(),
+        observer_pid: 0,
+        root_pid: emitted.root_pid,
+    };
+    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(at(&dir))?;
+    let mut pipeline = Pipeline::new(&dir, Some(log), header, None);
+    for chunk in emitted.events.chunks(4096) {
+        pipeline.handle_batch(chunk).map_err(at(&dir))?;
+    }
+    let (records, classification) = pipeline.finish(None).map_err(at(&dir))?;
+    report::write(&classification, &dir).map_err(at(&dir))?;
+    let command_line = rundir::shell_join(&emitted.command);
+    if !emitted.command.is_empty() {
+        std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n")).map_err(at(&dir))?;
+    }
+    std::fs::write(dir.join(IMPORT_TXT), import_txt(meta, emitted, records)).map_err(at(&dir))?;
+
+    let mut s = Summary::default();
+    s.put("command", if emitted.command.is_empty() { "unknown".to_string() } else { command_line });
+    s.put("run_dir", dir.display().to_string());
+    s.put("source", format!("imported from strace: {}", meta.input.display()));
+    s.put("started_at", started_at);
+    match meta.span {
+        Some((first, last)) => s.put("duration_s", ((last - first) as f64 / 1e6).round() / 1000.0),
+        None => s.put("duration_s", "unknown"),
+    }
+    match emitted.root_pid {
+        Some(pid) => s.put("pid", pid),
+        None => s.put("pid", "unknown"),
+    }
+    let (exit, exit_code) = match (emitted.root_end, emitted.root_pid) {
+        (Some(End::Code(c)), _) => (describe_exit(&ProcessExit::Code(c)), serde_json::Value::from(c)),
+        (Some(End::Signal(sig)), pid) => {
+            let sender = pid.and_then(|p| pipeline.book.sender_of(p, sig));
+            (describe_exit_signal(sig, sender), serde_json::Value::from(128 + sig))
+        }
+        (None, _) => ("unknown (strace did not show the command end)".to_string(), serde_json::Value::from("unknown")),
+    };
+    s.put("exit", exit);
+    s.put("exit_code", exit_code);
+    s.put("findings", classification.findings.len());
+    s.put("verdict", report::verdict(&classification));
+    s.put("threads_seen", pipeline.book.threads_seen());
+    s.put("processes_seen", pipeline.book.processes().count());
+    s.put("events_received", pipeline.stats.events_received);
+    s.put("events_written", records);
+    s.put("lines_read", meta.lines);
+    s.put("unparsed_lines", meta.unparsed.len());
+    s.put("skipped_not_in_schema", emitted.skipped.values().sum::<u64>());
+    s.put("unfinished_syscalls", pipeline.stats.unfinished_syscalls);
+    for (kind, n) in &pipeline.stats.by_kind {
+        s.put(format!("events.{kind}"), *n);
+    }
+    for (name, count) in &pipeline.stats.syscalls {
+        s.put(format!("syscalls.{name}"), count.calls);
+    }
+    for (name, count) in &pipeline.stats.syscalls {
+        s.put(format!("syscall_errors.{name}"), count.errors);
+        for (errno, n) in &count.by_errno {
+            s.put(format!("syscall_errors.{name}.{errno}"), *n);
+        }
+    }
+    for p in pipeline.book.processes() {
+        if let Some(exit @ ProcessExit::Signal { .. }) = &p.exit {
+            s.put(format!("killed.{}", p.pid), format!("{} {}", p.comm, describe_exit(exit)));
+        }
+    }
+    s.write(&dir).map_err(at(&dir))?;
+    Ok((dir, classification))
+}
