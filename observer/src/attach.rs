@@ -11,7 +11,7 @@ use std::{
 use tokio::io::unix::AsyncFd;
 
 use crate::{
-    capture::{self, probes, LiveSource, Probes},
+    capture::Kernel,
     clock,
     eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
     hang::procread,
@@ -76,11 +76,15 @@ pub async fn attach(opts: AttachOptions, shutdown: impl Future<Output = &'static
     if procread::process_stat(pid).is_none() {
         return Err(RunError::NoSuchProcess(pid));
     }
-    let buffer_size = probes::validate_buffer_size(opts.buffer_size)?;
-    capture::privilege::check()?;
-    let tracefs = capture::tracefs::ensure_mounted()?;
-    capture::tracefs::verify_layout(&tracefs)?;
-    let mut probes = Probes::load(buffer_size, (u64::from(buffer_size) / 4).min(256 * 1024))?;
+    let mut kernel = Kernel::load(opts.buffer_size)?;
+    let result = attach_in(&mut kernel, &opts, shutdown).await;
+    let detaching = kernel.detach_in_background();
+    result.map(|outcome| RunOutcome { detaching: Some(detaching), ..outcome })
+}
+
+async fn attach_in(kernel: &mut Kernel, opts: &AttachOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
+    let pid = opts.pid;
+    let tally = kernel.tally();
 
     let started_wall = clock::now_wall_ns();
     let started = Instant::now();
@@ -106,14 +110,12 @@ pub async fn attach(opts: AttachOptions, shutdown: impl Future<Output = &'static
     let mut pipeline = Pipeline::new(&dir, Some(log), header, Some(preflight));
     // Existing processes and threads first; the fork hook covers everything created from now on.
     for tgid in process_tree(pid) {
-        probes.track(tgid)?;
+        kernel.probes.track(tgid)?;
         for tid in procread::threads(tgid) {
-            probes.track_thread(tid, tgid)?;
+            kernel.probes.track_thread(tid, tgid)?;
         }
     }
     let ended = exited(pid).map_err(|_| RunError::NoSuchProcess(pid))?;
-    let ring = probes.take_ring().expect("ring buffer taken once");
-    let mut live = LiveSource::new(ring).map_err(io_at(&dir))?;
     let target = Target {
         root: pid,
         group: None,
@@ -129,6 +131,6 @@ pub async fn attach(opts: AttachOptions, shutdown: impl Future<Output = &'static
         on_hang: opts.on_hang,
         on_interrupt: OnInterrupt::Detach,
     };
-    let end = session::watch(&mut probes, &mut live, &mut pipeline, target, &session, shutdown, &dir).await?;
-    finalize(Finished { dir: &dir, started_wall, started, command_line, root: pid, probes, live, pipeline, end })
+    let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &dir).await?;
+    finalize(Finished { dir: &dir, started_wall, started, command_line, root: pid, kernel, tally, pipeline, end })
 }

@@ -12,7 +12,7 @@ use std::{
 
 use crate::{
     analysis::{report, Classification},
-    capture::{self, probes, CaptureError, LiveSource, Probes},
+    capture::{CaptureError, Kernel, Probes, Tally},
     child::{self, BlockedChild, ChildError, ExitStatus},
     clock,
     eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
@@ -175,16 +175,20 @@ fn prepare_capture(
 /// Runs the command under observation. `shutdown` resolves when the user asks observer to stop
 /// (Ctrl-C, SIGTERM); the command is then stopped like a timeout and the run finalised.
 pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
+    // Fail fast on what needs no kernel work.
+    let argv0 = opts.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
+    child::resolve(&argv0)?;
+    let mut kernel = Kernel::load(opts.buffer_size)?;
+    let result = run_in(&mut kernel, &opts, shutdown).await;
+    let detaching = kernel.detach_in_background();
+    result.map(|outcome| RunOutcome { detaching: Some(detaching), ..outcome })
+}
+
+/// One run with probes that are already loaded (`run`, or each attempt of `repeat`).
+pub async fn run_in(kernel: &mut Kernel, opts: &RunOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
     let argv0 = opts.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
     let program = child::resolve(&argv0)?;
-    let buffer_size = probes::validate_buffer_size(opts.buffer_size)?;
-
-    capture::privilege::check()?;
-    let tracefs = capture::tracefs::ensure_mounted()?;
-    capture::tracefs::verify_layout(&tracefs)?;
-    let wakeup_bytes = (u64::from(buffer_size) / 4).min(256 * 1024);
-    let mut probes = Probes::load(buffer_size, wakeup_bytes)?;
-
+    let tally = kernel.tally();
     let started_wall = clock::now_wall_ns();
     let started = Instant::now();
     let dir = rundir::create(opts.out.as_deref(), &argv0, &clock::compact_utc(started_wall))
@@ -208,7 +212,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
 
     let mut child = BlockedChild::spawn(&program, &opts.command, stdio)?;
     let pid = child.pid();
-    let ready = prepare_capture(&mut probes, &dir, pid, &command, started_wall, opts.cgroup.as_deref());
+    let ready = prepare_capture(&mut kernel.probes, &dir, pid, &command, started_wall, opts.cgroup.as_deref());
     let mut pipeline = match ready {
         Ok(ready) => ready,
         Err(e) => {
@@ -217,8 +221,6 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
             return Err(e);
         }
     };
-    let ring = probes.take_ring().expect("ring buffer taken once");
-    let mut live = LiveSource::new(ring).map_err(io_at(&dir))?;
     child.release()?;
 
     let waiter = tokio::task::spawn_blocking(move || child::wait_blocking(pid));
@@ -234,8 +236,8 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
         on_hang: opts.on_hang,
         on_interrupt: OnInterrupt::Stop,
     };
-    let end = session::watch(&mut probes, &mut live, &mut pipeline, target, &session, shutdown, &dir).await?;
-    let finished = finalize(Finished { dir: &dir, started_wall, started, command_line, root: pid as u32, probes, live, pipeline, end })?;
+    let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &dir).await?;
+    let finished = finalize(Finished { dir: &dir, started_wall, started, command_line, root: pid as u32, kernel, tally, pipeline, end })?;
     for t in tees {
         let _ = t.join();
     }
@@ -249,22 +251,19 @@ pub(crate) struct Finished<'a> {
     pub started: Instant,
     pub command_line: String,
     pub root: u32,
-    pub probes: Probes,
-    pub live: LiveSource,
+    pub kernel: &'a Kernel,
+    /// The kernel's counters when the capture began.
+    pub tally: Tally,
     pub pipeline: Pipeline,
     pub end: SessionEnd,
 }
 
-/// Detaches the probes (in the background), classifies, and writes the summary and report.
+/// Classifies, and writes the summary and report of a finished capture.
 pub(crate) fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
-    let Finished { dir, started_wall, started, command_line, root, probes, live, mut pipeline, end } = f;
-    let counters = probes.counters();
-    let fault_addresses = probes.fault_addresses_unavailable().map_or_else(|| "captured".to_string(), |why| format!("unavailable: {why}"));
-    let undecodable = live.undecodable();
-    drop(live);
-    // Detaching waits for RCU grace periods (seconds for 69 tracepoints); let it overlap with
-    // writing the run directory and printing the summary.
-    let detaching = std::thread::spawn(move || drop(probes));
+    let Finished { dir, started_wall, started, command_line, root, kernel, tally, mut pipeline, end } = f;
+    let Tally { counters, undecodable } = kernel.tally_since(&tally);
+    let fault_addresses =
+        kernel.probes.fault_addresses_unavailable().map_or_else(|| "captured".to_string(), |why| format!("unavailable: {why}"));
     let (records, classification) = pipeline.finish(end.stuck.as_ref()).map_err(io_at(dir))?;
     report::write(&classification, dir).map_err(io_at(dir))?;
 
@@ -322,5 +321,5 @@ pub(crate) fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
         }
     }
     s.write(dir).map_err(io_at(dir))?;
-    Ok(RunOutcome { dir: dir.to_path_buf(), exit, summary: s, classification, detaching: Some(detaching) })
+    Ok(RunOutcome { dir: dir.to_path_buf(), exit, summary: s, classification, detaching: None })
 }

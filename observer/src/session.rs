@@ -9,7 +9,7 @@ use std::{
 };
 
 use crate::{
-    capture::{LiveSource, Probes},
+    capture::{Kernel, LiveSource, Probes},
     child::{self, ExitStatus},
     event::Event,
     hang::{progress::Stall, snapshot::StuckSnapshot, watch::Watchdog},
@@ -109,15 +109,14 @@ impl Loop<'_> {
 
 /// Runs the capture loop until the target's root ends (or observer detaches).
 pub async fn watch(
-    probes: &mut Probes,
-    live: &mut LiveSource,
+    kernel: &mut Kernel,
     pipeline: &mut Pipeline,
     mut target: Target,
     opts: &SessionOptions,
     shutdown: impl Future<Output = &'static str>,
     dir: &Path,
 ) -> Result<SessionEnd, RunError> {
-    let mut l = Loop { probes, live, pipeline, dir: dir.to_path_buf(), batch: Vec::with_capacity(4096), watchdog: Watchdog::new(opts.hang_after), root: target.root };
+    let mut l = Loop { probes: &mut kernel.probes, live: &mut kernel.live, pipeline, dir: dir.to_path_buf(), batch: Vec::with_capacity(4096), watchdog: Watchdog::new(opts.hang_after), root: target.root };
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut check = l.watchdog.interval().map(tokio::time::interval);

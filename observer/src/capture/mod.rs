@@ -1,11 +1,13 @@
 //! Everything that touches the kernel side: privilege and tracefs checks, the layout check against
 //! tracepoint format files, loading and attaching the eBPF programs, and the live event source.
 pub mod error;
+pub mod kernel;
 pub mod live;
 pub mod privilege;
 pub mod probes;
 pub mod tracefs;
 
 pub use error::CaptureError;
+pub use kernel::{Kernel, Tally};
 pub use live::LiveSource;
 pub use probes::{Counters, Probes};

@@ -278,8 +278,9 @@ impl Emitter<'_> {
         let code = info.code.unwrap_or(0);
         if let Some(pid) = info.pid {
             // When it was sent is not known, only that it was before the delivery; nor by which
-            // thread of the sender, or under which name.
+            // thread of the sender. Its name is known when the sender is in the capture.
             let header = self.header(kind::SIGNAL_GENERATE, flags::UNKNOWN_TIME, pid, pid, wall);
+            let sender_comm = self.comm(pid);
             // kill() and sigqueue() (and a child's SIGCHLD) address the process; tkill a thread.
             let group = i32::from(matches!(code, 0 | -1) || info.sig == libc::SIGCHLD);
             self.out.events.push(Event::SignalGenerate(SignalGenerateEvent {
@@ -290,7 +291,7 @@ impl Emitter<'_> {
                 target_tid: tid,
                 group,
                 result: 0,
-                sender_comm: [0; COMM_LEN],
+                sender_comm,
                 target_comm: self.comm(tid),
             }));
         }
@@ -466,9 +467,20 @@ mod tests {
         let e = records(&["7 --- SIGTERM {si_signo=SIGTERM, si_code=SI_USER, si_pid=99, si_uid=0} ---", "7 +++ killed by SIGTERM +++"]);
         let Event::SignalGenerate(g) = e.events[0] else { panic!() };
         assert_eq!((g.header.tid, g.header.tgid, g.target_tid, g.sig, g.code, g.group), (99, 99, 7, 15, 0, 1));
-        assert_eq!(c_str(&g.sender_comm), "");
+        assert_eq!(g.header.flags, flags::IMPORTED | flags::UNKNOWN_TIME);
+        assert_eq!(c_str(&g.sender_comm), "", "pid 99 is not in the capture: its name is unknown");
         let kinds: Vec<&str> = e.events.iter().map(|ev| ev.kind_name()).collect();
         assert_eq!(kinds, ["signal_generate", "signal_deliver", "exit"], "one delivery, not a second at the kill");
+    }
+
+    #[test]
+    fn a_sender_in_the_capture_is_named() {
+        let e = records(&[
+            "5 execve(\"/usr/bin/kill\", [\"kill\"], 0x7ffe /* 3 vars */) = 0",
+            "7 --- SIGTERM {si_signo=SIGTERM, si_code=SI_USER, si_pid=5, si_uid=0} ---",
+        ]);
+        let g = e.events.iter().find_map(|ev| if let Event::SignalGenerate(g) = ev { Some(*g) } else { None }).unwrap();
+        assert_eq!(c_str(&g.sender_comm), "kill");
     }
 
     #[test]

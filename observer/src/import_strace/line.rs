@@ -145,9 +145,9 @@ pub fn parse(text: &str) -> Option<Line> {
 }
 
 /// stderr output of `strace -f` interleaves strace's notes into the middle of a line
-/// (`rt_sigsuspend([], 8strace: Process 5346 attached`, then ` <unfinished ...>` on the next
-/// line). Splits such a line into the note and the rest, and rejoins the rest with a lone
-/// ` <unfinished ...>` that follows it.
+/// (`exit(0strace: Process 28031 attached`), the rest of the line following on the next one
+/// (`)  = ?`, ` <unfinished ...>`, ` => {parent_tid=[28028]}, 88) = 28028`). Splits the note off
+/// and joins the line back together; each piece keeps the number of the line it started on.
 pub fn untangle(lines: &[String]) -> Vec<(usize, String)> {
     let mut out: Vec<(usize, String)> = Vec::with_capacity(lines.len());
     let mut i = 0;
@@ -156,13 +156,20 @@ pub fn untangle(lines: &[String]) -> Vec<(usize, String)> {
         let at = line.find("strace: Process ").filter(|&at| at > 0 && !line[..at].trim().is_empty());
         match at {
             Some(at) => {
-                let mut head = line[..at].to_string();
                 out.push((i + 1, line[at..].to_string()));
-                if lines.get(i + 1).is_some_and(|next| next.trim() == "<unfinished ...>") {
-                    head.push_str(" <unfinished ...>");
-                    i += 1;
+                let head = &line[..at];
+                let joined = lines
+                    .get(i + 1)
+                    .filter(|next| parse(next).is_none())
+                    .map(|next| format!("{head}{next}"))
+                    .filter(|joined| parse(joined).is_some());
+                match joined {
+                    Some(joined) => {
+                        out.push((i + 1, joined));
+                        i += 1;
+                    }
+                    None => out.push((i + 1, head.to_string())),
                 }
-                out.push((i + 1, head));
             }
             None => out.push((i + 1, line.clone())),
         }
@@ -271,11 +278,32 @@ mod tests {
     }
 
     #[test]
-    fn a_note_in_the_middle_of_a_line_is_split_off() {
-        let lines = vec!["00:33:04.736222 rt_sigsuspend([], 8strace: Process 5346 attached".to_string(), " <unfinished ...>".to_string(), "x".to_string()];
+    fn a_note_in_the_middle_of_a_line_is_split_off_and_the_line_rejoined() {
+        let lines: Vec<String> = [
+            "00:33:04.736222 rt_sigsuspend([], 8strace: Process 5346 attached",
+            " <unfinished ...>",
+            "[pid 28030] exit(0strace: Process 28031 attached",
+            ")                     = ?",
+            "clone3({flags=CLONE_VM|CLONE_THREAD, tls=0x7f295bb5a6c0}strace: Process 28028 attached",
+            " => {parent_tid=[28028]}, 88) = 28028",
+            "write(1, \"x\", 1strace: Process 9 attached",
+            "[pid 9] exit(0) = ?",
+        ]
+        .map(String::from)
+        .to_vec();
         let out = untangle(&lines);
-        assert_eq!(out[0], (1, "strace: Process 5346 attached".to_string()));
-        assert_eq!(out[1], (2, "00:33:04.736222 rt_sigsuspend([], 8 <unfinished ...>".to_string()));
-        assert_eq!(out[2], (3, "x".to_string()));
+        let expected = [
+            (1, "strace: Process 5346 attached"),
+            (1, "00:33:04.736222 rt_sigsuspend([], 8 <unfinished ...>"),
+            (3, "strace: Process 28031 attached"),
+            (3, "[pid 28030] exit(0)                     = ?"),
+            (5, "strace: Process 28028 attached"),
+            (5, "clone3({flags=CLONE_VM|CLONE_THREAD, tls=0x7f295bb5a6c0} => {parent_tid=[28028]}, 88) = 28028"),
+            (7, "strace: Process 9 attached"),
+            (7, "write(1, \"x\", 1"),
+            (8, "[pid 9] exit(0) = ?"),
+        ];
+        assert_eq!(out, expected.map(|(n, t)| (n, t.to_string())).to_vec());
+        assert!(parse(&out[5].1).is_some());
     }
 }

@@ -34,7 +34,7 @@ pub struct ImportReport {
     pub files: Vec<PathBuf>,
     /// Non-blank lines read.
     pub lines: usize,
-    /// Lines understood (`lines` minus `unparsed`), those of syscalls observer does not record included.
+    /// Lines understood: `lines` minus `unparsed` (those of syscalls observer does not record included).
     pub parsed: usize,
     /// Every line that could not be read: file, line number (from 1), text.
     pub unparsed: Vec<(PathBuf, usize, String)>,
@@ -83,30 +83,31 @@ struct Read {
     /// Per file, its understood lines.
     items: Vec<Vec<order::Item>>,
     lines: usize,
-    parsed: usize,
+    /// Whether any line was understood.
+    any_parsed: bool,
     unparsed: Vec<(PathBuf, usize, String)>,
     placeholder_tid: bool,
 }
 
 fn read(path: &Path) -> Result<Read, ImportError> {
     let (layout, files) = source::discover(path)?;
-    let mut read = Read { layout, files: Vec::new(), items: Vec::new(), lines: 0, parsed: 0, unparsed: Vec::new(), placeholder_tid: false };
+    let mut read =
+        Read { layout, files: Vec::new(), items: Vec::new(), lines: 0, any_parsed: false, unparsed: Vec::new(), placeholder_tid: false };
     for (index, file) in files.into_iter().enumerate() {
         let raw = source::read_lines(&file)?;
+        let count = raw.iter().filter(|l| !l.trim().is_empty()).count();
         let mut parsed: Vec<(usize, line::Line)> = Vec::new();
-        let mut count = 0;
         for (number, text) in line::untangle(&raw) {
             if text.trim().is_empty() {
                 continue;
             }
-            count += 1;
             match line::parse(&text) {
                 Some(l) => parsed.push((number, l)),
                 None => read.unparsed.push((file.path.clone(), number, text)),
             }
         }
         read.lines += count;
-        read.parsed += parsed.len();
+        read.any_parsed |= !parsed.is_empty();
         let (tids, placeholder) = order::assign_tids(layout, file.tid, &parsed);
         read.placeholder_tid |= placeholder;
         let stamps: Vec<Option<stamp::Stamp>> = parsed.iter().map(|(_, l)| l.stamp).collect();
@@ -128,7 +129,8 @@ fn read(path: &Path) -> Result<Read, ImportError> {
 /// when not one of its lines is strace output, or when the run directory cannot be written.
 pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportError> {
     let read = read(path)?;
-    if read.parsed == 0 {
+    let parsed = read.lines.saturating_sub(read.unparsed.len());
+    if !read.any_parsed {
         return Err(ImportError::NothingParsed { path: path.to_path_buf(), lines: read.lines, first: read.unparsed.first().cloned() });
     }
     let timed = read.items.iter().flatten().filter(|i| order::is_event(&i.body)).all(|i| i.wall.is_some());
@@ -144,7 +146,7 @@ pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportErr
         layout: read.layout,
         files: &read.files,
         lines: read.lines,
-        parsed: read.parsed,
+        parsed,
         unparsed: &read.unparsed,
         timed,
         span: first_wall.zip(last_wall).filter(|_| timed),
@@ -157,7 +159,7 @@ pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportErr
         dir,
         files: read.files.into_iter().map(|(f, _)| f.path).collect(),
         lines: read.lines,
-        parsed: read.parsed,
+        parsed,
         unparsed: read.unparsed,
         skipped_by_syscall: emitted.skipped,
         classification,

@@ -145,12 +145,19 @@ pub fn string(text: &str) -> Option<Vec<u8>> {
 }
 
 /// The strings of an array argument (`["sh", "-c", "x"...]`); elements that are not strings
-/// (`...`, pointers) are left out.
+/// (`...`, pointers) are left out, and one strace cut short (`-s`) keeps its `...`.
 pub fn strings(text: &str) -> Option<Vec<String>> {
     let text = text.trim();
     let inner = text.strip_prefix('[')?;
     let inner = inner.strip_suffix(']').unwrap_or(inner);
-    Some(split_args(inner).into_iter().filter_map(string).map(|s| String::from_utf8_lossy(&s).into_owned()).collect())
+    let element = |e: &str| {
+        let mut s = String::from_utf8_lossy(&string(e)?).into_owned();
+        if e.ends_with("\"...") {
+            s.push_str("...");
+        }
+        Some(s)
+    };
+    Some(split_args(inner).into_iter().filter_map(element).collect())
 }
 
 #[cfg(test)]
@@ -221,6 +228,7 @@ mod tests {
         assert_eq!(string("0x1234"), None);
         assert_eq!(strings(r#"["prlimit", "--data=41943040", "./threads", "8"]"#).unwrap(), ["prlimit", "--data=41943040", "./threads", "8"]);
         assert_eq!(strings(r#"["a", ...]"#).unwrap(), ["a"]);
+        assert_eq!(strings(r#"["sh", "-c", "for i in $(seq 300); do ls -la /"...]"#).unwrap(), ["sh", "-c", "for i in $(seq 300); do ls -la /..."]);
         assert_eq!(strings("0x7ffd0000"), None);
     }
 }
