@@ -8,6 +8,7 @@ use crate::{capture::probes::DEFAULT_BUFFER_SIZE, run::RunArgsError};
 pub const EXIT_CODES_HELP: &str = "\
 Exit status:
   observer run exits with the command's exit code, or 128+N when the command was killed by signal N.
+  repeat exits 0 when --until found a hit (or without --until), 1 when it did not.
   analyze and replay exit 0 when they read the capture. Failures use codes a command rarely returns:
     2    bad usage (unknown option, missing command, unknown syscall name)
     65   the capture is corrupt, foreign or of an unsupported version (the byte offset is printed)
@@ -31,6 +32,10 @@ pub enum Command {
     /// Run a command under observation and write a run directory.
     #[command(after_help = EXIT_CODES_HELP)]
     Run(RunArgs),
+    /// Run a command again and again (a run directory per attempt) until a signature appears or
+    /// N attempts, and report how often each signature and exit happened.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Repeat(RepeatArgs),
     /// Watch a process tree that is already running: its threads now and every fork from now on.
     /// Ctrl-C detaches and leaves it running; --timeout and --hang-after stop it like `run` does.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -139,12 +144,10 @@ pub enum OnHangArg {
     Keep,
 }
 
+/// How the command is watched and stopped: shared by `run` and `repeat`.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// The run directory to write (default: ./observer-runs/<cmd>-<UTC time>/, with a `latest` link).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Stop the command's process group after this many seconds.
+pub struct WatchFlags {
+    /// Stop the command's process group after this many seconds (stuck snapshot first).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
     /// Seconds between SIGTERM and SIGKILL when stopping the command.
@@ -167,6 +170,15 @@ pub struct RunArgs {
     /// Also copy the command's stdout and stderr to the terminal.
     #[arg(long)]
     pub tee: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The run directory to write (default: ./observer-runs/<cmd>-<UTC time>/, with a `latest` link).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub watch: WatchFlags,
     /// Do not print the summary at the end (the run directory path is still printed).
     #[arg(long, short)]
     pub quiet: bool,
@@ -175,23 +187,73 @@ pub struct RunArgs {
     pub command: Vec<OsString>,
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum KeepArg {
+    All,
+    Hits,
+    Last,
+}
+
+#[derive(Debug, Args)]
+pub struct RepeatArgs {
+    /// Stop at the first attempt with one of these signatures (comma-separated).
+    #[arg(long, value_name = "SIGNATURE,...", value_delimiter = ',')]
+    pub until: Vec<String>,
+    /// At most this many attempts (all of them without --until).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_attempts: u32,
+    /// Which attempt directories to keep: all, hits (attempts with a hit), or only the last.
+    #[arg(long, value_enum, default_value = "all")]
+    pub keep: KeepArg,
+    /// Parent directory of the attempts (default: ./observer-runs/repeat-<cmd>-<UTC time>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub watch: WatchFlags,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+impl RepeatArgs {
+    pub fn into_options(self) -> Result<crate::repeat::RepeatOptions, RunArgsError> {
+        Ok(crate::repeat::RepeatOptions {
+            until: self.until,
+            max_attempts: self.max_attempts,
+            keep: match self.keep {
+                KeepArg::All => crate::repeat::Keep::All,
+                KeepArg::Hits => crate::repeat::Keep::Hits,
+                KeepArg::Last => crate::repeat::Keep::Last,
+            },
+            out: self.out,
+            run: self.watch.into_options(self.command, None, true)?,
+        })
+    }
+}
+
 fn seconds(name: &str, value: f64) -> Result<Duration, RunArgsError> {
     Duration::try_from_secs_f64(value).map_err(|_| RunArgsError(format!("--{name} {value}: must be a non-negative number of seconds")))
 }
 
-impl RunArgs {
-    pub fn into_options(self) -> Result<crate::run::RunOptions, RunArgsError> {
+impl WatchFlags {
+    fn into_options(self, command: Vec<OsString>, out: Option<PathBuf>, quiet: bool) -> Result<crate::run::RunOptions, RunArgsError> {
         Ok(crate::run::RunOptions {
             timeout: self.timeout.map(|t| seconds("timeout", t)).transpose()?,
             kill_grace: seconds("kill-grace", self.kill_grace)?,
-            command: self.command,
-            out: self.out,
+            command,
+            out,
             buffer_size: self.buffer_size,
             tee: self.tee,
             cgroup: self.cgroup,
             hang_after: self.hang_after.map(|t| seconds("hang-after", t)).transpose()?,
             on_hang: self.on_hang.into_on_hang(),
-            quiet: self.quiet,
+            quiet,
         })
+    }
+}
+
+impl RunArgs {
+    pub fn into_options(self) -> Result<crate::run::RunOptions, RunArgsError> {
+        self.watch.into_options(self.command, self.out, self.quiet)
     }
 }

@@ -15,6 +15,7 @@ pub mod offline;
 pub mod preflight;
 pub mod processes;
 pub mod render;
+pub mod repeat;
 pub mod replay;
 pub mod run;
 pub mod rundir;

@@ -13,6 +13,7 @@ use observer::{
     cli::{AnalyzeArgs, Cli, Command, ReplayArgs, ReplayFormat},
     offline::{self, Capture, OfflineError},
     processes::ProcessBook,
+    repeat::{self, RepeatError},
     replay::{self, Filter, Format},
     attach::attach,
     run::{run, RunArgsError, RunError, RunOutcome},
@@ -105,6 +106,53 @@ fn attach_command(args: observer::cli::AttachArgs) -> ExitCode {
         Err(RunArgsError(msg)) => {
             eprintln!("observer: {msg}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn repeat_command(args: observer::cli::RepeatArgs) -> ExitCode {
+    let opts = match args.into_options() {
+        Ok(o) => o,
+        Err(RunArgsError(msg)) => {
+            eprintln!("observer: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    // Refused before anything runs.
+    if let Err(e) = repeat::validate_signatures(&opts.until) {
+        eprintln!("observer: {e}");
+        return ExitCode::from(2);
+    }
+    let hunting = !opts.until.is_empty();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("observer: cannot start the runtime: {e}");
+            return ExitCode::from(125);
+        }
+    };
+    let result = runtime.block_on(async move {
+        let interrupt = std::sync::Arc::new(tokio::sync::Notify::new());
+        let notify = interrupt.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            notify.notify_one();
+        });
+        repeat::repeat(opts, interrupt, |line| eprintln!("observer: {line}")).await
+    });
+    match result {
+        Ok((parent, report)) => {
+            print!("{}", report.to_text());
+            eprintln!("observer: attempts are in {} (repeat.txt, repeat.json)", parent.display());
+            ExitCode::from(if hunting && !report.found { 1 } else { 0 })
+        }
+        Err(RepeatError::Run(err)) => {
+            eprintln!("observer: {err}");
+            ExitCode::from(exit_code_for(&err))
+        }
+        Err(err) => {
+            eprintln!("observer: {err}");
+            ExitCode::from(if matches!(err, RepeatError::Io { .. }) { 125 } else { 2 })
         }
     }
 }
@@ -207,6 +255,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run_command(args),
         Command::Attach(args) => attach_command(args),
+        Command::Repeat(args) => repeat_command(args),
         Command::Analyze(args) => analyze_command(args),
         Command::Replay(args) => replay_command(args),
     }

@@ -93,7 +93,8 @@ fn read(path: &Path) -> Result<Read, ImportError> {
     let (layout, files) = source::discover(path)?;
     let mut read =
         Read { layout, files: Vec::new(), items: Vec::new(), lines: 0, any_parsed: false, unparsed: Vec::new(), placeholder_tid: false };
-    for (index, file) in files.into_iter().enumerate() {
+    let mut per_file: Vec<(Vec<(usize, line::Line)>, Vec<u32>)> = Vec::new();
+    for file in files {
         let raw = source::read_lines(&file)?;
         let count = raw.iter().filter(|l| !l.trim().is_empty()).count();
         let mut parsed: Vec<(usize, line::Line)> = Vec::new();
@@ -110,8 +111,14 @@ fn read(path: &Path) -> Result<Read, ImportError> {
         read.any_parsed |= !parsed.is_empty();
         let (tids, placeholder) = order::assign_tids(layout, file.tid, &parsed);
         read.placeholder_tid |= placeholder;
-        let stamps: Vec<Option<stamp::Stamp>> = parsed.iter().map(|(_, l)| l.stamp).collect();
-        let walls = stamp::to_wall(&stamps, file.mtime_ns);
+        per_file.push((parsed, tids));
+        read.files.push((file, count));
+    }
+    let stamps: Vec<Vec<Option<stamp::Stamp>>> = per_file.iter().map(|(p, _)| p.iter().map(|(_, l)| l.stamp).collect()).collect();
+    let dated: Vec<(&[Option<stamp::Stamp>], Option<i64>)> =
+        stamps.iter().zip(&read.files).map(|(s, (f, _))| (s.as_slice(), f.mtime_ns)).collect();
+    let walls = stamp::to_wall(&dated);
+    for (index, ((parsed, tids), walls)) in per_file.into_iter().zip(walls).enumerate() {
         let items = parsed
             .into_iter()
             .zip(tids)
@@ -119,7 +126,6 @@ fn read(path: &Path) -> Result<Read, ImportError> {
             .map(|(((number, l), tid), wall)| order::Item { file: index, line: number, tid, wall, body: l.body })
             .collect();
         read.items.push(items);
-        read.files.push((file, count));
     }
     Ok(read)
 }

@@ -52,45 +52,91 @@ pub fn parse(token: &str) -> Option<Stamp> {
     None
 }
 
-/// Wall-clock nanoseconds for one file's stamps, in file order. Times of day are placed on a date:
-/// they move to the next day whenever the clock goes back by more than twelve hours (midnight
-/// passed), and the first day is the one of {mtime's UTC day - 1, that day, + 1} that puts the
-/// file's last stamp closest to its modification time (strace writes its last line last).
-pub fn to_wall(stamps: &[Option<Stamp>], mtime_ns: Option<i64>) -> Vec<Option<i64>> {
+/// One file's times of day in nanoseconds from the midnight before its first one: a time that
+/// goes back by more than twelve hours has passed midnight.
+fn rolled_over(stamps: &[Option<Stamp>]) -> Vec<Option<i64>> {
     let mut day_offset = 0i64;
     let mut previous: Option<i64> = None;
-    let mut relative: Vec<Option<i64>> = Vec::with_capacity(stamps.len());
-    for stamp in stamps {
-        relative.push(match stamp {
+    stamps
+        .iter()
+        .map(|stamp| match stamp {
             Some(Stamp::TimeOfDay(t)) => {
-                if previous.is_some_and(|p| *t + DAY_NS / 2 < p) {
+                if previous.is_some_and(|p| t.saturating_add(DAY_NS / 2) < p) {
                     day_offset = day_offset.saturating_add(DAY_NS);
                 }
                 previous = Some(*t);
                 Some(t.saturating_add(day_offset))
             }
             _ => None,
-        });
+        })
+        .collect()
+}
+
+/// How far apart two intervals are (0 when they overlap).
+fn gap((a0, a1): (i64, i64), (b0, b1): (i64, i64)) -> u64 {
+    if a1 < b0 {
+        b0.saturating_sub(a1).unsigned_abs()
+    } else if b1 < a0 {
+        a0.saturating_sub(b1).unsigned_abs()
+    } else {
+        0
     }
-    let last_time_of_day = relative.iter().rev().find_map(|t| *t);
-    let midnight = match (last_time_of_day, mtime_ns) {
-        (Some(last), Some(mtime)) => {
-            let day = mtime.div_euclid(DAY_NS) * DAY_NS;
-            [day - DAY_NS, day, day + DAY_NS]
+}
+
+/// Wall-clock nanoseconds for the stamps of each file (`(stamps in file order, mtime)`), the
+/// capture's files being one run. `-ttt` stamps are wall times already. Times of day are dated:
+/// the file spanning the longest time is placed on the day (its modification time's UTC day, the
+/// day before or after) that puts its last stamp closest to its modification time — strace writes
+/// a file's last line last, and a copy keeps at least the day; every other file on the same day,
+/// or the one before or after when that makes it overlap the first (it passed midnight alone).
+pub fn to_wall(files: &[(&[Option<Stamp>], Option<i64>)]) -> Vec<Vec<Option<i64>>> {
+    let relative: Vec<Vec<Option<i64>>> = files.iter().map(|(stamps, _)| rolled_over(stamps)).collect();
+    let spans: Vec<Option<(i64, i64)>> = relative
+        .iter()
+        .map(|r| {
+            let mut known = r.iter().flatten().copied();
+            let first = known.next()?;
+            Some(known.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
+        })
+        .collect();
+    let anchor = (0..files.len()).filter(|&f| spans[f].is_some()).max_by_key(|&f| {
+        let (lo, hi) = spans[f].unwrap_or_default();
+        (hi.saturating_sub(lo), relative[f].len())
+    });
+    let mtime = anchor.and_then(|f| files[f].1).or_else(|| files.iter().find_map(|f| f.1));
+    let midnight = match (anchor.and_then(|f| spans[f]), mtime) {
+        (Some((_, last)), Some(mtime)) => {
+            let day = mtime.div_euclid(DAY_NS).saturating_mul(DAY_NS);
+            [day, day.saturating_sub(DAY_NS), day.saturating_add(DAY_NS)]
                 .into_iter()
                 .min_by_key(|d| d.saturating_add(last).saturating_sub(mtime).unsigned_abs())
                 .unwrap_or(day)
         }
-        (_, Some(mtime)) => mtime.div_euclid(DAY_NS) * DAY_NS,
+        (_, Some(mtime)) => mtime.div_euclid(DAY_NS).saturating_mul(DAY_NS),
         _ => 0,
     };
-    stamps
+    let anchor_span = anchor.and_then(|f| spans[f]);
+    files
         .iter()
         .zip(relative)
-        .map(|(stamp, rel)| match stamp {
-            Some(Stamp::Epoch(ns)) => Some(*ns),
-            Some(Stamp::TimeOfDay(_)) => rel.map(|r| midnight.saturating_add(r)),
-            None => None,
+        .zip(spans)
+        .map(|(((stamps, _), rel), span)| {
+            let shift = match (span, anchor_span) {
+                (Some((lo, hi)), Some(anchor)) => [0, -DAY_NS, DAY_NS]
+                    .into_iter()
+                    .min_by_key(|k| gap((lo.saturating_add(*k), hi.saturating_add(*k)), anchor))
+                    .unwrap_or(0),
+                _ => 0,
+            };
+            stamps
+                .iter()
+                .zip(rel)
+                .map(|(stamp, rel)| match stamp {
+                    Some(Stamp::Epoch(ns)) => Some(*ns),
+                    Some(Stamp::TimeOfDay(_)) => rel.map(|r| midnight.saturating_add(r).saturating_add(shift)),
+                    None => None,
+                })
+                .collect()
         })
         .collect()
 }
@@ -128,17 +174,39 @@ mod tests {
         }
     }
 
+    const MIDNIGHT: i64 = 1_795_305_600 * NS_PER_SEC; // 2026-11-22 00:00:00 UTC
+
     #[test]
     fn time_of_day_is_dated_from_the_mtime_and_crosses_midnight() {
-        // 2026-11-22 00:00:05 UTC.
-        let mtime = 1_795_305_600 * NS_PER_SEC + 5 * NS_PER_SEC;
-        let stamps = [
-            parse("23:59:59.000000"),
-            None,
-            parse("00:00:01.000000"),
-        ];
-        let wall = to_wall(&stamps, Some(mtime));
-        assert_eq!(wall, vec![Some(1_795_305_599 * NS_PER_SEC), None, Some(1_795_305_601 * NS_PER_SEC)]);
+        let stamps = [parse("23:59:59.000000"), None, parse("00:00:01.000000")];
+        let wall = to_wall(&[(&stamps, Some(MIDNIGHT + 5 * NS_PER_SEC))]);
+        assert_eq!(wall, vec![vec![Some(MIDNIGHT - NS_PER_SEC), None, Some(MIDNIGHT + NS_PER_SEC)]]);
+    }
+
+    #[test]
+    fn a_copy_made_days_later_keeps_the_files_together() {
+        // Copied a day and a half later: every file has the copy's mtime.
+        let copied = MIDNIGHT + DAY_NS + 11 * 3600 * NS_PER_SEC;
+        let main = [parse("22:50:00"), parse("23:10:00")];
+        let thread = [parse("23:05:00")];
+        let wall = to_wall(&[(&main, Some(copied)), (&thread, Some(copied))]);
+        assert_eq!(wall[1][0].unwrap() - wall[0][0].unwrap(), 15 * 60 * NS_PER_SEC, "{wall:?}");
+    }
+
+    #[test]
+    fn a_thread_that_ran_only_after_midnight_stays_after_the_others() {
+        let main = [parse("23:59:00"), parse("00:01:00")];
+        let thread = [parse("00:00:30")];
+        let mtime = MIDNIGHT + 61 * NS_PER_SEC;
+        let wall = to_wall(&[(&main, Some(mtime)), (&thread, Some(MIDNIGHT + 31 * NS_PER_SEC))]);
+        assert_eq!(wall[1][0], Some(MIDNIGHT + 30 * NS_PER_SEC));
+        assert_eq!(wall[0][0], Some(MIDNIGHT - 60 * NS_PER_SEC));
+    }
+
+    #[test]
+    fn epoch_stamps_need_no_date() {
+        let stamps = [parse("1795307581.966731")];
+        assert_eq!(to_wall(&[(&stamps, None)]), vec![vec![Some(1_795_307_581_966_731_000)]]);
     }
 
     #[test]
