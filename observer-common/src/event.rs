@@ -55,6 +55,8 @@ pub mod flags {
     pub const UNKNOWN_DURATION: u16 = 1 << 8;
     /// Some arguments could not be recovered from the source and are 0 (imported).
     pub const UNKNOWN_ARGS: u16 = 1 << 9;
+    /// From a process observer does not track in full: host-wide streaming of `observer watch`.
+    pub const HOST: u16 = 1 << 10;
 }
 
 /// Common prefix of every record.
@@ -198,8 +200,11 @@ pub struct InFlight {
     /// CLOCK_BOOTTIME of entry.
     pub enter_ns: u64,
     pub tgid: u32,
-    /// `flags::AUX_CLONE_FLAGS` when `aux` holds clone flags.
-    pub flags: u32,
+    /// `flags::AUX_CLONE_FLAGS` / `AUX_RLIMIT_CUR` when `aux` holds clone flags / a limit.
+    pub flags: u16,
+    /// Non-zero for an untracked process in host-wide mode: its `host_bits`.
+    pub host: u8,
+    pub _pad: u8,
 }
 
 /// Per-syscall behaviour bits stored (with the argument count) in the kernel's syscall table map.
@@ -217,6 +222,16 @@ pub mod syscall_bits {
     pub const CLONE: u8 = 0x40;
     /// Watched at all (a zero entry means "not ours": ignore).
     pub const WATCHED: u8 = 0x80;
+}
+
+/// Bits of the kernel's per-syscall host-wide table (`observer watch`): what an untracked process
+/// reports. Untracked processes are paired only for these syscalls, and only failures (plus thread
+/// stack mappings) leave the kernel, so host-wide streaming stays low-rate.
+pub mod host_bits {
+    /// Report a failed call of this syscall from any process.
+    pub const ERRORS: u8 = 0x01;
+    /// `mmap`: also report a successful thread-stack (MAP_STACK) mapping: one per thread created.
+    pub const STACK_MMAPS: u8 = 0x02;
 }
 
 /// Index of the per-kind counters map entry that counts in-flight table overflows.

@@ -14,7 +14,7 @@ use observer_common::{
 };
 
 use crate::{
-    maps::{current_ids, is_tracked, IN_FLIGHT, SYSCALL_TABLE, TASKS, TRACKED},
+    maps::{current_ids, host_wide, is_tracked, matches_filters, IN_FLIGHT, SYSCALL_TABLE, TASKS, TRACKED},
     output::emit,
     syscalls::record,
 };
@@ -64,7 +64,8 @@ fn parent_is_making_thread(parent_tid: u32) -> bool {
 
 fn try_fork(ctx: &TracePointContext) -> Result<(), i32> {
     let (tid, tgid) = current_ids();
-    if !is_tracked(tgid) {
+    let tracked = is_tracked(tgid);
+    if !tracked && !host_wide() {
         return Ok(());
     }
     // SAFETY: offset checked against the format file.
@@ -72,12 +73,18 @@ fn try_fork(ctx: &TracePointContext) -> Result<(), i32> {
     let child_tid = child_tid as u32;
     let thread = parent_is_making_thread(tid);
     let child_tgid = if thread { tgid } else { child_tid };
-    if !thread {
-        let _ = TRACKED.insert(child_tid, 1, 0);
+    if tracked {
+        if !thread {
+            let _ = TRACKED.insert(child_tid, 1, 0);
+        }
+        let _ = TASKS.insert(child_tid, child_tgid, 0);
     }
-    let _ = TASKS.insert(child_tid, child_tgid, 0);
+    let mut flags = if thread { flags::THREAD } else { 0 };
+    if !tracked {
+        flags |= flags::HOST;
+    }
     let event = ForkEvent {
-        header: header(kind::FORK, if thread { flags::THREAD } else { 0 }, tid, tgid),
+        header: header(kind::FORK, flags, tid, tgid),
         child_tid,
         child_tgid,
         parent_comm: bpf_get_current_comm().unwrap_or_default(),
@@ -88,8 +95,18 @@ fn try_fork(ctx: &TracePointContext) -> Result<(), i32> {
 
 fn try_exec(ctx: &TracePointContext) -> Result<(), i32> {
     let (tid, tgid) = current_ids();
+    let mut host = 0;
     if !is_tracked(tgid) {
-        return Ok(());
+        if !host_wide() {
+            return Ok(());
+        }
+        if matches_filters() {
+            // A process of interest from here on: track it (and, through fork, its descendants).
+            let _ = TRACKED.insert(tgid, 1, 0);
+            let _ = TASKS.insert(tid, tgid, 0);
+        } else {
+            host = flags::HOST;
+        }
     }
     // SAFETY: offsets checked against the format file.
     let old_tid: i32 = unsafe { ctx.read_at(EXEC_OLD_PID)? };
@@ -105,7 +122,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i32> {
         let _ = TASKS.remove(old_tid);
     }
     let mut event = ExecEvent {
-        header: header(kind::EXEC, 0, tid, tgid),
+        header: header(kind::EXEC, host, tid, tgid),
         old_tid,
         comm: bpf_get_current_comm().unwrap_or_default(),
         ..ExecEvent::default()
@@ -128,6 +145,18 @@ fn ctx_ptr(ctx: &TracePointContext) -> *mut core::ffi::c_void {
 fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     let (tid, tgid) = current_ids();
     if !is_tracked(tgid) {
+        if host_wide() {
+            // A host-wide pairing slot of a thread killed inside the call would leak.
+            let _ = IN_FLIGHT.remove(tid);
+            // SAFETY: offset checked against the format file.
+            let group_dead: u8 = unsafe { ctx.read_at(EXIT_GROUP_DEAD)? };
+            let mut flags = flags::HOST;
+            if group_dead != 0 {
+                flags |= flags::GROUP_DEAD;
+            }
+            let event = ExitEvent { header: header(kind::EXIT, flags, tid, tgid), comm: bpf_get_current_comm().unwrap_or_default() };
+            emit(kind::EXIT, &event);
+        }
         return Ok(());
     }
     // A thread killed inside a syscall never reaches sys_exit: report how long it had been there.

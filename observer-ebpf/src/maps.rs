@@ -34,6 +34,59 @@ pub static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT
 #[map]
 pub static SUBMITTED: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT, 0);
 
+/// Syscall number -> `host_bits`: what untracked processes report in host-wide mode.
+#[map]
+pub static HOST_TABLE: Array<u8> = Array::with_max_entries(TABLE_SIZE, 0);
+
+/// Host-wide filters of `observer watch`: a process whose new image matches one of them is
+/// tracked in full (with its descendants). Comm, uid and cgroup-v2 id.
+#[map]
+pub static COMM_FILTER: HashMap<[u8; 16], u8> = HashMap::with_max_entries(64, 0);
+#[map]
+pub static UID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(64, 0);
+#[map]
+pub static CGROUP_FILTER: HashMap<u64, u8> = HashMap::with_max_entries(64, 0);
+
+/// Non-zero: `observer watch` — also stream lifecycle, signals and failures of every process.
+#[unsafe(no_mangle)]
+static HOST_WIDE: u8 = 0;
+
+/// Which filter maps hold entries (1 comm, 2 uid, 4 cgroup), so empty ones cost nothing.
+#[unsafe(no_mangle)]
+static FILTERS: u8 = 0;
+
+pub fn host_wide() -> bool {
+    // SAFETY: a read-only global patched by the loader.
+    unsafe { core::ptr::read_volatile(&HOST_WIDE) != 0 }
+}
+
+/// Whether the current task matches a host-wide filter (checked when it execs).
+pub fn matches_filters() -> bool {
+    // SAFETY: a read-only global patched by the loader.
+    let filters = unsafe { core::ptr::read_volatile(&FILTERS) };
+    if filters & 1 != 0 {
+        if let Ok(comm) = aya_ebpf::helpers::bpf_get_current_comm() {
+            if COMM_FILTER.get_ptr(comm).is_some() {
+                return true;
+            }
+        }
+    }
+    if filters & 2 != 0 {
+        let uid = aya_ebpf::helpers::bpf_get_current_uid_gid() as u32;
+        if UID_FILTER.get_ptr(uid).is_some() {
+            return true;
+        }
+    }
+    if filters & 4 != 0 {
+        // SAFETY: helper without preconditions.
+        let cgroup = unsafe { aya_ebpf::helpers::bpf_get_current_cgroup_id() };
+        if CGROUP_FILTER.get_ptr(cgroup).is_some() {
+            return true;
+        }
+    }
+    false
+}
+
 /// Pending bytes in the ring buffer at which a submit wakes the reader; below it the reader's own
 /// poll timer collects records (a wake-up per record more than doubles the cost of a syscall).
 #[unsafe(no_mangle)]

@@ -15,7 +15,7 @@ use observer_common::{
 };
 
 use crate::{
-    maps::{current_ids, is_tracked, TASKS},
+    maps::{current_ids, host_wide, is_tracked, TASKS},
     output::emit,
 };
 
@@ -31,10 +31,16 @@ pub fn signal_deliver(ctx: TracePointContext) -> u32 {
     0
 }
 
-fn header(kind: u16, tid: u32, tgid: u32) -> EventHeader {
+fn header(kind: u16, flags: u16, tid: u32, tgid: u32) -> EventHeader {
     // SAFETY: helper without preconditions.
     let ts_ns = unsafe { bpf_ktime_get_boot_ns() };
-    EventHeader { kind, flags: 0, tid, tgid, _pad: 0, ts_ns }
+    EventHeader { kind, flags, tid, tgid, _pad: 0, ts_ns }
+}
+
+/// Signals worth streaming host-wide: those that end or stop processes and the user signals; not
+/// the routine SIGCHLD, timers, SIGWINCH, SIGURG, SIGIO and real-time signals.
+fn host_signal(sig: i32) -> bool {
+    sig > 0 && sig < 32 && !matches!(sig, 14 | 17 | 23 | 26 | 27 | 28 | 29)
 }
 
 fn try_generate(ctx: &TracePointContext) -> Result<(), i32> {
@@ -43,12 +49,18 @@ fn try_generate(ctx: &TracePointContext) -> Result<(), i32> {
     let target: i32 = unsafe { ctx.read_at(SIGGEN_PID)? };
     let target = target as u32;
     // Sent by a tracked task, or aimed at one (a process id is its leader's tid).
+    let mut flags = 0;
     if !is_tracked(tgid) && !is_tracked(target) && TASKS.get_ptr(target).is_none() {
-        return Ok(());
+        // SAFETY: offset checked against the format file.
+        let sig: i32 = unsafe { ctx.read_at(SIGGEN_SIG)? };
+        if !host_wide() || !host_signal(sig) {
+            return Ok(());
+        }
+        flags = observer_common::flags::HOST;
     }
     let event = unsafe {
         SignalGenerateEvent {
-            header: header(kind::SIGNAL_GENERATE, tid, tgid),
+            header: header(kind::SIGNAL_GENERATE, flags, tid, tgid),
             sig: ctx.read_at(SIGGEN_SIG)?,
             errno: ctx.read_at(SIGGEN_ERRNO)?,
             code: ctx.read_at(SIGGEN_CODE)?,
@@ -65,13 +77,19 @@ fn try_generate(ctx: &TracePointContext) -> Result<(), i32> {
 
 fn try_deliver(ctx: &TracePointContext) -> Result<(), i32> {
     let (tid, tgid) = current_ids();
+    let mut flags = 0;
     if !is_tracked(tgid) {
-        return Ok(());
+        // SAFETY: offset checked against the format file.
+        let sig: i32 = unsafe { ctx.read_at(SIGDEL_SIG)? };
+        if !host_wide() || !host_signal(sig) {
+            return Ok(());
+        }
+        flags = observer_common::flags::HOST;
     }
     // SAFETY: offsets checked against the format file.
     let event = unsafe {
         SignalDeliverEvent {
-            header: header(kind::SIGNAL_DELIVER, tid, tgid),
+            header: header(kind::SIGNAL_DELIVER, flags, tid, tgid),
             sig: ctx.read_at(SIGDEL_SIG)?,
             errno: ctx.read_at(SIGDEL_ERRNO)?,
             code: ctx.read_at(SIGDEL_CODE)?,
@@ -104,9 +122,13 @@ fn try_fault(ctx: &BtfTracePointContext) -> Result<(), i32> {
         return Ok(());
     }
     let (tid, tgid) = current_ids();
-    if !is_tracked(tgid) {
+    let flags = if is_tracked(tgid) {
+        0
+    } else if host_wide() {
+        observer_common::flags::HOST
+    } else {
         return Ok(());
-    }
+    };
     let info: *const u8 = ctx.arg(1);
     // SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) are markers, not pointers.
     if (info as usize) < 4096 {
@@ -123,7 +145,7 @@ fn try_fault(ctx: &BtfTracePointContext) -> Result<(), i32> {
     if code <= 0 {
         return Ok(());
     }
-    let event = FaultEvent { header: header(observer_common::kind::FAULT, tid, tgid), sig, code, addr };
+    let event = FaultEvent { header: header(observer_common::kind::FAULT, flags, tid, tgid), sig, code, addr };
     emit(observer_common::kind::FAULT, &event);
     Ok(())
 }

@@ -6,14 +6,16 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use observer_common::{
-    flags, kind,
+    flags,
+    host_bits::{ERRORS, STACK_MMAPS},
+    kind,
     syscall_bits::{CLONE3, NARGS_MASK, NO_RETURN, RLIMIT},
     tracepoint_fields::{SYS_ENTER_ARGS, SYS_ENTER_NR, SYS_EXIT_RET},
     EventHeader, InFlight, SyscallEvent, COUNTER_INFLIGHT_FULL, MAX_ARGS,
 };
 
 use crate::{
-    maps::{bump, current_ids, is_tracked, DROPPED, IN_FLIGHT, SYSCALL_TABLE},
+    maps::{bump, current_ids, host_wide, is_tracked, DROPPED, HOST_TABLE, IN_FLIGHT, SYSCALL_TABLE},
     output::emit,
 };
 
@@ -31,7 +33,8 @@ pub fn sys_exit(ctx: TracePointContext) -> u32 {
 
 fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
     let (tid, tgid) = current_ids();
-    if !is_tracked(tgid) {
+    let tracked = is_tracked(tgid);
+    if !tracked && !host_wide() {
         return Ok(());
     }
     // SAFETY: offsets checked against the tracepoint's format file by userspace before attaching.
@@ -40,8 +43,17 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
         Some(bits) if *bits != 0 => *bits,
         _ => return Ok(()),
     };
+    // Untracked processes (host-wide mode) are paired only for the syscalls whose failures count.
+    let host = if tracked {
+        0
+    } else {
+        match HOST_TABLE.get(nr as u32) {
+            Some(h) if *h != 0 => *h,
+            _ => return Ok(()),
+        }
+    };
     let nargs = (bits & NARGS_MASK) as usize;
-    let mut entry = InFlight { nr: nr as u32, nargs: nargs as u32, tgid, ..InFlight::default() };
+    let mut entry = InFlight { nr: nr as u32, nargs: nargs as u32, tgid, host, ..InFlight::default() };
     for i in 0..MAX_ARGS {
         if i < nargs {
             // SAFETY: as above; only the syscall's own arguments are read.
@@ -53,7 +65,7 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
         // SAFETY: a user pointer, read with the fault-tolerant helper.
         if let Ok(clone_flags) = unsafe { bpf_probe_read_user(entry.args[0] as *const u64) } {
             entry.aux = clone_flags;
-            entry.flags = flags::AUX_CLONE_FLAGS as u32;
+            entry.flags = flags::AUX_CLONE_FLAGS;
         }
     }
     if bits & RLIMIT != 0 {
@@ -64,14 +76,16 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
             // SAFETY: a user pointer, read with the fault-tolerant helper.
             if let Ok(cur) = unsafe { bpf_probe_read_user(new as *const u64) } {
                 entry.aux = cur;
-                entry.flags = flags::AUX_RLIMIT_CUR as u32;
+                entry.flags = flags::AUX_RLIMIT_CUR;
             }
         }
     }
     // SAFETY: helper without preconditions.
     entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
     if bits & NO_RETURN != 0 {
-        emit(kind::SYSCALL, &record(tid, &entry, flags::NO_RETURN, 0, 0));
+        if tracked {
+            emit(kind::SYSCALL, &record(tid, &entry, flags::NO_RETURN, 0, 0));
+        }
         return Ok(());
     }
     if IN_FLIGHT.insert(tid, entry, 0).is_err() {
@@ -91,11 +105,24 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<(), i32> {
     let _ = IN_FLIGHT.remove(tid);
     // SAFETY: offset checked against the format file.
     let ret: i64 = unsafe { ctx.read_at(SYS_EXIT_RET)? };
+    let mut extra = 0;
+    if entry.host != 0 {
+        // Host-wide: only failures, and thread-stack mappings, leave the kernel.
+        let failed = (-4095..0).contains(&ret);
+        let stack = entry.host & STACK_MMAPS != 0 && entry.args[3] & MAP_STACK != 0;
+        if !(failed && entry.host & ERRORS != 0) && !stack {
+            return Ok(());
+        }
+        extra = flags::HOST;
+    }
     // SAFETY: helper without preconditions.
     let now = unsafe { bpf_ktime_get_boot_ns() };
-    emit(kind::SYSCALL, &record(tid, &entry, 0, ret, now.saturating_sub(entry.enter_ns)));
+    emit(kind::SYSCALL, &record(tid, &entry, extra, ret, now.saturating_sub(entry.enter_ns)));
     Ok(())
 }
+
+/// `MAP_STACK` in mmap's flags.
+const MAP_STACK: u64 = 0x20000;
 
 /// The record for an in-flight entry, finished (`ret`, `duration_ns`) or not (`extra_flags`).
 #[inline(always)]
@@ -103,7 +130,7 @@ pub fn record(tid: u32, entry: &InFlight, extra_flags: u16, ret: i64, duration_n
     SyscallEvent {
         header: EventHeader {
             kind: kind::SYSCALL,
-            flags: extra_flags | entry.flags as u16,
+            flags: extra_flags | entry.flags,
             tid,
             tgid: entry.tgid,
             _pad: 0,

@@ -1,15 +1,24 @@
 /* Benchmark workload (5): idle-heavy. N rounds of: sleep SLEEP_US microseconds, then about 20 us
  * of computation. Measures what being attached costs a program that mostly waits.
- * Writes "START_NS END_NS" (CLOCK_MONOTONIC) to TIMEFILE.
+ * Writes "START_NS END_NS USER_US SYS_US" (CLOCK_MONOTONIC; CPU time of the process) to TIMEFILE.
  * Usage: bench_idle N SLEEP_US TIMEFILE */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static long long now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* CPU time of this process in microseconds: user, system. */
+static void cpu_us(long long *user, long long *sys) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *user = ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec;
+    *sys = ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec;
 }
 
 int main(int argc, char **argv) {
@@ -29,6 +38,8 @@ int main(int argc, char **argv) {
     long long end = now_ns();
     FILE *f = fopen(argv[3], "w");
     if (!f) return 1;
-    fprintf(f, "%lld %lld\n", start, end);
+    long long user, sys;
+    cpu_us(&user, &sys);
+    fprintf(f, "%lld %lld %lld %lld\n", start, end, user, sys);
     return fclose(f) != 0;
 }

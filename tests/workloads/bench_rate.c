@@ -2,12 +2,13 @@
  * (kill(getpid(), 0): one syscall record each, no signal generated), for SECONDS seconds or until
  * COUNT calls in all, whichever comes first (0 = no limit; RATE 0 = as fast as possible).
  * Pacing is by 1 ms slots with nanosleep, so a paced run leaves the CPU to the reader.
- * Writes "START_NS END_NS CALLS" (CLOCK_MONOTONIC) to TIMEFILE.
+ * Writes "START_NS END_NS USER_US SYS_US CALLS" (CLOCK_MONOTONIC; CPU time of the process) to TIMEFILE.
  * Usage: bench_rate RATE SECONDS COUNT THREADS TIMEFILE */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,14 @@ static long long now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* CPU time of this process in microseconds: user, system. */
+static void cpu_us(long long *user, long long *sys) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *user = ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec;
+    *sys = ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec;
 }
 
 static void *run(void *arg) {
@@ -72,6 +81,8 @@ int main(int argc, char **argv) {
     long long end = now_ns();
     FILE *f = fopen(argv[5], "w");
     if (!f) return 1;
-    fprintf(f, "%lld %lld %lld\n", start_ns, end, total);
+    long long user, sys;
+    cpu_us(&user, &sys);
+    fprintf(f, "%lld %lld %lld %lld %lld\n", start_ns, end, user, sys, total);
     return fclose(f) != 0;
 }

@@ -2,7 +2,7 @@
 //! Loaded once, then used by one run, one attach, or every attempt of a repeat.
 use std::thread::JoinHandle;
 
-use super::{privilege, probes, tracefs, CaptureError, Counters, LiveSource, Probes};
+use super::{privilege, probes, probes::HostWide, tracefs, CaptureError, Counters, LiveSource, Probes};
 
 pub struct Kernel {
     pub probes: Probes,
@@ -20,13 +20,18 @@ impl Kernel {
     /// Checks privileges and tracefs, verifies the tracepoint layout, loads and attaches the
     /// programs with a ring buffer of `buffer_size` bytes. Needs a tokio runtime (the reader).
     pub fn load(buffer_size: u64) -> Result<Self, CaptureError> {
+        Self::load_with(buffer_size, &HostWide::default())
+    }
+
+    /// As `load`, streaming every process at low rate with filters (`observer watch`).
+    pub fn load_with(buffer_size: u64, host: &HostWide) -> Result<Self, CaptureError> {
         let buffer_size = probes::validate_buffer_size(buffer_size)?;
         privilege::check()?;
         let root = tracefs::ensure_mounted()?;
         tracefs::verify_layout(&root)?;
         // Wake the reader once a quarter of the buffer (at most 256 KiB) is pending.
         let wakeup_bytes = (u64::from(buffer_size) / 4).min(256 * 1024);
-        let mut probes = Probes::load(buffer_size, wakeup_bytes)?;
+        let mut probes = Probes::load_with(buffer_size, wakeup_bytes, host)?;
         let ring = probes.take_ring().expect("a freshly loaded Probes has its ring buffer");
         let live = LiveSource::new(ring).map_err(|e| CaptureError::Load(format!("ring buffer reader: {e}")))?;
         Ok(Self { probes, live })

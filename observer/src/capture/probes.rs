@@ -9,7 +9,8 @@ use aya::{
 use observer_common::{
     kind,
     syscall_bits::WATCHED as BIT_WATCHED,
-    syscalls::{TABLE_SIZE, WATCHED},
+    host_bits,
+    syscalls::{HOST_WIDE_ERRORS, TABLE_SIZE, WATCHED},
     InFlight, COUNTER_INFLIGHT_FULL,
 };
 
@@ -62,6 +63,7 @@ pub struct Probes {
     ring: Option<RingBuf<MapData>>,
     // Held so its fd stays open while programs that reference it are loaded.
     _syscall_table: Array<MapData, u8>,
+    _filters: Filters,
     links: Vec<TracePointLink>,
     /// Fault addresses need the kernel's BTF; without it captures lack only `si_addr`.
     fault_link: Result<BtfTracePointLink, String>,
@@ -109,13 +111,58 @@ pub(crate) fn load_error(program: &str, e: ProgramError) -> CaptureError {
     }
 }
 
+/// What the programs watch besides the tracked processes: nothing (`run`, `attach`), or every
+/// process at low rate with filters that promote matching processes to full tracking (`watch`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostWide {
+    pub enabled: bool,
+    /// Command names (cut to 15 bytes, as the kernel keeps them).
+    pub comms: Vec<String>,
+    pub uids: Vec<u32>,
+    /// cgroup v2 ids (the inode number of the cgroup directory).
+    pub cgroups: Vec<u64>,
+}
+
+fn comm_key(name: &str) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    let bytes = name.as_bytes();
+    let n = bytes.len().min(15);
+    key[..n].copy_from_slice(&bytes[..n]);
+    key
+}
+
+fn fill<K: aya::Pod, V: aya::Pod>(ebpf: &mut Ebpf, name: &'static str, keys: impl IntoIterator<Item = K>, value: V) -> Result<HashMap<MapData, K, V>, CaptureError> {
+    let mut map: HashMap<MapData, K, V> = take(ebpf, name)?;
+    for key in keys {
+        map.insert(key, value, 0).map_err(|e| CaptureError::Map { map: name, reason: e.to_string() })?;
+    }
+    Ok(map)
+}
+
+/// Filter maps held open for the life of the programs.
+struct Filters {
+    _host_table: Array<MapData, u8>,
+    _comms: HashMap<MapData, [u8; 16], u8>,
+    _uids: HashMap<MapData, u32, u8>,
+    _cgroups: HashMap<MapData, u64, u8>,
+}
+
 impl Probes {
     /// Loads the programs with a ring buffer of `buffer_size` bytes and attaches all of them.
     /// Nothing is tracked yet: until `track` is called the programs only pay the filter miss.
     pub fn load(buffer_size: u32, wakeup_bytes: u64) -> Result<Self, CaptureError> {
+        Self::load_with(buffer_size, wakeup_bytes, &HostWide::default())
+    }
+
+    /// As `load`, with host-wide streaming and filters (`observer watch`).
+    pub fn load_with(buffer_size: u32, wakeup_bytes: u64, host: &HostWide) -> Result<Self, CaptureError> {
+        let host_wide: u8 = host.enabled.into();
+        let filters: u8 = u8::from(!host.comms.is_empty()) | (u8::from(!host.uids.is_empty()) << 1) | (u8::from(!host.cgroups.is_empty()) << 2);
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("EVENTS", buffer_size)
             .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
+            .override_global("HOST_WIDE", &host_wide, true)
+            .override_global("FILTERS", &filters, true)
             .load(EBPF_OBJECT)
             .map_err(|e| match e {
                 aya::EbpfError::ProgramError(p) => load_error("(object)", p),
@@ -129,6 +176,28 @@ impl Probes {
                 .set(sc.nr, BIT_WATCHED | sc.nargs | sc.bits, 0)
                 .map_err(|e| CaptureError::Map { map: "SYSCALL_TABLE", reason: e.to_string() })?;
         }
+
+        let mut host_table: Array<MapData, u8> = take(&mut ebpf, "HOST_TABLE")?;
+        if host.enabled {
+            for sc in WATCHED {
+                let mut bits = 0;
+                if HOST_WIDE_ERRORS.contains(&sc.name) {
+                    bits |= host_bits::ERRORS;
+                }
+                if sc.name == "mmap" {
+                    bits |= host_bits::STACK_MMAPS;
+                }
+                if bits != 0 {
+                    host_table.set(sc.nr, bits, 0).map_err(|e| CaptureError::Map { map: "HOST_TABLE", reason: e.to_string() })?;
+                }
+            }
+        }
+        let filter_maps = Filters {
+            _host_table: host_table,
+            _comms: fill(&mut ebpf, "COMM_FILTER", host.comms.iter().map(|c| comm_key(c)), 1u8)?,
+            _uids: fill(&mut ebpf, "UID_FILTER", host.uids.iter().copied(), 1u8)?,
+            _cgroups: fill(&mut ebpf, "CGROUP_FILTER", host.cgroups.iter().copied(), 1u8)?,
+        };
 
         let mut links: Vec<TracePointLink> = Vec::new();
         let mut attach = |ebpf: &mut Ebpf, program: &str, category: &str, events: &[String]| -> Result<(), CaptureError> {
@@ -173,6 +242,7 @@ impl Probes {
             links,
             fault_link,
             _syscall_table: table,
+            _filters: filter_maps,
             _ebpf: ebpf,
         })
     }

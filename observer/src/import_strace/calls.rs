@@ -196,6 +196,22 @@ pub fn build(name: &str, args: &str) -> Option<Built> {
     Some(built)
 }
 
+/// Addresses and lengths the kernel accepts are below this (x86_64 user space, 5-level paging).
+const ADDRESS_SPACE_END: u64 = 1 << 57;
+
+/// Whether a successful call is one the kernel could have returned: mmap, munmap and mremap
+/// refuse ranges past the end of the address space, so a line saying otherwise is damaged.
+pub fn possible(name: &str, built: &Built, ret: i64) -> bool {
+    let within = |v: u64| v < ADDRESS_SPACE_END;
+    let a = &built.args;
+    match name {
+        "mmap" => within(ret as u64) && within(a[1]),
+        "munmap" => within(a[0]) && within(a[1]),
+        "mremap" => within(ret as u64) && within(a[0]) && within(a[1]) && within(a[2]),
+        _ => true,
+    }
+}
+
 /// Whether a successful clone-family call created a thread (CLONE_THREAD) rather than a process;
 /// `None` when its flags are not known (clone3 with an unreadable struct).
 pub fn creates_thread(name: &str, built: &Built) -> Option<bool> {
@@ -318,6 +334,16 @@ mod tests {
         assert_eq!(args("kill", "5205, SIGTERM").args[..2], [5205, 15]);
         assert_eq!(args("tgkill", "10, 11, SIGABRT").args[..3], [10, 11, 6]);
         assert_eq!(args("exit_group", "1").args[0], 1);
+    }
+
+    #[test]
+    fn ranges_past_the_end_of_the_address_space_are_impossible() {
+        let ok = args("mmap", "NULL, 8192, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0");
+        assert!(possible("mmap", &ok, 0x7f00_0000_0000));
+        assert!(!possible("mmap", &ok, -5000), "not an errno, not an address");
+        let huge = args("munmap", "0x7f0000000000, 18446744073709551615");
+        assert!(!possible("munmap", &huge, 0));
+        assert!(possible("brk", &args("brk", "NULL"), -1));
     }
 
     #[test]

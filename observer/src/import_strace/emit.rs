@@ -18,7 +18,7 @@ use super::{
     tasks::Family,
     value,
 };
-use crate::event::Event;
+use crate::{decode::is_error_return, event::Event};
 
 /// How a process ended, as strace said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub struct Emitted {
     pub root_end: Option<End>,
     /// Calls that never returned in the capture (recorded as UNFINISHED).
     pub never_resumed: u64,
+    /// Calls left out because the kernel could not have returned what the line says: where they
+    /// were read (file index, line) and the call as understood.
+    pub impossible: Vec<(usize, usize, String)>,
 }
 
 /// Turns wall times into record timestamps: `wall - base` with a known time, else a counter that
@@ -136,6 +139,15 @@ impl Emitter<'_> {
     }
 
     fn step(&mut self, op: &Op) {
+        if let OpKind::Syscall(call) = &op.kind {
+            if let (Some(built), Some(Ret::Value(ret))) = (calls::build(&call.name, &call.args), call.ret) {
+                if is_error_return(ret).is_none() && !calls::possible(&call.name, &built, ret) {
+                    let text = format!("{}({}) = {ret:#x}", call.name, call.args);
+                    self.out.impossible.push((op.file, op.line, text));
+                    return;
+                }
+            }
+        }
         self.ensure_forked(op.tid, op.at);
         let tgid = self.family.tgid(op.tid);
         if !self.ended.contains(&tgid) {

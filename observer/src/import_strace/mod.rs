@@ -135,7 +135,6 @@ fn read(path: &Path) -> Result<Read, ImportError> {
 /// when not one of its lines is strace output, or when the run directory cannot be written.
 pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportError> {
     let read = read(path)?;
-    let parsed = read.lines.saturating_sub(read.unparsed.len());
     if !read.any_parsed {
         return Err(ImportError::NothingParsed { path: path.to_path_buf(), lines: read.lines, first: read.unparsed.first().cloned() });
     }
@@ -147,13 +146,20 @@ pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportErr
     let ops = order::pair(order::order(read.layout, read.items, timed));
     let family = tasks::Family::infer(&ops);
     let emitted = emit::emit(&ops, &family, base);
+    let mut unparsed = read.unparsed;
+    for (file, line, text) in &emitted.impossible {
+        let path = read.files.get(*file).map(|(f, _)| f.path.clone()).unwrap_or_default();
+        unparsed.push((path, *line, format!("{text} (impossible: a range past the end of the address space)")));
+    }
+    unparsed.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let parsed = read.lines.saturating_sub(unparsed.len());
     let meta = output::Meta {
         input: path,
         layout: read.layout,
         files: &read.files,
         lines: read.lines,
         parsed,
-        unparsed: &read.unparsed,
+        unparsed: &unparsed,
         timed,
         span: first_wall.zip(last_wall).filter(|_| timed),
         base,
@@ -166,23 +172,146 @@ pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportErr
         files: read.files.into_iter().map(|(f, _)| f.path).collect(),
         lines: read.lines,
         parsed,
-        unparsed: read.unparsed,
+        unparsed,
         skipped_by_syscall: emitted.skipped,
         classification,
     })
 }
 
 #[cfg(test)]
-mod scratch {
+mod tests {
+    use super::*;
+    use crate::event::Event;
+    use observer_common::flags;
+
+    /// Lines of every kind strace writes, as it writes them.
+    const SAMPLES: &[&str] = &[
+        "5192  00:33:01.950689 execve(\"/usr/bin/prlimit\", [\"prlimit\", \"--as=62914560\", \"./threads\", \"8\"], 0x7ffd127c9168 /* 35 vars */) = 0 <0.000101>",
+        "5192  00:33:01.952836 prlimit64(0, RLIMIT_AS, {rlim_cur=61440*1024, rlim_max=61440*1024}, NULL) = 0 <0.000003>",
+        "5192  00:33:01.953833 mmap(NULL, 8392704, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK, -1, 0) = 0x7f4ea2a37000 <0.000003>",
+        "5192  00:33:01.954059 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|CLONE_SETTLS|CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID, child_tid=0x7f4ea2a36990, parent_tid=0x7f4ea2a36990, exit_signal=0, stack=0x7f4ea2236000, stack_size=0x7fff80, tls=0x7f4ea2a366c0} <unfinished ...>",
+        "5192  00:33:01.954092 <... clone3 resumed> => {parent_tid=[5194]}, 88) = 5194 <0.000028>",
+        "5194  00:33:01.954510 exit(0 <unfinished ...>",
+        "5194  00:33:01.954589 +++ exited with 0 +++",
+        "[pid  5346] 00:33:04.738287 read(3</etc/passwd>, \"root:x:0:0:root:/root:/bin/bash\\n\"..., 4096) = 1234 <0.000057>",
+        "5205  1795307581.971458 <... wait4 resumed>[{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL) = 5206",
+        "5205  1795307581.971469 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=5206, si_uid=0, si_status=0, si_utime=0, si_stime=0} ---",
+        "5242  --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---",
+        "5242  +++ killed by SIGSEGV (core dumped) +++",
+        "futex(0x7ff4443cd990, FUTEX_WAIT_BITSET|FUTEX_CLOCK_REALTIME, 4165, NULL, FUTEX_BITSET_MATCH_ANY) = 0 <0.004255>",
+        "futex(0x55d4c3a0, FUTEX_WAKE_OP_PRIVATE, 1, 1, 0x55d4c3a4, FUTEX_OP_SET<<28|0<<12|FUTEX_OP_CMP_GT<<24|0x1) = 1",
+        "rt_sigaction(SIGINT, {sa_handler=SIG_IGN, sa_mask=[INT], sa_flags=SA_RESTORER|SA_RESTART, sa_restorer=0x7f2e4fced050}, NULL, 8) = 0",
+        "00:33:04.752494 <... rt_sigsuspend resumed>) = ? ERESTARTNOHAND (To be restarted if no handler) <0.016268>",
+        "clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f2e4fcaea10) = 5346",
+        "mmap(NULL, 2097152, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB|21<<MAP_HUGE_SHIFT, -1, 0) = -1 ENOMEM (Cannot allocate memory)",
+        "exit_group(1)           = ?",
+        "strace: Process 5346 attached",
+        "--- stopped by SIGTTIN ---",
+        "+++ superseded by execve in pid 1234 +++",
+    ];
+
+    fn events(dir: &Path) -> Vec<Event> {
+        use crate::source::{EventSource, FileSource};
+        let mut source = FileSource::open(&dir.join("events.bin")).unwrap();
+        let mut out = Vec::new();
+        while source.read_batch(&mut out).unwrap() {}
+        out
+    }
+
+    fn write(dir: &Path, name: &str, lines: &[&str]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    }
+
     #[test]
-    #[ignore]
-    fn scratch_import() {
-        let path = std::env::var("IMP").unwrap();
-        let out = std::env::var("OUT").unwrap();
-        let _ = std::fs::remove_dir_all(&out);
-        match super::import(std::path::Path::new(&path), Some(std::path::Path::new(&out))) {
-            Ok(r) => eprintln!("{:?} lines {} parsed {} unparsed {} skipped {:?}\n{}", r.dir, r.lines, r.parsed, r.unparsed.len(), r.skipped_by_syscall.len(), crate::analysis::report::to_text(&r.classification)),
-            Err(e) => eprintln!("ERR {e}"),
+    fn no_input_makes_it_panic() {
+        // Every cut of every kind of line, and every line with one character replaced by one that
+        // matters to the scanner.
+        let mut lines: Vec<String> = Vec::new();
+        for sample in SAMPLES {
+            let chars: Vec<char> = sample.chars().collect();
+            for cut in 0..=chars.len() {
+                lines.push(chars[..cut].iter().collect());
+                lines.push(chars[cut..].iter().collect());
+            }
+            for (i, _) in chars.iter().enumerate() {
+                for c in ['(', ')', '"', '{', '}', '[', ']', '<', '>', ',', '=', '|', '\\', '?', '-', '9', ' '] {
+                    let mut mutated = chars.clone();
+                    mutated[i] = c;
+                    lines.push(mutated.into_iter().collect());
+                }
+            }
         }
+        lines.extend(["\u{0}\u{ffff}", "[pid", "[pid 99999999999999] x", "99999999999999999999 exit(0) = ?", "<... >", "<... x resumed>"].map(String::from));
+        let dir = tempfile::tempdir().unwrap();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let input = write(dir.path(), "fuzz.txt", &refs);
+        let report = import(&input, Some(&dir.path().join("run"))).unwrap();
+        assert_eq!(report.lines, lines.iter().filter(|l| !l.trim().is_empty()).count());
+        assert!(!report.unparsed.is_empty() && report.parsed > 0);
+        // The same lines as per-thread files without prefixes.
+        let ff = dir.path().join("ff");
+        std::fs::create_dir(&ff).unwrap();
+        for (i, chunk) in refs.chunks(refs.len() / 7 + 1).enumerate() {
+            write(&ff, &format!("t.{}", 100 + i), chunk);
+        }
+        import(&ff, Some(&dir.path().join("run-ff"))).unwrap();
+    }
+
+    #[test]
+    fn a_segfault_captured_with_dash_f_gives_fatal_signal_with_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write(
+            dir.path(),
+            "segv.txt",
+            &[
+                "5242  execve(\"./segv\", [\"./segv\"], 0x7ffc4a3bd2b8 /* 35 vars */) = 0",
+                "5242  mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f53a5f19000",
+                "5242  --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---",
+                "5242  +++ killed by SIGSEGV +++",
+            ],
+        );
+        let out = dir.path().join("run");
+        let report = import(&input, Some(&out)).unwrap();
+        let f = report.classification.findings.iter().find(|f| f.signature == "fatal-signal").expect("fatal-signal");
+        assert_eq!((f.pid, f.tid), (5242, 5242));
+        assert!(f.summary.contains("SIGSEGV (SEGV_MAPERR) in thread 5242 at address 0x10"), "{}", f.summary);
+        let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+        for line in ["command: ./segv\n", "pid: 5242\n", "exit: signal SIGSEGV\n", "exit_code: 139\n", "threads_seen: 1\n", "unparsed_lines: 0\n"] {
+            assert!(summary.contains(line), "{line:?} in {summary}");
+        }
+        assert!(out.join("trace.5242.txt").exists() && out.join("report.txt").exists() && out.join("command.txt").exists());
+    }
+
+    #[test]
+    fn a_dash_ttt_dash_y_capture_with_pid_prefixes_keeps_times_and_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write(
+            dir.path(),
+            "kill.txt",
+            &[
+                "[pid  5205] 1795307581.966731 execve(\"/usr/bin/sh\", [\"sh\", \"-c\", \"sleep 9 & kill -9 $!\"], 0x7fff91ac9370 /* 35 vars */) = 0",
+                "[pid  5205] 1795307581.968217 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f2e63c17a10) = 5206",
+                "[pid  5206] 1795307581.968262 read(0</dev/null>, \"\", 4096) = 0",
+                "[pid  5205] 1795307581.971534 kill(5206, SIGKILL) = 0",
+                "[pid  5206] 1795307581.971597 +++ killed by SIGKILL +++",
+                "[pid  5205] 1795307581.971600 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_KILLED, si_pid=5206, si_uid=0, si_status=SIGKILL, si_utime=0, si_stime=0} ---",
+                "[pid  5205] 1795307581.971700 exit_group(0) = ?",
+                "[pid  5205] 1795307581.971800 +++ exited with 0 +++",
+            ],
+        );
+        let out = dir.path().join("run");
+        let report = import(&input, Some(&out)).unwrap();
+        assert!(report.unparsed.is_empty(), "{:?}", report.unparsed);
+        let events = events(&out);
+        let read = events.iter().find_map(|e| if let Event::Syscall(s) = e { (s.nr == 0).then_some(*s) } else { None }).unwrap();
+        assert_eq!((read.header.tid, read.header.tgid, read.args[0], read.nargs), (5206, 5206, 0, 1));
+        assert_eq!(read.header.flags, flags::IMPORTED | flags::UNKNOWN_DURATION);
+        let killed = report.classification.findings.iter().find(|f| f.signature == "fatal-signal").expect("fatal-signal");
+        assert!(killed.summary.contains("process 5206 (sh) was ended by signal SIGKILL"), "{}", killed.summary);
+        let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+        assert!(summary.contains("processes_seen: 2\n") && summary.contains("exit: code 0\n"), "{summary}");
+        assert!(summary.contains("started_at: 2026-11-22T00:33:01.966731Z\n"), "{summary}");
     }
 }
