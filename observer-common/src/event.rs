@@ -232,6 +232,9 @@ pub mod host_bits {
     pub const ERRORS: u8 = 0x01;
     /// `mmap`: also report a successful thread-stack (MAP_STACK) mapping: one per thread created.
     pub const STACK_MMAPS: u8 = 0x02;
+    /// `prlimit64` / `setrlimit`: also report a call that sets a new limit (not a mere read),
+    /// so a limit set by a launcher explains a later failure.
+    pub const LIMIT_SETS: u8 = 0x04;
 }
 
 /// Index of the per-kind counters map entry that counts in-flight table overflows.

@@ -34,6 +34,10 @@ pub static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT
 #[map]
 pub static SUBMITTED: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT, 0);
 
+/// Bytes pending in the ring buffer as last seen by each CPU's producer (a fill gauge for metrics).
+#[map]
+pub static RING_FILL: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 /// Syscall number -> `host_bits`: what untracked processes report in host-wide mode.
 #[map]
 pub static HOST_TABLE: Array<u8> = Array::with_max_entries(TABLE_SIZE, 0);

@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use observer_common::{
     flags,
-    host_bits::{ERRORS, STACK_MMAPS},
+    host_bits::{ERRORS, LIMIT_SETS, STACK_MMAPS},
     kind,
     syscall_bits::{CLONE3, NARGS_MASK, NO_RETURN, RLIMIT},
     tracepoint_fields::{SYS_ENTER_ARGS, SYS_ENTER_NR, SYS_EXIT_RET},
@@ -110,7 +110,8 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<(), i32> {
         // Host-wide: only failures, and thread-stack mappings, leave the kernel.
         let failed = (-4095..0).contains(&ret);
         let stack = entry.host & STACK_MMAPS != 0 && entry.args[3] & MAP_STACK != 0;
-        if !(failed && entry.host & ERRORS != 0) && !stack {
+        let limit_set = entry.host & LIMIT_SETS != 0 && entry.flags & flags::AUX_RLIMIT_CUR != 0;
+        if !(failed && entry.host & ERRORS != 0) && !stack && !limit_set {
             return Ok(());
         }
         extra = flags::HOST;

@@ -40,6 +40,10 @@ pub enum Command {
     /// Ctrl-C detaches and leaves it running; --timeout and --hang-after stop it like `run` does.
     #[command(after_help = EXIT_CODES_HELP)]
     Attach(AttachArgs),
+    /// Run as a host-side daemon: stream every process at low rate, track the ones matching the
+    /// filters in full, and write an incident directory the moment a signature appears.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Watch(WatchArgs),
     /// Re-run every classifier on a run directory (or a bare events.bin) and rewrite
     /// classification.json and report.txt.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -95,6 +99,71 @@ impl AttachArgs {
             kill_grace: seconds("kill-grace", self.kill_grace)?,
             hang_after: self.hang_after.map(|t| seconds("hang-after", t)).transpose()?,
             on_hang: self.on_hang.into_on_hang(),
+            buffer_size: self.buffer_size,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Track in full every process whose command name is NAME (checked in the kernel at exec).
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comms: Vec<String>,
+    /// Track in full every process in this cgroup v2 directory.
+    #[arg(long = "cgroup", value_name = "PATH")]
+    pub cgroups: Vec<PathBuf>,
+    /// Track in full every process of this user.
+    #[arg(long = "uid", value_name = "UID")]
+    pub uids: Vec<u32>,
+    /// Track in full this process and its descendants.
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Where incident directories go.
+    #[arg(long, value_name = "DIR", default_value = "observer-incidents")]
+    pub incidents: PathBuf,
+    /// Declare a hang in a fully tracked tree after this many seconds without progress.
+    #[arg(long, value_name = "SECS")]
+    pub hang_after: Option<f64>,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464), at /metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Print one JSON line per incident on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// At most this many incident directories per minute, whatever happens.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_incidents_per_minute: usize,
+    /// One incident per signature and process tree within this many seconds (the rest are counted).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub incident_window: f64,
+    /// Flight recorder: the last this many seconds of each process tree...
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub recorder_seconds: f64,
+    /// ...and at most this many events of it.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub recorder_events: usize,
+    /// Kernel ring-buffer size in bytes (a power of two, at least 4096).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE)]
+    pub buffer_size: u64,
+}
+
+impl WatchArgs {
+    pub fn into_options(self) -> Result<crate::watch::WatchOptions, RunArgsError> {
+        Ok(crate::watch::WatchOptions {
+            comms: self.comms,
+            cgroups: self.cgroups,
+            uids: self.uids,
+            pids: self.pids,
+            incidents: self.incidents,
+            hang_after: self.hang_after.map(|t| seconds("hang-after", t)).transpose()?,
+            metrics: self.metrics,
+            json: self.json,
+            max_incidents_per_minute: self.max_incidents_per_minute,
+            window: seconds("incident-window", self.incident_window)?,
+            recorder: crate::watch::trees::RecorderBounds {
+                max_events: self.recorder_events,
+                max_age: seconds("recorder-seconds", self.recorder_seconds)?,
+            },
             buffer_size: self.buffer_size,
         })
     }

@@ -23,3 +23,4 @@ pub mod session;
 pub mod sinks;
 pub mod source;
 pub mod summary;
+pub mod watch;

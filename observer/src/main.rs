@@ -17,6 +17,7 @@ use observer::{
     replay::{self, Filter, Format},
     attach::attach,
     run::{run, RunArgsError, RunError, RunOutcome},
+    watch::{self, WatchError},
     source::EventSource,
 };
 
@@ -157,6 +158,41 @@ fn repeat_command(args: observer::cli::RepeatArgs) -> ExitCode {
     }
 }
 
+fn watch_command(args: observer::cli::WatchArgs) -> ExitCode {
+    let opts = match args.into_options() {
+        Ok(o) => o,
+        Err(RunArgsError(msg)) => {
+            eprintln!("observer: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("observer: cannot start the runtime: {e}");
+            return ExitCode::from(125);
+        }
+    };
+    match runtime.block_on(watch::watch(opts, shutdown_signal())) {
+        Ok(outcome) => {
+            eprintln!(
+                "observer watch: stopped; {} events, {} dropped, {} incidents, {} held back by rate limits; every program detached",
+                outcome.events, outcome.dropped, outcome.incidents, outcome.suppressed
+            );
+            ExitCode::SUCCESS
+        }
+        Err(WatchError::Capture(err)) => {
+            let err = RunError::Capture(err);
+            eprintln!("observer: {err}");
+            ExitCode::from(exit_code_for(&err))
+        }
+        Err(err) => {
+            eprintln!("observer: {err}");
+            ExitCode::from(if matches!(err, WatchError::Cgroup { .. }) { 2 } else { 125 })
+        }
+    }
+}
+
 fn report_skipped(path: &std::path::Path, skipped: u64) {
     if skipped > 0 {
         eprintln!(
@@ -256,6 +292,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_command(args),
         Command::Attach(args) => attach_command(args),
         Command::Repeat(args) => repeat_command(args),
+        Command::Watch(args) => watch_command(args),
         Command::Analyze(args) => analyze_command(args),
         Command::Replay(args) => replay_command(args),
     }

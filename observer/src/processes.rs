@@ -120,6 +120,17 @@ impl ProcessBook {
         self.process_mut(tgid).threads.insert(tid);
     }
 
+    /// Drops everything known about a process that is gone (a long-running watch must not grow).
+    pub fn forget(&mut self, tgid: u32) {
+        if let Some(p) = self.processes.remove(&tgid) {
+            for tid in p.threads {
+                self.tgid_of.remove(&tid);
+            }
+        }
+        self.last_sender.retain(|(t, _), _| *t != tgid);
+        self.last_fatal_generated.remove(&tgid);
+    }
+
     /// Seeds the name of a process known before its first event (the launched command).
     pub fn name(&mut self, tgid: u32, comm: &str) {
         let p = self.process_mut(tgid);

@@ -101,7 +101,8 @@ impl Loop<'_> {
     /// Takes the stuck snapshot (after collecting every pending record) and writes it.
     fn snapshot(&mut self, reason: String) -> Result<StuckSnapshot, RunError> {
         self.drain()?;
-        let snap = self.watchdog.snapshot(self.probes, &self.pipeline.stats, self.root, reason);
+        let pids = self.probes.tracked();
+        let snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
         snap.write(&self.dir).map_err(io_at(&self.dir))?;
         Ok(snap)
     }
@@ -151,7 +152,7 @@ pub async fn watch(
             }
             _ = tick_opt(check.as_mut()), if check.is_some() && stop_reason.is_none() => {
                 l.drain()?;
-                if let Some(stall) = l.watchdog.check(l.probes, &l.pipeline.stats) {
+                if let Some(stall) = l.watchdog.check(&l.probes.tracked(), &l.pipeline.stats) {
                     let window = opts.hang_after.unwrap_or_default();
                     let reason = match &stall {
                         Stall::Blocked => format!("no progress for {}s", window.as_secs_f64()),

@@ -10,7 +10,7 @@ mod sys;
 mod tools;
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     time::{Duration, Instant},
 };
@@ -296,7 +296,7 @@ fn analyze_throughput(env: &Env, bin: &Path, scratch: &Path, plan: &Plan, knee: 
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
-    if !status.is_ok_and(|s| s.success()) {
+    if !status.as_ref().is_ok_and(|s| s.success()) {
         result.error = Some(format!("the capture run failed: {status:?}"));
         return result;
     }
@@ -473,9 +473,4 @@ pub fn bench(quick: bool) -> Result<()> {
     println!("\n{}", rep.summary_table());
     println!("bench: wrote {} and docs/benchmarks.json in {:.0} s", doc.display(), started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// Where the bench keeps its binaries and scratch files.
-pub fn bench_dir() -> PathBuf {
-    workspace_root().join("target/bench")
 }

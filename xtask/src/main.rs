@@ -1,4 +1,5 @@
 //! `cargo xtask`: set up the machine, build the eBPF object, run the demo and the test suite.
+mod bench;
 mod setup;
 
 use std::{
@@ -29,6 +30,12 @@ enum Task {
         /// Extra arguments for `cargo test`.
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
+    },
+    /// Overhead against bare runs, strace -f, perf trace and bpftrace; writes docs/benchmarks.{md,json}.
+    Bench {
+        /// Smaller sizes and fewer rounds (a few minutes): checks the harness, not for quoting.
+        #[arg(long)]
+        quick: bool,
     },
 }
 
@@ -107,5 +114,6 @@ fn main() -> Result<()> {
         }
         Task::Demo => demo(),
         Task::Test { args } => test(&args),
+        Task::Bench { quick } => bench::bench(quick),
     }
 }

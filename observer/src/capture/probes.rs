@@ -60,6 +60,8 @@ pub struct Probes {
     in_flight: HashMap<MapData, u32, InFlight>,
     dropped: PerCpuArray<MapData, u64>,
     submitted: PerCpuArray<MapData, u64>,
+    ring_fill: PerCpuArray<MapData, u64>,
+    ring_size: u32,
     ring: Option<RingBuf<MapData>>,
     // Held so its fd stays open while programs that reference it are loaded.
     _syscall_table: Array<MapData, u8>,
@@ -187,6 +189,9 @@ impl Probes {
                 if sc.name == "mmap" {
                     bits |= host_bits::STACK_MMAPS;
                 }
+                if sc.bits & observer_common::syscall_bits::RLIMIT != 0 {
+                    bits |= host_bits::LIMIT_SETS;
+                }
                 if bits != 0 {
                     host_table.set(sc.nr, bits, 0).map_err(|e| CaptureError::Map { map: "HOST_TABLE", reason: e.to_string() })?;
                 }
@@ -238,6 +243,8 @@ impl Probes {
             in_flight: take(&mut ebpf, "IN_FLIGHT")?,
             dropped: take(&mut ebpf, "DROPPED")?,
             submitted: take(&mut ebpf, "SUBMITTED")?,
+            ring_fill: take(&mut ebpf, "RING_FILL")?,
+            ring_size: buffer_size,
             ring: Some(take(&mut ebpf, "EVENTS")?),
             links,
             fault_link,
@@ -287,6 +294,12 @@ impl Probes {
     /// Processes currently tracked in the kernel.
     pub fn tracked(&self) -> Vec<u32> {
         self.tracked.keys().filter_map(Result::ok).collect()
+    }
+
+    /// Bytes pending in the ring buffer at the last submit, and the buffer's size.
+    pub fn ring_fill(&self) -> (u64, u64) {
+        let pending = self.ring_fill.get(&0, 0).map(|v| v.iter().copied().max().unwrap_or(0)).unwrap_or(0);
+        (pending, u64::from(self.ring_size))
     }
 
     pub fn counters(&self) -> Counters {

@@ -33,9 +33,9 @@ impl Watchdog {
         self.hang_after.map(|w| (w / 4).clamp(Duration::from_millis(250), Duration::from_secs(5)))
     }
 
-    fn sample(&mut self, probes: &Probes, stats: &RunStats) {
+    fn sample(&mut self, pids: &[u32], stats: &RunStats) {
         let now = Instant::now();
-        self.sampler.sample(&probes.tracked());
+        self.sampler.sample(pids);
         self.syscalls.push_back((now, stats.syscall_records));
         let keep = self.hang_after.unwrap_or(SPOT_WINDOW) + Duration::from_secs(1);
         while self.syscalls.len() > 2 && self.syscalls.front().is_some_and(|(t, _)| now.duration_since(*t) > keep) {
@@ -49,10 +49,11 @@ impl Watchdog {
         newest - base.map_or(newest, |(_, n)| *n)
     }
 
-    /// Samples progress; returns the stall once a whole window passed without progress.
-    pub fn check(&mut self, probes: &Probes, stats: &RunStats) -> Option<Stall> {
+    /// Samples progress of the processes `pids`; returns the stall once a whole window passed
+    /// without progress.
+    pub fn check(&mut self, pids: &[u32], stats: &RunStats) -> Option<Stall> {
         let window = self.hang_after?;
-        self.sample(probes, stats);
+        self.sample(pids, stats);
         if self.reported {
             return None;
         }
@@ -64,15 +65,15 @@ impl Watchdog {
 
     /// The stuck snapshot now. Without enough CPU history it measures a short window on the spot.
     /// `root` is listed first; the other processes follow in pid order.
-    pub fn snapshot(&mut self, probes: &mut Probes, stats: &RunStats, root: u32, reason: String) -> StuckSnapshot {
+    pub fn snapshot(&mut self, probes: &mut Probes, pids: &[u32], stats: &RunStats, root: u32, reason: String) -> StuckSnapshot {
         let window = self.hang_after.unwrap_or(SPOT_WINDOW);
         if self.sampler.span() < SPOT_WINDOW.min(window) {
-            self.sample(probes, stats);
+            self.sample(pids, stats);
             std::thread::sleep(SPOT_WINDOW);
         }
-        self.sample(probes, stats);
+        self.sample(pids, stats);
         let cpu = self.sampler.window(window);
-        let mut pids_sorted = probes.tracked();
+        let mut pids_sorted = pids.to_vec();
         pids_sorted.sort_unstable_by_key(|&p| (p != root, p));
         let mut snap = snapshot::take(&snapshot::Input {
             pids: &pids_sorted,

@@ -10,7 +10,7 @@ use observer_common::{
 };
 
 use super::{
-    calls,
+    calls::{self, Built},
     lifecycle::{Lifecycle, SigInfo},
     line::Ret,
     order::{Call, Op, OpKind},
@@ -94,14 +94,22 @@ struct Emitter<'a> {
     out: Emitted,
     /// Per tid.
     comm: HashMap<u32, [u8; COMM_LEN]>,
-    /// Per process: signal dispositions set with rt_sigaction during the capture.
-    handlers: HashMap<u32, HashMap<i32, u64>>,
+    /// Per process: signal dispositions set with rt_sigaction during the capture, with whether
+    /// they reset to SIG_DFL once used (SA_RESETHAND).
+    handlers: HashMap<u32, HashMap<i32, Disposition>>,
     /// Per process: threads seen and not yet exited.
     live: HashMap<u32, BTreeSet<u32>>,
     ended: HashSet<u32>,
     forked: HashSet<u32>,
-    delivered: HashSet<(u32, i32)>,
+    /// (process, signal) delivered while its action was the default one.
+    delivered_default: HashSet<(u32, i32)>,
     root: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Disposition {
+    handler: u64,
+    reset_hand: bool,
 }
 
 impl Emitter<'_> {
@@ -139,9 +147,13 @@ impl Emitter<'_> {
     }
 
     fn step(&mut self, op: &Op) {
-        if let OpKind::Syscall(call) = &op.kind {
-            if let (Some(built), Some(Ret::Value(ret))) = (calls::build(&call.name, &call.args), call.ret) {
-                if is_error_return(ret).is_none() && !calls::possible(&call.name, &built, ret) {
+        let built = match &op.kind {
+            OpKind::Syscall(call) => calls::build(&call.name, &call.args),
+            OpKind::Lifecycle(_) => None,
+        };
+        if let (OpKind::Syscall(call), Some(built)) = (&op.kind, &built) {
+            if let Some(Ret::Value(ret)) = call.ret {
+                if is_error_return(ret).is_none() && !calls::possible(&call.name, built, ret) {
                     let text = format!("{}({}) = {ret:#x}", call.name, call.args);
                     self.out.impossible.push((op.file, op.line, text));
                     return;
@@ -154,7 +166,7 @@ impl Emitter<'_> {
             self.live.entry(tgid).or_default().insert(op.tid);
         }
         match &op.kind {
-            OpKind::Syscall(call) => self.call(op.tid, tgid, call),
+            OpKind::Syscall(call) => self.call(op.tid, tgid, call, built),
             OpKind::Lifecycle(step) => self.lifecycle(op.tid, tgid, op.at, step),
         }
     }
@@ -168,11 +180,14 @@ impl Emitter<'_> {
         match call.name.as_str() {
             "rt_sigaction" => {
                 let (Some(sig), Some(act)) = (args.first().and_then(|s| value::signal(s)), args.get(1)) else { return };
-                // `{sa_handler=SIG_IGN, ...}`, or old strace's `{SIG_IGN, [], 0}`.
-                let text = value::field(act, "sa_handler")
-                    .or_else(|| act.strip_prefix('{').and_then(|inner| split_args(inner).first().copied()));
-                if let (Some(h), Ok(sig)) = (text.and_then(handler), i32::try_from(sig)) {
-                    self.handlers.entry(tgid).or_default().insert(sig, h);
+                // `{sa_handler=SIG_IGN, sa_mask=[], sa_flags=SA_RESETHAND}`, or old strace's
+                // `{SIG_IGN, [], SA_RESETHAND}`.
+                let fields = act.strip_prefix('{').map(split_args).unwrap_or_default();
+                let text = value::field(act, "sa_handler").or_else(|| fields.first().copied());
+                let flags = value::field(act, "sa_flags").or_else(|| fields.get(2).copied()).unwrap_or("");
+                let reset_hand = flags.split('|').any(|f| matches!(f.trim(), "SA_RESETHAND" | "SA_ONESHOT"));
+                if let (Some(handler), Ok(sig)) = (text.and_then(handler), i32::try_from(sig)) {
+                    self.handlers.entry(tgid).or_default().insert(sig, Disposition { handler, reset_hand });
                 }
             }
             "prctl" if args.first() == Some(&"PR_SET_NAME") => {
@@ -184,7 +199,8 @@ impl Emitter<'_> {
         }
     }
 
-    fn call(&mut self, tid: u32, tgid: u32, call: &Call) {
+    /// One call; `built` is its record's fields, `None` for a syscall observer does not record.
+    fn call(&mut self, tid: u32, tgid: u32, call: &Call, built: Option<Built>) {
         if calls::is_clone(&call.name) {
             if let Some(Ret::Value(child)) = call.ret {
                 if let Ok(child) = u32::try_from(child) {
@@ -192,7 +208,7 @@ impl Emitter<'_> {
                 }
             }
         }
-        let Some(built) = calls::build(&call.name, &call.args) else {
+        let Some(built) = built else {
             *self.out.skipped.entry(call.name.clone()).or_default() += 1;
             self.track(tid, tgid, call);
             return;
@@ -263,15 +279,29 @@ impl Emitter<'_> {
         self.comm.insert(tid, comm);
         // Handlers do not survive exec; ignored signals stay ignored.
         if let Some(h) = self.handlers.get_mut(&tgid) {
-            h.retain(|_, v| *v == 1);
+            h.retain(|_, d| d.handler == 1);
         }
         if tgid == self.root && self.out.command.is_empty() {
             self.out.command = argv.filter(|a| !a.is_empty()).unwrap_or_else(|| vec![String::from_utf8_lossy(&path).into_owned()]);
         }
     }
 
-    fn deliver(&mut self, tid: u32, tgid: u32, wall: Option<i64>, sig: i32, code: Option<i32>, errno: i32) {
-        let sa_handler = self.handlers.get(&tgid).and_then(|h| h.get(&sig)).copied().unwrap_or(0);
+    /// A delivery of `info`'s signal; `killed`: strace said the signal ended the process, so its
+    /// action was the default one whatever the capture saw set.
+    fn deliver(&mut self, tid: u32, tgid: u32, wall: Option<i64>, info: &SigInfo, killed: bool) {
+        let SigInfo { sig, code, errno, .. } = *info;
+        let uncatchable = matches!(sig, libc::SIGKILL | libc::SIGSTOP);
+        let disposition = self.handlers.get_mut(&tgid).and_then(|h| h.get_mut(&sig)).filter(|_| !killed && !uncatchable);
+        let sa_handler = match disposition {
+            Some(d) => {
+                let handler = d.handler;
+                if d.reset_hand && handler > 1 {
+                    *d = Disposition { handler: 0, reset_hand: false };
+                }
+                handler
+            }
+            None => 0,
+        };
         // sa_flags are never known, and the code only when strace printed siginfo.
         let header = self.header(kind::SIGNAL_DELIVER, flags::UNKNOWN_ARGS, tid, tgid, wall);
         self.out.events.push(Event::SignalDeliver(SignalDeliverEvent {
@@ -283,7 +313,9 @@ impl Emitter<'_> {
             sa_handler,
             sa_flags: 0,
         }));
-        self.delivered.insert((tgid, sig));
+        if sa_handler == 0 {
+            self.delivered_default.insert((tgid, sig));
+        }
     }
 
     fn signal(&mut self, tid: u32, tgid: u32, wall: Option<i64>, info: &SigInfo) {
@@ -311,7 +343,7 @@ impl Emitter<'_> {
             let header = self.header(kind::FAULT, 0, tid, tgid, wall);
             self.out.events.push(Event::Fault(FaultEvent { header, sig: info.sig, code, addr }));
         }
-        self.deliver(tid, tgid, wall, info.sig, info.code, info.errno);
+        self.deliver(tid, tgid, wall, info, false);
     }
 
     fn lifecycle(&mut self, tid: u32, tgid: u32, wall: Option<i64>, step: &Lifecycle) {
@@ -320,9 +352,11 @@ impl Emitter<'_> {
             Lifecycle::Exited(code) => self.exit(tid, tgid, wall, End::Code(*code)),
             Lifecycle::Killed(sig) => {
                 // strace never shows SIGKILL's delivery; a signal that ended the process without a
-                // delivery line (`-e signal=none`) was still delivered to it.
-                if *sig == libc::SIGKILL || !self.delivered.contains(&(tgid, *sig)) {
-                    self.deliver(tid, tgid, wall, *sig, None, 0);
+                // delivery line (`-e signal=none`), or whose delivery the capture took for a
+                // handled one, was still delivered to it with the default action.
+                if *sig == libc::SIGKILL || !self.delivered_default.contains(&(tgid, *sig)) {
+                    let info = SigInfo { sig: *sig, code: None, errno: 0, pid: None, addr: None };
+                    self.deliver(tid, tgid, wall, &info, true);
                 }
                 self.exit(tid, tgid, wall, End::Signal(*sig));
             }
@@ -362,7 +396,7 @@ pub fn emit(ops: &[Op], family: &Family, base: Option<i64>) -> Emitted {
         live: HashMap::new(),
         ended: HashSet::new(),
         forked: HashSet::new(),
-        delivered: HashSet::new(),
+        delivered_default: HashSet::new(),
         root: root.unwrap_or(0),
     };
     for op in ops {
@@ -518,6 +552,30 @@ mod tests {
         let handlers: Vec<u64> = e.events.iter().filter_map(|ev| if let Event::SignalDeliver(d) = ev { Some(d.sa_handler) } else { None }).collect();
         assert_eq!(handlers, [0x55a4_8ba4_bdc0, 1]);
         assert_eq!(e.skipped.get("rt_sigaction"), Some(&2));
+    }
+
+    #[test]
+    fn a_one_shot_handler_is_the_default_again_after_one_delivery() {
+        let e = records(&[
+            "7 rt_sigaction(SIGSEGV, {sa_handler=0x4011d6, sa_mask=[], sa_flags=SA_RESTORER|SA_RESETHAND, sa_restorer=0x7f}, NULL, 8) = 0",
+            "7 --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---",
+            "7 --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---",
+            "7 +++ killed by SIGSEGV (core dumped) +++",
+        ]);
+        let handlers: Vec<u64> = e.events.iter().filter_map(|ev| if let Event::SignalDeliver(d) = ev { Some(d.sa_handler) } else { None }).collect();
+        assert_eq!(handlers, [0x4011d6, 0], "no third delivery: the second had the default action");
+    }
+
+    #[test]
+    fn a_kill_by_a_signal_the_capture_thought_handled_is_a_default_delivery() {
+        let e = records(&[
+            "7 rt_sigaction(SIGTERM, {sa_handler=0x4011d6, sa_mask=[], sa_flags=SA_RESTORER, sa_restorer=0x7f}, NULL, 8) = 0",
+            "7 --- SIGTERM {si_signo=SIGTERM, si_code=SI_USER, si_pid=1, si_uid=0} ---",
+            "7 +++ killed by SIGTERM +++",
+        ]);
+        let handlers: Vec<u64> = e.events.iter().filter_map(|ev| if let Event::SignalDeliver(d) = ev { Some(d.sa_handler) } else { None }).collect();
+        assert_eq!(handlers, [0x4011d6, 0]);
+        assert_eq!(e.root_end, Some(End::Signal(15)));
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub enum ImportError {
     SeveralCaptures { dir: PathBuf, names: Vec<String> },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("no strace output in {path}: none of its {lines} lines could be read{}; give a file written by strace -o FILE (or the files of strace -ff -o NAME)", first_unparsed(.first))]
+    #[error("no strace output in {path}: none of its {lines} lines parsed{}; give a file written by strace -o FILE (or the files of strace -ff -o NAME)", first_unparsed(.first))]
     NothingParsed { path: PathBuf, lines: usize, first: Option<(PathBuf, usize, String)> },
     #[error("cannot write the run directory {path}: {source}; choose a writable --out DIR")]
     RunDir { path: PathBuf, source: std::io::Error },
@@ -89,15 +89,19 @@ struct Read {
     placeholder_tid: bool,
 }
 
+/// A line understood, with its number in its file (from 1).
+type NumberedLine = (usize, line::Line);
+
 fn read(path: &Path) -> Result<Read, ImportError> {
     let (layout, files) = source::discover(path)?;
     let mut read =
         Read { layout, files: Vec::new(), items: Vec::new(), lines: 0, any_parsed: false, unparsed: Vec::new(), placeholder_tid: false };
-    let mut per_file: Vec<(Vec<(usize, line::Line)>, Vec<u32>)> = Vec::new();
+    // Per file: its understood lines (with their numbers) and their tids.
+    let mut per_file: Vec<(Vec<NumberedLine>, Vec<u32>)> = Vec::new();
     for file in files {
         let raw = source::read_lines(&file)?;
         let count = raw.iter().filter(|l| !l.trim().is_empty()).count();
-        let mut parsed: Vec<(usize, line::Line)> = Vec::new();
+        let mut parsed: Vec<NumberedLine> = Vec::new();
         for (number, text) in line::untangle(&raw) {
             if text.trim().is_empty() {
                 continue;

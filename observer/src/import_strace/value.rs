@@ -98,7 +98,7 @@ pub fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The text of `name=...` when an argument is written `name=value` (clone's `flags=...`).
-pub fn named<'a>(text: &'a str) -> Option<(&'a str, &'a str)> {
+pub fn named(text: &str) -> Option<(&str, &str)> {
     let (key, value) = text.split_once('=')?;
     let key = key.trim();
     (!key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')).then(|| (key, value.trim()))

@@ -43,7 +43,7 @@ pub fn is_root() -> bool {
 }
 
 /// Whether our child `pid` has exited, leaving it unreaped (a zombie whose /proc/PID/stat still
-/// holds its CPU times and those of the children it reaped).
+/// holds its CPU times).
 pub fn exited_unreaped(pid: u32) -> bool {
     // siginfo_t is 128 bytes; on x86_64 si_pid sits at offset 16 and stays 0 when nothing exited.
     let mut info = [0u8; 128];
@@ -52,22 +52,20 @@ pub fn exited_unreaped(pid: u32) -> bool {
     rc == 0 && i32::from_ne_bytes([info[16], info[17], info[18], info[19]]) != 0
 }
 
-/// CPU times from /proc/PID/stat, in milliseconds.
+/// CPU time from /proc/PID/stat, in milliseconds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuTimes {
-    /// The process itself (all its threads).
+    /// The process itself (all its threads), not the children it waited for.
     pub self_ms: f64,
-    /// Children it waited for.
-    pub children_ms: f64,
 }
 
 pub fn cpu_times(pid: u32) -> Option<CpuTimes> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &text[text.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // After "pid (comm) ": state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    // After "pid (comm) ": state is field 3, utime 14, stime 15.
     let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) * 10.0; // USER_HZ = 100
-    Some(CpuTimes { self_ms: tick(11) + tick(12), children_ms: tick(13) + tick(14) })
+    Some(CpuTimes { self_ms: tick(11) + tick(12) })
 }
 
 /// (VmRSS, VmHWM) of a process in KiB.

@@ -1,0 +1,226 @@
+//! Incidents of a host-wide watch: which events may reveal a signature, the rate limits that
+//! turn a storm into one incident plus a count, and the incident directory — the same contract as
+//! a run directory, built from the tree's flight recorder.
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use observer_common::{flags, syscalls};
+use serde::Serialize;
+
+use crate::{
+    analysis::{report, Classification, Severity},
+    clock,
+    decode::{is_error_return, MAP_STACK, PROT_READ, PROT_WRITE},
+    event::{returned, Event},
+    eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
+    hang::snapshot::StuckSnapshot,
+    preflight::Preflight,
+    processes::{ProcessBook, ProcessExit},
+    sinks::Pipeline,
+    summary::Summary,
+};
+
+const ENOMEM: i32 = 12;
+const EAGAIN: i32 = 11;
+
+/// The signature an event may reveal, judged cheaply as it streams by; the classifiers decide.
+pub fn trigger(event: &Event, book: &ProcessBook) -> Option<&'static str> {
+    match event {
+        Event::Syscall(e) if returned(e) => {
+            let name = syscalls::by_nr(e.nr)?.name;
+            let errno = is_error_return(e.ret)?;
+            match (name, errno) {
+                ("mprotect", ENOMEM) if e.args[2] & (PROT_READ | PROT_WRITE) == (PROT_READ | PROT_WRITE) => Some("pthread-stack-mprotect-enomem"),
+                ("mmap", ENOMEM) if e.args[3] & MAP_STACK != 0 => Some("pthread-stack-mmap-enomem"),
+                ("clone" | "clone3" | "fork" | "vfork", EAGAIN) => Some("clone-eagain"),
+                _ => None,
+            }
+        }
+        // Crashes and kills; a SIGTERM/SIGINT/SIGHUP ending is how services are stopped every day.
+        Event::Exit(x) if x.header.flags & flags::GROUP_DEAD != 0 => match book.process(x.header.tgid)?.exit.as_ref()? {
+            ProcessExit::Signal { sig, .. }
+                if matches!(*sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGTRAP | libc::SIGFPE | libc::SIGABRT | libc::SIGKILL | libc::SIGSYS) =>
+            {
+                Some("fatal-signal")
+            }
+            _ => None,
+        },
+        Event::SignalDeliver(d) if matches!(d.sig, libc::SIGTTIN | libc::SIGTTOU | libc::SIGTSTP | libc::SIGSTOP) && (d.sig == libc::SIGSTOP || d.sa_handler == 0) => {
+            Some("job-control-stop")
+        }
+        _ => None,
+    }
+}
+
+/// One incident per signature and tree per window, and at most N per minute overall; what is held
+/// back is counted and reported with the next incident of the same kind.
+pub struct RateLimit {
+    window: Duration,
+    per_minute: usize,
+    last: HashMap<(String, u32), Instant>,
+    recent: Vec<Instant>,
+    pub suppressed: HashMap<(String, u32), u64>,
+    pub suppressed_by_signature: HashMap<String, u64>,
+}
+
+impl RateLimit {
+    pub fn new(window: Duration, per_minute: usize) -> Self {
+        Self { window, per_minute, last: HashMap::new(), recent: Vec::new(), suppressed: HashMap::new(), suppressed_by_signature: HashMap::new() }
+    }
+
+    /// Whether an incident of `signature` in `tree` may be written now.
+    pub fn allow(&mut self, signature: &str, tree: u32, now: Instant) -> bool {
+        let key = (signature.to_string(), tree);
+        self.recent.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
+        let too_soon = self.last.get(&key).is_some_and(|t| now.duration_since(*t) < self.window);
+        if too_soon || self.recent.len() >= self.per_minute {
+            *self.suppressed.entry(key).or_default() += 1;
+            *self.suppressed_by_signature.entry(signature.to_string()).or_default() += 1;
+            return false;
+        }
+        self.last.insert(key, now);
+        self.recent.push(now);
+        true
+    }
+
+    /// How many incidents of this kind were held back since the last one written.
+    pub fn take_suppressed(&mut self, signature: &str, tree: u32) -> u64 {
+        self.suppressed.remove(&(signature.to_string(), tree)).unwrap_or(0)
+    }
+}
+
+/// The one JSON line `--json` prints per incident.
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentLine {
+    pub time: String,
+    pub signature: String,
+    pub severity: String,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub summary: String,
+    pub dir: String,
+    pub suppressed_before: u64,
+    pub events: usize,
+    pub events_dropped_so_far: u64,
+}
+
+/// What an incident directory is written from.
+pub struct IncidentInput<'a> {
+    pub parent: &'a Path,
+    /// Which findings make this an incident (the triggering signature; for a hang, any hang one).
+    pub confirm: &'a dyn Fn(&crate::analysis::Finding) -> bool,
+    pub pid: u32,
+    pub comm: &'a str,
+    pub events: Vec<Event>,
+    pub stuck: Option<StuckSnapshot>,
+    pub boot_to_wall_ns: i64,
+    pub observer_pid: u32,
+    pub dropped_so_far: u64,
+    pub suppressed_before: u64,
+}
+
+/// Writes the incident directory; returns it with the classification of its events, or `None`
+/// when the classifiers do not confirm the signature (nothing is left on disk then).
+pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Classification, IncidentLine)>> {
+    let now = clock::now_wall_ns();
+    // Built under a hidden name, renamed once the finding (and so the name) is known.
+    let dir = input.parent.join(format!(".incident-{}-{}.partial", input.pid, now));
+    std::fs::create_dir_all(&dir)?;
+    // The affected process's limits and cgroups now, if it is still there.
+    let preflight = procread_alive(input.pid).then(|| Preflight::take(input.pid, clock::rfc3339(now)));
+    if let Some(p) = &preflight {
+        p.write(&dir)?;
+    }
+    if let Some(s) = &input.stuck {
+        s.write(&dir)?;
+    }
+    let header = LogHeader {
+        record_schema: RECORD_SCHEMA,
+        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default(),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
+        boot_to_wall_ns: input.boot_to_wall_ns,
+        started_at: clock::rfc3339(now),
+        command: vec![input.comm.to_string()],
+        observer_pid: input.observer_pid,
+        root_pid: Some(input.pid),
+    };
+    let log = EventLogWriter::create(&dir.join(crate::rundir::EVENTS), &header)?;
+    let mut pipeline = Pipeline::new(&dir, Some(log), header, preflight);
+    pipeline.handle_batch(&input.events)?;
+    let (records, classification) = pipeline.finish(input.stuck.as_ref())?;
+    let Some(f) = classification.findings.iter().find(|f| (input.confirm)(f) && f.severity > Severity::Info) else {
+        std::fs::remove_dir_all(&dir)?;
+        return Ok(None);
+    };
+    report::write(&classification, &dir)?;
+    let name = format!("{}-{}-{}", clock::compact_utc(now), f.signature, input.pid);
+    let mut final_dir = input.parent.join(&name);
+    let mut n = 1;
+    while final_dir.exists() {
+        n += 1;
+        final_dir = input.parent.join(format!("{name}.{n}"));
+    }
+    let line = IncidentLine {
+        time: clock::rfc3339(now),
+        signature: f.signature.clone(),
+        severity: f.severity.as_str().into(),
+        pid: f.pid,
+        tid: f.tid,
+        comm: input.comm.into(),
+        summary: f.summary.clone(),
+        dir: final_dir.display().to_string(),
+        suppressed_before: input.suppressed_before,
+        events: input.events.len(),
+        events_dropped_so_far: input.dropped_so_far,
+    };
+    let mut s = Summary::default();
+    s.put("incident", line.signature.clone());
+    s.put("time", line.time.clone());
+    s.put("pid", line.pid);
+    s.put("comm", line.comm.clone());
+    s.put("verdict", report::verdict(&classification));
+    s.put("events_written", records);
+    s.put("flight_recorder_events", input.events.len());
+    s.put("events_dropped_so_far", input.dropped_so_far);
+    s.put("evidence_may_be_incomplete", if input.dropped_so_far > 0 { "yes: the kernel dropped events since the watch started" } else { "no" });
+    s.put("suppressed_before", input.suppressed_before);
+    s.write(&dir)?;
+    std::fs::rename(&dir, &final_dir)?;
+    Ok(Some((final_dir, classification, line)))
+}
+
+fn procread_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storm_gives_one_incident_per_tree_and_window_and_counts_the_rest() {
+        let mut limit = RateLimit::new(Duration::from_secs(60), 10);
+        let t0 = Instant::now();
+        assert!(limit.allow("clone-eagain", 7, t0));
+        for _ in 0..1000 {
+            assert!(!limit.allow("clone-eagain", 7, t0));
+        }
+        assert!(limit.allow("clone-eagain", 8, t0), "another tree");
+        assert!(limit.allow("fatal-signal", 7, t0), "another signature");
+        assert_eq!(limit.take_suppressed("clone-eagain", 7), 1000);
+        assert!(limit.allow("clone-eagain", 7, t0 + Duration::from_secs(61)), "a new window");
+    }
+
+    #[test]
+    fn the_per_minute_cap_holds_across_trees() {
+        let mut limit = RateLimit::new(Duration::from_secs(60), 3);
+        let t0 = Instant::now();
+        let allowed = (0..10).filter(|tree| limit.allow("fatal-signal", *tree, t0)).count();
+        assert_eq!(allowed, 3);
+        assert_eq!(limit.suppressed_by_signature["fatal-signal"], 7);
+    }
+}

@@ -1,0 +1,328 @@
+//! `observer watch`: a long-lived host-side daemon. Every process is streamed at low rate
+//! (lifecycle, signals, failed resource calls, thread stacks); processes matching the filters are
+//! tracked in full. Each process tree keeps a bounded flight recorder; when a signature appears, the
+//! tree's recorder becomes an incident directory with the same contract as a run directory.
+pub mod incident;
+pub mod metrics;
+pub mod trees;
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    net::SocketAddr,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    analysis::Finding,
+    capture::{probes::HostWide, CaptureError, Kernel},
+    clock,
+    event::{kind_name, Event},
+    hang::{procread, progress::Stall, watch::Watchdog},
+    processes::ProcessBook,
+    sinks::RunStats,
+    source::EventSource,
+};
+use incident::{trigger, IncidentInput, RateLimit};
+use metrics::Metrics;
+use trees::{RecorderBounds, Trees};
+
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    pub comms: Vec<String>,
+    pub cgroups: Vec<PathBuf>,
+    pub uids: Vec<u32>,
+    pub pids: Vec<u32>,
+    pub incidents: PathBuf,
+    pub hang_after: Option<Duration>,
+    pub metrics: Option<SocketAddr>,
+    pub json: bool,
+    pub max_incidents_per_minute: usize,
+    /// One incident per signature and tree within this window.
+    pub window: Duration,
+    pub recorder: RecorderBounds,
+    pub buffer_size: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("--cgroup {path}: {reason}")]
+    Cgroup { path: PathBuf, reason: String },
+    #[error("--metrics {addr}: {source}")]
+    Metrics { addr: SocketAddr, source: std::io::Error },
+    #[error("incidents directory {path}: {source}")]
+    Incidents { path: PathBuf, source: std::io::Error },
+}
+
+/// What a watch did, for its last words.
+#[derive(Clone, Debug, Default)]
+pub struct WatchOutcome {
+    pub incidents: u64,
+    pub suppressed: u64,
+    pub events: u64,
+    pub dropped: u64,
+}
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// The cgroup v2 id of a directory: its inode number in the cgroup2 filesystem.
+pub fn cgroup_id(path: &Path) -> Result<u64, WatchError> {
+    let bad = |reason: String| WatchError::Cgroup { path: path.to_path_buf(), reason };
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|e| bad(e.to_string()))?;
+    // SAFETY: statfs into a zeroed struct with a NUL-terminated path.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut fs) } != 0 {
+        return Err(bad(std::io::Error::last_os_error().to_string()));
+    }
+    if fs.f_type as i64 != CGROUP2_SUPER_MAGIC {
+        return Err(bad("not a cgroup v2 directory; the kernel filter matches cgroup v2 ids (on hybrid hosts the v2 hierarchy is mounted at /sys/fs/cgroup/unified)".into()));
+    }
+    Ok(meta.ino())
+}
+
+/// The cgroup v2 directory of a process, from /proc/<pid>/cgroup's `0::` line.
+fn process_cgroup_id(pid: u32, v2_root: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    std::fs::metadata(v2_root.join(rel.trim_start_matches('/'))).ok().map(|m| m.ino())
+}
+
+fn v2_root() -> PathBuf {
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if unified.join("cgroup.procs").exists() { unified.to_path_buf() } else { PathBuf::from("/sys/fs/cgroup") }
+}
+
+fn real_uid(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.parse().ok()
+}
+
+/// Processes already running that the filters select (the kernel catches the ones that exec later).
+fn matching_processes(opts: &WatchOptions, cgroups: &[u64]) -> Vec<u32> {
+    let root = v2_root();
+    let comms: Vec<String> = opts.comms.iter().map(|c| c.chars().take(15).collect()).collect();
+    let mut out: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).collect())
+        .unwrap_or_default();
+    out.retain(|&pid| {
+        pid != std::process::id()
+            && (procread::process_stat(pid).is_some_and(|s| comms.contains(&s.comm))
+                || real_uid(pid).is_some_and(|u| opts.uids.contains(&u))
+                || (!cgroups.is_empty() && process_cgroup_id(pid, &root).is_some_and(|c| cgroups.contains(&c))))
+    });
+    for pid in &opts.pids {
+        out.extend(crate::attach::process_tree(*pid));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Hang detection of one fully tracked tree.
+struct TreeWatch {
+    watchdog: Watchdog,
+    stats: RunStats,
+}
+
+struct Daemon {
+    opts: WatchOptions,
+    kernel: Kernel,
+    book: ProcessBook,
+    trees: Trees,
+    limit: RateLimit,
+    metrics: metrics::Shared,
+    hangs: HashMap<u32, TreeWatch>,
+    outcome: WatchOutcome,
+    boot_to_wall_ns: i64,
+    batch: Vec<Event>,
+}
+
+impl Daemon {
+    fn drain(&mut self) {
+        self.batch.clear();
+        let _ = self.kernel.live.read_batch(&mut self.batch);
+        let batch = std::mem::take(&mut self.batch);
+        let arrived = Instant::now();
+        let me = std::process::id();
+        for event in &batch {
+            self.book.observe(event);
+            let tree = self.trees.record(event);
+            self.outcome.events += 1;
+            if let Ok(mut m) = self.metrics.lock() {
+                *m.events_received.entry(event.kind_name()).or_default() += 1;
+            }
+            if let Some(w) = self.hangs.get_mut(&tree) {
+                w.stats.observe(event, arrived);
+            }
+            if event.header().tgid == me {
+                continue;
+            }
+            if let Some(signature) = trigger(event, &self.book) {
+                let pid = event.header().tgid;
+                self.incident(signature, tree, pid, None, &|f| f.signature == signature);
+            }
+        }
+        self.batch = batch;
+    }
+
+    fn incident(&mut self, signature: &str, tree: u32, pid: u32, stuck: Option<crate::hang::snapshot::StuckSnapshot>, confirm: &dyn Fn(&Finding) -> bool) {
+        if !self.limit.allow(signature, tree, Instant::now()) {
+            if let Ok(mut m) = self.metrics.lock() {
+                *m.incidents_suppressed.entry(signature.to_string()).or_default() += 1;
+            }
+            self.outcome.suppressed += 1;
+            return;
+        }
+        let events: Vec<Event> = self.trees.get(tree).map(|t| t.events.iter().copied().collect()).unwrap_or_default();
+        let dropped = self.kernel.probes.counters().dropped_total();
+        let comm = self.book.comm(pid).to_string();
+        let input = IncidentInput {
+            parent: &self.opts.incidents,
+            confirm,
+            pid,
+            comm: &comm,
+            events,
+            stuck,
+            boot_to_wall_ns: self.boot_to_wall_ns,
+            observer_pid: std::process::id(),
+            dropped_so_far: dropped,
+            suppressed_before: self.limit.take_suppressed(signature, tree),
+        };
+        match incident::write(input) {
+            Ok(Some((_, _, line))) => {
+                self.outcome.incidents += 1;
+                if let Ok(mut m) = self.metrics.lock() {
+                    *m.incidents.entry(line.signature.clone()).or_default() += 1;
+                }
+                if self.opts.json {
+                    println!("{}", serde_json::to_string(&line).unwrap_or_default());
+                } else {
+                    eprintln!("observer watch: {} [{}] pid {} ({}): {} -> {}", line.severity, line.signature, line.pid, line.comm, line.summary, line.dir);
+                }
+            }
+            Ok(None) => {
+                if let Ok(mut m) = self.metrics.lock() {
+                    m.unconfirmed_triggers += 1;
+                }
+            }
+            Err(e) => eprintln!("observer watch: could not write an incident for pid {pid}: {e}"),
+        }
+    }
+
+    /// Hang detection over every fully tracked tree.
+    fn check_hangs(&mut self) {
+        let Some(after) = self.opts.hang_after else { return };
+        let tracked = self.kernel.probes.tracked();
+        let trees = self.trees.trees_with(&tracked);
+        self.hangs.retain(|t, _| trees.iter().any(|(k, _)| k == t));
+        for (tree, pids) in trees {
+            let w = self.hangs.entry(tree).or_insert_with(|| TreeWatch { watchdog: Watchdog::new(Some(after)), stats: RunStats::default() });
+            let Some(stall) = w.watchdog.check(&pids, &w.stats) else { continue };
+            let reason = match stall {
+                Stall::Blocked => format!("no progress for {}s", after.as_secs_f64()),
+                Stall::Spinning(tids) => format!("threads {tids:?} on CPU without syscalls for {}s", after.as_secs_f64()),
+            };
+            let root = pids[0];
+            let snap = w.watchdog.snapshot(&mut self.kernel.probes, &pids, &w.stats, root, reason);
+            w.watchdog.reported = true;
+            self.incident("hang", tree, root, Some(snap), &|f| f.signature.starts_with("hang-") || f.signature == "deadlock");
+        }
+    }
+
+    fn refresh_metrics(&mut self) {
+        let counters = self.kernel.probes.counters();
+        let (pending, size) = self.kernel.probes.ring_fill();
+        let tracked = self.kernel.probes.tracked().len();
+        self.outcome.dropped = counters.dropped_total();
+        if let Ok(mut m) = self.metrics.lock() {
+            for kind in 1..observer_common::kind::COUNT as u16 {
+                m.events_submitted.insert(kind_name(kind), counters.submitted[kind as usize]);
+                m.events_dropped.insert(kind_name(kind), counters.dropped[kind as usize]);
+            }
+            m.inflight_overflows = counters.inflight_full;
+            m.tracked_processes = tracked;
+            m.trees = self.trees.len();
+            m.recorder_events = self.trees.events_held();
+            m.recorder_bytes = self.trees.bytes_held();
+            m.ring_pending_bytes = pending;
+            m.ring_size_bytes = size;
+        }
+    }
+}
+
+/// Runs the daemon until `shutdown` resolves; then detaches every program before returning.
+pub async fn watch(opts: WatchOptions, shutdown: impl Future<Output = &'static str>) -> Result<WatchOutcome, WatchError> {
+    let cgroups = opts.cgroups.iter().map(|p| cgroup_id(p)).collect::<Result<Vec<u64>, _>>()?;
+    std::fs::create_dir_all(&opts.incidents).map_err(|source| WatchError::Incidents { path: opts.incidents.clone(), source })?;
+    let metrics: metrics::Shared = Arc::new(Mutex::new(Metrics::default()));
+    let listener = match opts.metrics {
+        Some(addr) => Some(metrics::bind(addr).await.map_err(|source| WatchError::Metrics { addr, source })?),
+        None => None,
+    };
+    let host = HostWide { enabled: true, comms: opts.comms.clone(), uids: opts.uids.clone(), cgroups: cgroups.clone() };
+    let mut kernel = Kernel::load_with(opts.buffer_size, &host)?;
+    let seeded = matching_processes(&opts, &cgroups);
+    for &pid in &seeded {
+        kernel.probes.track(pid)?;
+        for tid in procread::threads(pid) {
+            kernel.probes.track_thread(tid, pid)?;
+        }
+    }
+    let server = listener.map(|l| tokio::spawn(metrics::serve(l, metrics.clone())));
+    eprintln!(
+        "observer watch: watching every process; {} tracked in full now; incidents in {}{}",
+        seeded.len(),
+        opts.incidents.display(),
+        opts.metrics.map_or(String::new(), |a| format!("; metrics on http://{a}/metrics"))
+    );
+    let mut d = Daemon {
+        limit: RateLimit::new(opts.window, opts.max_incidents_per_minute),
+        trees: Trees::new(opts.recorder, Duration::from_secs(5)),
+        opts,
+        kernel,
+        book: ProcessBook::default(),
+        metrics,
+        hangs: HashMap::new(),
+        outcome: WatchOutcome::default(),
+        boot_to_wall_ns: clock::boot_to_wall_offset_ns(),
+        batch: Vec::with_capacity(4096),
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+    let check_every = Watchdog::new(d.opts.hang_after).interval().unwrap_or(Duration::from_secs(3600));
+    let mut hang_check = tokio::time::interval(check_every);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = d.kernel.live.readable() => d.drain(),
+            _ = tick.tick() => d.drain(),
+            _ = hang_check.tick() => {
+                d.drain();
+                d.check_hangs();
+            }
+            _ = housekeeping.tick() => {
+                for pid in d.trees.sweep() {
+                    d.book.forget(pid);
+                }
+                d.refresh_metrics();
+            }
+        }
+    }
+    d.drain();
+    d.refresh_metrics();
+    if let Some(server) = server {
+        server.abort();
+    }
+    let outcome = d.outcome.clone();
+    // Nothing of ours may stay loaded: wait for every program to be detached.
+    let _ = d.kernel.detach_in_background().join();
+    Ok(outcome)
+}
