@@ -57,6 +57,8 @@ pub struct LimitChange {
     /// `u64::MAX` is unlimited.
     pub value: u64,
     pub ts_ns: u64,
+    /// Whether `ts_ns` is a real time (an imported capture without timestamps has none).
+    pub time_known: bool,
     pub by_pid: u32,
 }
 
@@ -98,6 +100,11 @@ impl ProcessBook {
     /// The soft limit `resource` of process `tgid` as set during the capture, if it was.
     pub fn limit(&self, tgid: u32, resource: u64) -> Option<&LimitChange> {
         self.processes.get(&tgid)?.limits.get(&resource)
+    }
+
+    /// Whether the limit change recorded for `tgid` has a real time.
+    pub fn limit_known_time(&self, tgid: u32, resource: u64) -> bool {
+        self.limit(tgid, resource).is_some_and(|c| c.time_known)
     }
 
     pub fn threads_seen(&self) -> usize {
@@ -154,7 +161,7 @@ impl ProcessBook {
                         "prlimit64" => (h.tgid, e.args[1]),
                         _ => (h.tgid, e.args[0]),
                     };
-                    let change = LimitChange { value: e.aux, ts_ns: h.ts_ns, by_pid: h.tgid };
+                    let change = LimitChange { value: e.aux, ts_ns: h.ts_ns, time_known: h.flags & flags::UNKNOWN_TIME == 0, by_pid: h.tgid };
                     self.process_mut(target).limits.insert(resource, change);
                 }
             }

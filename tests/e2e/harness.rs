@@ -41,7 +41,8 @@ pub fn workload(name: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/workloads").join(format!("{name}.c"));
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("workload-{name}-{}", std::process::id()));
     if !out.exists() {
-        let tmp = out.with_extension("tmp");
+        // A name of this thread's own: tests compiling the same workload at once must not collide.
+        let tmp = out.with_extension(format!("tmp-{:?}", std::thread::current().id()).replace(['(', ')'], ""));
         let status = Command::new("cc").args(["-O2", "-g", "-pthread", "-o"]).arg(&tmp).arg(&src).status().expect("cc runs");
         assert!(status.success(), "compiling {}", src.display());
         std::fs::rename(&tmp, &out).unwrap();

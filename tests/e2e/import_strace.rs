@@ -196,7 +196,7 @@ fn a_pids_cgroup_clone_failure_under_strace_gives_clone_eagain_like_observer_run
     let root = scratch("import-pids");
     let (file, out, live) = (root.join("strace.txt"), root.join("imported"), root.join("live"));
     // Two tasks: strace itself (the shell execs into it) and the traced command, so the command's
-    // first pthread_create is refused.
+    // first pthread_create is refused, whatever the timing.
     let cgroup = PidsCgroup::new("observer-e2e-import", 2);
     let script = format!(
         "echo $$ > {}/cgroup.procs; exec strace -f -tt -T -o {} -- {} 16",
@@ -211,7 +211,8 @@ fn a_pids_cgroup_clone_failure_under_strace_gives_clone_eagain_like_observer_run
     let f = finding(&report.classification, "clone-eagain");
     assert!(f.summary.contains("no preflight snapshot"), "strace records no cgroup: {}", f.summary);
 
-    let live_cgroup = PidsCgroup::new("observer-e2e-import-live", 4);
+    // The same room for the command alone: observer puts only the command in the cgroup.
+    let live_cgroup = PidsCgroup::new("observer-e2e-import-live", 1);
     let out_live = observe(&live, &["--cgroup", live_cgroup.0.to_str().unwrap()], &[threads.to_str().unwrap(), "16"]);
     assert_eq!(out_live.status.code(), Some(1));
     assert_same_diagnosis(&live, &out, "clone-eagain", &["clone3(", "= -1 EAGAIN"]);

@@ -56,10 +56,21 @@ fn tracefs() {
     let _ = Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]).status();
 }
 
+/// bpftool: the tests check with it that no program of ours stays loaded.
+fn bpftool() -> Result<()> {
+    if have("bpftool") || !is_root() {
+        return Ok(());
+    }
+    eprintln!("setup: installing bpftool");
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "bpftool"]).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// Everything the build and the BPF tests need, installed when missing.
 pub fn ensure() -> Result<()> {
     rust_src()?;
     bpf_linker()?;
+    bpftool()?;
     tracefs();
     Ok(())
 }

@@ -26,7 +26,7 @@ impl Mapping {
         } else if self.flags & MAP_ANONYMOUS != 0 {
             "an anonymous mapping".to_string()
         } else {
-            format!("a mapping of fd {} at file offset {:#x}", self.fd, self.offset + (addr - self.start))
+            format!("a mapping of fd {} at file offset {:#x}", self.fd, self.offset.saturating_add(addr - self.start))
         };
         format!(
             "{what} {:#x}-{:#x} ({}, {})",
@@ -54,7 +54,7 @@ impl Space {
                 self.maps.insert(m.start, Mapping { end: start, ..m.clone() });
             }
             if m.end > end {
-                let offset = m.offset + (end - m.start);
+                let offset = m.offset.saturating_add(end - m.start);
                 self.maps.insert(end, Mapping { start: end, offset, ..m });
             }
         }
@@ -79,7 +79,7 @@ pub struct AddressSpaces {
 const PAGE: u64 = 4096;
 
 fn page_up(n: u64) -> u64 {
-    n.div_ceil(PAGE) * PAGE
+    n.div_ceil(PAGE).saturating_mul(PAGE)
 }
 
 impl AddressSpaces {
@@ -101,17 +101,17 @@ impl AddressSpaces {
         match sc.name {
             "mmap" => space.map(Mapping {
                 start: e.ret as u64,
-                end: e.ret as u64 + page_up(a[1]),
+                end: (e.ret as u64).saturating_add(page_up(a[1])),
                 prot: a[2],
                 flags: a[3],
                 fd: a[4] as i32,
                 offset: a[5],
             }),
-            "munmap" => space.unmap(a[0], a[0] + page_up(a[1])),
+            "munmap" => space.unmap(a[0], a[0].saturating_add(page_up(a[1]))),
             "mremap" => {
                 if let Some(old) = space.find(a[0]).cloned() {
-                    space.unmap(a[0], a[0] + page_up(a[1]));
-                    space.map(Mapping { start: e.ret as u64, end: e.ret as u64 + page_up(a[2]), ..old });
+                    space.unmap(a[0], a[0].saturating_add(page_up(a[1])));
+                    space.map(Mapping { start: e.ret as u64, end: (e.ret as u64).saturating_add(page_up(a[2])), ..old });
                 }
             }
             "brk" => {

@@ -424,7 +424,9 @@ mod tests {
             .map(|(i, t)| {
                 let l = parse(t).unwrap_or_else(|| panic!("parses: {t}"));
                 let wall = l.stamp.map(|s| match s {
-                    crate::import_strace::stamp::Stamp::Epoch(ns) | crate::import_strace::stamp::Stamp::TimeOfDay(ns) => ns,
+                    crate::import_strace::stamp::Stamp::Epoch(ns)
+                    | crate::import_strace::stamp::Stamp::TimeOfDay(ns)
+                    | crate::import_strace::stamp::Stamp::Relative(ns) => ns,
                 });
                 Item { file: 0, line: i + 1, tid: l.pid.unwrap_or(1), wall, body: l.body }
             })

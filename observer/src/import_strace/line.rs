@@ -141,6 +141,11 @@ pub fn parse(text: &str) -> Option<Line> {
         },
         None => (None, rest),
     };
+    // `-i`: the instruction pointer, `[00007f2b32827000] `.
+    let rest = match rest.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+        Some((ip, after)) if !ip.is_empty() && ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b'?') => after,
+        _ => rest,
+    };
     Some(Line { pid, stamp, body: body(rest.trim_end())? })
 }
 
@@ -206,6 +211,14 @@ mod tests {
         let line = parse("5205  1795307581.971534 kill(5205, SIGTERM) = 0").unwrap();
         assert_eq!((line.pid, line.stamp), (Some(5205), Some(Stamp::Epoch(1_795_307_581_971_534_000))));
         assert_eq!(line.body, call("kill", "5205, SIGTERM", Ret::Value(0), None));
+    }
+
+    #[test]
+    fn dash_i_instruction_pointers_and_dash_r_deltas_are_skipped() {
+        let line = parse("[pid 7] 00:32:31.650982 [00007f2b32827000] brk(NULL) = 0x1000").unwrap();
+        assert_eq!((line.pid, line.body), (Some(7), call("brk", "NULL", Ret::Value(0x1000), None)));
+        let line = parse("     0.000123 brk(NULL) = 0x1000").unwrap();
+        assert_eq!(line.stamp, Some(Stamp::Relative(123_000)));
     }
 
     #[test]

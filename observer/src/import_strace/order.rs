@@ -277,7 +277,9 @@ mod tests {
             .map(|(i, t)| {
                 let l = parse(t).unwrap();
                 let wall = l.stamp.map(|s| match s {
-                    crate::import_strace::stamp::Stamp::Epoch(ns) | crate::import_strace::stamp::Stamp::TimeOfDay(ns) => ns,
+                    crate::import_strace::stamp::Stamp::Epoch(ns)
+                    | crate::import_strace::stamp::Stamp::TimeOfDay(ns)
+                    | crate::import_strace::stamp::Stamp::Relative(ns) => ns,
                 });
                 Item { file, line: i + 1, tid: l.pid.or(tid).unwrap(), wall, body: l.body }
             })

@@ -12,7 +12,12 @@ pub enum Stamp {
     TimeOfDay(i64),
     /// `-ttt`: nanoseconds since the Unix epoch.
     Epoch(i64),
+    /// `-r`: nanoseconds since the previous line, which says nothing usable about when.
+    Relative(i64),
 }
+
+/// Seconds since the epoch below this (1973) are `-r` deltas, not `-ttt` times.
+const EPOCH_FLOOR_SECS: i64 = 100_000_000;
 
 /// Digits of a fraction as nanoseconds: `"123456"` is 123_456_000.
 fn fraction_ns(digits: &str) -> Option<i64> {
@@ -44,10 +49,11 @@ pub fn parse(token: &str) -> Option<Stamp> {
         }
         return Some(Stamp::TimeOfDay((clock[0] * 3600 + clock[1] * 60 + clock[2]) * NS_PER_SEC + frac));
     }
-    // Only `-ttt` prints a bare number here, and it always has a fraction.
+    // Only `-ttt` and `-r` print a bare number here, and it always has a fraction.
     if token.contains('.') && !whole.is_empty() && whole.len() <= 11 && whole.bytes().all(|b| b.is_ascii_digit()) {
         let secs: i64 = whole.parse().ok()?;
-        return Some(Stamp::Epoch(secs.checked_mul(NS_PER_SEC)?.checked_add(frac)?));
+        let ns = secs.checked_mul(NS_PER_SEC)?.checked_add(frac)?;
+        return Some(if secs < EPOCH_FLOOR_SECS { Stamp::Relative(ns) } else { Stamp::Epoch(ns) });
     }
     None
 }
@@ -134,7 +140,7 @@ pub fn to_wall(files: &[(&[Option<Stamp>], Option<i64>)]) -> Vec<Vec<Option<i64>
                 .map(|(stamp, rel)| match stamp {
                     Some(Stamp::Epoch(ns)) => Some(*ns),
                     Some(Stamp::TimeOfDay(_)) => rel.map(|r| midnight.saturating_add(r).saturating_add(shift)),
-                    None => None,
+                    Some(Stamp::Relative(_)) | None => None,
                 })
                 .collect()
         })
@@ -165,6 +171,13 @@ mod tests {
     #[test]
     fn epoch_seconds_of_dash_ttt() {
         assert_eq!(parse("1795307581.966731"), Some(Stamp::Epoch(1_795_307_581_966_731_000)));
+    }
+
+    #[test]
+    fn dash_r_deltas_are_not_times() {
+        assert_eq!(parse("0.000123"), Some(Stamp::Relative(123_000)));
+        let stamps = [parse("0.000123")];
+        assert_eq!(to_wall(&[(&stamps, Some(MIDNIGHT))]), vec![vec![None]]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::{
 };
 
 use crate::{
-    analysis::Finding,
+    analysis::{Finding, Severity},
     capture::{probes::HostWide, CaptureError, Kernel},
     clock,
     event::{kind_name, Event},
@@ -165,7 +165,13 @@ impl Daemon {
             }
             if let Some(signature) = trigger(event, &self.book) {
                 let pid = event.header().tgid;
-                self.incident(signature, tree, pid, None, &|f| f.signature == signature);
+                // Deaths by SIGTERM/SIGINT/SIGHUP are how processes are stopped every day: only
+                // crashes and kills become fatal-signal incidents.
+                let confirm = |f: &Finding| {
+                    f.signature == signature
+                        && (signature != "fatal-signal" || f.severity == Severity::Fatal || f.summary.contains("by signal SIGKILL"))
+                };
+                self.incident(signature, tree, pid, None, &confirm);
             }
         }
         self.batch = batch;
@@ -260,13 +266,14 @@ impl Daemon {
 pub async fn watch(opts: WatchOptions, shutdown: impl Future<Output = &'static str>) -> Result<WatchOutcome, WatchError> {
     let cgroups = opts.cgroups.iter().map(|p| cgroup_id(p)).collect::<Result<Vec<u64>, _>>()?;
     std::fs::create_dir_all(&opts.incidents).map_err(|source| WatchError::Incidents { path: opts.incidents.clone(), source })?;
+    let host = HostWide { enabled: true, comms: opts.comms.clone(), uids: opts.uids.clone(), cgroups: cgroups.clone() };
+    let mut kernel = Kernel::load_with(opts.buffer_size, &host)?;
+    // The endpoint answers only once the programs are attached.
     let metrics: metrics::Shared = Arc::new(Mutex::new(Metrics::default()));
     let listener = match opts.metrics {
         Some(addr) => Some(metrics::bind(addr).await.map_err(|source| WatchError::Metrics { addr, source })?),
         None => None,
     };
-    let host = HostWide { enabled: true, comms: opts.comms.clone(), uids: opts.uids.clone(), cgroups: cgroups.clone() };
-    let mut kernel = Kernel::load_with(opts.buffer_size, &host)?;
     let seeded = matching_processes(&opts, &cgroups);
     for &pid in &seeded {
         kernel.probes.track(pid)?;

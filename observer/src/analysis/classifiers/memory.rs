@@ -33,7 +33,10 @@ pub(crate) fn limit_fact(cx: &Context<'_>, tgid: u32, resource: u64, proc_name: 
         if change.value == u64::MAX {
             return None;
         }
-        let when = crate::clock::time_of_day(change.ts_ns as i64 + cx.header.boot_to_wall_ns);
+        let when = match cx.book.limit_known_time(tgid, resource) {
+            true => crate::clock::time_of_day(change.ts_ns as i64 + cx.header.boot_to_wall_ns),
+            false => "an unknown time".to_string(),
+        };
         let text = format!(
             "{label} soft limit set to {} at {when} by pid {} ({})",
             show(change.value),
