@@ -44,6 +44,10 @@ pub enum Command {
     /// filters in full, and write an incident directory the moment a signature appears.
     #[command(after_help = EXIT_CODES_HELP)]
     Watch(WatchArgs),
+    /// Turn strace output (a `-ff -o NAME` directory or a `-f -o FILE` file) into a run directory
+    /// with the same event records, and diagnose it.
+    #[command(name = "import-strace", after_help = EXIT_CODES_HELP)]
+    ImportStrace(ImportStraceArgs),
     /// Re-run every classifier on a run directory (or a bare events.bin) and rewrite
     /// classification.json and report.txt.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -167,6 +171,15 @@ impl WatchArgs {
             buffer_size: self.buffer_size,
         })
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ImportStraceArgs {
+    /// A directory of `NAME.<tid>` files (strace -ff -o NAME), one of them, or one strace -f -o file.
+    pub path: PathBuf,
+    /// The run directory to write (default: ./observer-runs/import-<name>-<UTC time>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,8 @@ use std::{
 
 use clap::Parser;
 use observer::{
-    analysis::{report, seed_book},
+    analysis::{self, report, seed_book},
+    import_strace,
     capture::CaptureError,
     child::ChildError,
     cli::{AnalyzeArgs, Cli, Command, ReplayArgs, ReplayFormat},
@@ -193,6 +194,33 @@ fn watch_command(args: observer::cli::WatchArgs) -> ExitCode {
     }
 }
 
+fn import_strace_command(args: observer::cli::ImportStraceArgs) -> ExitCode {
+    match import_strace::import(&args.path, args.out.as_deref()) {
+        Ok(report) => {
+            println!("verdict: {}", analysis::report::verdict(&report.classification));
+            for line in analysis::report::finding_lines(&report.classification) {
+                println!("{line}");
+            }
+            println!(
+                "read {} lines from {} file(s): {} understood, {} not understood (listed in import.txt)",
+                report.lines,
+                report.files.len(),
+                report.parsed,
+                report.unparsed.len()
+            );
+            for (file, line, text) in report.unparsed.iter().take(5) {
+                eprintln!("observer: {}:{line}: not understood: {text}", file.display());
+            }
+            println!("run directory: {}", report.dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("observer: {err}");
+            ExitCode::from(if matches!(err, import_strace::ImportError::NothingParsed { .. }) { 65 } else { 66 })
+        }
+    }
+}
+
 fn report_skipped(path: &std::path::Path, skipped: u64) {
     if skipped > 0 {
         eprintln!(
@@ -293,6 +321,7 @@ fn main() -> ExitCode {
         Command::Attach(args) => attach_command(args),
         Command::Repeat(args) => repeat_command(args),
         Command::Watch(args) => watch_command(args),
+        Command::ImportStrace(args) => import_strace_command(args),
         Command::Analyze(args) => analyze_command(args),
         Command::Replay(args) => replay_command(args),
     }
