@@ -13,13 +13,10 @@ use tokio::io::unix::AsyncFd;
 use crate::{
     capture::Kernel,
     clock,
-    eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
     hang::procread,
-    preflight::Preflight,
-    run::{finalize, Finished, OnHang, RunError, RunOutcome},
+    run::{finalize, open_capture, Finished, OnHang, RunError, RunOutcome},
     rundir,
     session::{self, OnInterrupt, SessionOptions, Target},
-    sinks::Pipeline,
 };
 
 #[derive(Clone, Debug)]
@@ -94,20 +91,7 @@ async fn attach_in(kernel: &mut Kernel, opts: &AttachOptions, shutdown: impl Fut
         .map_err(io_at(opts.out.as_deref().unwrap_or(Path::new(rundir::DEFAULT_PARENT))))?;
     let command_line = rundir::shell_join(&command);
     std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n# attached to pid {pid}\n")).map_err(io_at(&dir))?;
-    let preflight = Preflight::take(pid, clock::rfc3339(started_wall));
-    preflight.write(&dir).map_err(io_at(&dir))?;
-    let header = LogHeader {
-        record_schema: RECORD_SCHEMA,
-        kernel_release: preflight.kernel_release.clone(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
-        boot_to_wall_ns: clock::boot_to_wall_offset_ns(),
-        started_at: clock::rfc3339(started_wall),
-        command: command.clone(),
-        observer_pid: std::process::id(),
-        root_pid: Some(pid),
-    };
-    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(&dir))?;
-    let mut pipeline = Pipeline::new(&dir, Some(log), header, Some(preflight));
+    let mut pipeline = open_capture(&dir, pid, command, started_wall)?;
     // Existing processes and threads first; the fork hook covers everything created from now on.
     for tgid in process_tree(pid) {
         kernel.probes.track(tgid)?;

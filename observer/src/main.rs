@@ -44,6 +44,15 @@ fn offline_exit_code(err: &OfflineError) -> ExitCode {
     ExitCode::from(if err.is_bad_data() { 65 } else { 66 })
 }
 
+/// The single-threaded runtime every capture runs on (the signals it sends come from the thread
+/// named `observer`).
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+        eprintln!("observer: cannot start the runtime: {e}");
+        ExitCode::from(125)
+    })
+}
+
 /// Resolves with the name of the first SIGINT or SIGTERM observer receives.
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
@@ -58,12 +67,9 @@ async fn shutdown_signal() -> &'static str {
 
 /// Runs a capture (`run` or `attach`) to its end and reports it.
 fn capture_command(quiet: bool, capture: impl std::future::Future<Output = Result<RunOutcome, RunError>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("observer: cannot start the runtime: {e}");
-            return ExitCode::from(125);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(capture) {
         Ok(mut outcome) => {
@@ -126,12 +132,9 @@ fn repeat_command(args: observer::cli::RepeatArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let hunting = !opts.until.is_empty();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("observer: cannot start the runtime: {e}");
-            return ExitCode::from(125);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async move {
         let interrupt = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -167,12 +170,9 @@ fn watch_command(args: observer::cli::WatchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("observer: cannot start the runtime: {e}");
-            return ExitCode::from(125);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(watch::watch(opts, shutdown_signal())) {
         Ok(outcome) => {

@@ -15,7 +15,7 @@ use crate::{
     capture::{CaptureError, Kernel, Probes, Tally},
     child::{self, BlockedChild, ChildError, ExitStatus},
     clock,
-    eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
+    eventlog::{EventLogWriter, LogHeader},
     hang::snapshot::STUCK_TXT,
     preflight::Preflight,
     processes::{describe_exit, describe_exit_signal, ProcessExit},
@@ -154,22 +154,19 @@ fn prepare_capture(
         std::fs::write(cgroup.join("cgroup.procs"), pid.to_string())
             .map_err(|source| RunError::Cgroup { path: cgroup.to_path_buf(), source })?;
     }
-    let preflight = Preflight::take(pid as u32, clock::rfc3339(started_wall));
-    preflight.write(dir).map_err(io_at(dir))?;
-    let header = LogHeader {
-        record_schema: RECORD_SCHEMA,
-        kernel_release: preflight.kernel_release.clone(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
-        boot_to_wall_ns: clock::boot_to_wall_offset_ns(),
-        started_at: clock::rfc3339(started_wall),
-        command: command.to_vec(),
-        observer_pid: std::process::id(),
-        root_pid: Some(pid as u32),
-    };
-    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(dir))?;
-    let pipeline = Pipeline::new(dir, Some(log), header, Some(preflight));
+    let pipeline = open_capture(dir, pid as u32, command.to_vec(), started_wall)?;
     probes.track(pid as u32)?;
     Ok(pipeline)
+}
+
+/// The run directory's capture files for process `pid`: its preflight, the event log with its
+/// header, and the sinks fed from it.
+pub(crate) fn open_capture(dir: &Path, pid: u32, command: Vec<String>, started_wall: i64) -> Result<Pipeline, RunError> {
+    let preflight = Preflight::take(pid, clock::rfc3339(started_wall));
+    preflight.write(dir).map_err(io_at(dir))?;
+    let header = LogHeader::live(command, Some(pid), clock::rfc3339(started_wall));
+    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(dir))?;
+    Ok(Pipeline::new(dir, Some(log), header, Some(preflight)))
 }
 
 /// Runs the command under observation. `shutdown` resolves when the user asks observer to stop
@@ -302,24 +299,7 @@ pub(crate) fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("events_undecodable", undecodable);
     s.put("inflight_table_overflows", counters.inflight_full);
     s.put("fault_addresses", fault_addresses);
-    s.put("unfinished_syscalls", pipeline.stats.unfinished_syscalls);
-    for (kind, n) in &pipeline.stats.by_kind {
-        s.put(format!("events.{kind}"), *n);
-    }
-    for (name, count) in &pipeline.stats.syscalls {
-        s.put(format!("syscalls.{name}"), count.calls);
-    }
-    for (name, count) in &pipeline.stats.syscalls {
-        s.put(format!("syscall_errors.{name}"), count.errors);
-        for (errno, n) in &count.by_errno {
-            s.put(format!("syscall_errors.{name}.{errno}"), *n);
-        }
-    }
-    for p in pipeline.book.processes() {
-        if let Some(exit @ ProcessExit::Signal { .. }) = &p.exit {
-            s.put(format!("killed.{}", p.pid), format!("{} {}", p.comm, describe_exit(exit)));
-        }
-    }
+    pipeline.put_counts(&mut s);
     s.write(dir).map_err(io_at(dir))?;
     Ok(RunOutcome { dir: dir.to_path_buf(), exit, summary: s, classification, detaching: None })
 }

@@ -56,29 +56,6 @@ fn an_address_space_limit_gives_pthread_stack_mmap_enomem_naming_rlimit_as() {
     assert!(f.summary.contains("RLIMIT_AS is 60 MiB"), "{}", f.summary);
 }
 
-/// A pids cgroup of `max` tasks, removed on drop.
-struct PidsCgroup(std::path::PathBuf);
-
-impl PidsCgroup {
-    fn new(name: &str, max: u32) -> Self {
-        let v1 = Path::new("/sys/fs/cgroup/pids");
-        let root = if v1.join("cgroup.procs").exists() { v1.to_path_buf() } else { Path::new("/sys/fs/cgroup").to_path_buf() };
-        if root == Path::new("/sys/fs/cgroup") {
-            // cgroup v2: the pids controller must be enabled for children of the root.
-            let _ = std::fs::write(root.join("cgroup.subtree_control"), "+pids");
-        }
-        let dir = root.join(format!("{name}-{}", std::process::id()));
-        let _ = std::fs::create_dir(&dir);
-        std::fs::write(dir.join("pids.max"), max.to_string()).expect("pids.max is writable");
-        PidsCgroup(dir)
-    }
-}
-
-impl Drop for PidsCgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
 
 #[test]
 fn a_pids_cgroup_gives_clone_eagain_with_its_numbers() {

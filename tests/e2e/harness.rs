@@ -84,3 +84,27 @@ pub fn events(dir: &Path) -> Vec<Event> {
 pub fn trace(dir: &Path, tid: u32) -> String {
     std::fs::read_to_string(dir.join(format!("trace.{tid}.txt"))).unwrap_or_else(|_| panic!("trace.{tid}.txt exists"))
 }
+
+/// A pids cgroup of `max` tasks (v1 where mounted, else v2), removed on drop.
+pub struct PidsCgroup(pub PathBuf);
+
+impl PidsCgroup {
+    pub fn new(name: &str, max: u32) -> Self {
+        let v1 = Path::new("/sys/fs/cgroup/pids");
+        let root = if v1.join("cgroup.procs").exists() { v1.to_path_buf() } else { PathBuf::from("/sys/fs/cgroup") };
+        if root == Path::new("/sys/fs/cgroup") {
+            // cgroup v2: the pids controller must be enabled for children of the root.
+            let _ = std::fs::write(root.join("cgroup.subtree_control"), "+pids");
+        }
+        let dir = root.join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::create_dir(&dir);
+        std::fs::write(dir.join("pids.max"), max.to_string()).expect("pids.max is writable");
+        PidsCgroup(dir)
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}

@@ -165,27 +165,6 @@ fn dash_f_capture_of_an_address_space_limit_is_diagnosed_like_observer_run() {
 }
 
 /// A pids cgroup of `max` tasks (cgroup v1 `pids` hierarchy or v2), removed on drop.
-struct PidsCgroup(PathBuf);
-
-impl PidsCgroup {
-    fn new(name: &str, max: u32) -> Self {
-        let v1 = Path::new("/sys/fs/cgroup/pids");
-        let root = if v1.join("cgroup.procs").exists() { v1.to_path_buf() } else { PathBuf::from("/sys/fs/cgroup") };
-        if root == Path::new("/sys/fs/cgroup") {
-            let _ = std::fs::write(root.join("cgroup.subtree_control"), "+pids");
-        }
-        let dir = root.join(format!("{name}-{}", std::process::id()));
-        let _ = std::fs::create_dir(&dir);
-        std::fs::write(dir.join("pids.max"), max.to_string()).expect("pids.max is writable");
-        PidsCgroup(dir)
-    }
-}
-
-impl Drop for PidsCgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
 
 #[test]
 fn a_pids_cgroup_clone_failure_under_strace_gives_clone_eagain_like_observer_run() {

@@ -240,29 +240,39 @@ fn dropped(step: &KneeStep) -> bool {
     !step.sample.ok || step.sample.events_dropped.unwrap_or(1) > 0
 }
 
-/// Raises the event rate until observer (default buffer) first drops, then bisects.
+/// Raises the event rate until observer (default buffer) first drops, then bisects. One thread up
+/// to what one thread can make under observer; beyond that two threads (this machine's CPUs are
+/// then shared by the workload and observer's reader, which is the point of the measurement).
 fn knee(env: &Env, bin: &Path, scratch: &Path, plan: &Plan, buffer_size: u64) -> Knee {
-    let ladder: [(f64, u32); 8] =
-        [(50e3, 1), (100e3, 1), (200e3, 1), (400e3, 1), (800e3, 1), (1.6e6, 1), (0.0, 1), (0.0, 2)];
-    let mut steps = Vec::new();
-    let mut good: Option<f64> = None;
-    let mut bad: Option<f64> = None;
-    for (rate, threads) in ladder {
+    let mut steps: Vec<KneeStep> = Vec::new();
+    // Last rate (asked, threads) without drops, first with.
+    let mut good: Option<(f64, u32)> = None;
+    let mut bad: Option<(f64, u32)> = None;
+    let mut ladder: Vec<(f64, u32)> = vec![(50e3, 1), (100e3, 1), (200e3, 1), (400e3, 1), (800e3, 1), (0.0, 1)];
+    let mut i = 0;
+    while i < ladder.len() {
+        let (rate, threads) = ladder[i];
+        i += 1;
         let step = knee_step(env, bin, scratch, plan, rate, threads, steps.len());
         let failed = dropped(&step);
         let achieved = step.achieved_rate;
         steps.push(step);
+        // Flat out stands for the rate it reached.
+        let asked = if rate > 0.0 { rate } else { achieved };
         if failed {
-            // Flat out, ask for what was reached; otherwise for what was asked.
-            bad = Some(if rate > 0.0 { rate } else { achieved.max(good.unwrap_or(0.0) * 1.1) });
+            bad = Some((asked.max(good.map_or(0.0, |g| g.0) * 1.05), threads));
             break;
         }
-        good = Some(if rate > 0.0 { rate } else { achieved });
+        good = Some((asked, threads));
+        if rate == 0.0 && threads == 1 {
+            // One thread cannot go faster: continue with two.
+            ladder.extend([(achieved * 1.25, 2), (achieved * 1.5, 2), (achieved * 2.0, 2), (0.0, 2)]);
+        }
     }
-    if let (Some(mut lo), Some(mut hi)) = (good, bad) {
+    if let (Some((mut lo, _)), Some((mut hi, threads))) = (good, bad) {
         for _ in 0..plan.knee_bisect {
             let mid = (lo + hi) / 2.0;
-            let step = knee_step(env, bin, scratch, plan, mid, 1, steps.len());
+            let step = knee_step(env, bin, scratch, plan, mid, threads, steps.len());
             if dropped(&step) {
                 hi = mid;
             } else {

@@ -160,24 +160,7 @@ pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(
     s.put("lines_read", meta.lines);
     s.put("unparsed_lines", meta.unparsed.len());
     s.put("skipped_not_in_schema", emitted.skipped.values().sum::<u64>());
-    s.put("unfinished_syscalls", pipeline.stats.unfinished_syscalls);
-    for (kind, n) in &pipeline.stats.by_kind {
-        s.put(format!("events.{kind}"), *n);
-    }
-    for (name, count) in &pipeline.stats.syscalls {
-        s.put(format!("syscalls.{name}"), count.calls);
-    }
-    for (name, count) in &pipeline.stats.syscalls {
-        s.put(format!("syscall_errors.{name}"), count.errors);
-        for (errno, n) in &count.by_errno {
-            s.put(format!("syscall_errors.{name}.{errno}"), *n);
-        }
-    }
-    for p in pipeline.book.processes() {
-        if let Some(exit @ ProcessExit::Signal { .. }) = &p.exit {
-            s.put(format!("killed.{}", p.pid), format!("{} {}", p.comm, describe_exit(exit)));
-        }
-    }
+    pipeline.put_counts(&mut s);
     s.write(&dir).map_err(at(&dir))?;
     Ok((dir, classification))
 }

@@ -62,6 +62,29 @@ impl Pipeline {
         Ok(())
     }
 
+    /// The summary lines every capture shares: records by kind, calls and failures by syscall and
+    /// errno, and each process a signal ended.
+    pub fn put_counts(&self, s: &mut crate::summary::Summary) {
+        s.put("unfinished_syscalls", self.stats.unfinished_syscalls);
+        for (kind, n) in &self.stats.by_kind {
+            s.put(format!("events.{kind}"), *n);
+        }
+        for (name, count) in &self.stats.syscalls {
+            s.put(format!("syscalls.{name}"), count.calls);
+        }
+        for (name, count) in &self.stats.syscalls {
+            s.put(format!("syscall_errors.{name}"), count.errors);
+            for (errno, n) in &count.by_errno {
+                s.put(format!("syscall_errors.{name}.{errno}"), *n);
+            }
+        }
+        for p in self.book.processes() {
+            if let Some(exit @ crate::processes::ProcessExit::Signal { .. }) = &p.exit {
+                s.put(format!("killed.{}", p.pid), format!("{} {}", p.comm, crate::processes::describe_exit(exit)));
+            }
+        }
+    }
+
     /// Flushes everything to disk and runs the classifiers' final pass; returns the number of
     /// records in the event log and the findings.
     pub fn finish(&mut self, stuck: Option<&StuckSnapshot>) -> io::Result<(u64, Classification)> {

@@ -15,7 +15,7 @@ use crate::{
     clock,
     decode::{is_error_return, MAP_STACK, PROT_READ, PROT_WRITE},
     event::{returned, Event},
-    eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
+    eventlog::{EventLogWriter, LogHeader},
     hang::snapshot::StuckSnapshot,
     preflight::Preflight,
     processes::{ProcessBook, ProcessExit},
@@ -117,8 +117,6 @@ pub struct IncidentInput<'a> {
     pub comm: &'a str,
     pub events: Vec<Event>,
     pub stuck: Option<StuckSnapshot>,
-    pub boot_to_wall_ns: i64,
-    pub observer_pid: u32,
     pub dropped_so_far: u64,
     pub suppressed_before: u64,
 }
@@ -138,16 +136,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     if let Some(s) = &input.stuck {
         s.write(&dir)?;
     }
-    let header = LogHeader {
-        record_schema: RECORD_SCHEMA,
-        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default(),
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default(),
-        boot_to_wall_ns: input.boot_to_wall_ns,
-        started_at: clock::rfc3339(now),
-        command: vec![input.comm.to_string()],
-        observer_pid: input.observer_pid,
-        root_pid: Some(input.pid),
-    };
+    let header = LogHeader::live(vec![input.comm.to_string()], Some(input.pid), clock::rfc3339(now));
     let log = EventLogWriter::create(&dir.join(crate::rundir::EVENTS), &header)?;
     let mut pipeline = Pipeline::new(&dir, Some(log), header, preflight);
     pipeline.handle_batch(&input.events)?;

@@ -19,7 +19,6 @@ use std::{
 use crate::{
     analysis::{Finding, Severity},
     capture::{probes::HostWide, CaptureError, Kernel},
-    clock,
     event::{kind_name, Event},
     hang::{procread, progress::Stall, watch::Watchdog},
     processes::ProcessBook,
@@ -139,7 +138,6 @@ struct Daemon {
     metrics: metrics::Shared,
     hangs: HashMap<u32, TreeWatch>,
     outcome: WatchOutcome,
-    boot_to_wall_ns: i64,
     batch: Vec<Event>,
 }
 
@@ -195,8 +193,6 @@ impl Daemon {
             comm: &comm,
             events,
             stuck,
-            boot_to_wall_ns: self.boot_to_wall_ns,
-            observer_pid: std::process::id(),
             dropped_so_far: dropped,
             suppressed_before: self.limit.take_suppressed(signature, tree),
         };
@@ -297,7 +293,6 @@ pub async fn watch(opts: WatchOptions, shutdown: impl Future<Output = &'static s
         metrics,
         hangs: HashMap::new(),
         outcome: WatchOutcome::default(),
-        boot_to_wall_ns: clock::boot_to_wall_offset_ns(),
         batch: Vec::with_capacity(4096),
     };
     let mut tick = tokio::time::interval(Duration::from_millis(20));
