@@ -72,16 +72,24 @@ pub const HOST_WIDE_ERRORS: &[&str] = &[
 /// Entries of the kernel's syscall table map (indexed by number).
 pub const TABLE_SIZE: u32 = 512;
 
-/// The watched syscall with this number.
-pub fn by_nr(nr: u32) -> Option<&'static Syscall> {
+/// Index into `WATCHED` by syscall number (`u8::MAX`: not watched), built at compile time so the
+/// lookup on every event is one load.
+const INDEX: [u8; TABLE_SIZE as usize] = {
+    let mut index = [u8::MAX; TABLE_SIZE as usize];
     let mut i = 0;
     while i < WATCHED.len() {
-        if WATCHED[i].nr == nr {
-            return Some(&WATCHED[i]);
-        }
+        index[WATCHED[i].nr as usize] = i as u8;
         i += 1;
     }
-    None
+    index
+};
+
+/// The watched syscall with this number.
+pub fn by_nr(nr: u32) -> Option<&'static Syscall> {
+    match INDEX.get(nr as usize) {
+        Some(&i) if (i as usize) < WATCHED.len() => Some(&WATCHED[i as usize]),
+        _ => None,
+    }
 }
 
 /// The watched syscall with this name.

@@ -1,7 +1,8 @@
 //! `syscalls/sys_enter_*` and `sys_exit_*`: one generic program each, attached to every watched
 //! syscall; entry parks the arguments in the in-flight table, exit turns them into one record.
 use aya_ebpf::{
-    helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_user},
+    helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_kernel_buf, bpf_probe_read_user},
+    EbpfContext,
     macros::tracepoint,
     programs::TracePointContext,
 };
@@ -18,6 +19,15 @@ use crate::{
     maps::{bump, current_ids, host_wide, is_tracked, DROPPED, HOST_TABLE, IN_FLIGHT, SYSCALL_TABLE},
     output::emit,
 };
+
+/// A field every record of the attached tracepoints has (`__syscall_nr`, `ret`), loaded straight
+/// from the context: `read_at` would cost a helper call on the hottest path.
+#[inline(always)]
+fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
+    // SAFETY: offsets are constants checked against the format file by userspace before
+    // attaching; the record is at least that long; the verifier checks each load.
+    unsafe { core::ptr::read((ctx.as_ptr() as *const u8).add(offset) as *const T) }
+}
 
 #[tracepoint]
 pub fn sys_enter(ctx: TracePointContext) -> u32 {
@@ -37,8 +47,7 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
     if !tracked && !host_wide() {
         return Ok(());
     }
-    // SAFETY: offsets checked against the tracepoint's format file by userspace before attaching.
-    let nr: i32 = unsafe { ctx.read_at(SYS_ENTER_NR)? };
+    let nr: i32 = field(ctx, SYS_ENTER_NR);
     let bits = match SYSCALL_TABLE.get(nr as u32) {
         Some(bits) if *bits != 0 => *bits,
         _ => return Ok(()),
@@ -54,11 +63,14 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
     };
     let nargs = (bits & NARGS_MASK) as usize;
     let mut entry = InFlight { nr: nr as u32, nargs: nargs as u32, tgid, host, ..InFlight::default() };
-    for i in 0..MAX_ARGS {
-        if i < nargs {
-            // SAFETY: as above; only the syscall's own arguments are read.
-            entry.args[i] = unsafe { ctx.read_at(SYS_ENTER_ARGS + 8 * i)? };
-        }
+    // One copy of the syscall's own arguments. Not direct context loads: a program that loads
+    // past a record's end cannot attach to tracepoints with shorter records (munmap has two).
+    if nargs > 0 {
+        let len = (nargs * 8).min(MAX_ARGS * 8);
+        // SAFETY: `args` is MAX_ARGS u64s, viewed as bytes; `len` is bounded by its size.
+        let dst = unsafe { core::slice::from_raw_parts_mut(entry.args.as_mut_ptr() as *mut u8, len) };
+        // SAFETY: the source is this tracepoint's own record, at offsets checked against its format.
+        unsafe { bpf_probe_read_kernel_buf((ctx.as_ptr() as *const u8).add(SYS_ENTER_ARGS), dst)? };
     }
     if bits & CLONE3 != 0 {
         // struct clone_args starts with `__aligned_u64 flags`.
@@ -103,8 +115,7 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: the slot belongs to this thread; only it inserts or removes its own key.
     let entry = unsafe { *entry };
     let _ = IN_FLIGHT.remove(tid);
-    // SAFETY: offset checked against the format file.
-    let ret: i64 = unsafe { ctx.read_at(SYS_EXIT_RET)? };
+    let ret: i64 = field(ctx, SYS_EXIT_RET);
     let mut extra = 0;
     if entry.host != 0 {
         // Host-wide: only failures, and thread-stack mappings, leave the kernel.

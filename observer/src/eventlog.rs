@@ -109,21 +109,33 @@ pub enum LogError {
     Corrupt { offset: u64, reason: String },
 }
 
-/// Reads an event log held in memory: header first, then records one by one.
+/// Reads an event log as a stream: header first, then records one by one, holding only a window
+/// of the file in memory (a capture of ten million records is a gigabyte).
 pub struct EventLogReader {
-    data: Vec<u8>,
+    source: Box<dyn Read>,
+    /// Bytes read but not consumed; `buf[start..]` begins at file offset `offset`.
+    buf: Vec<u8>,
+    start: usize,
+    offset: u64,
+    eof: bool,
     header: LogHeader,
-    offset: usize,
 }
+
+const READ_CHUNK: usize = 256 * 1024;
 
 impl EventLogReader {
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let mut data = Vec::new();
-        File::open(path)?.read_to_end(&mut data)?;
-        Self::from_bytes(data)
+        Self::from_reader(Box::new(File::open(path)?))
     }
 
     pub fn from_bytes(data: Vec<u8>) -> Result<Self, LogError> {
+        Self::from_reader(Box::new(io::Cursor::new(data)))
+    }
+
+    pub fn from_reader(source: Box<dyn Read>) -> Result<Self, LogError> {
+        let mut reader = Self { source, buf: Vec::new(), start: 0, offset: 0, eof: false, header: LogHeader::default() };
+        reader.fill(PREAMBLE_LEN)?;
+        let data = reader.available();
         if data.len() < PREAMBLE_LEN || &data[..8] != MAGIC {
             let found = &data[..data.len().min(8)];
             return Err(LogError::BadMagic {
@@ -137,15 +149,42 @@ impl EventLogReader {
         }
         let header_len = u32::from_le_bytes(data[12..16].try_into().expect("4 bytes")) as usize;
         let header_end = PREAMBLE_LEN + header_len;
+        reader.fill(header_end)?;
+        let data = reader.available();
         if data.len() < header_end {
             return Err(LogError::Corrupt {
                 offset: 12,
                 reason: format!("header of {header_len} bytes runs past the end of the file ({} bytes)", data.len()),
             });
         }
-        let header: LogHeader = serde_json::from_slice(&data[PREAMBLE_LEN..header_end])
+        reader.header = serde_json::from_slice(&data[PREAMBLE_LEN..header_end])
             .map_err(|e| LogError::Corrupt { offset: PREAMBLE_LEN as u64, reason: format!("header is not valid JSON: {e}") })?;
-        Ok(Self { data, header, offset: header_end })
+        reader.consume(header_end);
+        Ok(reader)
+    }
+
+    fn available(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    /// Reads until `need` bytes are available or the source ends.
+    fn fill(&mut self, need: usize) -> Result<(), LogError> {
+        while self.buf.len() - self.start < need && !self.eof {
+            if self.start > 0 && self.start >= self.buf.len() / 2 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            // `take` + `read_to_end` appends without zeroing the buffer first.
+            let want = READ_CHUNK.max(need) as u64;
+            let n = (&mut self.source).take(want).read_to_end(&mut self.buf)?;
+            self.eof = n == 0;
+        }
+        Ok(())
     }
 
     pub fn header(&self) -> &LogHeader {
@@ -154,54 +193,39 @@ impl EventLogReader {
 
     /// Byte offset of the next record frame.
     pub fn offset(&self) -> u64 {
-        self.offset as u64
+        self.offset
     }
 
-    /// Bytes after the last whole record that do not form a record (a tail cut by a crash).
+    /// Bytes after the last whole record that do not form a record (a tail cut by a crash, or a
+    /// record still being written). Known once `next_event` has returned `Ok(None)`.
     pub fn truncated_tail(&self) -> u64 {
-        let rest = self.data.len() - self.offset;
-        if rest == 0 {
-            return 0;
-        }
-        match self.frame_at(self.offset) {
-            Some(Ok(_)) | Some(Err(_)) => 0,
-            None => rest as u64,
-        }
-    }
-
-    /// `None` when the frame at `offset` is incomplete; `Some(Err)` when it is corrupt.
-    fn frame_at(&self, offset: usize) -> Option<Result<(Event, usize), LogError>> {
-        let rest = &self.data[offset..];
-        if rest.len() < 4 {
-            return None;
-        }
-        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
-        if len == 0 || len > MAX_RECORD_LEN {
-            return Some(Err(LogError::Corrupt {
-                offset: offset as u64,
-                reason: format!("record length {len} is outside 1..={MAX_RECORD_LEN}"),
-            }));
-        }
-        let end = 4 + len as usize;
-        if rest.len() < end {
-            return None;
-        }
-        Some(match Event::decode(&rest[4..end]) {
-            Ok(event) => Ok((event, end)),
-            Err(e @ (DecodeError::UnknownKind(_) | DecodeError::SizeMismatch { .. } | DecodeError::NotEnoughBytes { .. })) => {
-                Err(LogError::Corrupt { offset: offset as u64 + 4, reason: e.to_string() })
-            }
-        })
+        if self.eof { self.available().len() as u64 } else { 0 }
     }
 
     /// The next whole record; `Ok(None)` at the end or at a truncated tail (see `truncated_tail`).
     pub fn next_event(&mut self) -> Result<Option<Event>, LogError> {
-        match self.frame_at(self.offset) {
-            None => Ok(None),
-            Some(Err(e)) => Err(e),
-            Some(Ok((event, len))) => {
-                self.offset += len;
+        self.fill(4)?;
+        let rest = self.available();
+        if rest.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+        if len == 0 || len > MAX_RECORD_LEN {
+            return Err(LogError::Corrupt { offset: self.offset, reason: format!("record length {len} is outside 1..={MAX_RECORD_LEN}") });
+        }
+        let end = 4 + len as usize;
+        self.fill(end)?;
+        let rest = self.available();
+        if rest.len() < end {
+            return Ok(None);
+        }
+        match Event::decode(&rest[4..end]) {
+            Ok(event) => {
+                self.consume(end);
                 Ok(Some(event))
+            }
+            Err(e @ (DecodeError::UnknownKind(_) | DecodeError::SizeMismatch { .. } | DecodeError::NotEnoughBytes { .. })) => {
+                Err(LogError::Corrupt { offset: self.offset + 4, reason: e.to_string() })
             }
         }
     }

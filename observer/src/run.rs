@@ -166,7 +166,7 @@ pub(crate) fn open_capture(dir: &Path, pid: u32, command: Vec<String>, started_w
     preflight.write(dir).map_err(io_at(dir))?;
     let header = LogHeader::live(command, Some(pid), clock::rfc3339(started_wall));
     let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(dir))?;
-    Ok(Pipeline::new(dir, Some(log), header, Some(preflight)))
+    Ok(Pipeline::new(dir, log, header, Some(preflight)))
 }
 
 /// Runs the command under observation. `shutdown` resolves when the user asks observer to stop

@@ -116,7 +116,7 @@ pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(
         root_pid: emitted.root_pid,
     };
     let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(at(&dir))?;
-    let mut pipeline = Pipeline::new(&dir, Some(log), header, None);
+    let mut pipeline = Pipeline::new(&dir, log, header, None);
     for chunk in emitted.events.chunks(4096) {
         pipeline.handle_batch(chunk).map_err(at(&dir))?;
     }

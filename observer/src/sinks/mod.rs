@@ -1,5 +1,7 @@
-//! Where decoded events go during a capture: the event log, the per-thread trace files and the
-//! run statistics, fed in one pass by [`Pipeline`].
+//! Where decoded events go during a capture: the event log, the run statistics, the process book
+//! and the classifiers, fed in one pass by [`Pipeline`]; the per-thread trace files are rendered
+//! from the event log when the capture ends, so formatting text never competes with the traced
+//! program for a CPU while it runs.
 pub mod stats;
 pub mod trace_files;
 
@@ -12,6 +14,7 @@ use crate::{
     hang::snapshot::StuckSnapshot,
     preflight::Preflight,
     processes::ProcessBook,
+    source::{EventSource, FileSource},
 };
 
 pub use stats::RunStats;
@@ -19,8 +22,8 @@ pub use trace_files::TraceFiles;
 
 /// The sinks of one run, fed every event in arrival order.
 pub struct Pipeline {
-    pub log: Option<EventLogWriter>,
-    pub traces: TraceFiles,
+    log: Option<EventLogWriter>,
+    dir: std::path::PathBuf,
     pub stats: RunStats,
     pub book: ProcessBook,
     analyzer: Analyzer,
@@ -29,12 +32,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(run_dir: &Path, log: Option<EventLogWriter>, header: LogHeader, preflight: Option<Preflight>) -> Self {
+    /// `log` is the run's `events.bin` writer (in `run_dir`); the trace files are rendered from it.
+    pub fn new(run_dir: &Path, log: EventLogWriter, header: LogHeader, preflight: Option<Preflight>) -> Self {
         let mut book = ProcessBook::default();
         seed_book(&mut book, &header);
         Self {
-            log,
-            traces: TraceFiles::new(run_dir),
+            log: Some(log),
+            dir: run_dir.to_path_buf(),
             stats: RunStats::default(),
             book,
             analyzer: Analyzer::default(),
@@ -53,13 +57,30 @@ impl Pipeline {
             self.stats.observe(event, arrived);
             let cx = Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref(), stuck: None };
             self.analyzer.observe(event, &cx);
-            let line = crate::render::trace_line(event, &self.book, self.header.boot_to_wall_ns);
-            self.traces.append(crate::render::owner_tid(event), event.header().ts_ns, line)?;
         }
         if let Some(log) = self.log.as_mut() {
             log.flush()?;
         }
         Ok(())
+    }
+
+    /// Writes `trace.<tid>.txt` for every thread from the finished event log.
+    fn render_traces(&self) -> io::Result<()> {
+        let mut traces = TraceFiles::new(&self.dir);
+        let mut source = FileSource::open(&self.dir.join(crate::rundir::EVENTS)).map_err(io::Error::other)?;
+        let mut batch = Vec::with_capacity(4096);
+        loop {
+            batch.clear();
+            let more = source.read_batch(&mut batch).map_err(io::Error::other)?;
+            for event in &batch {
+                let line = crate::render::trace_line(event, &self.book, self.header.boot_to_wall_ns);
+                traces.append(crate::render::owner_tid(event), event.header().ts_ns, line)?;
+            }
+            if !more {
+                break;
+            }
+        }
+        traces.flush_all()
     }
 
     /// The summary lines every capture shares: records by kind, calls and failures by syscall and
@@ -88,11 +109,11 @@ impl Pipeline {
     /// Flushes everything to disk and runs the classifiers' final pass; returns the number of
     /// records in the event log and the findings.
     pub fn finish(&mut self, stuck: Option<&StuckSnapshot>) -> io::Result<(u64, Classification)> {
-        self.traces.flush_all()?;
         let records = match self.log.take() {
             Some(log) => log.finish()?,
             None => 0,
         };
+        self.render_traces()?;
         let analyzer = std::mem::take(&mut self.analyzer);
         let cx = Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref(), stuck };
         Ok((records, analyzer.finish(&cx)))

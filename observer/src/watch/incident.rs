@@ -138,7 +138,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     }
     let header = LogHeader::live(vec![input.comm.to_string()], Some(input.pid), clock::rfc3339(now));
     let log = EventLogWriter::create(&dir.join(crate::rundir::EVENTS), &header)?;
-    let mut pipeline = Pipeline::new(&dir, Some(log), header, preflight);
+    let mut pipeline = Pipeline::new(&dir, log, header, preflight);
     pipeline.handle_batch(&input.events)?;
     let (records, classification) = pipeline.finish(input.stuck.as_ref())?;
     let Some(f) = classification.findings.iter().find(|f| (input.confirm)(f) && f.severity > Severity::Info) else {

@@ -22,10 +22,17 @@ pub enum Config {
     Bpftrace,
     /// The bare workload, untracked, while `observer attach` to an idle process has every probe attached.
     HostWide,
+    /// The bare workload, untracked, while the `observer watch` daemon runs with default options.
+    Watch,
 }
 
 impl Config {
-    pub const ALL: [Config; 6] = [Config::Bare, Config::Observer, Config::Strace, Config::Perf, Config::Bpftrace, Config::HostWide];
+    /// The bare workload, untracked, with an observer running in the background.
+    pub fn background(self) -> bool {
+        matches!(self, Config::HostWide | Config::Watch)
+    }
+
+    pub const ALL: [Config; 7] = [Config::Bare, Config::Observer, Config::Strace, Config::Perf, Config::Bpftrace, Config::HostWide, Config::Watch];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -35,6 +42,7 @@ impl Config {
             Config::Perf => "perf_trace",
             Config::Bpftrace => "bpftrace",
             Config::HostWide => "observer_hostwide_untracked",
+            Config::Watch => "observer_watch_untracked",
         }
     }
 
@@ -46,6 +54,7 @@ impl Config {
             Config::Perf => "perf trace",
             Config::Bpftrace => "bpftrace",
             Config::HostWide => "untracked, observer attached elsewhere",
+            Config::Watch => "untracked, observer watch running",
         }
     }
 }
@@ -220,7 +229,7 @@ fn sample_in(env: &Env, config: Config, inv: &Invocation, scratch: &Path, s: &mu
     let out_file = scratch.join("trace.out");
     let run_dir = scratch.join("run");
     let mut cmd = match config {
-        Config::Bare | Config::HostWide => {
+        Config::Bare | Config::HostWide | Config::Watch => {
             let mut c = Command::new(&argv[0]);
             c.args(&argv[1..]);
             c
@@ -257,16 +266,17 @@ fn sample_in(env: &Env, config: Config, inv: &Invocation, scratch: &Path, s: &mu
     };
     cmd.stdin(Stdio::null()).stdout(open(&scratch.join("stdout.txt"))?).stderr(open(&scratch.join("stderr.txt"))?);
 
-    // Host-wide: every probe attached by `observer attach` to an idle process of ours.
+    // Host-wide: every probe attached by `observer attach` to an idle process of ours, or the
+    // `observer watch` daemon.
     let mut attached = None;
-    if config == Config::HostWide {
-        attached = Some(HostWide::start(env, scratch)?);
+    if config.background() {
+        attached = Some(Background::start(env, scratch, config == Config::Watch)?);
     }
 
     let spawned = sys::mono_ns();
     let mut child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
     let w = watch(&mut child, inv.timeout, config == Config::Observer);
-    let host = attached.map(HostWide::stop);
+    let host = attached.map(Background::stop);
     let w = w?;
     if let Some(host) = host {
         let host = host?;
@@ -291,8 +301,7 @@ fn sample_in(env: &Env, config: Config, inv: &Invocation, scratch: &Path, s: &mu
     s.workload_sys_s = stamps.sys_s;
     s.workload_calls = stamps.calls;
     match config {
-        Config::Bare => {}
-        Config::HostWide => {}
+        Config::Bare | Config::HostWide | Config::Watch => {}
         Config::Observer => {
             s.tool_cpu_s = w.cpu.map(|c| c.self_ms / 1e3);
             s.observer_rss_kib = w.max_rss;
@@ -326,9 +335,10 @@ fn sample_in(env: &Env, config: Config, inv: &Invocation, scratch: &Path, s: &mu
     Ok(())
 }
 
-/// `observer attach --pid` to an idle `sleep` of ours: every probe attached, nothing else tracked.
-struct HostWide {
-    sleeper: std::process::Child,
+/// An observer in the background while the bare workload runs: `observer attach --pid` to an idle
+/// `sleep` of ours (every probe attached, nothing else tracked), or `observer watch`.
+struct Background {
+    sleeper: Option<std::process::Child>,
     observer: std::process::Child,
     dir: PathBuf,
 }
@@ -340,34 +350,48 @@ struct HostWideEnd {
     hwm: Option<u64>,
 }
 
-impl HostWide {
-    fn start(env: &Env, scratch: &Path) -> Result<Self> {
-        let mut sleeper = Command::new("sleep").arg("100000").stdin(Stdio::null()).spawn().context("starting sleep")?;
-        let dir = scratch.join("attach");
-        let observer = Command::new(&env.observer)
-            .args(["attach", "--quiet", "--pid", &sleeper.id().to_string(), "--out"])
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(open(&scratch.join("attach.stdout.txt"))?)
-            .stderr(open(&scratch.join("attach.stderr.txt"))?)
-            .spawn();
-        let mut observer = match observer {
-            Ok(o) => o,
-            Err(e) => {
-                let _ = sleeper.kill();
-                let _ = sleeper.wait();
-                return Err(e).context("starting observer attach");
+impl Background {
+    fn start(env: &Env, scratch: &Path, watch: bool) -> Result<Self> {
+        let dir = scratch.join(if watch { "incidents" } else { "attach" });
+        let stderr = scratch.join("background.stderr.txt");
+        let mut sleeper = None;
+        let mut cmd = Command::new(&env.observer);
+        if watch {
+            cmd.args(["watch", "--incidents"]).arg(&dir);
+        } else {
+            let s = Command::new("sleep").arg("100000").stdin(Stdio::null()).spawn().context("starting sleep")?;
+            cmd.args(["attach", "--quiet", "--pid", &s.id().to_string(), "--out"]).arg(&dir);
+            sleeper = Some(s);
+        }
+        let spawned = cmd.stdin(Stdio::null()).stdout(open(&scratch.join("background.stdout.txt"))?).stderr(open(&stderr)?).spawn();
+        let kill_sleeper = |sleeper: Option<std::process::Child>| {
+            if let Some(mut s) = sleeper {
+                let _ = s.kill();
+                let _ = s.wait();
             }
         };
-        // events.bin is created after every probe is attached.
+        let mut observer = match spawned {
+            Ok(o) => o,
+            Err(e) => {
+                kill_sleeper(sleeper);
+                return Err(e).context("starting the background observer");
+            }
+        };
+        // attach creates events.bin once every probe is attached; watch says so on stderr.
+        let ready = || {
+            if watch {
+                std::fs::read_to_string(&stderr).is_ok_and(|t| t.contains("observer watch: watching"))
+            } else {
+                dir.join("events.bin").exists()
+            }
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !dir.join("events.bin").exists() {
+        while !ready() {
             if std::time::Instant::now() > deadline || observer.try_wait().ok().flatten().is_some() {
                 let _ = observer.kill();
                 let _ = observer.wait();
-                let _ = sleeper.kill();
-                let _ = sleeper.wait();
-                bail!("observer attach did not start: {}", std::fs::read_to_string(scratch.join("attach.stderr.txt")).unwrap_or_default());
+                kill_sleeper(sleeper);
+                bail!("the background observer did not start: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -380,8 +404,10 @@ impl HostWide {
         let mem = sys::memory_kib(pid);
         sys::signal(pid, sys::SIGINT);
         let w = watch(&mut self.observer, Duration::from_secs(60), false);
-        let _ = self.sleeper.kill();
-        let _ = self.sleeper.wait();
+        if let Some(mut s) = self.sleeper.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
         let w = w?;
         Ok(HostWideEnd { dir: self.dir, cpu_s: w.cpu.map(|c| c.self_ms / 1e3), max_rss: mem.map(|m| m.0), hwm: mem.map(|m| m.1) })
     }
