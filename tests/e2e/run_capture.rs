@@ -229,3 +229,26 @@ fn untracked_processes_produce_no_records() {
         }
     }
 }
+
+#[test]
+fn without_out_the_run_goes_to_observer_runs_with_a_latest_link() {
+    if !bpf_or_skip("default dir") {
+        return;
+    }
+    let cwd = scratch("default-dir");
+    let out = Command::new(observer_bin()).current_dir(&cwd).args(["run", "--quiet", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let runs = cwd.join("observer-runs");
+    let dirs: Vec<String> = std::fs::read_dir(&runs)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "latest")
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert!(dirs[0].starts_with("true-") && dirs[0].ends_with('Z'), "{}", dirs[0]);
+    assert_eq!(std::fs::read_link(runs.join("latest")).unwrap().to_string_lossy(), dirs[0]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("run directory: observer-runs/{}", dirs[0])), "the path is printed: {stderr}");
+    assert!(runs.join("latest/summary.txt").exists());
+}
