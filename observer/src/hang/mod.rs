@@ -6,3 +6,4 @@ pub mod snapshot;
 pub mod watch;
 pub mod sampler;
 pub mod symbols;
+pub mod unix_sockets;

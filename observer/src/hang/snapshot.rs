@@ -189,15 +189,38 @@ fn describe_fd(pid: u32, fd: i32, pids: &[u32]) -> FdWait {
                 format!("write end held by {}", list.join(", "))
             }
         }
-        "socket" => {
-            let others: Vec<String> =
-                holders(pids, &target).into_iter().filter(|(p, _, _)| *p != pid).map(|(p, f, _)| format!("pid {p} fd {f}")).collect();
-            if others.is_empty() { "peer not exposed by /proc".to_string() } else { format!("also open in {}", others.join(", ")) }
-        }
+        "socket" => describe_socket(pid, &target, pids),
         "eventfd" => "an eventfd: woken only when some thread writes to it".to_string(),
         _ => String::new(),
     };
     FdWait { fd, target, kind: kind.into(), note }
+}
+
+/// A socket's other end: for a unix socket the peer the kernel reports through sock_diag and who
+/// holds it ("self" for a socketpair inside one process), else who else has it open.
+fn describe_socket(pid: u32, target: &str, pids: &[u32]) -> String {
+    let unix = super::unix_sockets::socket_inode(target).and_then(|ino| super::unix_sockets::unix_sockets().remove(&ino));
+    match unix {
+        Some(sock) => {
+            let name = sock.path.as_deref().map_or("unnamed unix socket".to_string(), |p| format!("unix socket {p}"));
+            let Some(peer) = sock.peer else { return format!("{name}, no peer (listening or unconnected)") };
+            let peer_target = format!("socket:[{peer}]");
+            let held: Vec<String> = holders(pids, &peer_target)
+                .into_iter()
+                .map(|(p, f, _)| if p == pid { format!("this process (fd {f})") } else { format!("pid {p} fd {f}") })
+                .collect();
+            if held.is_empty() {
+                format!("{name}, peer {peer_target} held by no tracked process")
+            } else {
+                format!("{name}, peer {peer_target} held by {}", held.join(", "))
+            }
+        }
+        None => {
+            let others: Vec<String> =
+                holders(pids, target).into_iter().filter(|(p, _, _)| *p != pid).map(|(p, f, _)| format!("pid {p} fd {f}")).collect();
+            if others.is_empty() { "not a unix socket; its peer is not exposed".to_string() } else { format!("also open in {}", others.join(", ")) }
+        }
+    }
 }
 
 /// fds a poll-family call waits on, read from the caller's memory.
