@@ -204,7 +204,8 @@ pub struct InFlight {
     pub flags: u16,
     /// Non-zero for an untracked process in host-wide mode: its `host_bits`.
     pub host: u8,
-    pub _pad: u8,
+    /// Non-zero while the slot holds a syscall in progress (slots of the by-tid array are reused).
+    pub live: u8,
 }
 
 /// Per-syscall behaviour bits stored (with the argument count) in the kernel's syscall table map.

@@ -14,7 +14,7 @@ use observer_common::{
 };
 
 use crate::{
-    maps::{current_ids, host_wide, is_tracked, matches_filters, IN_FLIGHT, SYSCALL_TABLE, TASKS, TRACKED},
+    maps::{current_ids, host_wide, is_tracked, matches_filters, in_flight_get, in_flight_put, in_flight_take, set_tracked, SYSCALL_TABLE, TASKS},
     output::emit,
     syscalls::record,
 };
@@ -46,11 +46,9 @@ fn header(kind: u16, flags: u16, tid: u32, tgid: u32) -> EventHeader {
 /// Whether the clone/clone3 the parent is inside asked for a thread. The tracepoint fires in the
 /// parent before the child is woken, so the child cannot run untracked.
 fn parent_is_making_thread(parent_tid: u32) -> bool {
-    let Some(entry) = IN_FLIGHT.get_ptr(parent_tid) else {
+    let Some(entry) = in_flight_get(parent_tid) else {
         return false;
     };
-    // SAFETY: this thread's own slot.
-    let entry = unsafe { &*entry };
     let bits = SYSCALL_TABLE.get(entry.nr).copied().unwrap_or(0);
     let clone_flags = if bits & CLONE != 0 {
         entry.args[0]
@@ -75,7 +73,7 @@ fn try_fork(ctx: &TracePointContext) -> Result<(), i32> {
     let child_tgid = if thread { tgid } else { child_tid };
     if tracked {
         if !thread {
-            let _ = TRACKED.insert(child_tid, 1, 0);
+            set_tracked(child_tid, true);
         }
         let _ = TASKS.insert(child_tid, child_tgid, 0);
     }
@@ -102,7 +100,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i32> {
         }
         if matches_filters() {
             // A process of interest from here on: track it (and, through fork, its descendants).
-            let _ = TRACKED.insert(tgid, 1, 0);
+            set_tracked(tgid, true);
             let _ = TASKS.insert(tid, tgid, 0);
         } else {
             host = flags::HOST;
@@ -113,11 +111,8 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i32> {
     let old_tid = old_tid as u32;
     if old_tid != tid {
         // A non-leader thread exec'd and took over the leader's tid: its pending execve moves too.
-        if let Some(entry) = IN_FLIGHT.get_ptr(old_tid) {
-            // SAFETY: the old thread is gone; nothing else touches its slot.
-            let entry = unsafe { *entry };
-            let _ = IN_FLIGHT.insert(tid, entry, 0);
-            let _ = IN_FLIGHT.remove(old_tid);
+        if let Some(entry) = in_flight_take(old_tid) {
+            let _ = in_flight_put(tid, &entry);
         }
         let _ = TASKS.remove(old_tid);
     }
@@ -147,7 +142,7 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     if !is_tracked(tgid) {
         if host_wide() {
             // A host-wide pairing slot of a thread killed inside the call would leak.
-            let _ = IN_FLIGHT.remove(tid);
+            let _ = in_flight_take(tid);
             // SAFETY: offset checked against the format file.
             let group_dead: u8 = unsafe { ctx.read_at(EXIT_GROUP_DEAD)? };
             let mut flags = flags::HOST;
@@ -160,10 +155,7 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
         return Ok(());
     }
     // A thread killed inside a syscall never reaches sys_exit: report how long it had been there.
-    if let Some(entry) = IN_FLIGHT.get_ptr(tid) {
-        // SAFETY: this thread's own slot.
-        let entry = unsafe { *entry };
-        let _ = IN_FLIGHT.remove(tid);
+    if let Some(entry) = in_flight_take(tid) {
         // SAFETY: helper without preconditions.
         let now = unsafe { bpf_ktime_get_boot_ns() };
         emit(kind::SYSCALL, &record(tid, &entry, flags::UNFINISHED, 0, now.saturating_sub(entry.enter_ns)));
@@ -177,7 +169,7 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     };
     emit(kind::EXIT, &event);
     if group_dead != 0 {
-        let _ = TRACKED.remove(tgid);
+        set_tracked(tgid, false);
     }
     Ok(())
 }

@@ -11,16 +11,88 @@ use observer_common::{InFlight, kind, syscalls::TABLE_SIZE};
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
 /// Tracked processes (tgid -> 1). Seeded by userspace, extended on fork, cleaned when the group dies.
+/// Userspace lists it; the hot path asks `TRACKED_BY_PID` instead.
 #[map]
 pub static TRACKED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
+
+/// The same set indexed by pid (sized to kernel.pid_max by the loader): every watched syscall of
+/// every process asks "is this process tracked?", and an array answers with one inlined load
+/// where a hash map hashes and walks a bucket.
+#[map]
+pub static TRACKED_BY_PID: Array<u8> = Array::with_max_entries(32768, 0);
+
+/// Marks a process tracked or not, in both views.
+#[inline(always)]
+pub fn set_tracked(tgid: u32, tracked: bool) {
+    if tracked {
+        let _ = TRACKED.insert(tgid, 1, 0);
+    } else {
+        let _ = TRACKED.remove(tgid);
+    }
+    if let Some(slot) = TRACKED_BY_PID.get_ptr_mut(tgid) {
+        // SAFETY: a byte of an array map; concurrent writers write the same meaning.
+        unsafe { *slot = u8::from(tracked) };
+    }
+}
 
 /// Threads of tracked processes (tid -> tgid), so signals aimed at a thread can be matched.
 #[map]
 pub static TASKS: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
 
-/// Syscalls in progress (tid -> entry). Userspace reads it to say what a thread is blocked in.
+/// Syscalls in progress, by tid: an array slot per tid below its size (no hashing, no lock on the
+/// hottest path), a hash map for larger tids. Userspace reads both to say what a thread is
+/// blocked in.
+#[map]
+pub static IN_FLIGHT_BY_TID: Array<InFlight> = Array::with_max_entries(32768, 0);
 #[map]
 pub static IN_FLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(65536, 0);
+
+/// Parks a syscall in progress; false when there is no room.
+#[inline(always)]
+pub fn in_flight_put(tid: u32, entry: &InFlight) -> bool {
+    match IN_FLIGHT_BY_TID.get_ptr_mut(tid) {
+        Some(slot) => {
+            // SAFETY: the slot of this tid; only the thread itself (or its exit) writes it.
+            unsafe { *slot = InFlight { live: 1, ..*entry } };
+            true
+        }
+        None => IN_FLIGHT.insert(tid, InFlight { live: 1, ..*entry }, 0).is_ok(),
+    }
+}
+
+/// The syscall `tid` is in, if any.
+#[inline(always)]
+pub fn in_flight_get(tid: u32) -> Option<InFlight> {
+    match IN_FLIGHT_BY_TID.get_ptr(tid) {
+        // SAFETY: as above.
+        Some(slot) => Some(unsafe { *slot }).filter(|e| e.live != 0),
+        // SAFETY: a hash value, copied out at once.
+        None => IN_FLIGHT.get_ptr(tid).map(|e| unsafe { *e }),
+    }
+}
+
+/// Takes the syscall `tid` is in out of the table.
+#[inline(always)]
+pub fn in_flight_take(tid: u32) -> Option<InFlight> {
+    match IN_FLIGHT_BY_TID.get_ptr_mut(tid) {
+        Some(slot) => {
+            // SAFETY: as above.
+            let entry = unsafe { *slot };
+            if entry.live == 0 {
+                return None;
+            }
+            // SAFETY: as above.
+            unsafe { (*slot).live = 0 };
+            Some(entry)
+        }
+        None => {
+            // SAFETY: a hash value, copied out before removal.
+            let entry = IN_FLIGHT.get_ptr(tid).map(|e| unsafe { *e })?;
+            let _ = IN_FLIGHT.remove(tid);
+            Some(entry)
+        }
+    }
+}
 
 /// Syscall number -> `syscall_bits` (argument count and behaviour). Zero: not watched.
 #[map]
@@ -110,7 +182,7 @@ pub fn current_ids() -> (u32, u32) {
 
 #[inline(always)]
 pub fn is_tracked(tgid: u32) -> bool {
-    TRACKED.get_ptr(tgid).is_some()
+    TRACKED_BY_PID.get(tgid).is_some_and(|t| *t != 0)
 }
 
 #[inline(always)]

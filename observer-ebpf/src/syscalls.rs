@@ -16,7 +16,7 @@ use observer_common::{
 };
 
 use crate::{
-    maps::{bump, current_ids, host_wide, is_tracked, DROPPED, HOST_TABLE, IN_FLIGHT, SYSCALL_TABLE},
+    maps::{bump, current_ids, host_wide, is_tracked, in_flight_put, in_flight_take, DROPPED, HOST_TABLE, SYSCALL_TABLE},
     output::emit,
 };
 
@@ -100,7 +100,7 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
         }
         return Ok(());
     }
-    if IN_FLIGHT.insert(tid, entry, 0).is_err() {
+    if !in_flight_put(tid, &entry) {
         bump(&DROPPED, COUNTER_INFLIGHT_FULL);
     }
     Ok(())
@@ -109,12 +109,9 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
 fn try_sys_exit(ctx: &TracePointContext) -> Result<(), i32> {
     let (tid, _) = current_ids();
     // Only threads whose entry we recorded have an in-flight slot; everything else stops here.
-    let Some(entry) = IN_FLIGHT.get_ptr(tid) else {
+    let Some(entry) = in_flight_take(tid) else {
         return Ok(());
     };
-    // SAFETY: the slot belongs to this thread; only it inserts or removes its own key.
-    let entry = unsafe { *entry };
-    let _ = IN_FLIGHT.remove(tid);
     let ret: i64 = field(ctx, SYS_EXIT_RET);
     let mut extra = 0;
     if entry.host != 0 {

@@ -20,7 +20,7 @@ capture() { # case, observer args...
 capture data-limit -- prlimit --data=41943040 "$bin/threads" 8
 capture as-limit -- prlimit --as=62914560 "$bin/threads" 8
 cg=/sys/fs/cgroup/pids/observer-golden; mkdir -p $cg; echo 4 > $cg/pids.max
-capture pids-cgroup --cgroup $cg -- "$bin/threads" 16
+capture pids-cgroup --cgroup $cg -- "$bin/threads" 16 hold
 rmdir $cg
 capture va-probe -- "$bin/va_probe"
 capture segfault -- "$bin/segv_readonly"

@@ -25,9 +25,9 @@ fn evidence_has(f: &Finding, needle: &str) -> bool {
 
 #[test]
 fn a_data_limit_gives_pthread_stack_mprotect_enomem_naming_rlimit_data() {
-    if !bpf_or_skip("mprotect enomem") {
+    let Some(_cpu) = bpf_or_skip("mprotect enomem") else {
         return;
-    }
+    };
     let dir = scratch("diag-data");
     let out = observe(&dir, &[], &["prlimit", "--data=41943040", workload("threads").to_str().unwrap(), "8"]);
     assert_eq!(out.status.code(), Some(1), "the workload saw pthread_create fail");
@@ -43,9 +43,9 @@ fn a_data_limit_gives_pthread_stack_mprotect_enomem_naming_rlimit_data() {
 
 #[test]
 fn an_address_space_limit_gives_pthread_stack_mmap_enomem_naming_rlimit_as() {
-    if !bpf_or_skip("mmap enomem") {
+    let Some(_cpu) = bpf_or_skip("mmap enomem") else {
         return;
-    }
+    };
     let dir = scratch("diag-as");
     let out = observe(&dir, &[], &["prlimit", "--as=62914560", workload("threads").to_str().unwrap(), "8"]);
     assert_eq!(out.status.code(), Some(1));
@@ -59,12 +59,12 @@ fn an_address_space_limit_gives_pthread_stack_mmap_enomem_naming_rlimit_as() {
 
 #[test]
 fn a_pids_cgroup_gives_clone_eagain_with_its_numbers() {
-    if !bpf_or_skip("clone eagain") {
+    let Some(_cpu) = bpf_or_skip("clone eagain") else {
         return;
-    }
+    };
     let cgroup = PidsCgroup::new("observer-e2e-clone", 4);
     let dir = scratch("diag-pids");
-    let out = observe(&dir, &["--cgroup", cgroup.0.to_str().unwrap()], &[workload("threads").to_str().unwrap(), "16"]);
+    let out = observe(&dir, &["--cgroup", cgroup.0.to_str().unwrap()], &[workload("threads").to_str().unwrap(), "16", "hold"]);
     assert_eq!(out.status.code(), Some(1));
     let c = classification(&dir);
     let f = finding(&c, "clone-eagain");
@@ -76,9 +76,9 @@ fn a_pids_cgroup_gives_clone_eagain_with_its_numbers() {
 
 #[test]
 fn a_five_level_paging_probe_is_reported_as_info() {
-    if !bpf_or_skip("va probe") {
+    let Some(_cpu) = bpf_or_skip("va probe") else {
         return;
-    }
+    };
     let dir = scratch("diag-va");
     let out = observe(&dir, &[], &[workload("va_probe").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
@@ -92,9 +92,9 @@ fn a_five_level_paging_probe_is_reported_as_info() {
 
 #[test]
 fn a_segfault_gives_fatal_signal_with_the_address_and_its_mapping() {
-    if !bpf_or_skip("fatal signal") {
+    let Some(_cpu) = bpf_or_skip("fatal signal") else {
         return;
-    }
+    };
     let dir = scratch("diag-segv");
     let out = observe(&dir, &[], &[workload("segv_readonly").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(128 + libc::SIGSEGV));
@@ -108,9 +108,9 @@ fn a_segfault_gives_fatal_signal_with_the_address_and_its_mapping() {
 
 #[test]
 fn a_kill_by_another_process_gives_fatal_signal_naming_the_sender() {
-    if !bpf_or_skip("fatal kill") {
+    let Some(_cpu) = bpf_or_skip("fatal kill") else {
         return;
-    }
+    };
     let dir = scratch("diag-kill");
     let out = observe(&dir, &[], &["sh", "-c", "sleep 30 & victim=$!; env kill -KILL $victim; wait $victim; exit 0"]);
     assert_eq!(out.status.code(), Some(0));
@@ -122,9 +122,9 @@ fn a_kill_by_another_process_gives_fatal_signal_naming_the_sender() {
 
 #[test]
 fn timeout_under_a_terminal_gives_job_control_stop() {
-    if !bpf_or_skip("job control") {
+    let Some(_cpu) = bpf_or_skip("job control") else {
         return;
-    }
+    };
     let dir = scratch("diag-tty");
     // `script` gives observer a controlling terminal; `timeout` moves `cat` into a background
     // process group, so cat's read of the terminal stops it with SIGTTIN.
@@ -145,9 +145,9 @@ fn timeout_under_a_terminal_gives_job_control_stop() {
 
 #[test]
 fn a_failing_command_with_no_other_finding_gives_exit_nonzero() {
-    if !bpf_or_skip("exit nonzero") {
+    let Some(_cpu) = bpf_or_skip("exit nonzero") else {
         return;
-    }
+    };
     let dir = scratch("diag-exit");
     let out = observe(&dir, &[], &["sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3));
@@ -159,9 +159,9 @@ fn a_failing_command_with_no_other_finding_gives_exit_nonzero() {
 
 #[test]
 fn analyze_reproduces_the_run_diagnosis_byte_for_byte() {
-    if !bpf_or_skip("analyze") {
+    let Some(_cpu) = bpf_or_skip("analyze") else {
         return;
-    }
+    };
     let dir = scratch("diag-analyze");
     observe(&dir, &[], &["prlimit", "--data=41943040", workload("threads").to_str().unwrap(), "8"]);
     let live_json = std::fs::read(dir.join("classification.json")).unwrap();
@@ -177,9 +177,9 @@ fn analyze_reproduces_the_run_diagnosis_byte_for_byte() {
 
 #[test]
 fn replay_filters_and_reads_a_cut_capture_up_to_its_last_record() {
-    if !bpf_or_skip("replay") {
+    let Some(_cpu) = bpf_or_skip("replay") else {
         return;
-    }
+    };
     let dir = scratch("diag-replay");
     observe(&dir, &[], &["prlimit", "--data=41943040", workload("threads").to_str().unwrap(), "8"]);
     let replay = |args: &[&str]| Command::new(observer_bin()).arg("replay").args(args).output().unwrap();

@@ -39,9 +39,9 @@ fn thread_ids(dir: &Path) -> Vec<u32> {
 
 #[test]
 fn an_abba_deadlock_is_found_with_both_threads_mutexes_and_functions() {
-    if !bpf_or_skip("abba") {
+    let Some(_cpu) = bpf_or_skip("abba") else {
         return;
-    }
+    };
     let dir = scratch("hang-abba");
     let out = observe(&dir, &["--hang-after", "2", "--timeout", "60"], &[workload("abba").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(128 + libc::SIGTERM), "stopped by --on-hang kill");
@@ -68,9 +68,9 @@ fn an_abba_deadlock_is_found_with_both_threads_mutexes_and_functions() {
 
 #[test]
 fn a_spinning_thread_is_found_with_the_function_it_spins_in() {
-    if !bpf_or_skip("spin") {
+    let Some(_cpu) = bpf_alone_or_skip("spin") else {
         return;
-    }
+    };
     let dir = scratch("hang-spin");
     observe(&dir, &["--hang-after", "2", "--timeout", "60"], &[workload("spin_named").to_str().unwrap()]);
     let printed = std::fs::read_to_string(dir.join("stdout.txt")).unwrap();
@@ -87,9 +87,9 @@ fn a_spinning_thread_is_found_with_the_function_it_spins_in() {
 
 #[test]
 fn a_ppoll_on_an_eventfd_and_a_self_pipe_is_decoded() {
-    if !bpf_or_skip("ppoll") {
+    let Some(_cpu) = bpf_or_skip("ppoll") else {
         return;
-    }
+    };
     let dir = scratch("hang-ppoll");
     observe(&dir, &["--hang-after", "2", "--timeout", "60"], &[workload("ppoll_forever").to_str().unwrap()]);
     let c = classification(&dir);
@@ -107,9 +107,9 @@ fn a_ppoll_on_an_eventfd_and_a_self_pipe_is_decoded() {
 
 #[test]
 fn timeout_cat_in_a_terminal_is_a_stopped_tree() {
-    if !bpf_or_skip("tty stop") {
+    let Some(_cpu) = bpf_or_skip("tty stop") else {
         return;
-    }
+    };
     let dir = scratch("hang-tty");
     let inner = format!("{} run -q --hang-after 2 --timeout 60 --out {} -- sh -c 'timeout 60 cat'", observer_bin(), dir.display());
     Command::new("script").args(["-qec", &inner, "/dev/null"]).stdin(Stdio::null()).status().unwrap();
@@ -124,9 +124,9 @@ fn timeout_cat_in_a_terminal_is_a_stopped_tree() {
 
 #[test]
 fn a_parent_waiting_on_a_sleeping_child_names_the_chain() {
-    if !bpf_or_skip("waiting child") {
+    let Some(_cpu) = bpf_or_skip("waiting child") else {
         return;
-    }
+    };
     let dir = scratch("hang-child");
     observe(&dir, &["--hang-after", "2", "--timeout", "60"], &["sh", "-c", "sleep 1000; echo unreachable"]);
     let c = classification(&dir);
@@ -138,9 +138,9 @@ fn a_parent_waiting_on_a_sleeping_child_names_the_chain() {
 
 #[test]
 fn the_timeout_takes_the_snapshot_before_it_stops_anything() {
-    if !bpf_or_skip("timeout snapshot") {
+    let Some(_cpu) = bpf_or_skip("timeout snapshot") else {
         return;
-    }
+    };
     let dir = scratch("hang-timeout");
     observe(&dir, &["--timeout", "1.5"], &[workload("ppoll_forever").to_str().unwrap()]);
     let snap = stuck(&dir);
@@ -155,9 +155,9 @@ fn the_timeout_takes_the_snapshot_before_it_stops_anything() {
 
 #[test]
 fn attach_finds_a_deadlock_in_a_running_process_and_detach_leaves_it_running() {
-    if !bpf_or_skip("attach") {
+    let Some(_cpu) = bpf_or_skip("attach") else {
         return;
-    }
+    };
     let mut abba = Command::new(workload("abba")).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(abba.stdout.take().unwrap()).read_line(&mut line).unwrap();

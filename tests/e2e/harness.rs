@@ -10,8 +10,17 @@ use observer::{
     source::{EventSource, FileSource},
 };
 
-/// Whether tests that load BPF can run here; panics when they must (OBSERVER_REQUIRE_BPF=1).
-pub fn bpf_or_skip(test: &str) -> bool {
+/// Tests that measure CPU use (a spinning thread must get 90% of a CPU) run alone; the others
+/// share the machine.
+static CPU: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// A test's hold on the machine: shared, or exclusive for CPU-sensitive tests.
+pub enum CpuGuard {
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>),
+    Exclusive(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
+}
+
+fn bpf_available(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if root {
@@ -23,6 +32,17 @@ pub fn bpf_or_skip(test: &str) -> bool {
     }
     eprintln!("skipped {test}: {reason}");
     false
+}
+
+/// `Some` when tests that load BPF can run here (hold it for the test); `None` after printing why
+/// not; panics when they must run (OBSERVER_REQUIRE_BPF=1).
+pub fn bpf_or_skip(test: &str) -> Option<CpuGuard> {
+    bpf_available(test).then(|| CpuGuard::Shared(CPU.read().unwrap_or_else(|e| e.into_inner())))
+}
+
+/// As `bpf_or_skip`, with the machine to itself.
+pub fn bpf_alone_or_skip(test: &str) -> Option<CpuGuard> {
+    bpf_available(test).then(|| CpuGuard::Exclusive(CPU.write().unwrap_or_else(|e| e.into_inner())))
 }
 
 pub fn observer_bin() -> &'static str {

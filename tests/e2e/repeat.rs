@@ -8,9 +8,9 @@ const COIN: &str = "n=$(od -An -N1 -tu1 /dev/urandom); [ $((n % 2)) -eq 0 ] && e
 
 #[test]
 fn repeat_stops_at_the_first_hit_and_keeps_only_hits() {
-    if !bpf_or_skip("repeat until") {
+    let Some(_cpu) = bpf_or_skip("repeat until") else {
         return;
-    }
+    };
     let parent = scratch("repeat-hunt");
     let out = Command::new(observer_bin())
         .args(["repeat", "--until", "exit-nonzero", "--max-attempts", "40", "--keep", "hits", "--out"])
@@ -43,9 +43,9 @@ fn repeat_stops_at_the_first_hit_and_keeps_only_hits() {
 
 #[test]
 fn repeat_without_until_runs_every_attempt_and_gives_rates() {
-    if !bpf_or_skip("repeat rates") {
+    let Some(_cpu) = bpf_or_skip("repeat rates") else {
         return;
-    }
+    };
     let parent = scratch("repeat-rates");
     let out = Command::new(observer_bin())
         .args(["repeat", "--max-attempts", "6", "--out"])

@@ -20,9 +20,9 @@ fn nr(name: &str) -> u32 {
 
 #[test]
 fn every_thread_stack_mmap_and_mprotect_is_captured_in_the_creating_thread() {
-    if !bpf_or_skip("thread stacks") {
+    let Some(_cpu) = bpf_or_skip("thread stacks") else {
         return;
-    }
+    };
     let dir = scratch("threads");
     let n = 16;
     let out = observe(&dir, &[], &[workload("threads").to_str().unwrap(), &n.to_string()]);
@@ -80,9 +80,9 @@ fn every_thread_stack_mmap_and_mprotect_is_captured_in_the_creating_thread() {
 
 #[test]
 fn a_program_making_k_calls_yields_exactly_k_records() {
-    if !bpf_or_skip("exact count") {
+    let Some(_cpu) = bpf_or_skip("exact count") else {
         return;
-    }
+    };
     let dir = scratch("count");
     let k = 250;
     let out = observe(&dir, &[], &[workload("kill_self_k").to_str().unwrap(), &k.to_string()]);
@@ -105,9 +105,9 @@ fn a_program_making_k_calls_yields_exactly_k_records() {
 
 #[test]
 fn a_process_killed_by_a_sibling_names_the_signal_and_the_sender() {
-    if !bpf_or_skip("sibling kill") {
+    let Some(_cpu) = bpf_or_skip("sibling kill") else {
         return;
-    }
+    };
     let dir = scratch("sibling");
     let out = observe(&dir, &[], &["sh", "-c", "sleep 30 & victim=$!; env kill -KILL $victim; wait $victim; exit 3"]);
     assert_eq!(out.status.code(), Some(3));
@@ -135,9 +135,9 @@ fn a_process_killed_by_a_sibling_names_the_signal_and_the_sender() {
 
 #[test]
 fn the_run_exit_names_the_signal_and_who_sent_it() {
-    if !bpf_or_skip("root killed") {
+    let Some(_cpu) = bpf_or_skip("root killed") else {
         return;
-    }
+    };
     let dir = scratch("rootkill");
     let out = observe(&dir, &[], &["sh", "-c", "env kill -KILL $$; sleep 5"]);
     assert_eq!(out.status.code(), Some(128 + 9));
@@ -155,9 +155,9 @@ fn the_run_exit_names_the_signal_and_who_sent_it() {
 
 #[test]
 fn ctrl_c_stops_the_command_and_leaves_a_complete_run_directory() {
-    if !bpf_or_skip("ctrl-c") {
+    let Some(_cpu) = bpf_or_skip("ctrl-c") else {
         return;
-    }
+    };
     let dir = scratch("ctrlc");
     let mut observer = Command::new(observer_bin())
         .args(["run", "--quiet", "--kill-grace", "1", "--out"])
@@ -191,9 +191,9 @@ fn ctrl_c_stops_the_command_and_leaves_a_complete_run_directory() {
 
 #[test]
 fn the_timeout_stops_the_whole_group_with_term_then_kill() {
-    if !bpf_or_skip("timeout") {
+    let Some(_cpu) = bpf_or_skip("timeout") else {
         return;
-    }
+    };
     let dir = scratch("timeout");
     let out = observe(&dir, &["--timeout", "1", "--kill-grace", "0.5"], &["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"]);
     assert_eq!(out.status.code(), Some(128 + 9));
@@ -205,9 +205,9 @@ fn the_timeout_stops_the_whole_group_with_term_then_kill() {
 
 #[test]
 fn untracked_processes_produce_no_records() {
-    if !bpf_or_skip("untracked") {
+    let Some(_cpu) = bpf_or_skip("untracked") else {
         return;
-    }
+    };
     let mut busy = Command::new(workload("mmap_loop")).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(busy.stdout.take().unwrap()).read_line(&mut line).unwrap();
@@ -232,9 +232,9 @@ fn untracked_processes_produce_no_records() {
 
 #[test]
 fn without_out_the_run_goes_to_observer_runs_with_a_latest_link() {
-    if !bpf_or_skip("default dir") {
+    let Some(_cpu) = bpf_or_skip("default dir") else {
         return;
-    }
+    };
     let cwd = scratch("default-dir");
     let out = Command::new(observer_bin()).current_dir(&cwd).args(["run", "--quiet", "--", "true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));

@@ -23,9 +23,9 @@ fn a_bad_buffer_size_is_refused_before_anything_runs() {
 
 #[test]
 fn without_privileges_observer_says_to_use_root() {
-    if !bpf_or_skip("unprivileged") {
+    let Some(_cpu) = bpf_or_skip("unprivileged") else {
         return;
-    }
+    };
     // Drop to nobody with no capabilities; the binary stays readable.
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"])

@@ -65,7 +65,7 @@ impl Plan {
                 mprotect_calls: 1_000_000,
                 threads: 10_000,
                 forkexecs: 2_000,
-                idle_rounds: 400,
+                idle_rounds: 200,
                 idle_sleep_us: 5_000,
                 rounds: 5,
                 chromium_rounds: 5,
@@ -266,7 +266,8 @@ fn knee(env: &Env, bin: &Path, scratch: &Path, plan: &Plan, buffer_size: u64) ->
         good = Some((asked, threads));
         if rate == 0.0 && threads == 1 {
             // One thread cannot go faster: continue with two.
-            ladder.extend([(achieved * 1.25, 2), (achieved * 1.5, 2), (achieved * 2.0, 2), (0.0, 2)]);
+            // Then more producers than CPUs: the reader has to win CPU time from them.
+            ladder.extend([(achieved * 1.25, 2), (achieved * 1.5, 2), (achieved * 2.0, 2), (0.0, 2), (0.0, 4)]);
         }
     }
     if let (Some((mut lo, _)), Some((mut hi, threads))) = (good, bad) {

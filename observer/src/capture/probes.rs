@@ -56,8 +56,10 @@ pub struct Probes {
     // Dropping `Ebpf` detaches and unloads every program.
     _ebpf: Ebpf,
     tracked: HashMap<MapData, u32, u8>,
+    tracked_by_pid: Array<MapData, u8>,
     tasks: HashMap<MapData, u32, u32>,
     in_flight: HashMap<MapData, u32, InFlight>,
+    in_flight_by_tid: Array<MapData, InFlight>,
     dropped: PerCpuArray<MapData, u64>,
     submitted: PerCpuArray<MapData, u64>,
     ring_fill: PerCpuArray<MapData, u64>,
@@ -160,8 +162,13 @@ impl Probes {
     pub fn load_with(buffer_size: u32, wakeup_bytes: u64, host: &HostWide) -> Result<Self, CaptureError> {
         let host_wide: u8 = host.enabled.into();
         let filters: u8 = u8::from(!host.comms.is_empty()) | (u8::from(!host.uids.is_empty()) << 1) | (u8::from(!host.cgroups.is_empty()) << 2);
+        // One slot per possible pid (kernel.pid_max, at most 4 Mi).
+        let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(4 << 20);
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("EVENTS", buffer_size)
+            .map_max_entries("TRACKED_BY_PID", pid_max.clamp(1024, 4 << 20))
+            // 80 bytes a slot: tids past 64 Ki go to the hash map instead.
+            .map_max_entries("IN_FLIGHT_BY_TID", pid_max.clamp(1024, 1 << 16))
             .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
             .override_global("HOST_WIDE", &host_wide, true)
             .override_global("FILTERS", &filters, true)
@@ -239,8 +246,10 @@ impl Probes {
 
         Ok(Self {
             tracked: take(&mut ebpf, "TRACKED")?,
+            tracked_by_pid: take(&mut ebpf, "TRACKED_BY_PID")?,
             tasks: take(&mut ebpf, "TASKS")?,
             in_flight: take(&mut ebpf, "IN_FLIGHT")?,
+            in_flight_by_tid: take(&mut ebpf, "IN_FLIGHT_BY_TID")?,
             dropped: take(&mut ebpf, "DROPPED")?,
             submitted: take(&mut ebpf, "SUBMITTED")?,
             ring_fill: take(&mut ebpf, "RING_FILL")?,
@@ -273,6 +282,7 @@ impl Probes {
     /// Starts tracking process `pid` (and, through the fork hook, everything it creates).
     pub fn track(&mut self, pid: u32) -> Result<(), CaptureError> {
         self.tracked.insert(pid, 1, 0).map_err(|e| CaptureError::Map { map: "TRACKED", reason: e.to_string() })?;
+        self.tracked_by_pid.set(pid, 1, 0).map_err(|e| CaptureError::Map { map: "TRACKED_BY_PID", reason: e.to_string() })?;
         self.tasks.insert(pid, pid, 0).map_err(|e| CaptureError::Map { map: "TASKS", reason: e.to_string() })
     }
 
@@ -288,7 +298,8 @@ impl Probes {
 
     /// Syscalls currently in progress, by tid.
     pub fn in_flight(&self) -> Vec<(u32, InFlight)> {
-        self.in_flight.iter().filter_map(Result::ok).collect()
+        let slots = self.in_flight_by_tid.iter().enumerate().filter_map(|(tid, e)| Some((tid as u32, e.ok()?))).filter(|(_, e)| e.live != 0);
+        slots.chain(self.in_flight.iter().filter_map(Result::ok)).collect()
     }
 
     /// Processes currently tracked in the kernel.
