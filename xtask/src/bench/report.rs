@@ -502,7 +502,7 @@ impl Report<'_> {
              `BPFTRACE_MAP_KEYS_MAX=65536`; the script (generated into `target/bench/observer-syscalls.bt`) follows the command's \
              process tree like observer (a tgid map grown in `sched:sched_process_fork`) and prints one line per event on \
              every `syscalls:sys_enter_X` (with the arguments observer keeps) and `syscalls:sys_exit_X` (with the return value) of the set.\n\
-             - **untracked, observer attached elsewhere**: there is no host-wide observer mode yet, so it is emulated: the \
+             - **untracked, observer attached elsewhere**: the cost of observer's probes to a process it does not track (the in-kernel filter miss alone): the \
              benchmark starts `sleep 100000`, runs `observer attach --pid <that sleep> --quiet --out DIR` in the background, \
              waits until its events.bin exists (every probe is attached by then), runs the bare workload (untracked, so each \
              of its syscalls pays the in-kernel filter miss of observer's programs), then stops the attach with SIGINT and \
