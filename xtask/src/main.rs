@@ -87,6 +87,8 @@ fn demo() -> Result<()> {
     println!("\nobserver exited with {status}; the run directory is {}", run_dir.display());
     println!("\n== {}/summary.txt ==", run_dir.display());
     print!("{}", std::fs::read_to_string(run_dir.join("summary.txt")).context("the run wrote no summary")?);
+    println!("\n== {}/report.txt ==", run_dir.display());
+    print!("{}", std::fs::read_to_string(run_dir.join("report.txt")).context("the run wrote no report")?);
     // The failing call, as the per-thread trace shows it.
     for entry in std::fs::read_dir(&run_dir)? {
         let path = entry?.path();
