@@ -9,19 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* CPU time of this process in microseconds: user, system. */
-static void cpu_us(long long *user, long long *sys) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    *user = ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec;
-    *sys = ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec;
-}
+#include "bench_common.h"
 
 int main(int argc, char **argv) {
     if (argc != 3) {
@@ -41,10 +29,5 @@ int main(int argc, char **argv) {
         if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
     }
     long long end = now_ns();
-    FILE *f = fopen(argv[2], "w");
-    if (!f) return 1;
-    long long user, sys;
-    cpu_us(&user, &sys);
-    fprintf(f, "%lld %lld %lld %lld\n", start, end, user, sys);
-    return fclose(f) != 0;
+    return write_times(argv[2], start, end, RUSAGE_SELF);
 }

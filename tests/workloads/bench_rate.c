@@ -12,23 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
+
 static double rate_per_thread;
 static long long duration_ns, count_per_thread, start_ns;
 static pid_t self;
-
-static long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* CPU time of this process in microseconds: user, system. */
-static void cpu_us(long long *user, long long *sys) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    *user = ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec;
-    *sys = ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec;
-}
 
 static void *run(void *arg) {
     long long *done_out = arg, done = 0;
@@ -82,7 +70,7 @@ int main(int argc, char **argv) {
     FILE *f = fopen(argv[5], "w");
     if (!f) return 1;
     long long user, sys;
-    cpu_us(&user, &sys);
+    cpu_us(RUSAGE_SELF, &user, &sys);
     fprintf(f, "%lld %lld %lld %lld %lld\n", start_ns, end, user, sys, total);
     return fclose(f) != 0;
 }
