@@ -285,12 +285,7 @@ pub(crate) fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("stuck_snapshot", end.stuck.as_ref().map_or_else(|| "none".to_string(), |st| format!("{} ({})", STUCK_TXT, st.reason)));
     s.put("stopped_by", end.stop_reason.as_ref().map_or_else(|| "none".to_string(), |r| r.to_string()));
     s.put("left_running_in_group", if end.leftovers { "yes, stopped with the group" } else { "no" });
-    s.put("findings", classification.findings.len());
-    s.put("verdict", report::verdict(&classification));
-    s.put("threads_seen", pipeline.book.threads_seen());
-    s.put("processes_seen", pipeline.book.processes().count());
-    s.put("events_received", pipeline.stats.events_received);
-    s.put("events_written", records);
+    pipeline.put_outcome(&mut s, &classification, records);
     s.put("events_submitted_by_kernel", counters.submitted_total());
     s.put("events_dropped", counters.dropped_total());
     for kind in 1..observer_common::kind::COUNT as u16 {

@@ -151,12 +151,7 @@ pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(
     };
     s.put("exit", exit);
     s.put("exit_code", exit_code);
-    s.put("findings", classification.findings.len());
-    s.put("verdict", report::verdict(&classification));
-    s.put("threads_seen", pipeline.book.threads_seen());
-    s.put("processes_seen", pipeline.book.processes().count());
-    s.put("events_received", pipeline.stats.events_received);
-    s.put("events_written", records);
+    pipeline.put_outcome(&mut s, &classification, records);
     s.put("lines_read", meta.lines);
     s.put("unparsed_lines", meta.unparsed.len());
     s.put("skipped_not_in_schema", emitted.skipped.values().sum::<u64>());

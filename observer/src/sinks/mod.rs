@@ -83,6 +83,16 @@ impl Pipeline {
         traces.flush_all()
     }
 
+    /// The diagnosis and volume lines every capture's summary starts its facts with.
+    pub fn put_outcome(&self, s: &mut crate::summary::Summary, classification: &Classification, records: u64) {
+        s.put("findings", classification.findings.len());
+        s.put("verdict", crate::analysis::report::verdict(classification));
+        s.put("threads_seen", self.book.threads_seen());
+        s.put("processes_seen", self.book.processes().count());
+        s.put("events_received", self.stats.events_received);
+        s.put("events_written", records);
+    }
+
     /// The summary lines every capture shares: records by kind, calls and failures by syscall and
     /// errno, and each process a signal ended.
     pub fn put_counts(&self, s: &mut crate::summary::Summary) {
