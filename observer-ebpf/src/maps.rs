@@ -76,11 +76,12 @@ pub fn in_flight_get(tid: u32) -> Option<InFlight> {
 pub fn in_flight_take(tid: u32) -> Option<InFlight> {
     match IN_FLIGHT_BY_TID.get_ptr_mut(tid) {
         Some(slot) => {
-            // SAFETY: as above.
-            let entry = unsafe { *slot };
-            if entry.live == 0 {
+            // SAFETY: as above. The flag first: most slots looked at are empty.
+            if unsafe { (*slot).live } == 0 {
                 return None;
             }
+            // SAFETY: as above.
+            let entry = unsafe { *slot };
             // SAFETY: as above.
             unsafe { (*slot).live = 0 };
             Some(entry)

@@ -107,7 +107,11 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
 }
 
 fn try_sys_exit(ctx: &TracePointContext) -> Result<(), i32> {
-    let (tid, _) = current_ids();
+    let (tid, tgid) = current_ids();
+    // The same one-load filter as at entry: untracked processes have no slot to look for.
+    if !host_wide() && !is_tracked(tgid) {
+        return Ok(());
+    }
     // Only threads whose entry we recorded have an in-flight slot; everything else stops here.
     let Some(entry) = in_flight_take(tid) else {
         return Ok(());
