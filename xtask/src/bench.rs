@@ -370,6 +370,9 @@ pub fn bench(quick: bool) -> Result<()> {
     let root = workspace_root();
     run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(&root).args(["build", "--release", "--package", "observer"]))?;
     let observer = root.join("target/release/observer");
+    // What the binary was built from: the tree may change while the benchmark runs.
+    let commit = output(Command::new("git").current_dir(&root).args(["rev-parse", "--short", "HEAD"]));
+    let dirty = !output(Command::new("git").current_dir(&root).args(["status", "--porcelain", "--", "observer", "observer-common", "observer-ebpf"])).is_empty();
     let out = root.join("target/bench");
     let bin = out.join("bin");
     let scratch = out.join("scratch");
@@ -457,8 +460,6 @@ pub fn bench(quick: bool) -> Result<()> {
     let knee = knee(&env, &bin, &scratch, &plan, buffer_size);
     let analyze = analyze_throughput(&env, &bin, &scratch, &plan, &knee);
 
-    let commit = output(Command::new("git").current_dir(&root).args(["rev-parse", "--short", "HEAD"]));
-    let dirty = !output(Command::new("git").current_dir(&root).args(["status", "--porcelain", "--", "observer", "observer-common", "observer-ebpf"])).is_empty();
     let machine = Machine {
         date_utc: output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
         cpu: sys::cpu_model(),

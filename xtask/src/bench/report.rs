@@ -469,7 +469,7 @@ impl Report<'_> {
         let _ = writeln!(d, "| memory | {} MiB |", m.mem_mib);
         let _ = writeln!(d, "| kernel | {} |", m.kernel);
         let _ = writeln!(d, "| system | {} |", m.os);
-        let _ = writeln!(d, "| observer | `target/release/observer` built from {}{} |", m.observer_commit, if m.observer_dirty { " with uncommitted changes in observer/, observer-common/ or observer-ebpf/" } else { "" });
+        let _ = writeln!(d, "| observer | `target/release/observer` built at the start of the run from {}{} |", m.observer_commit, if m.observer_dirty { " with uncommitted changes in observer/, observer-common/ or observer-ebpf/" } else { "" });
         for (name, v) in &m.tools {
             let _ = writeln!(d, "| {name} | {} |", match v {
                 Ok(v) => v.clone(),
