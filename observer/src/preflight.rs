@@ -225,9 +225,7 @@ impl Preflight {
     }
 
     pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("plain values serialize");
-        text.push('\n');
-        text
+        crate::rundir::json_text(self).expect("plain values serialize")
     }
 
     pub fn write(&self, dir: &Path) -> io::Result<()> {

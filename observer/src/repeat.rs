@@ -141,9 +141,7 @@ impl RepeatReport {
 
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::write(dir.join("repeat.txt"), self.to_text())?;
-        let mut json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        json.push('\n');
-        std::fs::write(dir.join("repeat.json"), json)
+        std::fs::write(dir.join("repeat.json"), rundir::json_text(self).map_err(std::io::Error::other)?)
     }
 }
 

@@ -48,6 +48,13 @@ pub fn create(out: Option<&Path>, command: &str, compact_time: &str) -> io::Resu
     Ok(dir)
 }
 
+/// A value as the JSON files of a run directory hold it: pretty-printed, ending with a newline.
+pub fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    Ok(text)
+}
+
 /// Quotes a command line for display the way a shell would need it.
 pub fn shell_join(args: &[String]) -> String {
     args.iter()

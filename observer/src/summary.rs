@@ -33,9 +33,7 @@ impl Summary {
 
     pub fn to_json(&self) -> String {
         let map: Map<String, Value> = self.entries.iter().cloned().collect();
-        let mut text = serde_json::to_string_pretty(&Value::Object(map)).expect("plain values serialize");
-        text.push('\n');
-        text
+        crate::rundir::json_text(&Value::Object(map)).expect("plain values serialize")
     }
 
     pub fn write(&self, dir: &Path) -> io::Result<()> {

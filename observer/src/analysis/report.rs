@@ -7,9 +7,7 @@ pub const CLASSIFICATION_JSON: &str = "classification.json";
 pub const REPORT_TXT: &str = "report.txt";
 
 pub fn to_json(c: &Classification) -> String {
-    let mut text = serde_json::to_string_pretty(c).expect("findings serialize");
-    text.push('\n');
-    text
+    crate::rundir::json_text(c).expect("findings serialize")
 }
 
 /// The verdict: the most severe finding, or that nothing went wrong.

@@ -468,9 +468,7 @@ impl StuckSnapshot {
 
     pub fn write(&self, dir: &Path) -> io::Result<()> {
         std::fs::write(dir.join(STUCK_TXT), self.to_text())?;
-        let mut json = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
-        json.push('\n');
-        std::fs::write(dir.join(STUCK_JSON), json)
+        std::fs::write(dir.join(STUCK_JSON), crate::rundir::json_text(self).map_err(io::Error::other)?)
     }
 
     pub fn read(dir: &Path) -> Option<Self> {
