@@ -1,11 +1,11 @@
-//! Offsets of the classic tracepoint fields the kernel programs read. Userspace checks each of them
-//! against `/sys/kernel/tracing/events/<category>/<event>/format` before loading anything.
+//! Offsets of the classic tracepoint fields the kernel programs read (userspace checks each of them
+//! against `/sys/kernel/tracing/events/<category>/<event>/format` before loading anything), and of
+//! the saved registers the raw syscall tracepoints hand over.
 
 /// A field the kernel side reads, at a fixed offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field {
     pub category: &'static str,
-    /// Event name; `*` stands for every watched `sys_enter_<name>` / `sys_exit_<name>`.
     pub event: &'static str,
     pub name: &'static str,
     pub offset: usize,
@@ -16,11 +16,27 @@ const fn f(category: &'static str, event: &'static str, name: &'static str, offs
     Field { category, event, name, offset, size }
 }
 
-pub const SYS_ENTER_NR: usize = 8;
-/// First argument of a `sys_enter_*` record; argument i is at `SYS_ENTER_ARGS + 8 * i`.
-pub const SYS_ENTER_ARGS: usize = 16;
-pub const SYS_EXIT_NR: usize = 8;
-pub const SYS_EXIT_RET: usize = 16;
+/// The saved user registers (`struct pt_regs`, x86-64 uapi layout) that the raw `sys_enter` /
+/// `sys_exit` tracepoints pass by pointer. Syscall arguments are read from them, in one copy of
+/// the span `REGS_SPAN_START..REGS_SPAN_END`.
+pub mod pt_regs {
+    pub const R10: usize = 56;
+    pub const R9: usize = 64;
+    pub const R8: usize = 72;
+    pub const DX: usize = 96;
+    pub const SI: usize = 104;
+    pub const DI: usize = 112;
+    /// The syscall number as the task entered.
+    pub const ORIG_AX: usize = 120;
+    pub const CS: usize = 136;
+    /// The code segment of a 64-bit task; anything else (0x23) is a 32-bit compat syscall, whose
+    /// numbers mean other calls.
+    pub const USER_CS_64: u64 = 0x33;
+    pub const SPAN_START: usize = R10;
+    pub const SPAN_END: usize = CS + 8;
+    /// Offsets of syscall arguments 0..6 in the x86-64 syscall convention.
+    pub const ARGS: [usize; 6] = [DI, SI, DX, R10, R8, R9];
+}
 
 pub const FORK_PARENT_PID: usize = 12;
 pub const FORK_CHILD_PID: usize = 20;

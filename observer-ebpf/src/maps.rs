@@ -107,9 +107,12 @@ pub static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT
 #[map]
 pub static SUBMITTED: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT, 0);
 
-/// Bytes pending in the ring buffer as last seen by each CPU's producer (a fill gauge for metrics).
+/// Per CPU: bytes pending in the ring buffer as its producer last looked (a fill gauge for
+/// metrics), and records it wrote since.
 #[map]
-pub static RING_FILL: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+pub static RING_FILL: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+pub const FILL_PENDING: u32 = 0;
+pub const FILL_SINCE_QUERY: u32 = 1;
 
 /// Syscall number -> `host_bits`: what untracked processes report in host-wide mode.
 #[map]

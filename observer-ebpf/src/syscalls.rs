@@ -1,77 +1,75 @@
-//! `syscalls/sys_enter_*` and `sys_exit_*`: one generic program each, attached to every watched
-//! syscall; entry parks the arguments in the in-flight table, exit turns them into one record.
+//! Raw `sys_enter` / `sys_exit`: entry parks a watched syscall of a tracked process in the
+//! in-flight table, exit turns it into one record. Raw tracepoints rather than the per-syscall
+//! `syscalls/sys_*_<name>` ones: those fill a perf record of every hit before any filter runs,
+//! which cost ~300 ns per call of every process that makes a watched syscall.
 use aya_ebpf::{
-    helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_kernel_buf, bpf_probe_read_user},
-    EbpfContext,
-    macros::tracepoint,
-    programs::TracePointContext,
+    helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_user},
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
 };
 use observer_common::{
     flags,
     host_bits::{ERRORS, LIMIT_SETS, STACK_MMAPS},
     kind,
     syscall_bits::{CLONE3, NARGS_MASK, NO_RETURN, RLIMIT},
-    tracepoint_fields::{SYS_ENTER_ARGS, SYS_ENTER_NR, SYS_EXIT_RET},
+    tracepoint_fields::pt_regs,
     EventHeader, InFlight, SyscallEvent, COUNTER_INFLIGHT_FULL, MAX_ARGS,
 };
 
 use crate::{
-    maps::{bump, current_ids, host_wide, is_tracked, in_flight_put, in_flight_take, DROPPED, HOST_TABLE, SYSCALL_TABLE},
+    maps::{bump, current_ids, host_wide, in_flight_put, in_flight_take, is_tracked, DROPPED, HOST_TABLE, SYSCALL_TABLE},
     output::emit,
 };
 
-/// A field every record of the attached tracepoints has (`__syscall_nr`, `ret`), loaded straight
-/// from the context: `read_at` would cost a helper call on the hottest path.
-#[inline(always)]
-fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
-    // SAFETY: offsets are constants checked against the format file by userspace before
-    // attaching; the record is at least that long; the verifier checks each load.
-    unsafe { core::ptr::read((ctx.as_ptr() as *const u8).add(offset) as *const T) }
-}
-
-#[tracepoint]
-pub fn sys_enter(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     let _ = try_sys_enter(&ctx);
     0
 }
 
-#[tracepoint]
-pub fn sys_exit(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     let _ = try_sys_exit(&ctx);
     0
 }
 
-fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
-    let (tid, tgid) = current_ids();
-    let tracked = is_tracked(tgid);
-    if !tracked && !host_wide() {
-        return Ok(());
+/// The registers a syscall's arguments (and number, and code segment) live in, copied at once.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Regs([u64; (pt_regs::SPAN_END - pt_regs::SPAN_START) / 8]);
+
+impl Regs {
+    #[inline(always)]
+    fn read(ctx: &RawTracePointContext) -> Result<Self, i32> {
+        let regs: *const u8 = ctx.arg(0);
+        // SAFETY: the tracepoint's `struct pt_regs *`, read with the fault-tolerant helper.
+        unsafe { bpf_probe_read_kernel(regs.add(pt_regs::SPAN_START) as *const Regs) }.map_err(|e| e as i32)
     }
-    let nr: i32 = field(ctx, SYS_ENTER_NR);
-    let bits = match SYSCALL_TABLE.get(nr as u32) {
-        Some(bits) if *bits != 0 => *bits,
-        _ => return Ok(()),
-    };
-    // Untracked processes (host-wide mode) are paired only for the syscalls whose failures count.
-    let host = if tracked {
-        0
-    } else {
-        match HOST_TABLE.get(nr as u32) {
-            Some(h) if *h != 0 => *h,
-            _ => return Ok(()),
+
+    #[inline(always)]
+    fn at(&self, offset: usize) -> u64 {
+        self.0[(offset - pt_regs::SPAN_START) / 8]
+    }
+
+    /// A 32-bit compat syscall: its number means another call, its arguments other registers.
+    #[inline(always)]
+    fn compat(&self) -> bool {
+        self.at(pt_regs::CS) != pt_regs::USER_CS_64
+    }
+
+    #[inline(always)]
+    fn args(&self) -> [u64; MAX_ARGS] {
+        let mut args = [0; MAX_ARGS];
+        for (i, offset) in pt_regs::ARGS.iter().enumerate().take(MAX_ARGS) {
+            args[i] = self.at(*offset);
         }
-    };
-    let nargs = (bits & NARGS_MASK) as usize;
-    let mut entry = InFlight { nr: nr as u32, nargs: nargs as u32, tgid, host, ..InFlight::default() };
-    // One copy of the syscall's own arguments. Not direct context loads: a program that loads
-    // past a record's end cannot attach to tracepoints with shorter records (munmap has two).
-    if nargs > 0 {
-        let len = (nargs * 8).min(MAX_ARGS * 8);
-        // SAFETY: `args` is MAX_ARGS u64s, viewed as bytes; `len` is bounded by its size.
-        let dst = unsafe { core::slice::from_raw_parts_mut(entry.args.as_mut_ptr() as *mut u8, len) };
-        // SAFETY: the source is this tracepoint's own record, at offsets checked against its format.
-        unsafe { bpf_probe_read_kernel_buf((ctx.as_ptr() as *const u8).add(SYS_ENTER_ARGS), dst)? };
+        args
     }
+}
+
+/// Reads what a syscall's pointer arguments point at, for the calls whose meaning is there.
+#[inline(always)]
+fn read_aux(bits: u8, nargs: usize, entry: &mut InFlight) {
     if bits & CLONE3 != 0 {
         // struct clone_args starts with `__aligned_u64 flags`.
         // SAFETY: a user pointer, read with the fault-tolerant helper.
@@ -92,6 +90,43 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
             }
         }
     }
+}
+
+#[inline(always)]
+fn watched(nr: i64) -> Option<u8> {
+    match SYSCALL_TABLE.get(nr as u32) {
+        Some(bits) if nr >= 0 && *bits != 0 => Some(*bits),
+        _ => None,
+    }
+}
+
+fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i32> {
+    // The number first: it is in the context, and most syscalls of any process are not watched.
+    let nr: i64 = ctx.arg(1);
+    let Some(bits) = watched(nr) else {
+        return Ok(());
+    };
+    let (tid, tgid) = current_ids();
+    let tracked = is_tracked(tgid);
+    // Untracked processes (host-wide mode) are paired only for the calls judged by their
+    // arguments (thread-stack mappings, limit sets); their failures are caught at exit alone.
+    let host = if tracked {
+        0
+    } else if !host_wide() {
+        return Ok(());
+    } else {
+        match HOST_TABLE.get(nr as u32) {
+            Some(h) if *h & (STACK_MMAPS | LIMIT_SETS) != 0 => *h,
+            _ => return Ok(()),
+        }
+    };
+    let regs = Regs::read(ctx)?;
+    if regs.compat() {
+        return Ok(());
+    }
+    let nargs = (bits & NARGS_MASK) as usize;
+    let mut entry = InFlight { nr: nr as u32, nargs: nargs as u32, tgid, host, args: regs.args(), ..InFlight::default() };
+    read_aux(bits, nargs, &mut entry);
     // SAFETY: helper without preconditions.
     entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
     if bits & NO_RETURN != 0 {
@@ -106,20 +141,23 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<(), i32> {
     Ok(())
 }
 
-fn try_sys_exit(ctx: &TracePointContext) -> Result<(), i32> {
+fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i32> {
     let (tid, tgid) = current_ids();
-    // The same one-load filter as at entry: untracked processes have no slot to look for.
-    if !host_wide() && !is_tracked(tgid) {
+    let tracked = is_tracked(tgid);
+    if !tracked && !host_wide() {
         return Ok(());
     }
-    // Only threads whose entry we recorded have an in-flight slot; everything else stops here.
+    let ret: i64 = ctx.arg(1);
+    // Only threads whose entry we recorded have an in-flight slot.
     let Some(entry) = in_flight_take(tid) else {
+        if !tracked {
+            host_failure(ctx, tid, tgid, ret);
+        }
         return Ok(());
     };
-    let ret: i64 = field(ctx, SYS_EXIT_RET);
     let mut extra = 0;
     if entry.host != 0 {
-        // Host-wide: only failures, and thread-stack mappings, leave the kernel.
+        // Host-wide: only failures, and thread-stack mappings and limit sets, leave the kernel.
         let failed = (-4095..0).contains(&ret);
         let stack = entry.host & STACK_MMAPS != 0 && entry.args[3] & MAP_STACK != 0;
         let limit_set = entry.host & LIMIT_SETS != 0 && entry.flags & flags::AUX_RLIMIT_CUR != 0;
@@ -132,6 +170,32 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<(), i32> {
     let now = unsafe { bpf_ktime_get_boot_ns() };
     emit(kind::SYSCALL, &record(tid, &entry, extra, ret, now.saturating_sub(entry.enter_ns)));
     Ok(())
+}
+
+/// Host-wide mode: a failed call of an untracked process, recorded from the registers it still
+/// has at exit (arguments are not clobbered by the kernel), so that no entry had to be parked for
+/// the calls that succeed. Its time is the exit's; the duration is unknown.
+#[inline(always)]
+fn host_failure(ctx: &RawTracePointContext, tid: u32, tgid: u32, ret: i64) {
+    if !(-4095..0).contains(&ret) {
+        return;
+    }
+    let Ok(regs) = Regs::read(ctx) else {
+        return;
+    };
+    let nr = regs.at(pt_regs::ORIG_AX) as i64;
+    let Some(bits) = watched(nr) else {
+        return;
+    };
+    if regs.compat() || !HOST_TABLE.get(nr as u32).is_some_and(|h| *h & ERRORS != 0) {
+        return;
+    }
+    let nargs = (bits & NARGS_MASK) as usize;
+    let mut entry = InFlight { nr: nr as u32, nargs: nargs as u32, tgid, args: regs.args(), ..InFlight::default() };
+    read_aux(bits, nargs, &mut entry);
+    // SAFETY: helper without preconditions.
+    entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
+    emit(kind::SYSCALL, &record(tid, &entry, flags::HOST | flags::UNKNOWN_DURATION, ret, 0));
 }
 
 /// `MAP_STACK` in mmap's flags.

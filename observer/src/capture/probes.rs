@@ -2,7 +2,7 @@
 //! handles userspace keeps on its maps (tracked set, in-flight table, counters, ring buffer).
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{tp_btf::BtfTracePointLink, trace_point::TracePointLink, BtfTracePoint, ProgramError, TracePoint},
+    programs::{tp_btf::BtfTracePointLink, BtfTracePoint, ProgramError, RawTracePoint, TracePoint},
     Btf,
     Ebpf, EbpfLoader,
 };
@@ -68,7 +68,8 @@ pub struct Probes {
     // Held so its fd stays open while programs that reference it are loaded.
     _syscall_table: Array<MapData, u8>,
     _filters: Filters,
-    links: Vec<TracePointLink>,
+    /// Every attachment; dropping one detaches it.
+    links: Vec<Box<dyn Send>>,
     /// Fault addresses need the kernel's BTF; without it captures lack only `si_addr`.
     fault_link: Result<BtfTracePointLink, String>,
 }
@@ -87,7 +88,7 @@ fn attach_fault_program(ebpf: &mut Ebpf) -> Result<BtfTracePointLink, String> {
 
 impl Drop for Probes {
     /// Detaches every tracepoint at once: each detach waits for an RCU grace period (about 75 ms
-    /// here), so one after the other 69 of them took five seconds; concurrent ones share it.
+    /// here); concurrent ones share it.
     fn drop(&mut self) {
         let links = std::mem::take(&mut self.links);
         std::thread::scope(|scope| {
@@ -104,6 +105,17 @@ where
 {
     let map = ebpf.take_map(name).ok_or(CaptureError::Map { map: name, reason: "missing from the eBPF object".into() })?;
     T::try_from(map).map_err(|e| CaptureError::Map { map: name, reason: e.to_string() })
+}
+
+/// The program called `name` in the object, as the program type it must be.
+fn program_named<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, CaptureError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or_else(|| CaptureError::Load(format!("program {name} missing from the eBPF object")))?
+        .try_into()
+        .map_err(|e: ProgramError| CaptureError::Load(format!("{name}: {e}")))
 }
 
 pub(crate) fn load_error(program: &str, e: ProgramError) -> CaptureError {
@@ -211,28 +223,20 @@ impl Probes {
             _cgroups: fill(&mut ebpf, "CGROUP_FILTER", host.cgroups.iter().copied(), 1u8)?,
         };
 
-        let mut links: Vec<TracePointLink> = Vec::new();
-        let mut attach = |ebpf: &mut Ebpf, program: &str, category: &str, events: &[String]| -> Result<(), CaptureError> {
-            let tp: &mut TracePoint = ebpf
-                .program_mut(program)
-                .ok_or_else(|| CaptureError::Load(format!("program {program} missing from the eBPF object")))?
-                .try_into()
-                .map_err(|e: ProgramError| CaptureError::Load(e.to_string()))?;
-            tp.load().map_err(|e| load_error(program, e))?;
-            for event in events {
-                let id = tp.attach(category, event).map_err(|e| CaptureError::Attach {
-                    program: program.into(),
-                    target: format!("{category}/{event}"),
-                    reason: e.to_string(),
-                })?;
-                links.push(tp.take_link(id).map_err(|e| CaptureError::Load(e.to_string()))?);
-            }
-            Ok(())
-        };
-        let enters: Vec<String> = WATCHED.iter().map(|s| format!("sys_enter_{}", s.name)).collect();
-        let exits: Vec<String> = WATCHED.iter().map(|s| format!("sys_exit_{}", s.name)).collect();
-        attach(&mut ebpf, "sys_enter", "syscalls", &enters)?;
-        attach(&mut ebpf, "sys_exit", "syscalls", &exits)?;
+        if std::env::consts::ARCH != "x86_64" {
+            return Err(CaptureError::Load(format!(
+                "syscall arguments are read from x86-64 registers; this is {}",
+                std::env::consts::ARCH
+            )));
+        }
+        let mut links: Vec<Box<dyn Send>> = Vec::new();
+        for (program, tracepoint) in [("sys_enter", "sys_enter"), ("sys_exit", "sys_exit")] {
+            let raw: &mut RawTracePoint = program_named(&mut ebpf, program)?;
+            raw.load().map_err(|e| load_error(program, e))?;
+            let attach_error = |e: ProgramError| CaptureError::Attach { program: program.into(), target: format!("raw tracepoint {tracepoint}"), reason: e.to_string() };
+            let id = raw.attach(tracepoint).map_err(attach_error)?;
+            links.push(Box::new(raw.take_link(id).map_err(attach_error)?));
+        }
         for (program, category) in [
             ("sched_process_fork", "sched"),
             ("sched_process_exec", "sched"),
@@ -240,7 +244,11 @@ impl Probes {
             ("signal_generate", "signal"),
             ("signal_deliver", "signal"),
         ] {
-            attach(&mut ebpf, program, category, &[program.to_string()])?;
+            let tp: &mut TracePoint = program_named(&mut ebpf, program)?;
+            tp.load().map_err(|e| load_error(program, e))?;
+            let attach_error = |e: ProgramError| CaptureError::Attach { program: program.into(), target: format!("{category}/{program}"), reason: e.to_string() };
+            let id = tp.attach(category, program).map_err(attach_error)?;
+            links.push(Box::new(tp.take_link(id).map_err(attach_error)?));
         }
         let fault_link = attach_fault_program(&mut ebpf);
 

@@ -7,7 +7,7 @@ use std::{
 
 use observer_common::{
     syscalls::WATCHED,
-    tracepoint_fields::{Field, FIXED, SYS_ENTER_ARGS, SYS_ENTER_NR, SYS_EXIT_NR, SYS_EXIT_RET},
+    tracepoint_fields::{Field, FIXED},
 };
 
 use super::CaptureError;
@@ -107,6 +107,9 @@ fn check_field(fields: &[FormatField], want: &Want<'_>) -> Result<(), CaptureErr
     }
 }
 
+/// Where a `sys_enter_*` record's first argument sits (only for the message naming a missing one).
+const FIRST_ARGUMENT: usize = 16;
+
 /// Syscall arguments: every field of a `sys_enter_*` record after `__syscall_nr`.
 fn arguments(fields: &[FormatField]) -> impl Iterator<Item = &FormatField> {
     fields.iter().filter(|f| f.name != "__syscall_nr" && !f.name.starts_with("common_"))
@@ -125,37 +128,27 @@ pub fn verify_layout(root: &Path) -> Result<usize, CaptureError> {
         check_field(&cache[&key], &Want::from(field))?;
         checked += 1;
     }
+    // Syscalls are caught by the raw sys_enter/sys_exit tracepoints, whose arguments are the saved
+    // registers; what the format files still tell is that each watched call exists on this
+    // kernel with at least the arguments observer records.
+    read_format(root, "raw_syscalls", "sys_enter")?;
+    read_format(root, "raw_syscalls", "sys_exit")?;
     for sc in WATCHED {
         let enter = format!("sys_enter_{}", sc.name);
-        let exit = format!("sys_exit_{}", sc.name);
-        let enter_fields = read_format(root, "syscalls", &enter)?;
-        let exit_fields = read_format(root, "syscalls", &exit)?;
-        let mut wants = vec![
-            Want { category: "syscalls", event: &enter, name: "__syscall_nr", offset: SYS_ENTER_NR, size: 4 },
-            Want { category: "syscalls", event: &exit, name: "__syscall_nr", offset: SYS_EXIT_NR, size: 4 },
-            Want { category: "syscalls", event: &exit, name: "ret", offset: SYS_EXIT_RET, size: 8 },
-        ];
-        let args: Vec<&FormatField> = arguments(&enter_fields).collect();
-        if args.len() < sc.nargs as usize {
+        let fields = read_format(root, "syscalls", &enter)?;
+        let found = arguments(&fields).count();
+        if found < sc.nargs as usize {
             return Err(CaptureError::LayoutMismatch {
                 category: "syscalls".into(),
-                event: enter.clone(),
-                field: format!("argument {}", args.len() + 1),
-                expected_offset: SYS_ENTER_ARGS + 8 * args.len(),
+                event: enter,
+                field: format!("argument {}", found + 1),
+                expected_offset: FIRST_ARGUMENT + 8 * found,
                 expected_size: 8,
                 found_offset: "(missing)".into(),
                 found_size: "(missing)".into(),
             });
         }
-        // Arguments are read by position: argument i must be at 16 + 8i.
-        for (i, arg) in args.iter().take(sc.nargs as usize).enumerate() {
-            wants.push(Want { category: "syscalls", event: &enter, name: &arg.name, offset: SYS_ENTER_ARGS + 8 * i, size: 8 });
-        }
-        for want in &wants {
-            let fields = if want.event == enter { &enter_fields } else { &exit_fields };
-            check_field(fields, want)?;
-            checked += 1;
-        }
+        checked += 1;
     }
     Ok(checked)
 }
@@ -203,6 +196,6 @@ print fmt: \"addr: 0x%08lx\"
             return;
         }
         let checked = verify_layout(root).unwrap();
-        assert!(checked > 100, "only {checked} fields checked");
+        assert!(checked > 50, "only {checked} fields and syscalls checked");
     }
 }
