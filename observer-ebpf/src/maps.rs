@@ -131,6 +131,17 @@ pub static CGROUP_FILTER: HashMap<u64, u8> = HashMap::with_max_entries(64, 0);
 #[unsafe(no_mangle)]
 static HOST_WIDE: u8 = 0;
 
+/// Non-zero: the syscall programs return at their first instruction. Only the benchmark sets it,
+/// to measure what the hooks cost by themselves (the floor no program can go under).
+#[unsafe(no_mangle)]
+static HOOKS_ONLY: u8 = 0;
+
+#[inline(always)]
+pub fn hooks_only() -> bool {
+    // SAFETY: a read-only global patched by the loader; the verifier drops the branch it never takes.
+    unsafe { core::ptr::read_volatile(&HOOKS_ONLY) != 0 }
+}
+
 /// Which filter maps hold entries (1 comm, 2 uid, 4 cgroup), so empty ones cost nothing.
 #[unsafe(no_mangle)]
 static FILTERS: u8 = 0;

@@ -80,12 +80,12 @@ pub fn sample_user_stack(ctx: PerfEventContext) -> u32 {
         }
     };
     let key = SampleKey { tid, stack_id, ip };
-    match SAMPLES.get_ptr_mut(&key) {
+    match SAMPLES.get_ptr_mut(key) {
         // SAFETY: keys start with the tid, and a thread's cpu-clock event only fires on the CPU
         // running that thread, so no two programs update one counter at once.
         Some(count) => unsafe { *count = (*count).saturating_add(1) },
         None => {
-            if SAMPLES.insert(&key, &1, BPF_NOEXIST as u64).is_err() {
+            if SAMPLES.insert(key, 1, BPF_NOEXIST as u64).is_err() {
                 bump(&SAMPLE_COUNTERS, SAMPLES_FULL);
             }
         }

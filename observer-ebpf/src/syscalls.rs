@@ -17,19 +17,23 @@ use observer_common::{
 };
 
 use crate::{
-    maps::{bump, current_ids, host_wide, in_flight_put, in_flight_take, is_tracked, DROPPED, HOST_TABLE, SYSCALL_TABLE},
+    maps::{bump, current_ids, hooks_only, host_wide, in_flight_put, in_flight_take, is_tracked, DROPPED, HOST_TABLE, SYSCALL_TABLE},
     output::emit,
 };
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
-    let _ = try_sys_enter(&ctx);
+    if !hooks_only() {
+        let _ = try_sys_enter(&ctx);
+    }
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
-    let _ = try_sys_exit(&ctx);
+    if !hooks_only() {
+        let _ = try_sys_exit(&ctx);
+    }
     0
 }
 
@@ -43,7 +47,7 @@ impl Regs {
     fn read(ctx: &RawTracePointContext) -> Result<Self, i32> {
         let regs: *const u8 = ctx.arg(0);
         // SAFETY: the tracepoint's `struct pt_regs *`, read with the fault-tolerant helper.
-        unsafe { bpf_probe_read_kernel(regs.add(pt_regs::SPAN_START) as *const Regs) }.map_err(|e| e as i32)
+        unsafe { bpf_probe_read_kernel(regs.add(pt_regs::SPAN_START) as *const Regs) }
     }
 
     #[inline(always)]

@@ -19,6 +19,10 @@ use super::CaptureError;
 /// The eBPF object, built by observer's build script from the observer-ebpf crate.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observer"));
 
+/// Set to 1, the syscall programs are attached but return at their first instruction: what the
+/// benchmark runs to measure the cost of the hooks alone. Nothing else should set it.
+pub const HOOKS_ONLY_ENV: &str = "OBSERVER_BENCH_HOOKS_ONLY";
+
 /// Ring-buffer size used when `--buffer-size` is not given.
 pub const DEFAULT_BUFFER_SIZE: u64 = 16 * 1024 * 1024;
 
@@ -176,6 +180,10 @@ impl Probes {
         let filters: u8 = u8::from(!host.comms.is_empty()) | (u8::from(!host.uids.is_empty()) << 1) | (u8::from(!host.cgroups.is_empty()) << 2);
         // One slot per possible pid (kernel.pid_max, at most 4 Mi).
         let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(4 << 20);
+        let hooks_only: u8 = std::env::var_os(HOOKS_ONLY_ENV).is_some_and(|v| v == "1").into();
+        if hooks_only != 0 {
+            eprintln!("observer: {HOOKS_ONLY_ENV}=1: the syscall programs return at once and record nothing (benchmark floor)");
+        }
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("EVENTS", buffer_size)
             .map_max_entries("TRACKED_BY_PID", pid_max.clamp(1024, 4 << 20))
@@ -184,6 +192,7 @@ impl Probes {
             .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
             .override_global("HOST_WIDE", &host_wide, true)
             .override_global("FILTERS", &filters, true)
+            .override_global("HOOKS_ONLY", &hooks_only, true)
             .load(EBPF_OBJECT)
             .map_err(|e| match e {
                 aya::EbpfError::ProgramError(p) => load_error("(object)", p),
@@ -280,11 +289,6 @@ impl Probes {
     /// Why fault addresses are not captured, if they are not.
     pub fn fault_addresses_unavailable(&self) -> Option<&str> {
         self.fault_link.as_ref().err().map(String::as_str)
-    }
-
-    /// Number of tracepoint attachments made.
-    pub fn attached(&self) -> usize {
-        self.links.len()
     }
 
     /// Starts tracking process `pid` (and, through the fork hook, everything it creates).

@@ -24,15 +24,18 @@ pub enum Config {
     HostWide,
     /// The bare workload, untracked, while the `observer watch` daemon runs with default options.
     Watch,
+    /// As `HostWide`, with the syscall programs returning at their first instruction: what the
+    /// syscall hooks cost by themselves, the floor under every untracked figure.
+    HooksOnly,
 }
 
 impl Config {
     /// The bare workload, untracked, with an observer running in the background.
     pub fn background(self) -> bool {
-        matches!(self, Config::HostWide | Config::Watch)
+        matches!(self, Config::HostWide | Config::Watch | Config::HooksOnly)
     }
 
-    pub const ALL: [Config; 7] = [Config::Bare, Config::Observer, Config::Strace, Config::Perf, Config::Bpftrace, Config::HostWide, Config::Watch];
+    pub const ALL: [Config; 8] = [Config::Bare, Config::Observer, Config::Strace, Config::Perf, Config::Bpftrace, Config::HostWide, Config::Watch, Config::HooksOnly];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -43,6 +46,7 @@ impl Config {
             Config::Bpftrace => "bpftrace",
             Config::HostWide => "observer_hostwide_untracked",
             Config::Watch => "observer_watch_untracked",
+            Config::HooksOnly => "hooks_only_untracked",
         }
     }
 
@@ -55,6 +59,7 @@ impl Config {
             Config::Bpftrace => "bpftrace",
             Config::HostWide => "untracked, observer attached elsewhere",
             Config::Watch => "untracked, observer watch running",
+            Config::HooksOnly => "untracked, empty programs on the same hooks (floor)",
         }
     }
 }
@@ -229,7 +234,7 @@ fn sample_in(env: &Env, config: Config, inv: &Invocation, scratch: &Path, s: &mu
     let out_file = scratch.join("trace.out");
     let run_dir = scratch.join("run");
     let mut cmd = match config {
-        Config::Bare | Config::HostWide | Config::Watch => {
+        Config::Bare | Config::HostWide | Config::Watch | Config::HooksOnly => {
             let mut c = Command::new(&argv[0]);
             c.args(&argv[1..]);
             c
@@ -270,7 +275,7 @@ fn sample_in(env: &Env, config: Config, inv: &Invocation, scratch: &Path, s: &mu
     // `observer watch` daemon.
     let mut attached = None;
     if config.background() {
-        attached = Some(Background::start(env, scratch, config == Config::Watch)?);
+        attached = Some(Background::start(env, scratch, config)?);
     }
 
     let spawned = sys::mono_ns();
@@ -301,7 +306,7 @@ fn sample_in(env: &Env, config: Config, inv: &Invocation, scratch: &Path, s: &mu
     s.workload_sys_s = stamps.sys_s;
     s.workload_calls = stamps.calls;
     match config {
-        Config::Bare | Config::HostWide | Config::Watch => {}
+        Config::Bare | Config::HostWide | Config::Watch | Config::HooksOnly => {}
         Config::Observer => {
             s.tool_cpu_s = w.cpu.map(|c| c.self_ms / 1e3);
             s.observer_rss_kib = w.max_rss;
@@ -351,7 +356,8 @@ struct HostWideEnd {
 }
 
 impl Background {
-    fn start(env: &Env, scratch: &Path, watch: bool) -> Result<Self> {
+    fn start(env: &Env, scratch: &Path, config: Config) -> Result<Self> {
+        let watch = config == Config::Watch;
         let dir = scratch.join(if watch { "incidents" } else { "attach" });
         let stderr = scratch.join("background.stderr.txt");
         let mut sleeper = None;
@@ -361,6 +367,9 @@ impl Background {
         } else {
             let s = Command::new("sleep").arg("100000").stdin(Stdio::null()).spawn().context("starting sleep")?;
             cmd.args(["attach", "--quiet", "--pid", &s.id().to_string(), "--out"]).arg(&dir);
+            if config == Config::HooksOnly {
+                cmd.env("OBSERVER_BENCH_HOOKS_ONLY", "1");
+            }
             sleeper = Some(s);
         }
         let spawned = cmd.stdin(Stdio::null()).stdout(open(&scratch.join("background.stdout.txt"))?).stderr(open(&stderr)?).spawn();
