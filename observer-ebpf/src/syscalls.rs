@@ -1,11 +1,13 @@
-//! Raw `sys_enter` / `sys_exit`: entry parks a watched syscall of a tracked process in the
-//! in-flight table, exit turns it into one record. Raw tracepoints rather than the per-syscall
-//! `syscalls/sys_*_<name>` ones: those fill a perf record of every hit before any filter runs,
-//! which cost ~300 ns per call of every process that makes a watched syscall.
+//! `sys_enter` / `sys_exit`: entry parks a watched syscall of a tracked process in the in-flight
+//! table, exit turns it into one record. On the raw syscall tracepoints rather than the
+//! per-syscall `syscalls/sys_*_<name>` ones: those fill a perf record of every hit before any
+//! filter runs, which cost ~300 ns per call of every process that makes a watched syscall.
+//! Two builds of each program: BTF-typed (`tp_btf`), which reads the saved registers with plain
+//! loads, and raw (`raw_tp`), which needs a helper call per read, for kernels without BTF.
 use aya_ebpf::{
     helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_kernel, bpf_probe_read_user},
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    macros::{btf_tracepoint, raw_tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
 use observer_common::{
     flags,
@@ -21,8 +23,24 @@ use crate::{
     output::emit,
 };
 
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
+    if !hooks_only() {
+        let _ = try_sys_enter(&ctx);
+    }
+    0
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
+    if !hooks_only() {
+        let _ = try_sys_exit(&ctx);
+    }
+    0
+}
+
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
+pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
     if !hooks_only() {
         let _ = try_sys_enter(&ctx);
     }
@@ -30,26 +48,61 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
     if !hooks_only() {
         let _ = try_sys_exit(&ctx);
     }
     0
 }
 
-/// The registers a syscall's arguments (and number, and code segment) live in, copied at once.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Regs([u64; (pt_regs::SPAN_END - pt_regs::SPAN_START) / 8]);
+/// What the syscall programs need from their tracepoint: `(struct pt_regs *regs, long id_or_ret)`.
+trait SyscallContext {
+    /// The syscall number (sys_enter) or return value (sys_exit).
+    fn second(&self) -> i64;
+    fn regs(&self) -> Result<Regs, i32>;
+}
 
-impl Regs {
+impl SyscallContext for BtfTracePointContext {
     #[inline(always)]
-    fn read(ctx: &RawTracePointContext) -> Result<Self, i32> {
-        let regs: *const u8 = ctx.arg(0);
+    fn second(&self) -> i64 {
+        self.arg(1)
+    }
+
+    #[inline(always)]
+    fn regs(&self) -> Result<Regs, i32> {
+        let regs: *const u64 = self.arg(0);
+        let mut copy = Regs([0; REGS_WORDS]);
+        for (i, word) in copy.0.iter_mut().enumerate() {
+            // SAFETY: a BTF-typed `struct pt_regs *`: the verifier checks each load against the
+            // struct's layout and turns it into a fault-tolerant load.
+            *word = unsafe { *regs.add(pt_regs::SPAN_START / 8 + i) };
+        }
+        Ok(copy)
+    }
+}
+
+impl SyscallContext for RawTracePointContext {
+    #[inline(always)]
+    fn second(&self) -> i64 {
+        self.arg(1)
+    }
+
+    #[inline(always)]
+    fn regs(&self) -> Result<Regs, i32> {
+        let regs: *const u8 = self.arg(0);
         // SAFETY: the tracepoint's `struct pt_regs *`, read with the fault-tolerant helper.
         unsafe { bpf_probe_read_kernel(regs.add(pt_regs::SPAN_START) as *const Regs) }
     }
+}
 
+const REGS_WORDS: usize = (pt_regs::SPAN_END - pt_regs::SPAN_START) / 8;
+
+/// The registers a syscall's arguments (and number, and code segment) live in, copied at once.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Regs([u64; REGS_WORDS]);
+
+impl Regs {
     #[inline(always)]
     fn at(&self, offset: usize) -> u64 {
         self.0[(offset - pt_regs::SPAN_START) / 8]
@@ -104,9 +157,10 @@ fn watched(nr: i64) -> Option<u8> {
     }
 }
 
-fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i32> {
+#[inline(always)]
+fn try_sys_enter(ctx: &impl SyscallContext) -> Result<(), i32> {
     // The number first: it is in the context, and most syscalls of any process are not watched.
-    let nr: i64 = ctx.arg(1);
+    let nr = ctx.second();
     let Some(bits) = watched(nr) else {
         return Ok(());
     };
@@ -124,7 +178,7 @@ fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i32> {
             _ => return Ok(()),
         }
     };
-    let regs = Regs::read(ctx)?;
+    let regs = ctx.regs()?;
     if regs.compat() {
         return Ok(());
     }
@@ -145,13 +199,14 @@ fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i32> {
     Ok(())
 }
 
-fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i32> {
+#[inline(always)]
+fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
     let (tid, tgid) = current_ids();
     let tracked = is_tracked(tgid);
     if !tracked && !host_wide() {
         return Ok(());
     }
-    let ret: i64 = ctx.arg(1);
+    let ret = ctx.second();
     // Only threads whose entry we recorded have an in-flight slot.
     let Some(entry) = in_flight_take(tid) else {
         if !tracked {
@@ -180,11 +235,11 @@ fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i32> {
 /// has at exit (arguments are not clobbered by the kernel), so that no entry had to be parked for
 /// the calls that succeed. Its time is the exit's; the duration is unknown.
 #[inline(always)]
-fn host_failure(ctx: &RawTracePointContext, tid: u32, tgid: u32, ret: i64) {
+fn host_failure(ctx: &impl SyscallContext, tid: u32, tgid: u32, ret: i64) {
     if !(-4095..0).contains(&ret) {
         return;
     }
-    let Ok(regs) = Regs::read(ctx) else {
+    let Ok(regs) = ctx.regs() else {
         return;
     };
     let nr = regs.at(pt_regs::ORIG_AX) as i64;

@@ -294,6 +294,7 @@ pub(crate) fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("events_undecodable", undecodable);
     s.put("inflight_table_overflows", counters.inflight_full);
     s.put("fault_addresses", fault_addresses);
+    s.put("syscall_hooks", kernel.probes.syscall_hooks().to_string());
     pipeline.put_counts(&mut s);
     s.write(dir).map_err(io_at(dir))?;
     Ok(RunOutcome { dir: dir.to_path_buf(), exit, summary: s, classification, detaching: None })
