@@ -185,6 +185,11 @@ fn try_sys_enter(ctx: &impl SyscallContext) -> Result<(), i32> {
     let nargs = (bits & NARGS_MASK) as usize;
     let mut entry = InFlight { nr: nr as u32, nargs: nargs as u32, tgid, host, args: regs.args(), ..InFlight::default() };
     read_aux(bits, nargs, &mut entry);
+    // An untracked process's call is parked only when its arguments make it worth reporting
+    // even if it succeeds; its failures are caught at exit anyway.
+    if host != 0 && !host_reportable_success(&entry) {
+        return Ok(());
+    }
     // SAFETY: helper without preconditions.
     entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
     if bits & NO_RETURN != 0 {
@@ -218,9 +223,7 @@ fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
     if entry.host != 0 {
         // Host-wide: only failures, and thread-stack mappings and limit sets, leave the kernel.
         let failed = (-4095..0).contains(&ret);
-        let stack = entry.host & STACK_MMAPS != 0 && entry.args[3] & MAP_STACK != 0;
-        let limit_set = entry.host & LIMIT_SETS != 0 && entry.flags & flags::AUX_RLIMIT_CUR != 0;
-        if !(failed && entry.host & ERRORS != 0) && !stack && !limit_set {
+        if !(failed && entry.host & ERRORS != 0) && !host_reportable_success(&entry) {
             return Ok(());
         }
         extra = flags::HOST;
@@ -255,6 +258,14 @@ fn host_failure(ctx: &impl SyscallContext, tid: u32, tgid: u32, ret: i64) {
     // SAFETY: helper without preconditions.
     entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
     emit(kind::SYSCALL, &record(tid, &entry, flags::HOST | flags::UNKNOWN_DURATION, ret, 0));
+}
+
+/// Host-wide: a call reported even when it succeeds (a thread-stack mapping, a limit set).
+#[inline(always)]
+fn host_reportable_success(entry: &InFlight) -> bool {
+    let stack = entry.host & STACK_MMAPS != 0 && entry.args[3] & MAP_STACK != 0;
+    let limit_set = entry.host & LIMIT_SETS != 0 && entry.flags & flags::AUX_RLIMIT_CUR != 0;
+    stack || limit_set
 }
 
 /// `MAP_STACK` in mmap's flags.

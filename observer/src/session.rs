@@ -92,10 +92,16 @@ impl Loop<'_> {
         }
     }
 
+    /// Hands everything pending in the ring to the pipeline, one bounded batch at a time.
     fn drain(&mut self) -> Result<(), RunError> {
-        self.batch.clear();
-        let _ = self.live.read_batch(&mut self.batch);
-        self.pipeline.handle_batch(&self.batch).map_err(|source| RunError::RunDir { path: self.dir.clone(), source })
+        loop {
+            self.batch.clear();
+            let _ = self.live.read_batch(&mut self.batch);
+            self.pipeline.handle_batch(&self.batch).map_err(|source| RunError::RunDir { path: self.dir.clone(), source })?;
+            if !self.live.more_pending() {
+                return Ok(());
+            }
+        }
     }
 
     /// Takes the stuck snapshot (after collecting every pending record) and writes it.

@@ -10,16 +10,22 @@ use crate::{
     source::{EventSource, SourceError},
 };
 
+/// Records taken from the ring per batch. The ring is the buffer: drained whole into memory, a
+/// reader facing two producers that kept refilling it grew to 150 MiB before the drain ended.
+pub const MAX_BATCH: usize = 16 * 1024;
+
 pub struct LiveSource {
     ring: AsyncFd<RingBuf<MapData>>,
     undecodable: u64,
+    /// The last batch stopped at `MAX_BATCH`: the ring may hold more.
+    more_pending: bool,
 }
 
 impl LiveSource {
     pub fn new(ring: RingBuf<MapData>) -> std::io::Result<Self> {
         // SAFETY: the ring buffer owns its fd for as long as the AsyncFd holds it.
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
-        Ok(Self { ring, undecodable: 0 })
+        Ok(Self { ring, undecodable: 0, more_pending: false })
     }
 
     /// Waits until the kernel signals pending data (it does so only past the wake-up threshold;
@@ -35,6 +41,11 @@ impl LiveSource {
         self.undecodable
     }
 
+    /// Whether the last batch was cut at `MAX_BATCH` (read again before waiting).
+    pub fn more_pending(&self) -> bool {
+        self.more_pending
+    }
+
     pub fn raw_fd(&self) -> i32 {
         self.ring.get_ref().as_raw_fd()
     }
@@ -43,12 +54,18 @@ impl LiveSource {
 impl EventSource for LiveSource {
     fn read_batch(&mut self, out: &mut Vec<Event>) -> Result<bool, SourceError> {
         let ring = self.ring.get_mut();
-        while let Some(item) = ring.next() {
+        let mut taken = 0;
+        while taken < MAX_BATCH {
+            let Some(item) = ring.next() else {
+                break;
+            };
+            taken += 1;
             match Event::decode(&item) {
                 Ok(event) => out.push(event),
                 Err(_) => self.undecodable += 1,
             }
         }
+        self.more_pending = taken == MAX_BATCH;
         Ok(true)
     }
 }

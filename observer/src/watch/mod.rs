@@ -142,7 +142,17 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// Handles everything pending in the ring, one bounded batch at a time.
     fn drain(&mut self) {
+        loop {
+            self.drain_batch();
+            if !self.kernel.live.more_pending() {
+                return;
+            }
+        }
+    }
+
+    fn drain_batch(&mut self) {
         self.batch.clear();
         let _ = self.kernel.live.read_batch(&mut self.batch);
         let batch = std::mem::take(&mut self.batch);
