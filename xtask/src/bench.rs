@@ -29,9 +29,12 @@ pub struct Plan {
     pub forkexecs: u64,
     pub idle_rounds: u64,
     pub idle_sleep_us: u64,
-    /// Measured rounds per workload (each preceded by `warmups` discarded rounds).
+    /// Measured rounds of workload (1), each preceded by `warmups` discarded rounds: its strace
+    /// and perf trace runs take about a minute each.
     pub rounds: usize,
-    pub chromium_rounds: usize,
+    /// Measured rounds of the others, which take a second or less and spread by +-10% bare on
+    /// this VM: more rounds keep their medians steady.
+    pub short_rounds: usize,
     pub warmups: usize,
     /// Seconds per step of the event-rate ladder, and bisection steps after the first drop.
     pub knee_seconds: f64,
@@ -52,7 +55,7 @@ impl Plan {
                 idle_rounds: 100,
                 idle_sleep_us: 5_000,
                 rounds: 3,
-                chromium_rounds: 2,
+                short_rounds: 3,
                 warmups: 1,
                 knee_seconds: 3.0,
                 knee_bisect: 1,
@@ -68,7 +71,7 @@ impl Plan {
                 idle_rounds: 200,
                 idle_sleep_us: 5_000,
                 rounds: 5,
-                chromium_rounds: 5,
+                short_rounds: 11,
                 warmups: 1,
                 knee_seconds: 10.0,
                 knee_bisect: 3,
@@ -415,8 +418,8 @@ pub fn bench(quick: bool) -> Result<()> {
     let b = |name: &str| bin.join(name).to_string_lossy().into_owned();
     let mut specs = vec![
         spec("mprotect", format!("{} mprotect calls, one thread", plan.mprotect_calls), vec![b("bench_mprotect"), plan.mprotect_calls.to_string(), "{TIME}".into()], plan.rounds),
-        spec("threads", format!("create and join {} threads", plan.threads), vec![b("bench_threads"), plan.threads.to_string(), "{TIME}".into()], plan.rounds),
-        spec("forkexec", format!("fork + exec /bin/true, {} times", plan.forkexecs), vec![b("bench_forkexec"), plan.forkexecs.to_string(), "{TIME}".into()], plan.rounds),
+        spec("threads", format!("create and join {} threads", plan.threads), vec![b("bench_threads"), plan.threads.to_string(), "{TIME}".into()], plan.short_rounds),
+        spec("forkexec", format!("fork + exec /bin/true, {} times", plan.forkexecs), vec![b("bench_forkexec"), plan.forkexecs.to_string(), "{TIME}".into()], plan.short_rounds),
         spec(
             "chromium",
             "headless Chromium dumping a page (--dump-dom)".into(),
@@ -439,13 +442,13 @@ pub fn bench(quick: bool) -> Result<()> {
                     .map(String::from),
                 )
                 .collect(),
-            plan.chromium_rounds,
+            plan.short_rounds,
         ),
         spec(
             "idle",
             format!("idle-heavy: {} x (sleep {} ms + ~20 us of work)", plan.idle_rounds, plan.idle_sleep_us / 1000),
             vec![b("bench_idle"), plan.idle_rounds.to_string(), plan.idle_sleep_us.to_string(), "{TIME}".into()],
-            plan.rounds,
+            plan.short_rounds,
         ),
     ];
     if let Err(why) = &tools.chromium {

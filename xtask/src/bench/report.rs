@@ -318,9 +318,9 @@ impl Report<'_> {
         let _ = writeln!(d, "## The workload's own time: median, and ratio to bare\n");
         let _ = writeln!(
             d,
-            "Median of {} alternating rounds ({} for Chromium) after {} warm-up round(s); the ratio is the median over the \
+            "Median of {} alternating rounds for mprotect and {} for the shorter workloads after {} warm-up round(s); the ratio is the median over the \
              bare median of the same invocation. Tool startup and teardown are not in these figures (next table).\n",
-            p.rounds, p.chromium_rounds, p.warmups
+            p.rounds, p.short_rounds, p.warmups
         );
         d.push_str(&self.summary_table());
         d.push('\n');
@@ -667,7 +667,7 @@ impl Report<'_> {
                     .put("idle_rounds", p.idle_rounds)
                     .put("idle_sleep_us", p.idle_sleep_us)
                     .put("rounds", p.rounds)
-                    .put("chromium_rounds", p.chromium_rounds)
+                    .put("short_rounds", p.short_rounds)
                     .put("warmups", p.warmups)
                     .put("knee_seconds", p.knee_seconds)
                     .put("analyze_events", p.analyze_events)
