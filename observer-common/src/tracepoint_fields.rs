@@ -18,7 +18,7 @@ const fn f(category: &'static str, event: &'static str, name: &'static str, offs
 
 /// The saved user registers (`struct pt_regs`, x86-64 uapi layout) that the raw `sys_enter` /
 /// `sys_exit` tracepoints pass by pointer. Syscall arguments are read from them, in one copy of
-/// the span `REGS_SPAN_START..REGS_SPAN_END`.
+/// the span `SPAN_START..SPAN_END`.
 pub mod pt_regs {
     pub const R10: usize = 56;
     pub const R9: usize = 64;

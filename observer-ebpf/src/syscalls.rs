@@ -222,8 +222,7 @@ fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
     let mut extra = 0;
     if entry.host != 0 {
         // Host-wide: only failures, and thread-stack mappings and limit sets, leave the kernel.
-        let failed = (-4095..0).contains(&ret);
-        if !(failed && entry.host & ERRORS != 0) && !host_reportable_success(&entry) {
+        if !(failed(ret) && entry.host & ERRORS != 0) && !host_reportable_success(&entry) {
             return Ok(());
         }
         extra = flags::HOST;
@@ -239,7 +238,7 @@ fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
 /// the calls that succeed. Its time is the exit's; the duration is unknown.
 #[inline(always)]
 fn host_failure(ctx: &impl SyscallContext, tid: u32, tgid: u32, ret: i64) {
-    if !(-4095..0).contains(&ret) {
+    if !failed(ret) {
         return;
     }
     let Ok(regs) = ctx.regs() else {
@@ -258,6 +257,12 @@ fn host_failure(ctx: &impl SyscallContext, tid: u32, tgid: u32, ret: i64) {
     // SAFETY: helper without preconditions.
     entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
     emit(kind::SYSCALL, &record(tid, &entry, flags::HOST | flags::UNKNOWN_DURATION, ret, 0));
+}
+
+/// A syscall return value that is `-errno`.
+#[inline(always)]
+fn failed(ret: i64) -> bool {
+    (-4095..0).contains(&ret)
 }
 
 /// Host-wide: a call reported even when it succeeds (a thread-stack mapping, a limit set).

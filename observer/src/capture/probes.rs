@@ -187,6 +187,12 @@ impl Probes {
 
     /// As `load`, with host-wide streaming and filters (`observer watch`).
     pub fn load_with(buffer_size: u32, wakeup_bytes: u64, host: &HostWide) -> Result<Self, CaptureError> {
+        if std::env::consts::ARCH != "x86_64" {
+            return Err(CaptureError::Load(format!(
+                "syscall arguments are read from x86-64 registers; this is {}",
+                std::env::consts::ARCH
+            )));
+        }
         let host_wide: u8 = host.enabled.into();
         let filters: u8 = u8::from(!host.comms.is_empty()) | (u8::from(!host.uids.is_empty()) << 1) | (u8::from(!host.cgroups.is_empty()) << 2);
         // One slot per possible pid (kernel.pid_max, at most 4 Mi).
@@ -243,12 +249,6 @@ impl Probes {
             _cgroups: fill(&mut ebpf, "CGROUP_FILTER", host.cgroups.iter().copied(), 1u8)?,
         };
 
-        if std::env::consts::ARCH != "x86_64" {
-            return Err(CaptureError::Load(format!(
-                "syscall arguments are read from x86-64 registers; this is {}",
-                std::env::consts::ARCH
-            )));
-        }
         let mut links: Vec<Box<dyn Send>> = Vec::new();
         let btf = Btf::from_sys_fs().map_err(|e| format!("kernel BTF unavailable: {e}"));
         let syscall_programs = match &btf {
