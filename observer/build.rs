@@ -7,7 +7,13 @@ use std::{path::PathBuf, process::Command};
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
-    for path in ["../observer-ebpf/src", "../observer-ebpf/Cargo.toml", "../observer-ebpf/build.rs", "../observer-common/src", "../observer-common/Cargo.toml"] {
+    for path in [
+        "../observer-ebpf/src",
+        "../observer-ebpf/Cargo.toml",
+        "../observer-ebpf/build.rs",
+        "../observer-common/src",
+        "../observer-common/Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", manifest.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=OBSERVER_EBPF_TOOLCHAIN");
@@ -20,7 +26,10 @@ fn main() {
         .arg(&target_dir)
         .current_dir(manifest.join(".."))
         .env("RUSTC_BOOTSTRAP", "1")
-        .env("CARGO_ENCODED_RUSTFLAGS", ["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f"));
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            ["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f"),
+        );
     for key in ["RUSTC", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "CARGO_TARGET_DIR"] {
         cmd.env_remove(key);
     }
@@ -32,7 +41,9 @@ fn main() {
         }
     };
     if !output.status.success() {
-        for line in String::from_utf8_lossy(&output.stderr).lines().chain(String::from_utf8_lossy(&output.stdout).lines()) {
+        for line in
+            String::from_utf8_lossy(&output.stderr).lines().chain(String::from_utf8_lossy(&output.stdout).lines())
+        {
             println!("cargo:warning={line}");
         }
         println!("cargo:warning=building the eBPF object failed; `cargo xtask setup` installs rust-src, LLVM 22 and bpf-linker");

@@ -11,14 +11,27 @@ use std::{
     time::{Duration, Instant},
 };
 
-const OUR_PROGRAMS: &[&str] = &["sys_enter", "sys_exit", "sched_process_fork", "sched_process_exec", "sched_process_exit", "signal_generate", "signal_deliver", "signal_fault"];
+const OUR_PROGRAMS: &[&str] = &[
+    "sys_enter",
+    "sys_exit",
+    "sched_process_fork",
+    "sched_process_exec",
+    "sched_process_exit",
+    "signal_generate",
+    "signal_deliver",
+    "signal_fault",
+];
 
 fn require_bpf() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    assert_ne!(std::env::var("OBSERVER_REQUIRE_BPF").as_deref(), Ok("1"), "OBSERVER_REQUIRE_BPF=1 but not running as root");
+    assert_ne!(
+        std::env::var("OBSERVER_REQUIRE_BPF").as_deref(),
+        Ok("1"),
+        "OBSERVER_REQUIRE_BPF=1 but not running as root"
+    );
     eprintln!("skipped watch test: not running as root, so eBPF programs cannot be loaded");
     false
 }
@@ -32,10 +45,18 @@ fn build(dir: &Path, name: &str) -> PathBuf {
 
 /// Ids of the BPF programs loaded on the machine, with their names.
 fn loaded_programs() -> Vec<(u64, String)> {
-    let out = Command::new("bpftool").args(["-j", "prog", "list"]).output().expect("bpftool runs (cargo xtask setup installs it)");
+    let out = Command::new("bpftool")
+        .args(["-j", "prog", "list"])
+        .output()
+        .expect("bpftool runs (cargo xtask setup installs it)");
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Array(vec![]));
     list.as_array()
-        .map(|progs| progs.iter().filter_map(|p| Some((p["id"].as_u64()?, p["name"].as_str().unwrap_or_default().to_string()))).collect())
+        .map(|progs| {
+            progs
+                .iter()
+                .filter_map(|p| Some((p["id"].as_u64()?, p["name"].as_str().unwrap_or_default().to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -44,7 +65,9 @@ fn programs_held_by(pid: u32) -> Vec<u64> {
     let mut ids: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
         .map(|d| {
             d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-                .filter_map(|info| info.lines().find_map(|l| l.strip_prefix("prog_id:")).and_then(|v| v.trim().parse().ok()))
+                .filter_map(|info| {
+                    info.lines().find_map(|l| l.strip_prefix("prog_id:")).and_then(|v| v.trim().parse().ok())
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -60,7 +83,12 @@ fn spawn_alone(cmd: &mut Command) -> Child {
 
 fn incidents(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.')).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -100,12 +128,25 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("watch-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
-    let (threads, segv, storm, abba) = (build(&work, "threads"), build(&work, "segv_readonly"), build(&work, "fork_storm"), build(&work, "abba"));
+    let (threads, segv, storm, abba) =
+        (build(&work, "threads"), build(&work, "segv_readonly"), build(&work, "fork_storm"), build(&work, "abba"));
     let incident_dir = work.join("incidents");
     let addr = "127.0.0.1:19464";
 
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_observer"))
-        .args(["watch", "--json", "--comm", "abba", "--hang-after", "2", "--max-incidents-per-minute", "1000", "--metrics", addr, "--incidents"])
+        .args([
+            "watch",
+            "--json",
+            "--comm",
+            "abba",
+            "--hang-after",
+            "2",
+            "--max-incidents-per-minute",
+            "1000",
+            "--metrics",
+            addr,
+            "--incidents",
+        ])
         .arg(&incident_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -115,7 +156,10 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
     let held: Vec<u64> = programs_held_by(daemon.id());
     let loaded = loaded_programs();
     for name in OUR_PROGRAMS {
-        assert!(loaded.iter().any(|(id, n)| held.contains(id) && n == name), "the daemon holds a loaded {name}: {loaded:?}");
+        assert!(
+            loaded.iter().any(|(id, n)| held.contains(id) && n == name),
+            "the daemon holds a loaded {name}: {loaded:?}"
+        );
     }
 
     // A crash, a pthread_create failure, a fork storm in a small pids cgroup, a deadlock. Other
@@ -127,7 +171,11 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
     let limited_pid = limited.id();
     limited.wait().unwrap();
     let cgroup = Path::new("/sys/fs/cgroup/pids").join(format!("observer-watch-{}", std::process::id()));
-    let cgroup = if Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists() { cgroup } else { Path::new("/sys/fs/cgroup").join(format!("observer-watch-{}", std::process::id())) };
+    let cgroup = if Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists() {
+        cgroup
+    } else {
+        Path::new("/sys/fs/cgroup").join(format!("observer-watch-{}", std::process::id()))
+    };
     std::fs::create_dir_all(&cgroup).unwrap();
     std::fs::write(cgroup.join("pids.max"), "6").unwrap();
     let storm_cmd = format!("echo $$ > {}/cgroup.procs && exec {} 60", cgroup.display(), storm.display());
@@ -143,8 +191,15 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
         ("clone-eagain", storm_pid),
         ("deadlock", deadlocked_pid),
     ];
-    let ours = |sig: &str, pid: u32| -> Vec<String> { incidents(&incident_dir).into_iter().filter(|d| d.ends_with(&format!("-{sig}-{pid}")) || d.contains(&format!("-{sig}-{pid}."))).collect() };
-    wait_for("four incidents", Duration::from_secs(30), || expected.iter().all(|(sig, pid)| !ours(sig, *pid).is_empty()));
+    let ours = |sig: &str, pid: u32| -> Vec<String> {
+        incidents(&incident_dir)
+            .into_iter()
+            .filter(|d| d.ends_with(&format!("-{sig}-{pid}")) || d.contains(&format!("-{sig}-{pid}.")))
+            .collect()
+    };
+    wait_for("four incidents", Duration::from_secs(30), || {
+        expected.iter().all(|(sig, pid)| !ours(sig, *pid).is_empty())
+    });
     let _ = deadlocked.kill();
     let _ = deadlocked.wait();
     let _ = std::fs::remove_dir(&cgroup);
@@ -167,7 +222,10 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
     let count = |sig: &str| found.iter().filter(|d| d.contains(&format!("-{sig}-"))).count() as f64;
     assert_eq!(metric(&metrics, "observer_incidents_total{signature=\"clone-eagain\"}"), count("clone-eagain"));
     assert_eq!(metric(&metrics, "observer_incidents_total{signature=\"fatal-signal\"}"), count("fatal-signal"));
-    assert!(metric(&metrics, "observer_incidents_suppressed_total{signature=\"clone-eagain\"}") >= 1.0, "the storm's other failures are counted: {metrics}");
+    assert!(
+        metric(&metrics, "observer_incidents_suppressed_total{signature=\"clone-eagain\"}") >= 1.0,
+        "the storm's other failures are counted: {metrics}"
+    );
     assert!(metric(&metrics, "observer_events_received_total{kind=\"fork\"}") > 10.0);
     assert_eq!(metric(&metrics, "observer_events_dropped_total{kind=\"syscall\"}"), 0.0);
     assert!(metric(&metrics, "observer_resident_memory_bytes") > 0.0);
@@ -199,6 +257,7 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
         assert!(lines.iter().any(|l| l["signature"] == sig && l["pid"] == pid), "a JSON line for {sig} of {pid}");
     }
     // The kernel frees a program after an RCU grace period once its last fd is closed.
-    let still = || -> Vec<(u64, String)> { loaded_programs().into_iter().filter(|(id, _)| held.contains(id)).collect() };
+    let still =
+        || -> Vec<(u64, String)> { loaded_programs().into_iter().filter(|(id, _)| held.contains(id)).collect() };
     wait_for("the daemon's programs to be unloaded", Duration::from_secs(10), || still().is_empty());
 }

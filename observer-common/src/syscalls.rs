@@ -65,9 +65,8 @@ pub const WATCHED: &[Syscall] = &[
 
 /// Syscalls whose failures `observer watch` reports from every process (resource exhaustion and
 /// task creation; blocking calls fail with EAGAIN/EINTR all the time and are left out).
-pub const HOST_WIDE_ERRORS: &[&str] = &[
-    "mmap", "munmap", "mprotect", "mremap", "brk", "clone", "clone3", "fork", "vfork", "execve", "execveat",
-];
+pub const HOST_WIDE_ERRORS: &[&str] =
+    &["mmap", "munmap", "mprotect", "mremap", "brk", "clone", "clone3", "fork", "vfork", "execve", "execveat"];
 
 /// Entries of the kernel's syscall table map (indexed by number).
 pub const TABLE_SIZE: u32 = 512;

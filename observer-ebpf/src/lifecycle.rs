@@ -7,14 +7,17 @@ use aya_ebpf::{
 };
 use observer_common::{
     flags, kind,
-    syscalls::CLONE_THREAD,
     syscall_bits::{CLONE, CLONE3},
+    syscalls::CLONE_THREAD,
     tracepoint_fields::{EXEC_FILENAME_LOC, EXEC_OLD_PID, EXIT_GROUP_DEAD, FORK_CHILD_PID},
     EventHeader, ExecEvent, ExitEvent, ForkEvent,
 };
 
 use crate::{
-    maps::{current_ids, host_wide, is_tracked, matches_filters, in_flight_get, in_flight_put, in_flight_take, set_tracked, SYSCALL_TABLE, TASKS},
+    maps::{
+        current_ids, host_wide, in_flight_get, in_flight_put, in_flight_take, is_tracked, matches_filters, set_tracked,
+        SYSCALL_TABLE, TASKS,
+    },
     output::emit,
     syscalls::record,
 };
@@ -149,7 +152,10 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
             if group_dead != 0 {
                 flags |= flags::GROUP_DEAD;
             }
-            let event = ExitEvent { header: header(kind::EXIT, flags, tid, tgid), comm: bpf_get_current_comm().unwrap_or_default() };
+            let event = ExitEvent {
+                header: header(kind::EXIT, flags, tid, tgid),
+                comm: bpf_get_current_comm().unwrap_or_default(),
+            };
             emit(kind::EXIT, &event);
         }
         return Ok(());

@@ -4,7 +4,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use observer_common::{InFlight, kind, syscalls::TABLE_SIZE};
+use observer_common::{kind, syscalls::TABLE_SIZE, InFlight};
 
 /// Default; userspace sets the real size from `--buffer-size` before loading.
 #[map]

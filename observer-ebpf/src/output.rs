@@ -24,7 +24,9 @@ const QUERY_EVERY: u64 = 64;
 /// Whether this submit should wake the reader (enough bytes pending); keeps the fill gauge.
 #[inline(always)]
 fn wakeup_due() -> bool {
-    let (Some(pending), Some(since_query)) = (RING_FILL.get_ptr_mut(FILL_PENDING), RING_FILL.get_ptr_mut(FILL_SINCE_QUERY)) else {
+    let (Some(pending), Some(since_query)) =
+        (RING_FILL.get_ptr_mut(FILL_PENDING), RING_FILL.get_ptr_mut(FILL_SINCE_QUERY))
+    else {
         return false;
     };
     // SAFETY: this CPU's own slots; no other writer while the program runs on it.

@@ -6,12 +6,12 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, TracePointContext},
 };
 use observer_common::{
-    kind,
+    kind, siginfo,
     tracepoint_fields::{
         SIGDEL_CODE, SIGDEL_ERRNO, SIGDEL_SA_FLAGS, SIGDEL_SA_HANDLER, SIGDEL_SIG, SIGGEN_CODE, SIGGEN_COMM,
         SIGGEN_ERRNO, SIGGEN_GROUP, SIGGEN_PID, SIGGEN_RESULT, SIGGEN_SIG,
     },
-    siginfo, EventHeader, FaultEvent, SignalDeliverEvent, SignalGenerateEvent,
+    EventHeader, FaultEvent, SignalDeliverEvent, SignalGenerateEvent,
 };
 
 use crate::{

@@ -19,7 +19,10 @@ use observer_common::{
 };
 
 use crate::{
-    maps::{bump, current_ids, hooks_only, host_wide, in_flight_put, in_flight_take, is_tracked, DROPPED, HOST_TABLE, SYSCALL_TABLE},
+    maps::{
+        bump, current_ids, hooks_only, host_wide, in_flight_put, in_flight_take, is_tracked, DROPPED, HOST_TABLE,
+        SYSCALL_TABLE,
+    },
     output::emit,
 };
 
@@ -183,7 +186,8 @@ fn try_sys_enter(ctx: &impl SyscallContext) -> Result<(), i32> {
         return Ok(());
     }
     let nargs = (bits & NARGS_MASK) as usize;
-    let mut entry = InFlight { nr: nr as u32, nargs: nargs as u32, tgid, host, args: regs.args(), ..InFlight::default() };
+    let mut entry =
+        InFlight { nr: nr as u32, nargs: nargs as u32, tgid, host, args: regs.args(), ..InFlight::default() };
     read_aux(bits, nargs, &mut entry);
     // An untracked process's call is parked only when its arguments make it worth reporting
     // even if it succeeds; its failures are caught at exit anyway.

@@ -48,7 +48,9 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
 
 fn cmdline(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| b.split(|&c| c == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect())
+        .map(|b| {
+            b.split(|&c| c == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+        })
         .unwrap_or_default()
 }
 
@@ -62,7 +64,8 @@ fn exited(pid: u32) -> std::io::Result<impl Future<Output = ()>> {
     // SAFETY: a fresh descriptor from pidfd_open.
     let owned = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     // SAFETY: the AsyncFd owns the pidfd for as long as it is registered.
-    let async_fd = unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+    let async_fd = unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)?;
     Ok(async move {
         let _ = async_fd.readable().await;
     })
@@ -79,7 +82,11 @@ pub async fn attach(opts: AttachOptions, shutdown: impl Future<Output = &'static
     result.map(|outcome| RunOutcome { detaching: Some(detaching), ..outcome })
 }
 
-async fn attach_in(kernel: &mut Kernel, opts: &AttachOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
+async fn attach_in(
+    kernel: &mut Kernel,
+    opts: &AttachOptions,
+    shutdown: impl Future<Output = &'static str>,
+) -> Result<RunOutcome, RunError> {
     let pid = opts.pid;
     let tally = kernel.tally();
 
@@ -90,7 +97,8 @@ async fn attach_in(kernel: &mut Kernel, opts: &AttachOptions, shutdown: impl Fut
     let dir = rundir::create(opts.out.as_deref(), &format!("attach-{comm}"), &clock::compact_utc(started_wall))
         .map_err(io_at(opts.out.as_deref().unwrap_or(Path::new(rundir::DEFAULT_PARENT))))?;
     let command_line = rundir::shell_join(&command);
-    std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n# attached to pid {pid}\n")).map_err(io_at(&dir))?;
+    std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n# attached to pid {pid}\n"))
+        .map_err(io_at(&dir))?;
     let mut pipeline = open_capture(&dir, pid, command, started_wall)?;
     // Existing processes and threads first; the fork hook covers everything created from now on.
     for tgid in process_tree(pid) {

@@ -314,11 +314,17 @@ impl RepeatArgs {
 }
 
 fn seconds(name: &str, value: f64) -> Result<Duration, RunArgsError> {
-    Duration::try_from_secs_f64(value).map_err(|_| RunArgsError(format!("--{name} {value}: must be a non-negative number of seconds")))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| RunArgsError(format!("--{name} {value}: must be a non-negative number of seconds")))
 }
 
 impl WatchFlags {
-    fn into_options(self, command: Vec<OsString>, out: Option<PathBuf>, quiet: bool) -> Result<crate::run::RunOptions, RunArgsError> {
+    fn into_options(
+        self,
+        command: Vec<OsString>,
+        out: Option<PathBuf>,
+        quiet: bool,
+    ) -> Result<crate::run::RunOptions, RunArgsError> {
         Ok(crate::run::RunOptions {
             timeout: self.timeout.map(|t| seconds("timeout", t)).transpose()?,
             kill_grace: seconds("kill-grace", self.kill_grace)?,

@@ -16,10 +16,7 @@ pub fn boot_to_wall_offset_ns() -> i64 {
 
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_wall_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 /// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

@@ -143,9 +143,18 @@ mod tests {
     fn decode_round_trips_every_kind() {
         let events = [
             Event::Syscall(sample_syscall()),
-            Event::Fork(ForkEvent { header: EventHeader { kind: kind::FORK, ..Default::default() }, ..Default::default() }),
-            Event::Exec(ExecEvent { header: EventHeader { kind: kind::EXEC, ..Default::default() }, ..Default::default() }),
-            Event::Exit(ExitEvent { header: EventHeader { kind: kind::EXIT, ..Default::default() }, ..Default::default() }),
+            Event::Fork(ForkEvent {
+                header: EventHeader { kind: kind::FORK, ..Default::default() },
+                ..Default::default()
+            }),
+            Event::Exec(ExecEvent {
+                header: EventHeader { kind: kind::EXEC, ..Default::default() },
+                ..Default::default()
+            }),
+            Event::Exit(ExitEvent {
+                header: EventHeader { kind: kind::EXIT, ..Default::default() },
+                ..Default::default()
+            }),
             Event::SignalGenerate(SignalGenerateEvent {
                 header: EventHeader { kind: kind::SIGNAL_GENERATE, ..Default::default() },
                 sig: 9,

@@ -133,7 +133,8 @@ impl EventLogReader {
     }
 
     pub fn from_reader(source: Box<dyn Read>) -> Result<Self, LogError> {
-        let mut reader = Self { source, buf: Vec::new(), start: 0, offset: 0, eof: false, header: LogHeader::default() };
+        let mut reader =
+            Self { source, buf: Vec::new(), start: 0, offset: 0, eof: false, header: LogHeader::default() };
         reader.fill(PREAMBLE_LEN)?;
         let data = reader.available();
         if data.len() < PREAMBLE_LEN || &data[..8] != MAGIC {
@@ -157,8 +158,10 @@ impl EventLogReader {
                 reason: format!("header of {header_len} bytes runs past the end of the file ({} bytes)", data.len()),
             });
         }
-        reader.header = serde_json::from_slice(&data[PREAMBLE_LEN..header_end])
-            .map_err(|e| LogError::Corrupt { offset: PREAMBLE_LEN as u64, reason: format!("header is not valid JSON: {e}") })?;
+        reader.header = serde_json::from_slice(&data[PREAMBLE_LEN..header_end]).map_err(|e| LogError::Corrupt {
+            offset: PREAMBLE_LEN as u64,
+            reason: format!("header is not valid JSON: {e}"),
+        })?;
         reader.consume(header_end);
         Ok(reader)
     }
@@ -199,7 +202,11 @@ impl EventLogReader {
     /// Bytes after the last whole record that do not form a record (a tail cut by a crash, or a
     /// record still being written). Known once `next_event` has returned `Ok(None)`.
     pub fn truncated_tail(&self) -> u64 {
-        if self.eof { self.available().len() as u64 } else { 0 }
+        if self.eof {
+            self.available().len() as u64
+        } else {
+            0
+        }
     }
 
     /// The next whole record; `Ok(None)` at the end or at a truncated tail (see `truncated_tail`).
@@ -211,7 +218,10 @@ impl EventLogReader {
         }
         let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
         if len == 0 || len > MAX_RECORD_LEN {
-            return Err(LogError::Corrupt { offset: self.offset, reason: format!("record length {len} is outside 1..={MAX_RECORD_LEN}") });
+            return Err(LogError::Corrupt {
+                offset: self.offset,
+                reason: format!("record length {len} is outside 1..={MAX_RECORD_LEN}"),
+            });
         }
         let end = 4 + len as usize;
         self.fill(end)?;
@@ -224,9 +234,11 @@ impl EventLogReader {
                 self.consume(end);
                 Ok(Some(event))
             }
-            Err(e @ (DecodeError::UnknownKind(_) | DecodeError::SizeMismatch { .. } | DecodeError::NotEnoughBytes { .. })) => {
-                Err(LogError::Corrupt { offset: self.offset + 4, reason: e.to_string() })
-            }
+            Err(
+                e @ (DecodeError::UnknownKind(_)
+                | DecodeError::SizeMismatch { .. }
+                | DecodeError::NotEnoughBytes { .. }),
+            ) => Err(LogError::Corrupt { offset: self.offset + 4, reason: e.to_string() }),
         }
     }
 }

@@ -8,18 +8,18 @@ use std::{
 use clap::Parser;
 use observer::{
     analysis::{self, report, seed_book},
-    import_strace,
+    attach::attach,
     capture::CaptureError,
     child::ChildError,
     cli::{AnalyzeArgs, Cli, Command, ReplayArgs, ReplayFormat},
+    import_strace,
     offline::{self, Capture, OfflineError},
     processes::ProcessBook,
     repeat::{self, RepeatError},
     replay::{self, Filter, Format},
-    attach::attach,
     run::{run, RunArgsError, RunError, RunOutcome},
-    watch::{self, WatchError},
     source::EventSource,
+    watch::{self, WatchError},
 };
 
 fn exit_code_for(err: &RunError) -> u8 {
@@ -238,7 +238,11 @@ fn analyze_command(args: AnalyzeArgs) -> ExitCode {
                 println!("{line}");
             }
             report_skipped(&analysis.capture.events, analysis.skipped_tail);
-            println!("wrote {} and {}", analysis.capture.dir.join(report::CLASSIFICATION_JSON).display(), analysis.capture.dir.join(report::REPORT_TXT).display());
+            println!(
+                "wrote {} and {}",
+                analysis.capture.dir.join(report::CLASSIFICATION_JSON).display(),
+                analysis.capture.dir.join(report::REPORT_TXT).display()
+            );
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -256,7 +260,8 @@ fn replay_command(args: ReplayArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = Filter { tid: args.tid, pid: args.pid, syscalls, failed: args.failed, since: args.since, until: args.until };
+    let filter =
+        Filter { tid: args.tid, pid: args.pid, syscalls, failed: args.failed, since: args.since, until: args.until };
     let format = match args.format {
         ReplayFormat::Text => Format::Text,
         ReplayFormat::Json => Format::Json,

@@ -45,7 +45,10 @@ impl Capture {
             if !events.exists() {
                 return Err(OfflineError::Open {
                     path: events,
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a run directory: it has no events.bin"),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "not a run directory: it has no events.bin",
+                    ),
                 });
             }
             Ok(Capture { dir: path.into(), events })
@@ -57,7 +60,9 @@ impl Capture {
 
     pub fn open(&self) -> Result<FileSource, OfflineError> {
         FileSource::open(&self.events).map_err(|source| match source {
-            SourceError::Log(crate::eventlog::LogError::Io(e)) => OfflineError::Open { path: self.events.clone(), source: e },
+            SourceError::Log(crate::eventlog::LogError::Io(e)) => {
+                OfflineError::Open { path: self.events.clone(), source: e }
+            }
             source => OfflineError::Data { path: self.events.clone(), source },
         })
     }
@@ -81,7 +86,8 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let stuck = StuckSnapshot::read(&capture.dir);
     let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref())
         .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
-    report::write(&classification, &capture.dir).map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
+    report::write(&classification, &capture.dir)
+        .map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
     let skipped_tail = source.truncated_tail();
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

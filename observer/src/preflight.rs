@@ -113,7 +113,8 @@ impl Preflight {
             .map(|s| (s.ruid, s.rgid))
             // The child is forked from us and has not exec'd yet, so it still has our ids.
             .unwrap_or_else(|| unsafe { (libc::getuid(), libc::getgid()) });
-        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).map(|t| parse_limits(&t)).unwrap_or_default();
+        let limits =
+            std::fs::read_to_string(format!("/proc/{pid}/limits")).map(|t| parse_limits(&t)).unwrap_or_default();
         let meminfo = Meminfo::current()
             .map(|m| MemInfo {
                 mem_total_kb: Some(m.mem_total / 1024),
@@ -410,7 +411,14 @@ Max realtime timeout      unlimited            unlimited            us
         let names: Vec<&str> = limits.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(
             names,
-            ["Max cpu time", "Max stack size", "Max processes", "Max address space", "Max nice priority", "Max realtime timeout"]
+            [
+                "Max cpu time",
+                "Max stack size",
+                "Max processes",
+                "Max address space",
+                "Max nice priority",
+                "Max realtime timeout"
+            ]
         );
         assert_eq!(limits[0], Limit { name: "Max cpu time".into(), soft: None, hard: None, unit: "seconds".into() });
         assert_eq!(limits[1].soft, Some(8388608));
@@ -422,7 +430,10 @@ Max realtime timeout      unlimited            unlimited            us
         // A 20-digit value leaves one space before the next column.
         assert_eq!(limits[3].soft, Some(18446744073709551614));
         assert_eq!(limits[3].hard, None);
-        assert_eq!(limits[4], Limit { name: "Max nice priority".into(), soft: Some(0), hard: Some(0), unit: String::new() });
+        assert_eq!(
+            limits[4],
+            Limit { name: "Max nice priority".into(), soft: Some(0), hard: Some(0), unit: String::new() }
+        );
         assert_eq!(limits[5].unit, "us");
     }
 
@@ -479,15 +490,24 @@ Max realtime timeout      unlimited            unlimited            us
         .map(|l| MountInfo::from_line(l).unwrap())
         .collect();
         let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(cgroup_dir(&mounts, false, &owned(&["pids"]), "/x/y"), Some(PathBuf::from("/sys/fs/cgroup/pids/x/y")));
+        assert_eq!(
+            cgroup_dir(&mounts, false, &owned(&["pids"]), "/x/y"),
+            Some(PathBuf::from("/sys/fs/cgroup/pids/x/y"))
+        );
         assert_eq!(cgroup_dir(&mounts, false, &owned(&["pids"]), "/"), Some(PathBuf::from("/sys/fs/cgroup/pids")));
         assert_eq!(
             cgroup_dir(&mounts, false, &owned(&["cpu", "cpuacct"]), "/s"),
             Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/s"))
         );
-        assert_eq!(cgroup_dir(&mounts, false, &owned(&["name=systemd"]), "/"), Some(PathBuf::from("/sys/fs/cgroup/systemd")));
+        assert_eq!(
+            cgroup_dir(&mounts, false, &owned(&["name=systemd"]), "/"),
+            Some(PathBuf::from("/sys/fs/cgroup/systemd"))
+        );
         assert_eq!(cgroup_dir(&mounts, false, &owned(&["memory"]), "/"), None);
-        assert_eq!(cgroup_dir(&mounts, true, &[], "/docker/abc/sub"), Some(PathBuf::from("/sys/fs/cgroup/unified/sub")));
+        assert_eq!(
+            cgroup_dir(&mounts, true, &[], "/docker/abc/sub"),
+            Some(PathBuf::from("/sys/fs/cgroup/unified/sub"))
+        );
         assert_eq!(cgroup_dir(&mounts, true, &[], "/docker/abcd"), None);
     }
 
@@ -519,7 +539,12 @@ Max realtime timeout      unlimited            unlimited            us
             gid: 1000,
             limits: parse_limits(LIMITS_SAMPLE),
             cgroups: vec![
-                CgroupInfo { hierarchy: "pids".into(), path: "/".into(), pids_max: Some(None), ..CgroupInfo::default() },
+                CgroupInfo {
+                    hierarchy: "pids".into(),
+                    path: "/".into(),
+                    pids_max: Some(None),
+                    ..CgroupInfo::default()
+                },
                 CgroupInfo {
                     hierarchy: "v2".into(),
                     path: "/a".into(),

@@ -64,8 +64,17 @@ pub struct LimitChange {
 
 /// Signals whose default action ends the process.
 pub fn default_action_kills(sig: i32) -> bool {
-    !matches!(sig, libc::SIGCHLD | libc::SIGCONT | libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU | libc::SIGURG | libc::SIGWINCH)
-        && sig > 0
+    !matches!(
+        sig,
+        libc::SIGCHLD
+            | libc::SIGCONT
+            | libc::SIGSTOP
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU
+            | libc::SIGURG
+            | libc::SIGWINCH
+    ) && sig > 0
         && sig < 32
 }
 
@@ -157,11 +166,18 @@ impl ProcessBook {
                 }
                 if e.header.flags & flags::AUX_RLIMIT_CUR != 0 && e.ret == 0 {
                     let (target, resource) = match name {
-                        "prlimit64" if e.args[0] != 0 => (self.tgid_of(e.args[0] as u32).unwrap_or(e.args[0] as u32), e.args[1]),
+                        "prlimit64" if e.args[0] != 0 => {
+                            (self.tgid_of(e.args[0] as u32).unwrap_or(e.args[0] as u32), e.args[1])
+                        }
                         "prlimit64" => (h.tgid, e.args[1]),
                         _ => (h.tgid, e.args[0]),
                     };
-                    let change = LimitChange { value: e.aux, ts_ns: h.ts_ns, time_known: h.flags & flags::UNKNOWN_TIME == 0, by_pid: h.tgid };
+                    let change = LimitChange {
+                        value: e.aux,
+                        ts_ns: h.ts_ns,
+                        time_known: h.flags & flags::UNKNOWN_TIME == 0,
+                        by_pid: h.tgid,
+                    };
                     self.process_mut(target).limits.insert(resource, change);
                 }
             }
@@ -197,7 +213,9 @@ impl ProcessBook {
                         }
                     };
                     let exit = match exit {
-                        ProcessExit::Signal { sig, .. } => ProcessExit::Signal { sig, sender: self.sender_of(h.tgid, sig).cloned() },
+                        ProcessExit::Signal { sig, .. } => {
+                            ProcessExit::Signal { sig, sender: self.sender_of(h.tgid, sig).cloned() }
+                        }
                         code => code,
                     };
                     self.process_mut(h.tgid).exit = Some(exit);
@@ -220,7 +238,9 @@ impl ProcessBook {
                 if e.sig == libc::SIGKILL || (default_handler && default_action_kills(e.sig)) {
                     // A SIGKILL nobody sent is the kernel ending the group for another fatal signal.
                     let sig = match (e.sig, self.last_fatal_generated.get(&h.tgid)) {
-                        (libc::SIGKILL, Some(&cause)) if !self.last_sender.contains_key(&(h.tgid, libc::SIGKILL)) => cause,
+                        (libc::SIGKILL, Some(&cause)) if !self.last_sender.contains_key(&(h.tgid, libc::SIGKILL)) => {
+                            cause
+                        }
                         _ => e.sig,
                     };
                     let p = self.process_mut(h.tgid);

@@ -26,7 +26,11 @@ pub fn describe(event: &Event, book: &ProcessBook) -> String {
         Event::Exit(e) => {
             let group = e.header.flags & flags::GROUP_DEAD != 0;
             match book.process(e.header.tgid).and_then(|p| p.exit.as_ref()).filter(|_| group) {
-                Some(exit) => format!("+++ exited, process {} ended: {} +++", e.header.tgid, crate::processes::describe_exit(exit)),
+                Some(exit) => format!(
+                    "+++ exited, process {} ended: {} +++",
+                    e.header.tgid,
+                    crate::processes::describe_exit(exit)
+                ),
                 None => "+++ thread exited +++".to_string(),
             }
         }
@@ -47,7 +51,12 @@ pub fn describe(event: &Event, book: &ProcessBook) -> String {
             format!("--- {} {{si_code={code}{from}}} ---{outcome}", signame(e.sig))
         }
         Event::Fault(e) => {
-            format!("--- {} {{si_code={}, si_addr={:#x}}} (fault) ---", signame(e.sig), si_code_name(e.sig, e.code), e.addr)
+            format!(
+                "--- {} {{si_code={}, si_addr={:#x}}} (fault) ---",
+                signame(e.sig),
+                si_code_name(e.sig, e.code),
+                e.addr
+            )
         }
         Event::SignalDeliver(e) => {
             let handler = match e.sa_handler {
@@ -55,7 +64,11 @@ pub fn describe(event: &Event, book: &ProcessBook) -> String {
                 1 => "SIG_IGN".to_string(),
                 h => format!("{h:#x}"),
             };
-            format!("--- {} delivered {{si_code={}}} handler={handler} ---", signame(e.sig), si_code_name(e.sig, e.code))
+            format!(
+                "--- {} delivered {{si_code={}}} handler={handler} ---",
+                signame(e.sig),
+                si_code_name(e.sig, e.code)
+            )
         }
     }
 }

@@ -91,7 +91,9 @@ pub fn validate_signatures(names: &[String]) -> Result<(), RepeatError> {
 fn exit_label(exit: &ExitStatus) -> String {
     match exit {
         ExitStatus::Code(c) => format!("code {c}"),
-        ExitStatus::Signal { sig, .. } => format!("signal {}", signal_name(*sig).map_or_else(|| sig.to_string(), str::to_string)),
+        ExitStatus::Signal { sig, .. } => {
+            format!("signal {}", signal_name(*sig).map_or_else(|| sig.to_string(), str::to_string))
+        }
     }
 }
 
@@ -102,14 +104,24 @@ fn rate(n: u32, of: usize) -> String {
 impl RepeatReport {
     pub fn progress_line(&self, a: &Attempt, max: u32) -> String {
         let findings = if a.signatures.is_empty() { "none".to_string() } else { a.signatures.join(", ") };
-        format!("attempt {}/{max}: {:.2}s, exit {}, findings: {findings}{}", a.number, a.duration_s, a.exit, if a.hit { "  <- hit" } else { "" })
+        format!(
+            "attempt {}/{max}: {:.2}s, exit {}, findings: {findings}{}",
+            a.number,
+            a.duration_s,
+            a.exit,
+            if a.hit { "  <- hit" } else { "" }
+        )
     }
 
     pub fn to_text(&self) -> String {
         let n = self.attempts.len();
         let mut out = format!("command: {}\nattempts: {n}\n", self.command);
         if !self.until.is_empty() {
-            out.push_str(&format!("until: {}\nfound: {}\n", self.until.join(","), if self.found { "yes" } else { "no" }));
+            out.push_str(&format!(
+                "until: {}\nfound: {}\n",
+                self.until.join(","),
+                if self.found { "yes" } else { "no" }
+            ));
         }
         if self.interrupted {
             out.push_str("interrupted: yes\n");
@@ -147,7 +159,11 @@ impl RepeatReport {
 
 /// Runs the attempts. `interrupt` is notified on Ctrl-C / SIGTERM: the current attempt is stopped
 /// like a timeout and no further attempt starts. `progress` receives a line per attempt.
-pub async fn repeat(opts: RepeatOptions, interrupt: Arc<Notify>, mut progress: impl FnMut(&str)) -> Result<(PathBuf, RepeatReport), RepeatError> {
+pub async fn repeat(
+    opts: RepeatOptions,
+    interrupt: Arc<Notify>,
+    mut progress: impl FnMut(&str),
+) -> Result<(PathBuf, RepeatReport), RepeatError> {
     validate_signatures(&opts.until)?;
     if opts.max_attempts == 0 {
         return Err(RepeatError::NoAttempts);
@@ -157,8 +173,13 @@ pub async fn repeat(opts: RepeatOptions, interrupt: Arc<Notify>, mut progress: i
     let command: Vec<String> = opts.run.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let parent = match &opts.out {
         Some(out) => out.clone(),
-        None => PathBuf::from(rundir::DEFAULT_PARENT)
-            .join(rundir::default_name(&format!("repeat-{}", Path::new(&argv0).file_name().map_or(argv0.clone(), |n| n.to_string_lossy().into_owned())), &clock::compact_utc(clock::now_wall_ns()))),
+        None => PathBuf::from(rundir::DEFAULT_PARENT).join(rundir::default_name(
+            &format!(
+                "repeat-{}",
+                Path::new(&argv0).file_name().map_or(argv0.clone(), |n| n.to_string_lossy().into_owned())
+            ),
+            &clock::compact_utc(clock::now_wall_ns()),
+        )),
     };
     std::fs::create_dir_all(&parent).map_err(|source| RepeatError::Io { path: parent.clone(), source })?;
     let mut kernel = Kernel::load(opts.run.buffer_size).map_err(RunError::from)?;
@@ -233,7 +254,10 @@ mod tests {
     #[test]
     fn unknown_signatures_are_refused_with_the_valid_list() {
         let err = validate_signatures(&["clone-eagain".into(), "pthread-eagain".into()]).unwrap_err().to_string();
-        assert!(err.starts_with("unknown signature `pthread-eagain`; valid signatures: pthread-stack-mprotect-enomem, "), "{err}");
+        assert!(
+            err.starts_with("unknown signature `pthread-eagain`; valid signatures: pthread-stack-mprotect-enomem, "),
+            "{err}"
+        );
         assert!(validate_signatures(&["deadlock".into()]).is_ok());
     }
 
@@ -251,7 +275,12 @@ mod tests {
         let report = RepeatReport {
             command: "prog".into(),
             until: vec![],
-            attempts: vec![attempt(1, &[], "code 0"), attempt(2, &["clone-eagain"], "code 1"), attempt(3, &[], "code 0"), attempt(4, &[], "code 0")],
+            attempts: vec![
+                attempt(1, &[], "code 0"),
+                attempt(2, &["clone-eagain"], "code 1"),
+                attempt(3, &[], "code 0"),
+                attempt(4, &[], "code 0"),
+            ],
             signature_counts: BTreeMap::from([("clone-eagain".into(), 1)]),
             exit_counts: BTreeMap::from([("code 0".into(), 3), ("code 1".into(), 1)]),
             found: false,

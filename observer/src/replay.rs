@@ -27,7 +27,9 @@ pub enum TimeBound {
 impl std::str::FromStr for TimeBound {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not a time: give seconds from the first event (2.5) or a UTC time of day (22:41:07.5)");
+        let bad = || {
+            format!("`{s}` is not a time: give seconds from the first event (2.5) or a UTC time of day (22:41:07.5)")
+        };
         if s.contains(':') {
             let parts: Vec<&str> = s.split(':').collect();
             if parts.len() != 3 {
@@ -143,14 +145,18 @@ pub fn to_json(event: &Event, book: &ProcessBook, boot_to_wall_ns: i64) -> Value
                 "unfinished": e.header.flags & flags::UNFINISHED != 0,
             })
         }
-        Event::Fork(f) => json!({"child_tid": f.child_tid, "child_pid": f.child_tgid, "thread": f.header.flags & flags::THREAD != 0}),
+        Event::Fork(f) => {
+            json!({"child_tid": f.child_tid, "child_pid": f.child_tgid, "thread": f.header.flags & flags::THREAD != 0})
+        }
         Event::Exec(x) => json!({"filename": c_str(&x.filename), "comm": c_str(&x.comm), "old_tid": x.old_tid}),
         Event::Exit(x) => json!({"comm": c_str(&x.comm), "group_dead": x.header.flags & flags::GROUP_DEAD != 0}),
         Event::SignalGenerate(g) => json!({
             "sig": g.sig, "code": g.code, "target_tid": g.target_tid, "group": g.group != 0, "result": g.result,
             "sender_comm": c_str(&g.sender_comm), "target_comm": c_str(&g.target_comm),
         }),
-        Event::SignalDeliver(d) => json!({"sig": d.sig, "code": d.code, "sa_handler": d.sa_handler, "sa_flags": d.sa_flags}),
+        Event::SignalDeliver(d) => {
+            json!({"sig": d.sig, "code": d.code, "sa_handler": d.sa_handler, "sa_flags": d.sa_flags})
+        }
         Event::Fault(f) => json!({"sig": f.sig, "code": f.code, "addr": f.addr}),
     };
     if let (Value::Object(base), Value::Object(more)) = (&mut v, extra) {
@@ -161,9 +167,17 @@ pub fn to_json(event: &Event, book: &ProcessBook, boot_to_wall_ns: i64) -> Value
 }
 
 /// Writes one event in the chosen format.
-pub fn write_event(out: &mut impl Write, format: Format, event: &Event, book: &ProcessBook, boot_to_wall_ns: i64) -> std::io::Result<()> {
+pub fn write_event(
+    out: &mut impl Write,
+    format: Format,
+    event: &Event,
+    book: &ProcessBook,
+    boot_to_wall_ns: i64,
+) -> std::io::Result<()> {
     match format {
-        Format::Text => writeln!(out, "{} {}", render::owner_tid(event), render::trace_line(event, book, boot_to_wall_ns)),
+        Format::Text => {
+            writeln!(out, "{} {}", render::owner_tid(event), render::trace_line(event, book, boot_to_wall_ns))
+        }
         Format::Json => writeln!(out, "{}", to_json(event, book, boot_to_wall_ns)),
     }
 }

@@ -161,7 +161,12 @@ fn prepare_capture(
 
 /// The run directory's capture files for process `pid`: its preflight, the event log with its
 /// header, and the sinks fed from it.
-pub(crate) fn open_capture(dir: &Path, pid: u32, command: Vec<String>, started_wall: i64) -> Result<Pipeline, RunError> {
+pub(crate) fn open_capture(
+    dir: &Path,
+    pid: u32,
+    command: Vec<String>,
+    started_wall: i64,
+) -> Result<Pipeline, RunError> {
     let preflight = Preflight::take(pid, clock::rfc3339(started_wall));
     preflight.write(dir).map_err(io_at(dir))?;
     let header = LogHeader::live(command, Some(pid), clock::rfc3339(started_wall));
@@ -182,7 +187,11 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
 }
 
 /// One run with probes that are already loaded (`run`, or each attempt of `repeat`).
-pub async fn run_in(kernel: &mut Kernel, opts: &RunOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
+pub async fn run_in(
+    kernel: &mut Kernel,
+    opts: &RunOptions,
+    shutdown: impl Future<Output = &'static str>,
+) -> Result<RunOutcome, RunError> {
     let argv0 = opts.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
     let program = child::resolve(&argv0)?;
     let tally = kernel.tally();
@@ -234,7 +243,17 @@ pub async fn run_in(kernel: &mut Kernel, opts: &RunOptions, shutdown: impl Futur
         on_interrupt: OnInterrupt::Stop,
     };
     let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &dir).await?;
-    let finished = finalize(Finished { dir: &dir, started_wall, started, command_line, root: pid as u32, kernel, tally, pipeline, end })?;
+    let finished = finalize(Finished {
+        dir: &dir,
+        started_wall,
+        started,
+        command_line,
+        root: pid as u32,
+        kernel,
+        tally,
+        pipeline,
+        end,
+    })?;
     for t in tees {
         let _ = t.join();
     }
@@ -259,8 +278,10 @@ pub(crate) struct Finished<'a> {
 pub(crate) fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     let Finished { dir, started_wall, started, command_line, root, kernel, tally, mut pipeline, end } = f;
     let Tally { counters, undecodable } = kernel.tally_since(&tally);
-    let fault_addresses =
-        kernel.probes.fault_addresses_unavailable().map_or_else(|| "captured".to_string(), |why| format!("unavailable: {why}"));
+    let fault_addresses = kernel
+        .probes
+        .fault_addresses_unavailable()
+        .map_or_else(|| "captured".to_string(), |why| format!("unavailable: {why}"));
     let (records, classification) = pipeline.finish(end.stuck.as_ref()).map_err(io_at(dir))?;
     report::write(&classification, dir).map_err(io_at(dir))?;
 
@@ -268,9 +289,13 @@ pub(crate) fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     let from_capture = pipeline.book.process(root).and_then(|p| p.exit.clone());
     let (exit_text, exit) = match (end.exit, from_capture) {
         (Some(ExitStatus::Code(c)), _) => (describe_exit(&ProcessExit::Code(c)), ExitStatus::Code(c)),
-        (Some(status @ ExitStatus::Signal { sig, .. }), _) => (describe_exit_signal(sig, pipeline.book.sender_of(root, sig)), status),
+        (Some(status @ ExitStatus::Signal { sig, .. }), _) => {
+            (describe_exit_signal(sig, pipeline.book.sender_of(root, sig)), status)
+        }
         (None, Some(exit @ ProcessExit::Code(c))) => (describe_exit(&exit), ExitStatus::Code(c)),
-        (None, Some(exit @ ProcessExit::Signal { sig, .. })) => (describe_exit(&exit), ExitStatus::Signal { sig, core_dumped: false }),
+        (None, Some(exit @ ProcessExit::Signal { sig, .. })) => {
+            (describe_exit(&exit), ExitStatus::Signal { sig, core_dumped: false })
+        }
         (None, None) if end.detached => ("still running (observer detached)".to_string(), ExitStatus::Code(0)),
         (None, None) => ("ended (status not captured)".to_string(), ExitStatus::Code(0)),
     };
@@ -282,7 +307,10 @@ pub(crate) fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("pid", root);
     s.put("exit", exit_text);
     s.put("exit_code", exit.shell_code());
-    s.put("stuck_snapshot", end.stuck.as_ref().map_or_else(|| "none".to_string(), |st| format!("{} ({})", STUCK_TXT, st.reason)));
+    s.put(
+        "stuck_snapshot",
+        end.stuck.as_ref().map_or_else(|| "none".to_string(), |st| format!("{} ({})", STUCK_TXT, st.reason)),
+    );
     s.put("stopped_by", end.stop_reason.as_ref().map_or_else(|| "none".to_string(), |r| r.to_string()));
     s.put("left_running_in_group", if end.leftovers { "yes, stopped with the group" } else { "no" });
     pipeline.put_outcome(&mut s, &classification, records);

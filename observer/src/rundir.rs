@@ -15,7 +15,8 @@ pub const DEFAULT_PARENT: &str = "observer-runs";
 /// A directory name from a command and a time: `sleep-20261122T004107Z`.
 pub fn default_name(command: &str, compact_time: &str) -> String {
     let base = Path::new(command).file_name().map_or_else(|| command.to_string(), |n| n.to_string_lossy().into_owned());
-    let clean: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let clean: String =
+        base.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
     format!("{clean}-{compact_time}")
 }
 

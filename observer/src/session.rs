@@ -97,7 +97,9 @@ impl Loop<'_> {
         loop {
             self.batch.clear();
             let _ = self.live.read_batch(&mut self.batch);
-            self.pipeline.handle_batch(&self.batch).map_err(|source| RunError::RunDir { path: self.dir.clone(), source })?;
+            self.pipeline
+                .handle_batch(&self.batch)
+                .map_err(|source| RunError::RunDir { path: self.dir.clone(), source })?;
             if !self.live.more_pending() {
                 return Ok(());
             }
@@ -123,7 +125,15 @@ pub async fn watch(
     shutdown: impl Future<Output = &'static str>,
     dir: &Path,
 ) -> Result<SessionEnd, RunError> {
-    let mut l = Loop { probes: &mut kernel.probes, live: &mut kernel.live, pipeline, dir: dir.to_path_buf(), batch: Vec::with_capacity(4096), watchdog: Watchdog::new(opts.hang_after), root: target.root };
+    let mut l = Loop {
+        probes: &mut kernel.probes,
+        live: &mut kernel.live,
+        pipeline,
+        dir: dir.to_path_buf(),
+        batch: Vec::with_capacity(4096),
+        watchdog: Watchdog::new(opts.hang_after),
+        root: target.root,
+    };
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut check = l.watchdog.interval().map(tokio::time::interval);

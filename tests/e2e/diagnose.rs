@@ -56,7 +56,6 @@ fn an_address_space_limit_gives_pthread_stack_mmap_enomem_naming_rlimit_as() {
     assert!(f.summary.contains("RLIMIT_AS is 60 MiB"), "{}", f.summary);
 }
 
-
 #[test]
 fn a_pids_cgroup_gives_clone_eagain_with_its_numbers() {
     let Some(_cpu) = bpf_or_skip("clone eagain") else {
@@ -64,7 +63,11 @@ fn a_pids_cgroup_gives_clone_eagain_with_its_numbers() {
     };
     let cgroup = PidsCgroup::new("observer-e2e-clone", 4);
     let dir = scratch("diag-pids");
-    let out = observe(&dir, &["--cgroup", cgroup.0.to_str().unwrap()], &[workload("threads").to_str().unwrap(), "16", "hold"]);
+    let out = observe(
+        &dir,
+        &["--cgroup", cgroup.0.to_str().unwrap()],
+        &[workload("threads").to_str().unwrap(), "16", "hold"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let c = classification(&dir);
     let f = finding(&c, "clone-eagain");
@@ -102,7 +105,11 @@ fn a_segfault_gives_fatal_signal_with_the_address_and_its_mapping() {
     let c = classification(&dir);
     let f = finding(&c, "fatal-signal");
     assert_eq!((f.tid, f.severity.as_str()), (root_pid(&dir), "fatal"));
-    assert!(f.summary.contains(&format!("SIGSEGV (SEGV_ACCERR) in thread {} at address {addr}", f.tid)), "{}", f.summary);
+    assert!(
+        f.summary.contains(&format!("SIGSEGV (SEGV_ACCERR) in thread {} at address {addr}", f.tid)),
+        "{}",
+        f.summary
+    );
     assert!(f.summary.contains("is in an anonymous mapping") && f.summary.contains("PROT_READ"), "{}", f.summary);
 }
 
@@ -116,7 +123,11 @@ fn a_kill_by_another_process_gives_fatal_signal_naming_the_sender() {
     assert_eq!(out.status.code(), Some(0));
     let c = classification(&dir);
     let f = finding(&c, "fatal-signal");
-    assert!(f.summary.contains("was ended by signal SIGKILL from pid") && f.summary.ends_with("(kill)"), "{}", f.summary);
+    assert!(
+        f.summary.contains("was ended by signal SIGKILL from pid") && f.summary.ends_with("(kill)"),
+        "{}",
+        f.summary
+    );
     assert!(evidence_has(f, "--- SIGKILL {si_code=SI_USER, si_pid="), "{f:#?}");
 }
 
@@ -133,7 +144,8 @@ fn timeout_under_a_terminal_gives_job_control_stop() {
         observer_bin(),
         dir.display()
     );
-    let status = Command::new("script").args(["-qec", &inner, "/dev/null"]).stdin(std::process::Stdio::null()).status().unwrap();
+    let status =
+        Command::new("script").args(["-qec", &inner, "/dev/null"]).stdin(std::process::Stdio::null()).status().unwrap();
     assert!(status.code().is_some(), "observer under script ended: {status}");
     let c = classification(&dir);
     let f = finding(&c, "job-control-stop");
@@ -198,8 +210,15 @@ fn replay_filters_and_reads_a_cut_capture_up_to_its_last_record() {
     let all = replay(&[dir.to_str().unwrap()]);
     let partial = replay(&[cut.to_str().unwrap()]);
     assert!(partial.status.success());
-    assert_eq!(String::from_utf8_lossy(&partial.stdout).lines().count() + 1, String::from_utf8_lossy(&all.stdout).lines().count());
-    assert!(String::from_utf8_lossy(&partial.stderr).contains("skipped"), "{}", String::from_utf8_lossy(&partial.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&partial.stdout).lines().count() + 1,
+        String::from_utf8_lossy(&all.stdout).lines().count()
+    );
+    assert!(
+        String::from_utf8_lossy(&partial.stderr).contains("skipped"),
+        "{}",
+        String::from_utf8_lossy(&partial.stderr)
+    );
     // Break the framing of the tenth record: its length becomes impossible.
     let mut corrupt = whole.clone();
     let mut at = 16 + u32::from_le_bytes(whole[12..16].try_into().unwrap()) as usize;
@@ -210,7 +229,11 @@ fn replay_filters_and_reads_a_cut_capture_up_to_its_last_record() {
     std::fs::write(&cut, &corrupt).unwrap();
     let bad = replay(&[cut.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(65));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains(&format!("corrupt event log at byte {at}:")), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains(&format!("corrupt event log at byte {at}:")),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&bad.stdout).lines().count(), 9, "the records before the damage are printed");
     let foreign = replay(&["/bin/true"]);
     assert_eq!(foreign.status.code(), Some(65));

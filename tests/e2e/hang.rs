@@ -49,7 +49,8 @@ fn an_abba_deadlock_is_found_with_both_threads_mutexes_and_functions() {
     assert_eq!(s["stopped_by"], "no progress for 2s");
     // "mutex a 0x..., mutex b 0x..."
     let printed = std::fs::read_to_string(dir.join("stdout.txt")).unwrap();
-    let addrs: Vec<&str> = printed.split_whitespace().filter(|w| w.starts_with("0x")).map(|w| w.trim_end_matches(',')).collect();
+    let addrs: Vec<&str> =
+        printed.split_whitespace().filter(|w| w.starts_with("0x")).map(|w| w.trim_end_matches(',')).collect();
     assert_eq!(addrs.len(), 2, "{printed}");
     let c = classification(&dir);
     let f = finding(&c, "deadlock");
@@ -57,7 +58,11 @@ fn an_abba_deadlock_is_found_with_both_threads_mutexes_and_functions() {
     let threads = thread_ids(&dir);
     assert_eq!(threads.len(), 2);
     for tid in &threads {
-        assert!(f.summary.contains(&format!("thread {tid} (")) && f.summary.contains(") waits in lock_"), "{}", f.summary);
+        assert!(
+            f.summary.contains(&format!("thread {tid} (")) && f.summary.contains(") waits in lock_"),
+            "{}",
+            f.summary
+        );
     }
     for addr in &addrs {
         assert!(f.summary.contains(&format!("for mutex {addr} held by thread")), "{addr} in {}", f.summary);
@@ -74,7 +79,12 @@ fn a_spinning_thread_is_found_with_the_function_it_spins_in() {
     let dir = scratch("hang-spin");
     observe(&dir, &["--hang-after", "2", "--timeout", "60"], &[workload("spin_named").to_str().unwrap()]);
     let printed = std::fs::read_to_string(dir.join("stdout.txt")).unwrap();
-    let spinner: u32 = printed.split("spinner_tid=").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|t| t.parse().ok()).expect("spinner tid printed");
+    let spinner: u32 = printed
+        .split("spinner_tid=")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .expect("spinner tid printed");
     let c = classification(&dir);
     let f = finding(&c, "hang-spinning");
     assert_eq!(f.tid, spinner);
@@ -95,7 +105,11 @@ fn a_ppoll_on_an_eventfd_and_a_self_pipe_is_decoded() {
     let c = classification(&dir);
     let f = finding(&c, "hang-blocked");
     let pid = summary(&dir)["pid"].clone();
-    assert!(f.summary.contains(&format!("main thread {pid} in ppoll on eventfd fd 3, pipe fd 4 (self-pipe)")), "{}", f.summary);
+    assert!(
+        f.summary.contains(&format!("main thread {pid} in ppoll on eventfd fd 3, pipe fd 4 (self-pipe)")),
+        "{}",
+        f.summary
+    );
     assert!(f.summary.ends_with("nothing on CPU"), "{}", f.summary);
     let snap = stuck(&dir);
     let (_, t) = snap.threads().next().unwrap();
@@ -111,7 +125,11 @@ fn timeout_cat_in_a_terminal_is_a_stopped_tree() {
         return;
     };
     let dir = scratch("hang-tty");
-    let inner = format!("{} run -q --hang-after 2 --timeout 60 --out {} -- sh -c 'timeout 60 cat'", observer_bin(), dir.display());
+    let inner = format!(
+        "{} run -q --hang-after 2 --timeout 60 --out {} -- sh -c 'timeout 60 cat'",
+        observer_bin(),
+        dir.display()
+    );
     Command::new("script").args(["-qec", &inner, "/dev/null"]).stdin(Stdio::null()).status().unwrap();
     let c = classification(&dir);
     let stopped = finding(&c, "hang-stopped");
@@ -119,7 +137,12 @@ fn timeout_cat_in_a_terminal_is_a_stopped_tree() {
     assert!(stopped.summary.contains("see job-control-stop"), "{}", stopped.summary);
     assert_eq!(c.findings[0].signature, "hang-stopped", "the verdict is the stopped process");
     let chain = finding(&c, "hang-waiting-child");
-    assert!(chain.summary.contains("(timeout) is blocked in rt_sigsuspend, which pid") && chain.summary.ends_with("(cat) is stopped"), "{}", chain.summary);
+    assert!(
+        chain.summary.contains("(timeout) is blocked in rt_sigsuspend, which pid")
+            && chain.summary.ends_with("(cat) is stopped"),
+        "{}",
+        chain.summary
+    );
 }
 
 #[test]
@@ -132,7 +155,11 @@ fn a_parent_waiting_on_a_sleeping_child_names_the_chain() {
     let c = classification(&dir);
     let f = finding(&c, "hang-waiting-child");
     let pid = summary(&dir)["pid"].clone();
-    assert!(f.summary.starts_with(&format!("pid {pid} (sh) thread {pid} waits in wait4 for any child, which pid ")), "{}", f.summary);
+    assert!(
+        f.summary.starts_with(&format!("pid {pid} (sh) thread {pid} waits in wait4 for any child, which pid ")),
+        "{}",
+        f.summary
+    );
     assert!(f.summary.contains("(sleep) is blocked in clock_nanosleep for"), "{}", f.summary);
 }
 
@@ -164,7 +191,19 @@ fn attach_finds_a_deadlock_in_a_running_process_and_detach_leaves_it_running() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let dir = scratch("hang-attach");
     let out = Command::new(observer_bin())
-        .args(["attach", "-q", "--hang-after", "2", "--on-hang", "keep", "--timeout", "4", "--pid", &abba.id().to_string(), "--out"])
+        .args([
+            "attach",
+            "-q",
+            "--hang-after",
+            "2",
+            "--on-hang",
+            "keep",
+            "--timeout",
+            "4",
+            "--pid",
+            &abba.id().to_string(),
+            "--out",
+        ])
         .arg(&dir)
         .output()
         .unwrap();

@@ -63,7 +63,8 @@ pub fn workload(name: &str) -> PathBuf {
     if !out.exists() {
         // A name of this thread's own: tests compiling the same workload at once must not collide.
         let tmp = out.with_extension(format!("tmp-{:?}", std::thread::current().id()).replace(['(', ')'], ""));
-        let status = Command::new("cc").args(["-O2", "-g", "-pthread", "-o"]).arg(&tmp).arg(&src).status().expect("cc runs");
+        let status =
+            Command::new("cc").args(["-O2", "-g", "-pthread", "-o"]).arg(&tmp).arg(&src).status().expect("cc runs");
         assert!(status.success(), "compiling {}", src.display());
         std::fs::rename(&tmp, &out).unwrap();
     }
@@ -86,10 +87,7 @@ pub fn observe(dir: &Path, extra: &[&str], cmd: &[&str]) -> Output {
 
 pub fn summary(dir: &Path) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(dir.join("summary.txt")).expect("summary.txt exists");
-    text.lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    text.lines().filter_map(|l| l.split_once(": ")).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// Every record of the run's event log, checking that it reads to the end with no cut tail.

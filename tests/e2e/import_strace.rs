@@ -78,7 +78,12 @@ fn assert_same_diagnosis(live: &Path, import: &Path, signature: &str, needles: &
     assert_eq!(signatures(&i), signatures(&l), "imported {i:#?}\nlive {l:#?}");
     for (dir, c) in [(live, &l), (import, &i)] {
         let f = finding(c, signature);
-        assert_eq!((f.pid, f.tid), (root_pid(dir), root_pid(dir)), "{}: found in the creating (main) thread", dir.display());
+        assert_eq!(
+            (f.pid, f.tid),
+            (root_pid(dir), root_pid(dir)),
+            "{}: found in the creating (main) thread",
+            dir.display()
+        );
         for needle in needles {
             assert!(evidence_has(f, needle), "{}: no {needle:?} in {f:#?}", dir.display());
         }
@@ -216,7 +221,13 @@ fn an_untimed_dash_ff_capture_with_a_stray_line_still_imports_and_lists_it() {
     let (capture, out) = (root.join("strace"), root.join("imported"));
     std::fs::create_dir_all(&capture).unwrap();
     let prefix = capture.join("t");
-    assert_eq!(strace(&["-ff", "-o", prefix.to_str().unwrap()], &["prlimit", "--data=41943040", threads.to_str().unwrap(), "8"]), Some(1));
+    assert_eq!(
+        strace(
+            &["-ff", "-o", prefix.to_str().unwrap()],
+            &["prlimit", "--data=41943040", threads.to_str().unwrap(), "8"]
+        ),
+        Some(1)
+    );
     // The command's own file is the one with the lowest tid; append a line strace never writes.
     let mut files: Vec<PathBuf> = std::fs::read_dir(&capture).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();

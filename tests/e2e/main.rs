@@ -4,7 +4,7 @@
 mod diagnose;
 mod hang;
 mod harness;
-mod repeat;
 mod import_strace;
+mod repeat;
 mod run_capture;
 mod run_errors;

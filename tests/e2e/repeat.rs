@@ -20,14 +20,19 @@ fn repeat_stops_at_the_first_hit_and_keeps_only_hits() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(parent.join("repeat.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(parent.join("repeat.json")).unwrap()).unwrap();
     let attempts = report["attempts"].as_array().unwrap();
     assert_eq!(report["found"], true);
     let last = attempts.last().unwrap();
     assert_eq!(last["hit"], true);
     assert_eq!(last["exit"], "code 3");
     assert!(attempts[..attempts.len() - 1].iter().all(|a| a["hit"] == false && a["exit"] == "code 0"));
-    assert_eq!(stderr.lines().filter(|l| l.contains("observer: attempt ")).count(), attempts.len(), "a progress line per attempt");
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("observer: attempt ")).count(),
+        attempts.len(),
+        "a progress line per attempt"
+    );
     let dirs: Vec<String> = std::fs::read_dir(&parent)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -54,7 +59,8 @@ fn repeat_without_until_runs_every_attempt_and_gives_rates() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(parent.join("repeat.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(parent.join("repeat.json")).unwrap()).unwrap();
     assert_eq!(report["attempts"].as_array().unwrap().len(), 6);
     let exits = report["exit_counts"].as_object().unwrap();
     let total: u64 = exits.values().map(|v| v.as_u64().unwrap()).sum();
@@ -78,6 +84,9 @@ fn an_unknown_signature_is_refused_before_the_first_attempt() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown signature `pthread-eagain`; valid signatures: pthread-stack-mprotect-enomem,"), "{stderr}");
+    assert!(
+        stderr.contains("unknown signature `pthread-eagain`; valid signatures: pthread-stack-mprotect-enomem,"),
+        "{stderr}"
+    );
     assert!(!parent.exists(), "nothing ran");
 }

@@ -59,10 +59,20 @@ fn every_thread_stack_mmap_and_mprotect_is_captured_in_the_creating_thread() {
     assert_eq!(mmap_lines, n, "{text}");
     let sample = text.lines().find(|l| l.contains("MAP_STACK")).unwrap();
     let (time, rest) = sample.split_once(' ').unwrap();
-    assert!(time.len() == 15 && time.as_bytes()[2] == b':' && time.as_bytes()[8] == b'.', "wall-clock prefix: {sample}");
-    assert!(rest.starts_with("mmap(NULL, ") && rest.contains(", PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK, -1, 0) = 0x"), "{sample}");
+    assert!(
+        time.len() == 15 && time.as_bytes()[2] == b':' && time.as_bytes()[8] == b'.',
+        "wall-clock prefix: {sample}"
+    );
+    assert!(
+        rest.starts_with("mmap(NULL, ")
+            && rest.contains(", PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK, -1, 0) = 0x"),
+        "{sample}"
+    );
     assert!(rest.ends_with('>') && rest.contains(" <0."), "duration suffix: {sample}");
-    assert_eq!(text.lines().filter(|l| l.contains("mprotect(") && l.contains("PROT_READ|PROT_WRITE) = 0")).count() >= n, true);
+    assert_eq!(
+        text.lines().filter(|l| l.contains("mprotect(") && l.contains("PROT_READ|PROT_WRITE) = 0")).count() >= n,
+        true
+    );
 
     let threads: BTreeSet<u32> = events
         .iter()
@@ -195,7 +205,11 @@ fn the_timeout_stops_the_whole_group_with_term_then_kill() {
         return;
     };
     let dir = scratch("timeout");
-    let out = observe(&dir, &["--timeout", "1", "--kill-grace", "0.5"], &["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"]);
+    let out = observe(
+        &dir,
+        &["--timeout", "1", "--kill-grace", "0.5"],
+        &["sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"],
+    );
     assert_eq!(out.status.code(), Some(128 + 9));
     let s = summary(&dir);
     assert_eq!(s["stopped_by"], "timeout after 1s");

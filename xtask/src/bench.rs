@@ -201,7 +201,14 @@ fn run_workload(env: &Env, spec: WorkloadSpec, configs: Vec<Config>, scratch: &P
             // A B C ... then B C ... A: every configuration runs next to every other, no fixed order.
             for i in 0..configs.len() {
                 let config = configs[(i + round) % configs.len()];
-                let s = measure::sample(env, config, &inv, &scratch.join(format!("{}-{}", spec.key, config.key())), round, warmup);
+                let s = measure::sample(
+                    env,
+                    config,
+                    &inv,
+                    &scratch.join(format!("{}-{}", spec.key, config.key())),
+                    round,
+                    warmup,
+                );
                 progress(spec.key, &s);
                 samples.push(s);
                 std::thread::sleep(Duration::from_millis(200));
@@ -226,7 +233,8 @@ fn knee_step(env: &Env, bin: &Path, scratch: &Path, plan: &Plan, rate: f64, thre
     let argv = rate_invocation(bin, rate, plan.knee_seconds, 0, threads);
     let inv = Invocation { argv: &argv, timeout: Duration::from_secs(300) };
     let sample = measure::sample(env, Config::Observer, &inv, &scratch.join("knee"), n, false);
-    let achieved_rate = if sample.ok { sample.events_received.unwrap_or(0) as f64 / sample.workload_s.max(1e-9) } else { 0.0 };
+    let achieved_rate =
+        if sample.ok { sample.events_received.unwrap_or(0) as f64 / sample.workload_s.max(1e-9) } else { 0.0 };
     let step = KneeStep { target_rate: rate, threads, sample, achieved_rate };
     println!(
         "bench: rate     asked {:>9} /s x{} thread(s): observer received {:>9.0} events/s, dropped {} {}",
@@ -285,8 +293,16 @@ fn knee(env: &Env, bin: &Path, scratch: &Path, plan: &Plan, buffer_size: u64) ->
             steps.push(step);
         }
     }
-    let knee_rate = steps.iter().filter(|s| !dropped(s)).map(|s| s.achieved_rate).fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
-    let first_drop_rate = steps.iter().filter(|s| dropped(s) && s.sample.ok).map(|s| s.achieved_rate).fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r))));
+    let knee_rate = steps
+        .iter()
+        .filter(|s| !dropped(s))
+        .map(|s| s.achieved_rate)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+    let first_drop_rate = steps
+        .iter()
+        .filter(|s| dropped(s) && s.sample.ok)
+        .map(|s| s.achieved_rate)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r))));
     Knee { buffer_size, steps, knee_rate, first_drop_rate }
 }
 
@@ -300,13 +316,25 @@ fn analyze_throughput(env: &Env, bin: &Path, scratch: &Path, plan: &Plan, knee: 
     let dir = scratch.join("analyze-capture");
     let _ = std::fs::remove_dir_all(&dir);
     let rate = knee.knee_rate.map_or(100e3, |k| (k * 0.8).max(50e3));
-    let mut result = AnalyzeResult { capture_events: 0, capture_dropped: 0, events_bin_bytes: 0, capture_rate: rate, times_s: Vec::new(), max_rss_kib: None, error: None };
+    let mut result = AnalyzeResult {
+        capture_events: 0,
+        capture_dropped: 0,
+        events_bin_bytes: 0,
+        capture_rate: rate,
+        times_s: Vec::new(),
+        max_rss_kib: None,
+        error: None,
+    };
     println!("bench: analyze  capturing {} events at {rate:.0}/s ...", plan.analyze_events);
     let status = Command::new(&env.observer)
         .args(["run", "--quiet", "--out"])
         .arg(&dir)
         .arg("--")
-        .args(rate_invocation(bin, rate, 0.0, plan.analyze_events, 1).iter().map(|a| a.replace("{TIME}", &scratch.join("analyze-time").to_string_lossy())))
+        .args(
+            rate_invocation(bin, rate, 0.0, plan.analyze_events, 1)
+                .iter()
+                .map(|a| a.replace("{TIME}", &scratch.join("analyze-time").to_string_lossy())),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
@@ -327,7 +355,13 @@ fn analyze_throughput(env: &Env, bin: &Path, scratch: &Path, plan: &Plan, knee: 
     }
     for round in 0..=plan.analyze_rounds {
         let start = Instant::now();
-        let mut child = match Command::new(&env.observer).arg("analyze").arg(&dir).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn() {
+        let mut child = match Command::new(&env.observer)
+            .arg("analyze")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
             Ok(c) => c,
             Err(e) => {
                 result.error = Some(e.to_string());
@@ -350,7 +384,12 @@ fn analyze_throughput(env: &Env, bin: &Path, scratch: &Path, plan: &Plan, knee: 
             result.error = Some(format!("observer analyze failed: {status}"));
             break;
         }
-        println!("bench: analyze  {} {:.3} s ({:.2} M events/s)", if round == 0 { "warm-up" } else { "timed  " }, t, result.capture_events as f64 / t / 1e6);
+        println!(
+            "bench: analyze  {} {:.3} s ({:.2} M events/s)",
+            if round == 0 { "warm-up" } else { "timed  " },
+            t,
+            result.capture_events as f64 / t / 1e6
+        );
         if round > 0 {
             result.times_s.push(t);
         }
@@ -371,11 +410,24 @@ pub fn bench(quick: bool) -> Result<()> {
         anyhow::bail!("the benchmark loads eBPF programs and runs perf/bpftrace: run it as root");
     }
     let root = workspace_root();
-    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(&root).args(["build", "--release", "--package", "observer"]))?;
+    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(&root).args([
+        "build",
+        "--release",
+        "--package",
+        "observer",
+    ]))?;
     let observer = root.join("target/release/observer");
     // What the binary was built from: the tree may change while the benchmark runs.
     let commit = output(Command::new("git").current_dir(&root).args(["rev-parse", "--short", "HEAD"]));
-    let dirty = !output(Command::new("git").current_dir(&root).args(["status", "--porcelain", "--", "observer", "observer-common", "observer-ebpf"])).is_empty();
+    let dirty = !output(Command::new("git").current_dir(&root).args([
+        "status",
+        "--porcelain",
+        "--",
+        "observer",
+        "observer-common",
+        "observer-ebpf",
+    ]))
+    .is_empty();
     let out = root.join("target/bench");
     let bin = out.join("bin");
     let scratch = out.join("scratch");
@@ -386,7 +438,8 @@ pub fn bench(quick: bool) -> Result<()> {
     let set = tools::watched()?;
     let tools = tools::prepare(&set, &out);
     let script = out.join("observer-syscalls.bt");
-    std::fs::write(&script, tools::bpftrace_script(&set, &tools::tracefs_root())?).context("writing the bpftrace script")?;
+    std::fs::write(&script, tools::bpftrace_script(&set, &tools::tracefs_root())?)
+        .context("writing the bpftrace script")?;
     let buffer_size = default_buffer_size(&observer);
     let cpus = sys::cpus() as u64;
     let env = Env {
@@ -417,9 +470,24 @@ pub fn bench(quick: bool) -> Result<()> {
 
     let b = |name: &str| bin.join(name).to_string_lossy().into_owned();
     let mut specs = vec![
-        spec("mprotect", format!("{} mprotect calls, one thread", plan.mprotect_calls), vec![b("bench_mprotect"), plan.mprotect_calls.to_string(), "{TIME}".into()], plan.rounds),
-        spec("threads", format!("create and join {} threads", plan.threads), vec![b("bench_threads"), plan.threads.to_string(), "{TIME}".into()], plan.short_rounds),
-        spec("forkexec", format!("fork + exec /bin/true, {} times", plan.forkexecs), vec![b("bench_forkexec"), plan.forkexecs.to_string(), "{TIME}".into()], plan.short_rounds),
+        spec(
+            "mprotect",
+            format!("{} mprotect calls, one thread", plan.mprotect_calls),
+            vec![b("bench_mprotect"), plan.mprotect_calls.to_string(), "{TIME}".into()],
+            plan.rounds,
+        ),
+        spec(
+            "threads",
+            format!("create and join {} threads", plan.threads),
+            vec![b("bench_threads"), plan.threads.to_string(), "{TIME}".into()],
+            plan.short_rounds,
+        ),
+        spec(
+            "forkexec",
+            format!("fork + exec /bin/true, {} times", plan.forkexecs),
+            vec![b("bench_forkexec"), plan.forkexecs.to_string(), "{TIME}".into()],
+            plan.short_rounds,
+        ),
         spec(
             "chromium",
             "headless Chromium dumping a page (--dump-dom)".into(),
@@ -471,18 +539,34 @@ pub fn bench(quick: bool) -> Result<()> {
         kernel: output(Command::new("uname").arg("-r")),
         os: std::fs::read_to_string("/etc/os-release")
             .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())))
+            .and_then(|s| {
+                s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+            })
             .unwrap_or_default(),
         observer_commit: commit,
         observer_dirty: dirty,
-        tools: vec![("strace", tools.strace), ("perf", tools.perf), ("bpftrace", tools.bpftrace), ("chromium", tools.chromium)],
+        tools: vec![
+            ("strace", tools.strace),
+            ("perf", tools.perf),
+            ("bpftrace", tools.bpftrace),
+            ("chromium", tools.chromium),
+        ],
         loadavg_start: machine_start,
         loadavg_end: sys::loadavg(),
         duration_s: started.elapsed().as_secs_f64(),
     };
     let doc = root.join("docs/benchmarks.md");
-    let kept = std::fs::read_to_string(&doc).ok().and_then(|old| old.find(report::KEPT_MARKER).map(|i| old[i..].to_string()));
-    let rep = report::Report { plan: &plan, machine: &machine, results: &results, skipped_configs: &skipped_configs, knee: &knee, analyze: &analyze, env: &env };
+    let kept =
+        std::fs::read_to_string(&doc).ok().and_then(|old| old.find(report::KEPT_MARKER).map(|i| old[i..].to_string()));
+    let rep = report::Report {
+        plan: &plan,
+        machine: &machine,
+        results: &results,
+        skipped_configs: &skipped_configs,
+        knee: &knee,
+        analyze: &analyze,
+        env: &env,
+    };
     std::fs::write(&doc, rep.markdown(kept.as_deref()))?;
     std::fs::write(root.join("docs/benchmarks.json"), rep.json().pretty())?;
     println!("\n{}", rep.summary_table());

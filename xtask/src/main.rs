@@ -58,9 +58,18 @@ fn cargo() -> Command {
 }
 
 fn build_ebpf() -> Result<()> {
-    run(cargo()
-        .env("RUSTC_BOOTSTRAP", "1")
-        .args(["+stable", "build", "--package", "observer-ebpf", "--bins", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core"]))?;
+    run(cargo().env("RUSTC_BOOTSTRAP", "1").args([
+        "+stable",
+        "build",
+        "--package",
+        "observer-ebpf",
+        "--bins",
+        "--release",
+        "--target",
+        "bpfel-unknown-none",
+        "-Z",
+        "build-std=core",
+    ]))?;
     println!("eBPF object: {}", workspace_root().join("target/bpfel-unknown-none/release/observer").display());
     Ok(())
 }
@@ -94,7 +103,9 @@ fn demo() -> Result<()> {
         let path = entry?.path();
         if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("trace.")) {
             let text = std::fs::read_to_string(&path)?;
-            for line in text.lines().filter(|l| l.contains("MAP_STACK") || (l.contains("mprotect") && l.contains("ENOMEM"))) {
+            for line in
+                text.lines().filter(|l| l.contains("MAP_STACK") || (l.contains("mprotect") && l.contains("ENOMEM")))
+            {
                 println!("{}: {line}", path.file_name().unwrap().to_string_lossy());
             }
         }

@@ -45,7 +45,16 @@ fn bpf_linker() -> Result<()> {
     llvm()?;
     eprintln!("setup: building bpf-linker 0.13 against LLVM 22 (about a minute)");
     run(Command::new("cargo")
-        .args(["install", "bpf-linker", "--version", "0.13.0", "--no-default-features", "--features", "llvm-22", "--locked"])
+        .args([
+            "install",
+            "bpf-linker",
+            "--version",
+            "0.13.0",
+            "--no-default-features",
+            "--features",
+            "llvm-22",
+            "--locked",
+        ])
         .env("LLVM_PREFIX", "/usr/lib/llvm-22"))
 }
 

@@ -28,13 +28,7 @@ impl Mapping {
         } else {
             format!("a mapping of fd {} at file offset {:#x}", self.fd, self.offset.saturating_add(addr - self.start))
         };
-        format!(
-            "{what} {:#x}-{:#x} ({}, {})",
-            self.start,
-            self.end,
-            prot_flags(self.prot),
-            mmap_flags(self.flags)
-        )
+        format!("{what} {:#x}-{:#x} ({}, {})", self.start, self.end, prot_flags(self.prot), mmap_flags(self.flags))
     }
 }
 
@@ -111,7 +105,11 @@ impl AddressSpaces {
             "mremap" => {
                 if let Some(old) = space.find(a[0]).cloned() {
                     space.unmap(a[0], a[0].saturating_add(page_up(a[1])));
-                    space.map(Mapping { start: e.ret as u64, end: (e.ret as u64).saturating_add(page_up(a[2])), ..old });
+                    space.map(Mapping {
+                        start: e.ret as u64,
+                        end: (e.ret as u64).saturating_add(page_up(a[2])),
+                        ..old
+                    });
                 }
             }
             "brk" => {

@@ -21,7 +21,10 @@ pub fn verdict(c: &Classification) -> String {
 
 /// One line per finding, as printed when a run ends.
 pub fn finding_lines(c: &Classification) -> Vec<String> {
-    c.findings.iter().map(|f| format!("{} [{}] pid {} tid {}: {}", f.severity.as_str(), f.signature, f.pid, f.tid, f.summary)).collect()
+    c.findings
+        .iter()
+        .map(|f| format!("{} [{}] pid {} tid {}: {}", f.severity.as_str(), f.signature, f.pid, f.tid, f.summary))
+        .collect()
 }
 
 pub fn to_text(c: &Classification) -> String {

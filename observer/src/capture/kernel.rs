@@ -45,12 +45,15 @@ impl Kernel {
     /// What was counted since `start`.
     pub fn tally_since(&self, start: &Tally) -> Tally {
         let now = self.tally();
-        let minus = |a: &[u64], b: &[u64]| a.iter().zip(b.iter().chain(std::iter::repeat(&0))).map(|(x, y)| x - y.min(x)).collect();
+        let minus = |a: &[u64], b: &[u64]| {
+            a.iter().zip(b.iter().chain(std::iter::repeat(&0))).map(|(x, y)| x - y.min(x)).collect()
+        };
         Tally {
             counters: Counters {
                 submitted: minus(&now.counters.submitted, &start.counters.submitted),
                 dropped: minus(&now.counters.dropped, &start.counters.dropped),
-                inflight_full: now.counters.inflight_full - start.counters.inflight_full.min(now.counters.inflight_full),
+                inflight_full: now.counters.inflight_full
+                    - start.counters.inflight_full.min(now.counters.inflight_full),
             },
             undecodable: now.undecodable - start.undecodable.min(now.undecodable),
         }

@@ -3,13 +3,11 @@
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{tp_btf::BtfTracePointLink, BtfTracePoint, ProgramError, RawTracePoint, TracePoint},
-    Btf,
-    Ebpf, EbpfLoader,
+    Btf, Ebpf, EbpfLoader,
 };
 use observer_common::{
-    kind,
+    host_bits, kind,
     syscall_bits::WATCHED as BIT_WATCHED,
-    host_bits,
     syscalls::{HOST_WIDE_ERRORS, TABLE_SIZE, WATCHED},
     InFlight, COUNTER_INFLIGHT_FULL,
 };
@@ -118,7 +116,8 @@ fn take<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, CaptureError>
 where
     T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
 {
-    let map = ebpf.take_map(name).ok_or(CaptureError::Map { map: name, reason: "missing from the eBPF object".into() })?;
+    let map =
+        ebpf.take_map(name).ok_or(CaptureError::Map { map: name, reason: "missing from the eBPF object".into() })?;
     T::try_from(map).map_err(|e| CaptureError::Map { map: name, reason: e.to_string() })
 }
 
@@ -135,9 +134,11 @@ where
 
 pub(crate) fn load_error(program: &str, e: ProgramError) -> CaptureError {
     match e {
-        ProgramError::LoadError { io_error, verifier_log } => {
-            CaptureError::Verifier { program: program.into(), reason: io_error.to_string(), log: verifier_log.to_string() }
-        }
+        ProgramError::LoadError { io_error, verifier_log } => CaptureError::Verifier {
+            program: program.into(),
+            reason: io_error.to_string(),
+            log: verifier_log.to_string(),
+        },
         other => CaptureError::Load(format!("{program}: {other}")),
     }
 }
@@ -162,7 +163,12 @@ fn comm_key(name: &str) -> [u8; 16] {
     key
 }
 
-fn fill<K: aya::Pod, V: aya::Pod>(ebpf: &mut Ebpf, name: &'static str, keys: impl IntoIterator<Item = K>, value: V) -> Result<HashMap<MapData, K, V>, CaptureError> {
+fn fill<K: aya::Pod, V: aya::Pod>(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    keys: impl IntoIterator<Item = K>,
+    value: V,
+) -> Result<HashMap<MapData, K, V>, CaptureError> {
     let mut map: HashMap<MapData, K, V> = take(ebpf, name)?;
     for key in keys {
         map.insert(key, value, 0).map_err(|e| CaptureError::Map { map: name, reason: e.to_string() })?;
@@ -194,9 +200,14 @@ impl Probes {
             )));
         }
         let host_wide: u8 = host.enabled.into();
-        let filters: u8 = u8::from(!host.comms.is_empty()) | (u8::from(!host.uids.is_empty()) << 1) | (u8::from(!host.cgroups.is_empty()) << 2);
+        let filters: u8 = u8::from(!host.comms.is_empty())
+            | (u8::from(!host.uids.is_empty()) << 1)
+            | (u8::from(!host.cgroups.is_empty()) << 2);
         // One slot per possible pid (kernel.pid_max, at most 4 Mi).
-        let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(4 << 20);
+        let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4 << 20);
         let hooks_only: u8 = std::env::var_os(HOOKS_ONLY_ENV).is_some_and(|v| v == "1").into();
         if hooks_only != 0 {
             eprintln!("observer: {HOOKS_ONLY_ENV}=1: the syscall programs return at once and record nothing (benchmark floor)");
@@ -238,7 +249,9 @@ impl Probes {
                     bits |= host_bits::LIMIT_SETS;
                 }
                 if bits != 0 {
-                    host_table.set(sc.nr, bits, 0).map_err(|e| CaptureError::Map { map: "HOST_TABLE", reason: e.to_string() })?;
+                    host_table
+                        .set(sc.nr, bits, 0)
+                        .map_err(|e| CaptureError::Map { map: "HOST_TABLE", reason: e.to_string() })?;
                 }
             }
         }
@@ -265,7 +278,11 @@ impl Probes {
             for (program, tracepoint) in [("sys_enter_raw", "sys_enter"), ("sys_exit_raw", "sys_exit")] {
                 let raw: &mut RawTracePoint = program_named(&mut ebpf, program)?;
                 raw.load().map_err(|e| load_error(program, e))?;
-                let attach_error = |e: ProgramError| CaptureError::Attach { program: program.into(), target: format!("raw tracepoint {tracepoint}"), reason: e.to_string() };
+                let attach_error = |e: ProgramError| CaptureError::Attach {
+                    program: program.into(),
+                    target: format!("raw tracepoint {tracepoint}"),
+                    reason: e.to_string(),
+                };
                 let id = raw.attach(tracepoint).map_err(attach_error)?;
                 links.push(Box::new(raw.take_link(id).map_err(attach_error)?));
             }
@@ -279,7 +296,11 @@ impl Probes {
         ] {
             let tp: &mut TracePoint = program_named(&mut ebpf, program)?;
             tp.load().map_err(|e| load_error(program, e))?;
-            let attach_error = |e: ProgramError| CaptureError::Attach { program: program.into(), target: format!("{category}/{program}"), reason: e.to_string() };
+            let attach_error = |e: ProgramError| CaptureError::Attach {
+                program: program.into(),
+                target: format!("{category}/{program}"),
+                reason: e.to_string(),
+            };
             let id = tp.attach(category, program).map_err(attach_error)?;
             links.push(Box::new(tp.take_link(id).map_err(attach_error)?));
         }
@@ -324,7 +345,9 @@ impl Probes {
     /// Starts tracking process `pid` (and, through the fork hook, everything it creates).
     pub fn track(&mut self, pid: u32) -> Result<(), CaptureError> {
         self.tracked.insert(pid, 1, 0).map_err(|e| CaptureError::Map { map: "TRACKED", reason: e.to_string() })?;
-        self.tracked_by_pid.set(pid, 1, 0).map_err(|e| CaptureError::Map { map: "TRACKED_BY_PID", reason: e.to_string() })?;
+        self.tracked_by_pid
+            .set(pid, 1, 0)
+            .map_err(|e| CaptureError::Map { map: "TRACKED_BY_PID", reason: e.to_string() })?;
         self.tasks.insert(pid, pid, 0).map_err(|e| CaptureError::Map { map: "TASKS", reason: e.to_string() })
     }
 
@@ -340,7 +363,12 @@ impl Probes {
 
     /// Syscalls currently in progress, by tid.
     pub fn in_flight(&self) -> Vec<(u32, InFlight)> {
-        let slots = self.in_flight_by_tid.iter().enumerate().filter_map(|(tid, e)| Some((tid as u32, e.ok()?))).filter(|(_, e)| e.live != 0);
+        let slots = self
+            .in_flight_by_tid
+            .iter()
+            .enumerate()
+            .filter_map(|(tid, e)| Some((tid as u32, e.ok()?)))
+            .filter(|(_, e)| e.live != 0);
         slots.chain(self.in_flight.iter().filter_map(Result::ok)).collect()
     }
 
@@ -359,7 +387,9 @@ impl Probes {
         let sum = |map: &PerCpuArray<MapData, u64>, i: u32| map.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
         Counters {
             submitted: (0..kind::COUNT).map(|i| sum(&self.submitted, i)).collect(),
-            dropped: (0..kind::COUNT).map(|i| if i == COUNTER_INFLIGHT_FULL { 0 } else { sum(&self.dropped, i) }).collect(),
+            dropped: (0..kind::COUNT)
+                .map(|i| if i == COUNTER_INFLIGHT_FULL { 0 } else { sum(&self.dropped, i) })
+                .collect(),
             inflight_full: sum(&self.dropped, COUNTER_INFLIGHT_FULL),
         }
     }

@@ -31,7 +31,9 @@ pub fn ensure_mounted() -> Result<PathBuf, CaptureError> {
         Ok(out) if out.status.success() && path.join("events").is_dir() => Ok(path),
         // SAFETY: geteuid has no preconditions.
         Ok(_) if unsafe { libc::geteuid() } != 0 => Err(CaptureError::TracefsMissing { path }),
-        Ok(out) => Err(CaptureError::TracefsMount { path, reason: String::from_utf8_lossy(&out.stderr).trim().to_string() }),
+        Ok(out) => {
+            Err(CaptureError::TracefsMount { path, reason: String::from_utf8_lossy(&out.stderr).trim().to_string() })
+        }
         Err(e) => Err(CaptureError::TracefsMount { path, reason: e.to_string() }),
     }
 }

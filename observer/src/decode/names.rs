@@ -176,11 +176,7 @@ pub fn errno_message(errno: i32) -> Option<&'static str> {
 /// The errno called `name` (`"ENOMEM"` is 12); the header aliases EWOULDBLOCK, EDEADLOCK and ENOTSUP
 /// are accepted too.
 pub fn errno_by_name(name: &str) -> Option<i32> {
-    ERRNOS
-        .iter()
-        .find(|e| e.1 == name)
-        .map(|e| e.0)
-        .or_else(|| ERRNO_ALIASES.iter().find(|a| a.0 == name).map(|a| a.1))
+    ERRNOS.iter().find(|e| e.1 == name).map(|e| e.0).or_else(|| ERRNO_ALIASES.iter().find(|a| a.0 == name).map(|a| a.1))
 }
 
 /// The errno a raw syscall return value stands for: the kernel reports failure as `-errno` in
@@ -358,21 +354,10 @@ const SEGV_CODES: &[(i32, &str)] = &[
     (9, "SEGV_MTESERR"),
     (10, "SEGV_CPERR"),
 ];
-const BUS_CODES: &[(i32, &str)] = &[
-    (1, "BUS_ADRALN"),
-    (2, "BUS_ADRERR"),
-    (3, "BUS_OBJERR"),
-    (4, "BUS_MCEERR_AR"),
-    (5, "BUS_MCEERR_AO"),
-];
-const TRAP_CODES: &[(i32, &str)] = &[
-    (1, "TRAP_BRKPT"),
-    (2, "TRAP_TRACE"),
-    (3, "TRAP_BRANCH"),
-    (4, "TRAP_HWBKPT"),
-    (5, "TRAP_UNK"),
-    (6, "TRAP_PERF"),
-];
+const BUS_CODES: &[(i32, &str)] =
+    &[(1, "BUS_ADRALN"), (2, "BUS_ADRERR"), (3, "BUS_OBJERR"), (4, "BUS_MCEERR_AR"), (5, "BUS_MCEERR_AO")];
+const TRAP_CODES: &[(i32, &str)] =
+    &[(1, "TRAP_BRKPT"), (2, "TRAP_TRACE"), (3, "TRAP_BRANCH"), (4, "TRAP_HWBKPT"), (5, "TRAP_UNK"), (6, "TRAP_PERF")];
 const CLD_CODES: &[(i32, &str)] = &[
     (1, "CLD_EXITED"),
     (2, "CLD_KILLED"),
@@ -381,14 +366,8 @@ const CLD_CODES: &[(i32, &str)] = &[
     (5, "CLD_STOPPED"),
     (6, "CLD_CONTINUED"),
 ];
-const POLL_CODES: &[(i32, &str)] = &[
-    (1, "POLL_IN"),
-    (2, "POLL_OUT"),
-    (3, "POLL_MSG"),
-    (4, "POLL_ERR"),
-    (5, "POLL_PRI"),
-    (6, "POLL_HUP"),
-];
+const POLL_CODES: &[(i32, &str)] =
+    &[(1, "POLL_IN"), (2, "POLL_OUT"), (3, "POLL_MSG"), (4, "POLL_ERR"), (5, "POLL_PRI"), (6, "POLL_HUP")];
 const SYS_CODES: &[(i32, &str)] = &[(1, "SYS_SECCOMP"), (2, "SYS_USER_DISPATCH")];
 
 fn lookup(table: &[(i32, &'static str)], code: i32) -> Option<&'static str> {

@@ -35,13 +35,8 @@ const PROT: Xlat = &[
 
 /// The low nibble of mmap flags is a mapping type, one value rather than bits.
 const MAP_TYPE: u64 = 0xf;
-const MAP_TYPES: Xlat = &[
-    (0, "MAP_FILE"),
-    (0x1, "MAP_SHARED"),
-    (0x2, "MAP_PRIVATE"),
-    (0x3, "MAP_SHARED_VALIDATE"),
-    (0x8, "MAP_DROPPABLE"),
-];
+const MAP_TYPES: Xlat =
+    &[(0, "MAP_FILE"), (0x1, "MAP_SHARED"), (0x2, "MAP_PRIVATE"), (0x3, "MAP_SHARED_VALIDATE"), (0x8, "MAP_DROPPABLE")];
 const MAP_HUGETLB: u64 = 0x4_0000;
 const MAP_HUGE_SHIFT: u32 = 26;
 const MAP_HUGE_MASK: u64 = 0x3f << MAP_HUGE_SHIFT;
@@ -67,11 +62,8 @@ const MAP_FLAGS: Xlat = &[
 const MREMAP_MAYMOVE: u64 = 0x1;
 const MREMAP_FIXED: u64 = 0x2;
 const MREMAP_DONTUNMAP: u64 = 0x4;
-const MREMAP_FLAGS: Xlat = &[
-    (MREMAP_MAYMOVE, "MREMAP_MAYMOVE"),
-    (MREMAP_FIXED, "MREMAP_FIXED"),
-    (MREMAP_DONTUNMAP, "MREMAP_DONTUNMAP"),
-];
+const MREMAP_FLAGS: Xlat =
+    &[(MREMAP_MAYMOVE, "MREMAP_MAYMOVE"), (MREMAP_FIXED, "MREMAP_FIXED"), (MREMAP_DONTUNMAP, "MREMAP_DONTUNMAP")];
 
 /// clone(2) keeps the child's exit signal in the low byte of its flags word.
 const CSIGNAL: u64 = 0xff;
@@ -153,21 +145,9 @@ const FUTEX_CMDS: [&str; 14] = [
 ];
 const FUTEX_BITSET_MATCH_ANY: u32 = 0xffff_ffff;
 const FUTEX_OP_OPARG_SHIFT: u32 = 8;
-const FUTEX_WAKE_OPS: [&str; 5] = [
-    "FUTEX_OP_SET",
-    "FUTEX_OP_ADD",
-    "FUTEX_OP_OR",
-    "FUTEX_OP_ANDN",
-    "FUTEX_OP_XOR",
-];
-const FUTEX_WAKE_CMPS: [&str; 6] = [
-    "FUTEX_OP_CMP_EQ",
-    "FUTEX_OP_CMP_NE",
-    "FUTEX_OP_CMP_LT",
-    "FUTEX_OP_CMP_LE",
-    "FUTEX_OP_CMP_GT",
-    "FUTEX_OP_CMP_GE",
-];
+const FUTEX_WAKE_OPS: [&str; 5] = ["FUTEX_OP_SET", "FUTEX_OP_ADD", "FUTEX_OP_OR", "FUTEX_OP_ANDN", "FUTEX_OP_XOR"];
+const FUTEX_WAKE_CMPS: [&str; 6] =
+    ["FUTEX_OP_CMP_EQ", "FUTEX_OP_CMP_NE", "FUTEX_OP_CMP_LT", "FUTEX_OP_CMP_LE", "FUTEX_OP_CMP_GT", "FUTEX_OP_CMP_GE"];
 
 /// Options of wait4 and waitid alike. WUNTRACED and WSTOPPED share a value; strace says WSTOPPED.
 const WAIT_OPTIONS: Xlat = &[
@@ -204,11 +184,8 @@ const CPUCLOCK_PERTHREAD_MASK: i32 = 4;
 const CLOCK_FLAGS: Xlat = &[(0x1, "TIMER_ABSTIME")];
 
 pub(crate) const AT_FDCWD: i32 = -100;
-const EXECVEAT_FLAGS: Xlat = &[
-    (0x100, "AT_SYMLINK_NOFOLLOW"),
-    (0x1000, "AT_EMPTY_PATH"),
-    (0x1_0000, "AT_EXECVE_CHECK"),
-];
+const EXECVEAT_FLAGS: Xlat =
+    &[(0x100, "AT_SYMLINK_NOFOLLOW"), (0x1000, "AT_EMPTY_PATH"), (0x1_0000, "AT_EXECVE_CHECK")];
 
 /// Hex the way strace's `%#x` prints it: zero has no `0x`.
 fn hex(v: u64) -> String {
@@ -420,11 +397,7 @@ fn clock_name(id: i32) -> String {
     if id & CLOCKFD_MASK == CLOCKFD {
         return format!("FD_TO_CLOCKID({upper})");
     }
-    let maker = if id & CPUCLOCK_PERTHREAD_MASK != 0 {
-        "MAKE_THREAD_CPUCLOCK"
-    } else {
-        "MAKE_PROCESS_CPUCLOCK"
-    };
+    let maker = if id & CPUCLOCK_PERTHREAD_MASK != 0 { "MAKE_THREAD_CPUCLOCK" } else { "MAKE_PROCESS_CPUCLOCK" };
     // Masking with CLOCKFD_MASK (not the 2-bit clock mask) is strace's, thread clocks included.
     let which = xval((id & CLOCKFD_MASK) as u64, CPU_CLOCKS, "CPUCLOCK_???");
     format!("{maker}({upper}, {which})")
@@ -453,9 +426,22 @@ enum Ret {
 
 /// Indexed by resource id.
 const RLIMIT_NAMES: [&str; 16] = [
-    "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
-    "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE",
-    "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    "RLIMIT_CPU",
+    "RLIMIT_FSIZE",
+    "RLIMIT_DATA",
+    "RLIMIT_STACK",
+    "RLIMIT_CORE",
+    "RLIMIT_RSS",
+    "RLIMIT_NPROC",
+    "RLIMIT_NOFILE",
+    "RLIMIT_MEMLOCK",
+    "RLIMIT_AS",
+    "RLIMIT_LOCKS",
+    "RLIMIT_SIGPENDING",
+    "RLIMIT_MSGQUEUE",
+    "RLIMIT_NICE",
+    "RLIMIT_RTPRIO",
+    "RLIMIT_RTTIME",
 ];
 
 fn rlimit_resource(r: u64) -> String {
@@ -481,26 +467,14 @@ fn new_rlimit(ev: &SyscallEvent, pointer: u64) -> String {
 fn decode(name: &str, ev: &SyscallEvent) -> Option<(Vec<String>, Ret)> {
     let a = &ev.args;
     let (args, ret) = match name {
-        "mmap" => (
-            vec![
-                ptr(a[0]),
-                a[1].to_string(),
-                prot_flags(a[2]),
-                mmap_flags(a[3]),
-                int(a[4]),
-                hex(a[5]),
-            ],
-            Ret::Hex,
-        ),
+        "mmap" => {
+            (vec![ptr(a[0]), a[1].to_string(), prot_flags(a[2]), mmap_flags(a[3]), int(a[4]), hex(a[5])], Ret::Hex)
+        }
         "munmap" => (vec![ptr(a[0]), a[1].to_string()], Ret::Decimal),
         "mprotect" => (vec![ptr(a[0]), a[1].to_string(), prot_flags(a[2])], Ret::Decimal),
         "mremap" => {
-            let mut args = vec![
-                ptr(a[0]),
-                a[1].to_string(),
-                a[2].to_string(),
-                flags(a[3], &[MREMAP_FLAGS], Some("MREMAP_???")),
-            ];
+            let mut args =
+                vec![ptr(a[0]), a[1].to_string(), a[2].to_string(), flags(a[3], &[MREMAP_FLAGS], Some("MREMAP_???"))];
             // The new address is only read by the kernel in these cases, and only then shown.
             if a[3] & MREMAP_MAYMOVE != 0 && a[3] & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
                 args.push(ptr(a[4]));
@@ -548,34 +522,16 @@ fn decode(name: &str, ev: &SyscallEvent) -> Option<(Vec<String>, Ret)> {
         "kill" | "tkill" => (vec![int(a[0]), signal(a[1] as i32)], Ret::Decimal),
         "tgkill" => (vec![int(a[0]), int(a[1]), signal(a[2] as i32)], Ret::Decimal),
         "rt_sigqueueinfo" => (vec![int(a[0]), signal(a[1] as i32), ptr(a[2])], Ret::Decimal),
-        "rt_tgsigqueueinfo" => (
-            vec![int(a[0]), int(a[1]), signal(a[2] as i32), ptr(a[3])],
-            Ret::Decimal,
-        ),
+        "rt_tgsigqueueinfo" => (vec![int(a[0]), int(a[1]), signal(a[2] as i32), ptr(a[3])], Ret::Decimal),
         "futex" => (futex_args(a), Ret::Decimal),
         "poll" => (vec![ptr(a[0]), uint(a[1]), int(a[2])], Ret::ReadyOrTimeout),
-        "ppoll" => (
-            vec![ptr(a[0]), uint(a[1]), ptr(a[2]), ptr(a[3]), a[4].to_string()],
-            Ret::ReadyOrTimeout,
-        ),
-        "select" => (
-            vec![int(a[0]), ptr(a[1]), ptr(a[2]), ptr(a[3]), ptr(a[4])],
-            Ret::ReadyOrTimeout,
-        ),
-        "pselect6" => (
-            vec![int(a[0]), ptr(a[1]), ptr(a[2]), ptr(a[3]), ptr(a[4]), ptr(a[5])],
-            Ret::ReadyOrTimeout,
-        ),
+        "ppoll" => (vec![ptr(a[0]), uint(a[1]), ptr(a[2]), ptr(a[3]), a[4].to_string()], Ret::ReadyOrTimeout),
+        "select" => (vec![int(a[0]), ptr(a[1]), ptr(a[2]), ptr(a[3]), ptr(a[4])], Ret::ReadyOrTimeout),
+        "pselect6" => (vec![int(a[0]), ptr(a[1]), ptr(a[2]), ptr(a[3]), ptr(a[4]), ptr(a[5])], Ret::ReadyOrTimeout),
         "epoll_wait" => (vec![int(a[0]), ptr(a[1]), int(a[2]), int(a[3])], Ret::Decimal),
-        "epoll_pwait" => (
-            vec![int(a[0]), ptr(a[1]), int(a[2]), int(a[3]), ptr(a[4]), a[5].to_string()],
-            Ret::Decimal,
-        ),
+        "epoll_pwait" => (vec![int(a[0]), ptr(a[1]), int(a[2]), int(a[3]), ptr(a[4]), a[5].to_string()], Ret::Decimal),
         // Unlike epoll_pwait, the timeout is a timespec pointer.
-        "epoll_pwait2" => (
-            vec![int(a[0]), ptr(a[1]), int(a[2]), ptr(a[3]), ptr(a[4]), a[5].to_string()],
-            Ret::Decimal,
-        ),
+        "epoll_pwait2" => (vec![int(a[0]), ptr(a[1]), int(a[2]), ptr(a[3]), ptr(a[4]), a[5].to_string()], Ret::Decimal),
         "nanosleep" => (vec![ptr(a[0]), ptr(a[1])], Ret::Decimal),
         "clock_nanosleep" => (
             vec![
@@ -586,18 +542,9 @@ fn decode(name: &str, ev: &SyscallEvent) -> Option<(Vec<String>, Ret)> {
             ],
             Ret::Decimal,
         ),
-        "wait4" => (
-            vec![int(a[0]), ptr(a[1]), wait_options(a[2]), ptr(a[3])],
-            Ret::Decimal,
-        ),
+        "wait4" => (vec![int(a[0]), ptr(a[1]), wait_options(a[2]), ptr(a[3])], Ret::Decimal),
         "waitid" => (
-            vec![
-                xval(a[0] as u32 as u64, WAITID_TYPES, "P_???"),
-                int(a[1]),
-                ptr(a[2]),
-                wait_options(a[3]),
-                ptr(a[4]),
-            ],
+            vec![xval(a[0] as u32 as u64, WAITID_TYPES, "P_???"), int(a[1]), ptr(a[2]), wait_options(a[3]), ptr(a[4])],
             Ret::Decimal,
         ),
         // Only the fd is captured (never the buffer or its size); `...` stands for the rest.
@@ -742,14 +689,7 @@ mod tests {
         let mut all = [0; 6];
         all[..args.len()].copy_from_slice(args);
         SyscallEvent {
-            header: EventHeader {
-                kind: kind::SYSCALL,
-                flags: 0,
-                tid: 1235,
-                tgid: 1234,
-                _pad: 0,
-                ts_ns: 1_000_000_000,
-            },
+            header: EventHeader { kind: kind::SYSCALL, flags: 0, tid: 1235, tgid: 1234, _pad: 0, ts_ns: 1_000_000_000 },
             nr,
             nargs,
             args: all,
@@ -858,10 +798,7 @@ mod tests {
     fn munmap_and_brk_print_addresses() {
         assert_eq!(fmt("munmap", &[0x7f04_db60_0000, 10485760], 0), "munmap(0x7f04db600000, 10485760) = 0");
         assert_eq!(fmt("brk", &[0], 0x55d4_c3a0_0000), "brk(NULL) = 0x55d4c3a00000");
-        assert_eq!(
-            fmt("brk", &[0x55d4_c3a2_1000], 0x55d4_c3a2_1000),
-            "brk(0x55d4c3a21000) = 0x55d4c3a21000"
-        );
+        assert_eq!(fmt("brk", &[0x55d4_c3a2_1000], 0x55d4_c3a2_1000), "brk(0x55d4c3a21000) = 0x55d4c3a21000");
     }
 
     #[test]
@@ -1036,10 +973,7 @@ mod tests {
             "FUTEX_OP_OPARG_SHIFT<<28|FUTEX_OP_OR<<28|0xcaf<<12|FUTEX_OP_CMP_EQ<<24|0xfee"
         );
         assert_eq!(futex_wake_op(0x0123_4567), "FUTEX_OP_SET<<28|0x234<<12|FUTEX_OP_CMP_NE<<24|0x567");
-        assert_eq!(
-            futex_wake_op(0x0f00_0000),
-            "FUTEX_OP_SET<<28|0<<12|0xf<<24 /* FUTEX_OP_CMP_??? */|0"
-        );
+        assert_eq!(futex_wake_op(0x0f00_0000), "FUTEX_OP_SET<<28|0<<12|0xf<<24 /* FUTEX_OP_CMP_??? */|0");
         assert_eq!(
             fmt("futex", &[0x1000, 0x85, 1, 1, 0x2000, 0x0400_0001], 1),
             "futex(0x1000, FUTEX_WAKE_OP_PRIVATE, 1, 1, 0x2000, \
@@ -1052,10 +986,7 @@ mod tests {
         assert_eq!(fmt("kill", &[1234, 15], 0), "kill(1234, SIGTERM) = 0");
         assert_eq!(fmt("kill", &[(-1234i64) as u64, 9], 0), "kill(-1234, SIGKILL) = 0");
         assert_eq!(fmt("kill", &[1234, 0], 0), "kill(1234, 0) = 0");
-        assert_eq!(
-            fmt("kill", &[99999, 99], err(libc::EINVAL)),
-            "kill(99999, 99) = -1 EINVAL (Invalid argument)"
-        );
+        assert_eq!(fmt("kill", &[99999, 99], err(libc::EINVAL)), "kill(99999, 99) = -1 EINVAL (Invalid argument)");
         assert_eq!(fmt("tkill", &[13, 34], 0), "tkill(13, SIGRT_2) = 0");
         assert_eq!(fmt("tgkill", &[12, 13, 9], 0), "tgkill(12, 13, SIGKILL) = 0");
         assert_eq!(
@@ -1105,10 +1036,7 @@ mod tests {
 
     #[test]
     fn sleeps_print_pointers_and_decode_clocks() {
-        assert_eq!(
-            fmt("nanosleep", &[0x7ffd_0000_5000, 0], 0),
-            "nanosleep(0x7ffd00005000, NULL) = 0"
-        );
+        assert_eq!(fmt("nanosleep", &[0x7ffd_0000_5000, 0], 0), "nanosleep(0x7ffd00005000, NULL) = 0");
         assert_eq!(
             fmt("clock_nanosleep", &[1, 0, 0x7ffd_0000_5000, 0x7ffd_0000_5010], 0),
             "clock_nanosleep(CLOCK_MONOTONIC, 0, 0x7ffd00005000, 0x7ffd00005010) = 0"
@@ -1173,10 +1101,7 @@ mod tests {
             fmt("epoll_wait", &[5, 0x7ffd_0000_8000, 16, 0xffff_ffff], 2),
             "epoll_wait(5, 0x7ffd00008000, 16, -1) = 2"
         );
-        assert_eq!(
-            fmt("epoll_wait", &[5, 0x7ffd_0000_8000, 16, 0], 0),
-            "epoll_wait(5, 0x7ffd00008000, 16, 0) = 0"
-        );
+        assert_eq!(fmt("epoll_wait", &[5, 0x7ffd_0000_8000, 16, 0], 0), "epoll_wait(5, 0x7ffd00008000, 16, 0) = 0");
         assert_eq!(
             fmt("epoll_pwait", &[5, 0x7ffd_0000_8000, 16, u64::MAX, 0, 8], 1),
             "epoll_pwait(5, 0x7ffd00008000, 16, -1, NULL, 8) = 1"
@@ -1230,7 +1155,10 @@ mod tests {
     #[test]
     fn large_returns_outside_the_errno_range_are_successes() {
         assert_eq!(fmt("read", &[3], -4096), "read(3, ...) = -4096");
-        assert_eq!(fmt("mmap", &[0, 4096, 0, MAP_PRIVATE | MAP_ANONYMOUS, u64::MAX, 0], 0), "mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0");
+        assert_eq!(
+            fmt("mmap", &[0, 4096, 0, MAP_PRIVATE | MAP_ANONYMOUS, u64::MAX, 0], 0),
+            "mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0"
+        );
     }
 
     #[test]

@@ -103,12 +103,18 @@ const IDLE_SHARE: f64 = 0.02;
 
 /// Decides whether the tracked threads stalled over `cpu`'s window, given the threads that
 /// completed a syscall in that window.
-pub fn detect(cpu: &CpuWindow, window: Duration, syscalls_in_window: &dyn Fn(u32) -> bool, any_syscall: bool) -> Option<Stall> {
+pub fn detect(
+    cpu: &CpuWindow,
+    window: Duration,
+    syscalls_in_window: &dyn Fn(u32) -> bool,
+    any_syscall: bool,
+) -> Option<Stall> {
     // Not enough history yet to judge a whole window.
     if cpu.seconds + 0.05 < window.as_secs_f64() {
         return None;
     }
-    let spinning: Vec<u32> = cpu.gained.keys().copied().filter(|&tid| cpu.share(tid) >= SPIN_SHARE && !syscalls_in_window(tid)).collect();
+    let spinning: Vec<u32> =
+        cpu.gained.keys().copied().filter(|&tid| cpu.share(tid) >= SPIN_SHARE && !syscalls_in_window(tid)).collect();
     if !spinning.is_empty() {
         return Some(Stall::Spinning(spinning));
     }

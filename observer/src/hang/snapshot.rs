@@ -199,7 +199,8 @@ fn describe_fd(pid: u32, fd: i32, pids: &[u32]) -> FdWait {
 /// A socket's other end: for a unix socket the peer the kernel reports through sock_diag and who
 /// holds it ("self" for a socketpair inside one process), else who else has it open.
 fn describe_socket(pid: u32, target: &str, pids: &[u32]) -> String {
-    let unix = super::unix_sockets::socket_inode(target).and_then(|ino| super::unix_sockets::unix_sockets().remove(&ino));
+    let unix =
+        super::unix_sockets::socket_inode(target).and_then(|ino| super::unix_sockets::unix_sockets().remove(&ino));
     match unix {
         Some(sock) => {
             let name = sock.path.as_deref().map_or("unnamed unix socket".to_string(), |p| format!("unix socket {p}"));
@@ -216,9 +217,16 @@ fn describe_socket(pid: u32, target: &str, pids: &[u32]) -> String {
             }
         }
         None => {
-            let others: Vec<String> =
-                holders(pids, target).into_iter().filter(|(p, _, _)| *p != pid).map(|(p, f, _)| format!("pid {p} fd {f}")).collect();
-            if others.is_empty() { "not a unix socket; its peer is not exposed".to_string() } else { format!("also open in {}", others.join(", ")) }
+            let others: Vec<String> = holders(pids, target)
+                .into_iter()
+                .filter(|(p, _, _)| *p != pid)
+                .map(|(p, f, _)| format!("pid {p} fd {f}"))
+                .collect();
+            if others.is_empty() {
+                "not a unix socket; its peer is not exposed".to_string()
+            } else {
+                format!("also open in {}", others.join(", "))
+            }
         }
     }
 }
@@ -229,7 +237,12 @@ fn polled_fds(pid: u32, name: &str, args: &[u64]) -> Vec<i32> {
         "poll" | "ppoll" => {
             let n = args[1].min(256) as usize;
             procread::read_memory(pid, args[0], n * 8)
-                .map(|b| b.chunks(8).map(|c| i32::from_le_bytes(c[..4].try_into().expect("4 bytes"))).filter(|fd| *fd >= 0).collect())
+                .map(|b| {
+                    b.chunks(8)
+                        .map(|c| i32::from_le_bytes(c[..4].try_into().expect("4 bytes")))
+                        .filter(|fd| *fd >= 0)
+                        .collect()
+                })
                 .unwrap_or_default()
         }
         "select" | "pselect6" => {
@@ -249,7 +262,9 @@ fn polled_fds(pid: u32, name: &str, args: &[u64]) -> Vec<i32> {
             }
             fds.into_iter().collect()
         }
-        "epoll_wait" | "epoll_pwait" | "epoll_pwait2" => procread::epoll_targets(&procread::fdinfo(pid, args[0] as i32)),
+        "epoll_wait" | "epoll_pwait" | "epoll_pwait2" => {
+            procread::epoll_targets(&procread::fdinfo(pid, args[0] as i32))
+        }
         "read" | "write" => vec![args[0] as i32],
         _ => vec![],
     }
@@ -299,7 +314,9 @@ fn child_wait(pid: u32, name: &str, args: &[u64]) -> Option<ChildWait> {
     };
     let children = procread::children(pid)
         .into_iter()
-        .filter_map(|c| procread::process_stat(c).map(|s| ChildState { pid: c, comm: s.comm, state: s.state.to_string() }))
+        .filter_map(|c| {
+            procread::process_stat(c).map(|s| ChildState { pid: c, comm: s.comm, state: s.state.to_string() })
+        })
         .collect();
     Some(ChildWait { waits_for, children })
 }
@@ -346,7 +363,13 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
                 ..Default::default()
             };
             let call = match in_flight.get(&tid) {
-                Some(e) => Some((e.nr, e.args, e.nargs, Some(input.now_boot_ns.saturating_sub(e.enter_ns) as f64 / 1e9), "kernel in-flight table")),
+                Some(e) => Some((
+                    e.nr,
+                    e.args,
+                    e.nargs,
+                    Some(input.now_boot_ns.saturating_sub(e.enter_ns) as f64 / 1e9),
+                    "kernel in-flight table",
+                )),
                 None => procread::current_syscall(pid, tid).filter(|s| s.nr >= 0).map(|s| {
                     let nargs = syscalls::by_nr(s.nr as u32).map_or(6, |sc| sc.nargs as u32);
                     (s.nr as u32, s.args, nargs, None, "/proc syscall")

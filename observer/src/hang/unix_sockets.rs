@@ -43,7 +43,7 @@ fn dump() -> std::io::Result<HashMap<u64, UnixSocket>> {
     req[16] = libc::AF_UNIX as u8; // sdiag_family
     req[20..24].copy_from_slice(&u32::MAX.to_ne_bytes()); // udiag_states: all
     req[28..32].copy_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_PEER).to_ne_bytes()); // udiag_show
-    // SAFETY: sending our own buffer.
+                                                                                     // SAFETY: sending our own buffer.
     if unsafe { libc::send(fd, req.as_ptr().cast(), req.len(), 0) } < 0 {
         return Err(std::io::Error::last_os_error());
     }

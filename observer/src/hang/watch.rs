@@ -45,7 +45,8 @@ impl Watchdog {
 
     fn syscalls_since(&self, window: Duration) -> u64 {
         let Some(&(newest_at, newest)) = self.syscalls.back() else { return 0 };
-        let base = self.syscalls.iter().rev().find(|(t, _)| newest_at.duration_since(*t) >= window).or(self.syscalls.front());
+        let base =
+            self.syscalls.iter().rev().find(|(t, _)| newest_at.duration_since(*t) >= window).or(self.syscalls.front());
         newest - base.map_or(newest, |(_, n)| *n)
     }
 
@@ -65,7 +66,14 @@ impl Watchdog {
 
     /// The stuck snapshot now. Without enough CPU history it measures a short window on the spot.
     /// `root` is listed first; the other processes follow in pid order.
-    pub fn snapshot(&mut self, probes: &mut Probes, pids: &[u32], stats: &RunStats, root: u32, reason: String) -> StuckSnapshot {
+    pub fn snapshot(
+        &mut self,
+        probes: &mut Probes,
+        pids: &[u32],
+        stats: &RunStats,
+        root: u32,
+        reason: String,
+    ) -> StuckSnapshot {
         let window = self.hang_after.unwrap_or(SPOT_WINDOW);
         if self.sampler.span() < SPOT_WINDOW.min(window) {
             self.sample(pids, stats);

@@ -260,7 +260,10 @@ mod tests {
 
     #[test]
     fn mmap_of_a_file_with_a_dash_y_fd() {
-        let b = args("mmap", "NULL, 27028, PROT_READ, MAP_SHARED, 3</usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache>, 0");
+        let b = args(
+            "mmap",
+            "NULL, 27028, PROT_READ, MAP_SHARED, 3</usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache>, 0",
+        );
         assert_eq!(b.args, [0, 27028, 1, 1, 3, 0]);
     }
 
@@ -290,10 +293,16 @@ mod tests {
 
     #[test]
     fn clone_reads_named_arguments_into_their_registers() {
-        let b = args("clone", "child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f0a1b2c3a10");
+        let b = args(
+            "clone",
+            "child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f0a1b2c3a10",
+        );
         assert_eq!(b.args, [0x0120_0011, 0, 0, 0x7f0a_1b2c_3a10, 0, 0]);
         assert_eq!(creates_thread("clone", &b), Some(false));
-        let t = args("clone", "child_stack=0x7f00, flags=CLONE_VM|CLONE_THREAD|CLONE_PARENT_SETTID, parent_tid=[77], tls=0x7f10");
+        let t = args(
+            "clone",
+            "child_stack=0x7f00, flags=CLONE_VM|CLONE_THREAD|CLONE_PARENT_SETTID, parent_tid=[77], tls=0x7f10",
+        );
         assert_eq!(creates_thread("clone", &t), Some(true));
         assert_eq!(t.flags, flags::UNKNOWN_ARGS, "parent_tid was printed as its content");
         assert_eq!(creates_thread("fork", &args("fork", "")), Some(false));
@@ -312,7 +321,8 @@ mod tests {
 
     #[test]
     fn futex_arguments_follow_the_command() {
-        let wait = args("futex", "0x7ff4443cd990, FUTEX_WAIT_BITSET|FUTEX_CLOCK_REALTIME, 4165, NULL, FUTEX_BITSET_MATCH_ANY");
+        let wait =
+            args("futex", "0x7ff4443cd990, FUTEX_WAIT_BITSET|FUTEX_CLOCK_REALTIME, 4165, NULL, FUTEX_BITSET_MATCH_ANY");
         assert_eq!(wait.args, [0x7ff4_443c_d990, 9 | 256, 4165, 0, 0, 0xffff_ffff]);
         let wake = args("futex", "0x7f2b327d4a4c, FUTEX_WAKE_PRIVATE, 2147483647");
         assert_eq!(wake.args[..3], [0x7f2b_327d_4a4c, 129, 2_147_483_647]);
@@ -322,7 +332,8 @@ mod tests {
 
     #[test]
     fn strings_and_structs_in_pointer_places_are_unknown() {
-        let b = args("execve", "\"/usr/bin/prlimit\", [\"prlimit\", \"--data=41943040\"], 0x7ffe7aa8fa58 /* 35 vars */");
+        let b =
+            args("execve", "\"/usr/bin/prlimit\", [\"prlimit\", \"--data=41943040\"], 0x7ffe7aa8fa58 /* 35 vars */");
         assert_eq!(b.args[..3], [0, 0, 0x7ffe_7aa8_fa58]);
         assert_eq!(b.flags, flags::UNKNOWN_ARGS);
         let w = args("wait4", "-1, [{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL");
@@ -354,7 +365,8 @@ mod tests {
 
     #[test]
     fn exec_targets_give_the_path_and_argv() {
-        let (path, argv) = exec_target("execve", "\"./threads\", [\"./threads\", \"8\"], 0x7ffe905c9f10 /* 35 vars */").unwrap();
+        let (path, argv) =
+            exec_target("execve", "\"./threads\", [\"./threads\", \"8\"], 0x7ffe905c9f10 /* 35 vars */").unwrap();
         assert_eq!((path, argv), (b"./threads".to_vec(), Some(vec!["./threads".to_string(), "8".to_string()])));
         assert_eq!(exec_target("execve", "0x1234, 0x5678, 0x9abc"), None);
     }

@@ -282,7 +282,8 @@ impl Emitter<'_> {
             h.retain(|_, d| d.handler == 1);
         }
         if tgid == self.root && self.out.command.is_empty() {
-            self.out.command = argv.filter(|a| !a.is_empty()).unwrap_or_else(|| vec![String::from_utf8_lossy(&path).into_owned()]);
+            self.out.command =
+                argv.filter(|a| !a.is_empty()).unwrap_or_else(|| vec![String::from_utf8_lossy(&path).into_owned()]);
         }
     }
 
@@ -291,7 +292,8 @@ impl Emitter<'_> {
     fn deliver(&mut self, tid: u32, tgid: u32, wall: Option<i64>, info: &SigInfo, killed: bool) {
         let SigInfo { sig, code, errno, .. } = *info;
         let uncatchable = matches!(sig, libc::SIGKILL | libc::SIGSTOP);
-        let disposition = self.handlers.get_mut(&tgid).and_then(|h| h.get_mut(&sig)).filter(|_| !killed && !uncatchable);
+        let disposition =
+            self.handlers.get_mut(&tgid).and_then(|h| h.get_mut(&sig)).filter(|_| !killed && !uncatchable);
         let sa_handler = match disposition {
             Some(d) => {
                 let handler = d.handler;
@@ -443,7 +445,10 @@ mod tests {
 
     #[test]
     fn every_record_is_marked_imported_and_unknown_times_keep_only_the_order() {
-        let e = records(&["1 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f00", "1 brk(NULL) = 0x1000"]);
+        let e = records(&[
+            "1 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f00",
+            "1 brk(NULL) = 0x1000",
+        ]);
         let s = syscalls(&e);
         assert_eq!(s.len(), 2);
         for r in &s {
@@ -456,7 +461,10 @@ mod tests {
     fn times_and_durations_are_kept_when_strace_printed_them() {
         let e = records(&["1 2.000000 mprotect(0x7f01000, 8388608, PROT_READ|PROT_WRITE) = -1 ENOMEM (Cannot allocate memory) <0.000004>"]);
         let s = syscalls(&e)[0];
-        assert_eq!((s.header.ts_ns, s.duration_ns, s.ret, s.header.flags), (2_000_000_000, 4_000, -12, flags::IMPORTED));
+        assert_eq!(
+            (s.header.ts_ns, s.duration_ns, s.ret, s.header.flags),
+            (2_000_000_000, 4_000, -12, flags::IMPORTED)
+        );
         assert_eq!((s.header.tid, s.header.tgid), (1, 1));
     }
 
@@ -470,12 +478,19 @@ mod tests {
             "11  1.4 +++ exited with 0 +++",
         ]);
         let Event::Fork(fork) = e.events[0] else { panic!("{:?}", e.events[0]) };
-        assert_eq!((fork.header.tid, fork.child_tid, fork.child_tgid, fork.header.flags), (10, 11, 10, flags::IMPORTED | flags::THREAD));
+        assert_eq!(
+            (fork.header.tid, fork.child_tid, fork.child_tgid, fork.header.flags),
+            (10, 11, 10, flags::IMPORTED | flags::THREAD)
+        );
         assert_eq!(fork.header.ts_ns, 1_100_000_000, "no later than the child's first step");
         let brk = syscalls(&e)[0];
         assert_eq!((brk.header.tid, brk.header.tgid), (11, 10));
         let Some(Event::Exit(exit)) = e.events.last() else { panic!() };
-        assert_eq!((exit.header.tid, exit.header.flags & flags::GROUP_DEAD), (11, 0), "a thread's end is not its process's");
+        assert_eq!(
+            (exit.header.tid, exit.header.flags & flags::GROUP_DEAD),
+            (11, 0),
+            "a thread's end is not its process's"
+        );
     }
 
     #[test]
@@ -490,7 +505,10 @@ mod tests {
         let Event::Exec(exec) = e.events[0] else { panic!() };
         assert_eq!((c_str(&exec.comm), c_str(&exec.filename)), ("sh".to_string(), "/usr/bin/sh".to_string()));
         let fork = e.events.iter().find_map(|ev| if let Event::Fork(f) = ev { Some(*f) } else { None }).unwrap();
-        assert_eq!((fork.child_tgid, fork.header.flags & flags::THREAD, c_str(&fork.parent_comm)), (6, 0, "sh".to_string()));
+        assert_eq!(
+            (fork.child_tgid, fork.header.flags & flags::THREAD, c_str(&fork.parent_comm)),
+            (6, 0, "sh".to_string())
+        );
         let Some(Event::Exit(exit)) = e.events.last() else { panic!() };
         assert_eq!((exit.header.flags & flags::GROUP_DEAD, c_str(&exit.comm)), (flags::GROUP_DEAD, "sh".to_string()));
         assert_eq!(e.root_pid, Some(5));
@@ -512,7 +530,10 @@ mod tests {
 
     #[test]
     fn a_signal_from_a_process_is_generated_by_it_just_before_delivery() {
-        let e = records(&["7 --- SIGTERM {si_signo=SIGTERM, si_code=SI_USER, si_pid=99, si_uid=0} ---", "7 +++ killed by SIGTERM +++"]);
+        let e = records(&[
+            "7 --- SIGTERM {si_signo=SIGTERM, si_code=SI_USER, si_pid=99, si_uid=0} ---",
+            "7 +++ killed by SIGTERM +++",
+        ]);
         let Event::SignalGenerate(g) = e.events[0] else { panic!() };
         assert_eq!((g.header.tid, g.header.tgid, g.target_tid, g.sig, g.code, g.group), (99, 99, 7, 15, 0, 1));
         assert_eq!(g.header.flags, flags::IMPORTED | flags::UNKNOWN_TIME);
@@ -533,7 +554,10 @@ mod tests {
 
     #[test]
     fn sigkill_is_delivered_at_the_kill_line() {
-        let e = records(&["7 futex(0x55d4c3a0, FUTEX_WAIT_PRIVATE, 2, NULL <unfinished ...>", "7 +++ killed by SIGKILL +++"]);
+        let e = records(&[
+            "7 futex(0x55d4c3a0, FUTEX_WAIT_PRIVATE, 2, NULL <unfinished ...>",
+            "7 +++ killed by SIGKILL +++",
+        ]);
         let kinds: Vec<&str> = e.events.iter().map(|ev| ev.kind_name()).collect();
         assert_eq!(kinds, ["syscall", "signal_deliver", "exit"]);
         let futex = syscalls(&e)[0];
@@ -551,7 +575,11 @@ mod tests {
             "7 --- SIGTERM {si_signo=SIGTERM, si_code=SI_USER, si_pid=7, si_uid=0} ---",
             "7 --- SIGINT {si_signo=SIGINT, si_code=SI_KERNEL} ---",
         ]);
-        let handlers: Vec<u64> = e.events.iter().filter_map(|ev| if let Event::SignalDeliver(d) = ev { Some(d.sa_handler) } else { None }).collect();
+        let handlers: Vec<u64> = e
+            .events
+            .iter()
+            .filter_map(|ev| if let Event::SignalDeliver(d) = ev { Some(d.sa_handler) } else { None })
+            .collect();
         assert_eq!(handlers, [0x55a4_8ba4_bdc0, 1]);
         assert_eq!(e.skipped.get("rt_sigaction"), Some(&2));
     }
@@ -564,7 +592,11 @@ mod tests {
             "7 --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---",
             "7 +++ killed by SIGSEGV (core dumped) +++",
         ]);
-        let handlers: Vec<u64> = e.events.iter().filter_map(|ev| if let Event::SignalDeliver(d) = ev { Some(d.sa_handler) } else { None }).collect();
+        let handlers: Vec<u64> = e
+            .events
+            .iter()
+            .filter_map(|ev| if let Event::SignalDeliver(d) = ev { Some(d.sa_handler) } else { None })
+            .collect();
         assert_eq!(handlers, [0x4011d6, 0], "no third delivery: the second had the default action");
     }
 
@@ -575,7 +607,11 @@ mod tests {
             "7 --- SIGTERM {si_signo=SIGTERM, si_code=SI_USER, si_pid=1, si_uid=0} ---",
             "7 +++ killed by SIGTERM +++",
         ]);
-        let handlers: Vec<u64> = e.events.iter().filter_map(|ev| if let Event::SignalDeliver(d) = ev { Some(d.sa_handler) } else { None }).collect();
+        let handlers: Vec<u64> = e
+            .events
+            .iter()
+            .filter_map(|ev| if let Event::SignalDeliver(d) = ev { Some(d.sa_handler) } else { None })
+            .collect();
         assert_eq!(handlers, [0x4011d6, 0]);
         assert_eq!(e.root_end, Some(End::Signal(15)));
     }

@@ -60,7 +60,8 @@ pub fn parse(body: &str) -> Option<Lifecycle> {
             info.code = si_code_by_name(sig, code);
         }
         if let Some(errno) = value::field(rest, "si_errno") {
-            info.errno = errno_by_name(errno).or_else(|| value::int(errno).and_then(|v| i32::try_from(v).ok())).unwrap_or(0);
+            info.errno =
+                errno_by_name(errno).or_else(|| value::int(errno).and_then(|v| i32::try_from(v).ok())).unwrap_or(0);
         }
         info.pid = value::field(rest, "si_pid").and_then(value::int).and_then(|p| u32::try_from(p).ok());
         info.addr = value::field(rest, "si_addr").and_then(value::reg);
@@ -90,7 +91,10 @@ mod tests {
             Some(Lifecycle::Signal(SigInfo { sig: 15, code: Some(0), errno: 0, pid: Some(5205), addr: None }))
         );
         let chld = "--- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=5206, si_uid=0, si_status=0, si_utime=0, si_stime=0} ---";
-        assert_eq!(parse(chld), Some(Lifecycle::Signal(SigInfo { sig: 17, code: Some(1), errno: 0, pid: Some(5206), addr: None })));
+        assert_eq!(
+            parse(chld),
+            Some(Lifecycle::Signal(SigInfo { sig: 17, code: Some(1), errno: 0, pid: Some(5206), addr: None }))
+        );
     }
 
     #[test]
@@ -112,7 +116,13 @@ mod tests {
 
     #[test]
     fn garbage_between_markers_is_not_understood() {
-        for line in ["+++ exited with x +++", "--- SIGNOPE {si_signo=0} ---", "--- hello ---", "+++ something +++", "--- SIGINT garbage ---"] {
+        for line in [
+            "+++ exited with x +++",
+            "--- SIGNOPE {si_signo=0} ---",
+            "--- hello ---",
+            "+++ something +++",
+            "--- SIGINT garbage ---",
+        ] {
             assert_eq!(parse(line), None, "{line}");
         }
     }

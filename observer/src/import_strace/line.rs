@@ -21,11 +21,24 @@ pub enum Ret {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
     /// `name(args) = ret <duration>`
-    Call { name: String, args: String, ret: Ret, duration: Option<u64> },
+    Call {
+        name: String,
+        args: String,
+        ret: Ret,
+        duration: Option<u64>,
+    },
     /// `name(args <unfinished ...>`
-    Unfinished { name: String, args: String },
+    Unfinished {
+        name: String,
+        args: String,
+    },
     /// `<... name resumed>args) = ret <duration>`
-    Resumed { name: String, args: String, ret: Ret, duration: Option<u64> },
+    Resumed {
+        name: String,
+        args: String,
+        ret: Ret,
+        duration: Option<u64>,
+    },
     Lifecycle(Lifecycle),
     /// `strace: Process N attached`.
     Attached(u32),
@@ -60,7 +73,10 @@ fn split_pid(text: &str) -> (Option<u32>, &str) {
 }
 
 fn is_name(name: &str) -> bool {
-    name == "???" || (!name.is_empty() && !name.as_bytes()[0].is_ascii_digit() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    name == "???"
+        || (!name.is_empty()
+            && !name.as_bytes()[0].is_ascii_digit()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 /// `= 0x7f00 <0.000012>` after a call's closing parenthesis: the result and the `-T` duration.
@@ -103,7 +119,8 @@ fn body(text: &str) -> Option<Body> {
         return lifecycle::parse(text).map(Body::Lifecycle);
     }
     if let Some(note) = text.strip_prefix("strace: ") {
-        let attached = note.strip_prefix("Process ").and_then(|r| r.strip_suffix(" attached")).and_then(|p| p.parse().ok());
+        let attached =
+            note.strip_prefix("Process ").and_then(|r| r.strip_suffix(" attached")).and_then(|p| p.parse().ok());
         return Some(attached.map_or(Body::Note, Body::Attached));
     }
     if text.starts_with("> ") {
@@ -193,7 +210,9 @@ mod tests {
 
     #[test]
     fn a_plain_call_without_prefix_or_time() {
-        let line = parse("mprotect(0x7ff4423cb000, 8388608, PROT_READ|PROT_WRITE) = -1 ENOMEM (Cannot allocate memory)").unwrap();
+        let line =
+            parse("mprotect(0x7ff4423cb000, 8388608, PROT_READ|PROT_WRITE) = -1 ENOMEM (Cannot allocate memory)")
+                .unwrap();
         assert_eq!(line.pid, None);
         assert_eq!(line.stamp, None);
         assert_eq!(line.body, call("mprotect", "0x7ff4423cb000, 8388608, PROT_READ|PROT_WRITE", Ret::Value(-12), None));
@@ -239,23 +258,45 @@ mod tests {
 
     #[test]
     fn unfinished_and_resumed_halves() {
-        let first = parse("5192  00:33:01.954059 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0} <unfinished ...>").unwrap();
-        assert_eq!(first.body, Body::Unfinished { name: "clone3".into(), args: "{flags=CLONE_VM|CLONE_THREAD, exit_signal=0}".into() });
-        let second = parse("5192  00:33:01.954092 <... clone3 resumed> => {parent_tid=[5194]}, 88) = 5194 <0.000028>").unwrap();
+        let first = parse("5192  00:33:01.954059 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0} <unfinished ...>")
+            .unwrap();
+        assert_eq!(
+            first.body,
+            Body::Unfinished { name: "clone3".into(), args: "{flags=CLONE_VM|CLONE_THREAD, exit_signal=0}".into() }
+        );
+        let second =
+            parse("5192  00:33:01.954092 <... clone3 resumed> => {parent_tid=[5194]}, 88) = 5194 <0.000028>").unwrap();
         assert_eq!(
             second.body,
-            Body::Resumed { name: "clone3".into(), args: "=> {parent_tid=[5194]}, 88".into(), ret: Ret::Value(5194), duration: Some(28_000) }
+            Body::Resumed {
+                name: "clone3".into(),
+                args: "=> {parent_tid=[5194]}, 88".into(),
+                ret: Ret::Value(5194),
+                duration: Some(28_000)
+            }
         );
         let wait = parse("5205  wait4(-1,  <unfinished ...>").unwrap();
         assert_eq!(wait.body, Body::Unfinished { name: "wait4".into(), args: "-1,".into() });
         let exit = parse("5193  <... exit resumed>) = ?").unwrap();
-        assert_eq!(exit.body, Body::Resumed { name: "exit".into(), args: "".into(), ret: Ret::Unknown, duration: None });
+        assert_eq!(
+            exit.body,
+            Body::Resumed { name: "exit".into(), args: "".into(), ret: Ret::Unknown, duration: None }
+        );
     }
 
     #[test]
     fn restart_codes_after_a_question_mark_are_errors() {
-        let line = parse("<... rt_sigsuspend resumed>) = ? ERESTARTNOHAND (To be restarted if no handler) <0.016268>").unwrap();
-        assert_eq!(line.body, Body::Resumed { name: "rt_sigsuspend".into(), args: "".into(), ret: Ret::Value(-514), duration: Some(16_268_000) });
+        let line = parse("<... rt_sigsuspend resumed>) = ? ERESTARTNOHAND (To be restarted if no handler) <0.016268>")
+            .unwrap();
+        assert_eq!(
+            line.body,
+            Body::Resumed {
+                name: "rt_sigsuspend".into(),
+                args: "".into(),
+                ret: Ret::Value(-514),
+                duration: Some(16_268_000)
+            }
+        );
     }
 
     #[test]
@@ -285,7 +326,15 @@ mod tests {
 
     #[test]
     fn lines_that_are_not_strace_output() {
-        for text in ["hello world", "created 4 threads, 1 failed", "mmap(NULL, 8192", "42(x) = 1", "", "open(\"x\") = banana", "[pid x] exit(0) = ?"] {
+        for text in [
+            "hello world",
+            "created 4 threads, 1 failed",
+            "mmap(NULL, 8192",
+            "42(x) = 1",
+            "",
+            "open(\"x\") = banana",
+            "[pid x] exit(0) = ?",
+        ] {
             assert_eq!(parse(text), None, "{text}");
         }
     }

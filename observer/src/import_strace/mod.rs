@@ -94,8 +94,15 @@ type NumberedLine = (usize, line::Line);
 
 fn read(path: &Path) -> Result<Read, ImportError> {
     let (layout, files) = source::discover(path)?;
-    let mut read =
-        Read { layout, files: Vec::new(), items: Vec::new(), lines: 0, any_parsed: false, unparsed: Vec::new(), placeholder_tid: false };
+    let mut read = Read {
+        layout,
+        files: Vec::new(),
+        items: Vec::new(),
+        lines: 0,
+        any_parsed: false,
+        unparsed: Vec::new(),
+        placeholder_tid: false,
+    };
     // Per file: its understood lines (with their numbers) and their tids.
     let mut per_file: Vec<(Vec<NumberedLine>, Vec<u32>)> = Vec::new();
     for file in files {
@@ -118,7 +125,8 @@ fn read(path: &Path) -> Result<Read, ImportError> {
         per_file.push((parsed, tids));
         read.files.push((file, count));
     }
-    let stamps: Vec<Vec<Option<stamp::Stamp>>> = per_file.iter().map(|(p, _)| p.iter().map(|(_, l)| l.stamp).collect()).collect();
+    let stamps: Vec<Vec<Option<stamp::Stamp>>> =
+        per_file.iter().map(|(p, _)| p.iter().map(|(_, l)| l.stamp).collect()).collect();
     let dated: Vec<(&[Option<stamp::Stamp>], Option<i64>)> =
         stamps.iter().zip(&read.files).map(|(s, (f, _))| (s.as_slice(), f.mtime_ns)).collect();
     let walls = stamp::to_wall(&dated);
@@ -140,7 +148,11 @@ fn read(path: &Path) -> Result<Read, ImportError> {
 pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportError> {
     let read = read(path)?;
     if !read.any_parsed {
-        return Err(ImportError::NothingParsed { path: path.to_path_buf(), lines: read.lines, first: read.unparsed.first().cloned() });
+        return Err(ImportError::NothingParsed {
+            path: path.to_path_buf(),
+            lines: read.lines,
+            first: read.unparsed.first().cloned(),
+        });
     }
     let timed = read.items.iter().flatten().filter(|i| order::is_event(&i.body)).all(|i| i.wall.is_some());
     let walls = || read.items.iter().flatten().filter_map(|i| i.wall);
@@ -247,7 +259,17 @@ mod tests {
                 }
             }
         }
-        lines.extend(["\u{0}\u{ffff}", "[pid", "[pid 99999999999999] x", "99999999999999999999 exit(0) = ?", "<... >", "<... x resumed>"].map(String::from));
+        lines.extend(
+            [
+                "\u{0}\u{ffff}",
+                "[pid",
+                "[pid 99999999999999] x",
+                "99999999999999999999 exit(0) = ?",
+                "<... >",
+                "<... x resumed>",
+            ]
+            .map(String::from),
+        );
         let dir = tempfile::tempdir().unwrap();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let input = write(dir.path(), "fuzz.txt", &refs);
@@ -282,10 +304,19 @@ mod tests {
         assert_eq!((f.pid, f.tid), (5242, 5242));
         assert!(f.summary.contains("SIGSEGV (SEGV_MAPERR) in thread 5242 at address 0x10"), "{}", f.summary);
         let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
-        for line in ["command: ./segv\n", "pid: 5242\n", "exit: signal SIGSEGV\n", "exit_code: 139\n", "threads_seen: 1\n", "unparsed_lines: 0\n"] {
+        for line in [
+            "command: ./segv\n",
+            "pid: 5242\n",
+            "exit: signal SIGSEGV\n",
+            "exit_code: 139\n",
+            "threads_seen: 1\n",
+            "unparsed_lines: 0\n",
+        ] {
             assert!(summary.contains(line), "{line:?} in {summary}");
         }
-        assert!(out.join("trace.5242.txt").exists() && out.join("report.txt").exists() && out.join("command.txt").exists());
+        assert!(
+            out.join("trace.5242.txt").exists() && out.join("report.txt").exists() && out.join("command.txt").exists()
+        );
     }
 
     #[test]
@@ -309,10 +340,14 @@ mod tests {
         let report = import(&input, Some(&out)).unwrap();
         assert!(report.unparsed.is_empty(), "{:?}", report.unparsed);
         let events = events(&out);
-        let read = events.iter().find_map(|e| if let Event::Syscall(s) = e { (s.nr == 0).then_some(*s) } else { None }).unwrap();
+        let read = events
+            .iter()
+            .find_map(|e| if let Event::Syscall(s) = e { (s.nr == 0).then_some(*s) } else { None })
+            .unwrap();
         assert_eq!((read.header.tid, read.header.tgid, read.args[0], read.nargs), (5206, 5206, 0, 1));
         assert_eq!(read.header.flags, flags::IMPORTED | flags::UNKNOWN_DURATION);
-        let killed = report.classification.findings.iter().find(|f| f.signature == "fatal-signal").expect("fatal-signal");
+        let killed =
+            report.classification.findings.iter().find(|f| f.signature == "fatal-signal").expect("fatal-signal");
         assert!(killed.summary.contains("process 5206 (sh) was ended by signal SIGKILL"), "{}", killed.summary);
         let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
         assert!(summary.contains("processes_seen: 2\n") && summary.contains("exit: code 0\n"), "{summary}");

@@ -73,7 +73,9 @@ fn created_child(body: &Body) -> Option<u32> {
 /// The caller's own tid when a line says it: `set_tid_address(...) = tid`, `gettid() = tid`.
 fn says_own_tid(body: &Body) -> Option<u32> {
     match body {
-        Body::Call { name, ret: Ret::Value(v), .. } if name == "set_tid_address" || name == "gettid" => u32::try_from(*v).ok().filter(|t| *t > 0),
+        Body::Call { name, ret: Ret::Value(v), .. } if name == "set_tid_address" || name == "gettid" => {
+            u32::try_from(*v).ok().filter(|t| *t > 0)
+        }
         _ => None,
     }
 }
@@ -156,7 +158,8 @@ pub fn order(layout: Layout, files: Vec<Vec<Item>>, timed: bool) -> Vec<Item> {
     let mut seq: Vec<usize> = Vec::with_capacity(files.len());
     let mut placed = vec![false; files.len()];
     // Roots (no creator in the capture) by tid, each followed by what it created, breadth first.
-    let mut roots: Vec<usize> = (0..files.len()).filter(|&i| tid_of_file[i].is_none_or(|t| !created.contains(&t))).collect();
+    let mut roots: Vec<usize> =
+        (0..files.len()).filter(|&i| tid_of_file[i].is_none_or(|t| !created.contains(&t))).collect();
     roots.sort_by_key(|&i| tid_of_file[i]);
     for root in roots.into_iter().chain(0..files.len()) {
         if placed[root] {
@@ -295,24 +298,35 @@ mod tests {
 
     #[test]
     fn resumed_halves_merge_with_args_from_both_and_the_total_duration() {
-        let ops = pair(items(0, None, &[
-            "5205  1.000000 wait4(-1,  <unfinished ...>",
-            "5206  1.000100 exit_group(0) = ?",
-            "5205  1.500000 <... wait4 resumed>[{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL) = 5206",
-        ]));
+        let ops = pair(items(
+            0,
+            None,
+            &[
+                "5205  1.000000 wait4(-1,  <unfinished ...>",
+                "5206  1.000100 exit_group(0) = ?",
+                "5205  1.500000 <... wait4 resumed>[{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL) = 5206",
+            ],
+        ));
         assert_eq!(ops.len(), 2);
         let wait = call(&ops[1]);
         assert_eq!(wait.args, "-1, [{WIFEXITED(s) && WEXITSTATUS(s) == 0}], 0, NULL");
-        assert_eq!((wait.ret, wait.entry, wait.duration, ops[1].line), (Some(Ret::Value(5206)), Some(1_000_000_000), Some(500_000_000), 3));
+        assert_eq!(
+            (wait.ret, wait.entry, wait.duration, ops[1].line),
+            (Some(Ret::Value(5206)), Some(1_000_000_000), Some(500_000_000), 3)
+        );
     }
 
     #[test]
     fn a_call_never_resumed_ends_unfinished_at_its_thread_end() {
-        let ops = pair(items(0, None, &[
-            "7  1.000000 futex(0x55d4c3a0, FUTEX_WAIT_PRIVATE, 2, NULL <unfinished ...>",
-            "7  3.000000 +++ killed by SIGKILL +++",
-            "8  3.500000 nanosleep({tv_sec=1, tv_nsec=0},  <unfinished ...>",
-        ]));
+        let ops = pair(items(
+            0,
+            None,
+            &[
+                "7  1.000000 futex(0x55d4c3a0, FUTEX_WAIT_PRIVATE, 2, NULL <unfinished ...>",
+                "7  3.000000 +++ killed by SIGKILL +++",
+                "8  3.500000 nanosleep({tv_sec=1, tv_nsec=0},  <unfinished ...>",
+            ],
+        ));
         assert_eq!(ops.len(), 3);
         assert_eq!((call(&ops[0]).ret, call(&ops[0]).duration), (None, Some(2_000_000_000)));
         assert_eq!(ops[1].kind, OpKind::Lifecycle(Lifecycle::Killed(9)));
@@ -348,7 +362,11 @@ mod tests {
 
     #[test]
     fn untimed_dash_ff_files_follow_thread_creation() {
-        let parent = items(0, Some(10), &["clone(child_stack=NULL, flags=SIGCHLD) = 12", "clone(child_stack=NULL, flags=SIGCHLD) = 11"]);
+        let parent = items(
+            0,
+            Some(10),
+            &["clone(child_stack=NULL, flags=SIGCHLD) = 12", "clone(child_stack=NULL, flags=SIGCHLD) = 11"],
+        );
         let eleven = items(1, Some(11), &["exit_group(0) = ?"]);
         let twelve = items(2, Some(12), &["exit_group(0) = ?"]);
         let out = order(Layout::PerThread, vec![eleven, twelve, parent], false);

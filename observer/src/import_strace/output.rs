@@ -82,7 +82,11 @@ fn import_txt(meta: &Meta<'_>, emitted: &Emitted, records: u64) -> String {
         );
     }
     if meta.unknown_clone_kind > 0 {
-        let _ = writeln!(t, "note: {} clone calls had unreadable flags; their children are taken as processes", meta.unknown_clone_kind);
+        let _ = writeln!(
+            t,
+            "note: {} clone calls had unreadable flags; their children are taken as processes",
+            meta.unknown_clone_kind
+        );
     }
     let _ = writeln!(t, "unparsed lines:");
     for (file, line, text) in meta.unparsed.iter().take(LISTED_UNPARSED) {

@@ -129,7 +129,10 @@ mod tests {
     #[test]
     fn split_args_keeps_nested_commas_inside_their_argument() {
         let args = r#"{flags=CLONE_VM|CLONE_THREAD, child_tid=0x7f} => {parent_tid=[4164]}, 88"#;
-        assert_eq!(split_args(args), vec!["{flags=CLONE_VM|CLONE_THREAD, child_tid=0x7f} => {parent_tid=[4164]}", "88"]);
+        assert_eq!(
+            split_args(args),
+            vec!["{flags=CLONE_VM|CLONE_THREAD, child_tid=0x7f} => {parent_tid=[4164]}", "88"]
+        );
         assert_eq!(split_args(r#""a,\"b", 3"#), vec![r#""a,\"b""#, "3"]);
         assert!(split_args("").is_empty());
         assert_eq!(split_args("NULL"), vec!["NULL"]);
@@ -138,12 +141,18 @@ mod tests {
     #[test]
     fn fd_decorations_of_dash_y_may_hold_commas_and_parens() {
         assert_eq!(split_args("3</tmp/a,b (1)>, \"x\", 832"), vec!["3</tmp/a,b (1)>", "\"x\"", "832"]);
-        assert_eq!(split_args("5<TCP:[127.0.0.1:80->127.0.0.1:5555]>, 0"), vec!["5<TCP:[127.0.0.1:80->127.0.0.1:5555]>", "0"]);
+        assert_eq!(
+            split_args("5<TCP:[127.0.0.1:80->127.0.0.1:5555]>, 0"),
+            vec!["5<TCP:[127.0.0.1:80->127.0.0.1:5555]>", "0"]
+        );
     }
 
     #[test]
     fn shifts_are_not_decorations() {
-        assert_eq!(split_args("FUTEX_OP_SET<<28|0<<12|FUTEX_OP_CMP_GT<<24|0x1, 2"), vec!["FUTEX_OP_SET<<28|0<<12|FUTEX_OP_CMP_GT<<24|0x1", "2"]);
+        assert_eq!(
+            split_args("FUTEX_OP_SET<<28|0<<12|FUTEX_OP_CMP_GT<<24|0x1, 2"),
+            vec!["FUTEX_OP_SET<<28|0<<12|FUTEX_OP_CMP_GT<<24|0x1", "2"]
+        );
     }
 
     #[test]

@@ -165,7 +165,10 @@ mod tests {
     fn time_of_day_with_and_without_microseconds() {
         assert_eq!(parse("00:32:31.650787"), Some(Stamp::TimeOfDay((32 * 60 + 31) * NS_PER_SEC + 650_787_000)));
         assert_eq!(parse("22:41:07"), Some(Stamp::TimeOfDay((22 * 3600 + 41 * 60 + 7) * NS_PER_SEC)));
-        assert_eq!(parse("22:41:07.123456789"), Some(Stamp::TimeOfDay((22 * 3600 + 41 * 60 + 7) * NS_PER_SEC + 123_456_789)));
+        assert_eq!(
+            parse("22:41:07.123456789"),
+            Some(Stamp::TimeOfDay((22 * 3600 + 41 * 60 + 7) * NS_PER_SEC + 123_456_789))
+        );
     }
 
     #[test]

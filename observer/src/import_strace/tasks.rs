@@ -82,7 +82,15 @@ mod tests {
     use crate::import_strace::order::Call;
 
     fn clone_op(tid: u32, name: &str, args: &str, child: i64) -> Op {
-        let call = Call { name: name.into(), args: args.into(), ret: Some(Ret::Value(child)), entry: Some(10), exit: None, duration: Some(5), partial: false };
+        let call = Call {
+            name: name.into(),
+            args: args.into(),
+            ret: Some(Ret::Value(child)),
+            entry: Some(10),
+            exit: None,
+            duration: Some(5),
+            partial: false,
+        };
         Op { tid, at: Some(10), kind: OpKind::Syscall(call), file: 0, line: 1 }
     }
 
@@ -91,7 +99,12 @@ mod tests {
         let ops = vec![
             clone_op(100, "clone3", "{flags=CLONE_VM|CLONE_THREAD|CLONE_SIGHAND, exit_signal=0}, 88", 101),
             clone_op(101, "clone3", "{flags=CLONE_VM|CLONE_THREAD|CLONE_SIGHAND, exit_signal=0}, 88", 102),
-            clone_op(102, "clone", "child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f", 200),
+            clone_op(
+                102,
+                "clone",
+                "child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f",
+                200,
+            ),
             clone_op(200, "vfork", "", 300),
         ];
         let f = Family::infer(&ops);

@@ -125,12 +125,22 @@ pub fn string(text: &str) -> Option<Vec<u8>> {
                     b'v' => out.push(0x0b),
                     b'f' => out.push(0x0c),
                     b'x' => {
-                        let hex: String = bytes[i + 1..].iter().take(2).take_while(|b| b.is_ascii_hexdigit()).map(|&b| b as char).collect();
+                        let hex: String = bytes[i + 1..]
+                            .iter()
+                            .take(2)
+                            .take_while(|b| b.is_ascii_hexdigit())
+                            .map(|&b| b as char)
+                            .collect();
                         out.push(u8::from_str_radix(&hex, 16).unwrap_or(0));
                         i += hex.len();
                     }
                     b'0'..=b'7' => {
-                        let oct: String = bytes[i..].iter().take(3).take_while(|b| (b'0'..=b'7').contains(b)).map(|&b| b as char).collect();
+                        let oct: String = bytes[i..]
+                            .iter()
+                            .take(3)
+                            .take_while(|b| (b'0'..=b'7').contains(b))
+                            .map(|&b| b as char)
+                            .collect();
                         out.push(u8::from_str_radix(&oct, 8).unwrap_or(0));
                         i += oct.len() - 1;
                     }
@@ -191,7 +201,10 @@ mod tests {
         assert_eq!(flags("PROT_READ|PROT_WRITE", Names::Prot), Some(3));
         assert_eq!(flags("PROT_NONE", Names::Prot), Some(0));
         assert_eq!(flags("MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK", Names::Mmap), Some(0x20022));
-        assert_eq!(flags("MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB|21<<MAP_HUGE_SHIFT", Names::Mmap), Some(0x22 | 0x40000 | 21 << 26));
+        assert_eq!(
+            flags("MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB|21<<MAP_HUGE_SHIFT", Names::Mmap),
+            Some(0x22 | 0x40000 | 21 << 26)
+        );
         assert_eq!(flags("MAP_SHARED|0x40000000", Names::Mmap), Some(0x4000_0001));
         assert_eq!(flags("CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD", Names::Clone), Some(0x0120_0011));
         assert_eq!(flags("FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME", Names::FutexOp), Some(9 | 128 | 256));
@@ -226,9 +239,15 @@ mod tests {
         assert_eq!(string(r#""/usr/bin/prlimit""#), Some(b"/usr/bin/prlimit".to_vec()));
         assert_eq!(string("\"cut\"..."), Some(b"cut".to_vec()));
         assert_eq!(string("0x1234"), None);
-        assert_eq!(strings(r#"["prlimit", "--data=41943040", "./threads", "8"]"#).unwrap(), ["prlimit", "--data=41943040", "./threads", "8"]);
+        assert_eq!(
+            strings(r#"["prlimit", "--data=41943040", "./threads", "8"]"#).unwrap(),
+            ["prlimit", "--data=41943040", "./threads", "8"]
+        );
         assert_eq!(strings(r#"["a", ...]"#).unwrap(), ["a"]);
-        assert_eq!(strings(r#"["sh", "-c", "for i in $(seq 300); do ls -la /"...]"#).unwrap(), ["sh", "-c", "for i in $(seq 300); do ls -la /..."]);
+        assert_eq!(
+            strings(r#"["sh", "-c", "for i in $(seq 300); do ls -la /"...]"#).unwrap(),
+            ["sh", "-c", "for i in $(seq 300); do ls -la /..."]
+        );
         assert_eq!(strings("0x7ffd0000"), None);
     }
 }

@@ -55,7 +55,8 @@ impl Pipeline {
             }
             self.book.observe(event);
             self.stats.observe(event, arrived);
-            let cx = Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref(), stuck: None };
+            let cx =
+                Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref(), stuck: None };
             self.analyzer.observe(event, &cx);
         }
         if let Some(log) = self.log.as_mut() {

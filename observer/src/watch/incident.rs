@@ -33,22 +33,39 @@ pub fn trigger(event: &Event, book: &ProcessBook) -> Option<&'static str> {
             let name = syscalls::by_nr(e.nr)?.name;
             let errno = is_error_return(e.ret)?;
             match (name, errno) {
-                ("mprotect", ENOMEM) if e.args[2] & (PROT_READ | PROT_WRITE) == (PROT_READ | PROT_WRITE) => Some("pthread-stack-mprotect-enomem"),
+                ("mprotect", ENOMEM) if e.args[2] & (PROT_READ | PROT_WRITE) == (PROT_READ | PROT_WRITE) => {
+                    Some("pthread-stack-mprotect-enomem")
+                }
                 ("mmap", ENOMEM) if e.args[3] & MAP_STACK != 0 => Some("pthread-stack-mmap-enomem"),
                 ("clone" | "clone3" | "fork" | "vfork", EAGAIN) => Some("clone-eagain"),
                 _ => None,
             }
         }
         // Crashes and kills; a SIGTERM/SIGINT/SIGHUP ending is how services are stopped every day.
-        Event::Exit(x) if x.header.flags & flags::GROUP_DEAD != 0 => match book.process(x.header.tgid)?.exit.as_ref()? {
-            ProcessExit::Signal { sig, .. }
-                if matches!(*sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGTRAP | libc::SIGFPE | libc::SIGABRT | libc::SIGKILL | libc::SIGSYS) =>
-            {
-                Some("fatal-signal")
+        Event::Exit(x) if x.header.flags & flags::GROUP_DEAD != 0 => {
+            match book.process(x.header.tgid)?.exit.as_ref()? {
+                ProcessExit::Signal { sig, .. }
+                    if matches!(
+                        *sig,
+                        libc::SIGSEGV
+                            | libc::SIGBUS
+                            | libc::SIGILL
+                            | libc::SIGTRAP
+                            | libc::SIGFPE
+                            | libc::SIGABRT
+                            | libc::SIGKILL
+                            | libc::SIGSYS
+                    ) =>
+                {
+                    Some("fatal-signal")
+                }
+                _ => None,
             }
-            _ => None,
-        },
-        Event::SignalDeliver(d) if matches!(d.sig, libc::SIGTTIN | libc::SIGTTOU | libc::SIGTSTP | libc::SIGSTOP) && (d.sig == libc::SIGSTOP || d.sa_handler == 0) => {
+        }
+        Event::SignalDeliver(d)
+            if matches!(d.sig, libc::SIGTTIN | libc::SIGTTOU | libc::SIGTSTP | libc::SIGSTOP)
+                && (d.sig == libc::SIGSTOP || d.sa_handler == 0) =>
+        {
             Some("job-control-stop")
         }
         _ => None,
@@ -68,7 +85,14 @@ pub struct RateLimit {
 
 impl RateLimit {
     pub fn new(window: Duration, per_minute: usize) -> Self {
-        Self { window, per_minute, last: HashMap::new(), recent: Vec::new(), suppressed: HashMap::new(), suppressed_by_signature: HashMap::new() }
+        Self {
+            window,
+            per_minute,
+            last: HashMap::new(),
+            recent: Vec::new(),
+            suppressed: HashMap::new(),
+            suppressed_by_signature: HashMap::new(),
+        }
     }
 
     /// Whether an incident of `signature` in `tree` may be written now.
@@ -175,7 +199,10 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     s.put("events_written", records);
     s.put("flight_recorder_events", input.events.len());
     s.put("events_dropped_so_far", input.dropped_so_far);
-    s.put("evidence_may_be_incomplete", if input.dropped_so_far > 0 { "yes: the kernel dropped events since the watch started" } else { "no" });
+    s.put(
+        "evidence_may_be_incomplete",
+        if input.dropped_so_far > 0 { "yes: the kernel dropped events since the watch started" } else { "no" },
+    );
     s.put("suppressed_before", input.suppressed_before);
     s.write(&dir)?;
     std::fs::rename(&dir, &final_dir)?;

@@ -51,28 +51,103 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let labelled = |out: &mut String, name: &str, help: &str, kind: &str, label: &str, values: &mut dyn Iterator<Item = (String, u64)>| {
+        let labelled = |out: &mut String,
+                        name: &str,
+                        help: &str,
+                        kind: &str,
+                        label: &str,
+                        values: &mut dyn Iterator<Item = (String, u64)>| {
             family(out, name, help, kind);
             for (k, v) in values {
                 let _ = writeln!(out, "{name}{{{label}=\"{k}\"}} {v}");
             }
         };
-        labelled(&mut out, "observer_events_received_total", "Records read from the kernel ring buffer, by kind.", "counter", "kind", &mut self.events_received.iter().map(|(k, v)| (k.to_string(), *v)));
-        labelled(&mut out, "observer_events_submitted_total", "Records the kernel submitted to the ring buffer, by kind.", "counter", "kind", &mut self.events_submitted.iter().map(|(k, v)| (k.to_string(), *v)));
-        labelled(&mut out, "observer_events_dropped_total", "Records lost because the ring buffer was full, by kind.", "counter", "kind", &mut self.events_dropped.iter().map(|(k, v)| (k.to_string(), *v)));
-        labelled(&mut out, "observer_incidents_total", "Incident directories written, by signature.", "counter", "signature", &mut self.incidents.iter().map(|(k, v)| (k.clone(), *v)));
-        labelled(&mut out, "observer_incidents_suppressed_total", "Incidents held back by the rate limits, by signature.", "counter", "signature", &mut self.incidents_suppressed.iter().map(|(k, v)| (k.clone(), *v)));
+        labelled(
+            &mut out,
+            "observer_events_received_total",
+            "Records read from the kernel ring buffer, by kind.",
+            "counter",
+            "kind",
+            &mut self.events_received.iter().map(|(k, v)| (k.to_string(), *v)),
+        );
+        labelled(
+            &mut out,
+            "observer_events_submitted_total",
+            "Records the kernel submitted to the ring buffer, by kind.",
+            "counter",
+            "kind",
+            &mut self.events_submitted.iter().map(|(k, v)| (k.to_string(), *v)),
+        );
+        labelled(
+            &mut out,
+            "observer_events_dropped_total",
+            "Records lost because the ring buffer was full, by kind.",
+            "counter",
+            "kind",
+            &mut self.events_dropped.iter().map(|(k, v)| (k.to_string(), *v)),
+        );
+        labelled(
+            &mut out,
+            "observer_incidents_total",
+            "Incident directories written, by signature.",
+            "counter",
+            "signature",
+            &mut self.incidents.iter().map(|(k, v)| (k.clone(), *v)),
+        );
+        labelled(
+            &mut out,
+            "observer_incidents_suppressed_total",
+            "Incidents held back by the rate limits, by signature.",
+            "counter",
+            "signature",
+            &mut self.incidents_suppressed.iter().map(|(k, v)| (k.clone(), *v)),
+        );
         let scalars: [(&str, &str, &str, f64); 10] = [
-            ("observer_inflight_overflows_total", "Syscall entries not paired because the in-flight table was full.", "counter", self.inflight_overflows as f64),
-            ("observer_unconfirmed_triggers_total", "Events that looked like a signature but that the classifiers did not confirm.", "counter", self.unconfirmed_triggers as f64),
-            ("observer_tracked_processes", "Processes tracked in full (matching the filters).", "gauge", self.tracked_processes as f64),
+            (
+                "observer_inflight_overflows_total",
+                "Syscall entries not paired because the in-flight table was full.",
+                "counter",
+                self.inflight_overflows as f64,
+            ),
+            (
+                "observer_unconfirmed_triggers_total",
+                "Events that looked like a signature but that the classifiers did not confirm.",
+                "counter",
+                self.unconfirmed_triggers as f64,
+            ),
+            (
+                "observer_tracked_processes",
+                "Processes tracked in full (matching the filters).",
+                "gauge",
+                self.tracked_processes as f64,
+            ),
             ("observer_process_trees", "Process trees with a flight recorder.", "gauge", self.trees as f64),
-            ("observer_flight_recorder_events", "Events held in flight recorders.", "gauge", self.recorder_events as f64),
+            (
+                "observer_flight_recorder_events",
+                "Events held in flight recorders.",
+                "gauge",
+                self.recorder_events as f64,
+            ),
             ("observer_flight_recorder_bytes", "Bytes held in flight recorders.", "gauge", self.recorder_bytes as f64),
-            ("observer_ring_buffer_pending_bytes", "Bytes pending in the kernel ring buffer at the last submit.", "gauge", self.ring_pending_bytes as f64),
-            ("observer_ring_buffer_size_bytes", "Size of the kernel ring buffer.", "gauge", self.ring_size_bytes as f64),
+            (
+                "observer_ring_buffer_pending_bytes",
+                "Bytes pending in the kernel ring buffer at the last submit.",
+                "gauge",
+                self.ring_pending_bytes as f64,
+            ),
+            (
+                "observer_ring_buffer_size_bytes",
+                "Size of the kernel ring buffer.",
+                "gauge",
+                self.ring_size_bytes as f64,
+            ),
             ("observer_cpu_seconds_total", "CPU time used by the observer itself.", "counter", own_cpu_seconds()),
-            ("observer_resident_memory_bytes", "Resident memory of the observer itself.", "gauge", own_rss_bytes() as f64),
+            (
+                "observer_resident_memory_bytes",
+                "Resident memory of the observer itself.",
+                "gauge",
+                own_rss_bytes() as f64,
+            ),
         ];
         for (name, help, kind, value) in scalars {
             family(&mut out, name, help, kind);
@@ -126,7 +201,12 @@ mod tests {
         m.events_received.insert("syscall", 12);
         m.incidents.insert("clone-eagain".into(), 1);
         let text = m.render();
-        assert!(text.contains("# TYPE observer_events_received_total counter\nobserver_events_received_total{kind=\"syscall\"} 12\n"), "{text}");
+        assert!(
+            text.contains(
+                "# TYPE observer_events_received_total counter\nobserver_events_received_total{kind=\"syscall\"} 12\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("observer_incidents_total{signature=\"clone-eagain\"} 1\n"));
         assert!(text.contains("# TYPE observer_resident_memory_bytes gauge\nobserver_resident_memory_bytes "));
     }

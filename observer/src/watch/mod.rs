@@ -94,7 +94,11 @@ fn process_cgroup_id(pid: u32, v2_root: &Path) -> Option<u64> {
 
 fn v2_root() -> PathBuf {
     let unified = Path::new("/sys/fs/cgroup/unified");
-    if unified.join("cgroup.procs").exists() { unified.to_path_buf() } else { PathBuf::from("/sys/fs/cgroup") }
+    if unified.join("cgroup.procs").exists() {
+        unified.to_path_buf()
+    } else {
+        PathBuf::from("/sys/fs/cgroup")
+    }
 }
 
 fn real_uid(pid: u32) -> Option<u32> {
@@ -177,7 +181,9 @@ impl Daemon {
                 // crashes and kills become fatal-signal incidents.
                 let confirm = |f: &Finding| {
                     f.signature == signature
-                        && (signature != "fatal-signal" || f.severity == Severity::Fatal || f.summary.contains("by signal SIGKILL"))
+                        && (signature != "fatal-signal"
+                            || f.severity == Severity::Fatal
+                            || f.summary.contains("by signal SIGKILL"))
                 };
                 self.incident(signature, tree, pid, None, &confirm);
             }
@@ -185,7 +191,14 @@ impl Daemon {
         self.batch = batch;
     }
 
-    fn incident(&mut self, signature: &str, tree: u32, pid: u32, stuck: Option<crate::hang::snapshot::StuckSnapshot>, confirm: &dyn Fn(&Finding) -> bool) {
+    fn incident(
+        &mut self,
+        signature: &str,
+        tree: u32,
+        pid: u32,
+        stuck: Option<crate::hang::snapshot::StuckSnapshot>,
+        confirm: &dyn Fn(&Finding) -> bool,
+    ) {
         if !self.limit.allow(signature, tree, Instant::now()) {
             if let Ok(mut m) = self.metrics.lock() {
                 *m.incidents_suppressed.entry(signature.to_string()).or_default() += 1;
@@ -215,7 +228,10 @@ impl Daemon {
                 if self.opts.json {
                     println!("{}", serde_json::to_string(&line).unwrap_or_default());
                 } else {
-                    eprintln!("observer watch: {} [{}] pid {} ({}): {} -> {}", line.severity, line.signature, line.pid, line.comm, line.summary, line.dir);
+                    eprintln!(
+                        "observer watch: {} [{}] pid {} ({}): {} -> {}",
+                        line.severity, line.signature, line.pid, line.comm, line.summary, line.dir
+                    );
                 }
             }
             Ok(None) => {
@@ -234,16 +250,23 @@ impl Daemon {
         let trees = self.trees.trees_with(&tracked);
         self.hangs.retain(|t, _| trees.iter().any(|(k, _)| k == t));
         for (tree, pids) in trees {
-            let w = self.hangs.entry(tree).or_insert_with(|| TreeWatch { watchdog: Watchdog::new(Some(after)), stats: RunStats::default() });
+            let w = self
+                .hangs
+                .entry(tree)
+                .or_insert_with(|| TreeWatch { watchdog: Watchdog::new(Some(after)), stats: RunStats::default() });
             let Some(stall) = w.watchdog.check(&pids, &w.stats) else { continue };
             let reason = match stall {
                 Stall::Blocked => format!("no progress for {}s", after.as_secs_f64()),
-                Stall::Spinning(tids) => format!("threads {tids:?} on CPU without syscalls for {}s", after.as_secs_f64()),
+                Stall::Spinning(tids) => {
+                    format!("threads {tids:?} on CPU without syscalls for {}s", after.as_secs_f64())
+                }
             };
             let root = pids[0];
             let snap = w.watchdog.snapshot(&mut self.kernel.probes, &pids, &w.stats, root, reason);
             w.watchdog.reported = true;
-            self.incident("hang", tree, root, Some(snap), &|f| f.signature.starts_with("hang-") || f.signature == "deadlock");
+            self.incident("hang", tree, root, Some(snap), &|f| {
+                f.signature.starts_with("hang-") || f.signature == "deadlock"
+            });
         }
     }
 
@@ -269,9 +292,13 @@ impl Daemon {
 }
 
 /// Runs the daemon until `shutdown` resolves; then detaches every program before returning.
-pub async fn watch(opts: WatchOptions, shutdown: impl Future<Output = &'static str>) -> Result<WatchOutcome, WatchError> {
+pub async fn watch(
+    opts: WatchOptions,
+    shutdown: impl Future<Output = &'static str>,
+) -> Result<WatchOutcome, WatchError> {
     let cgroups = opts.cgroups.iter().map(|p| cgroup_id(p)).collect::<Result<Vec<u64>, _>>()?;
-    std::fs::create_dir_all(&opts.incidents).map_err(|source| WatchError::Incidents { path: opts.incidents.clone(), source })?;
+    std::fs::create_dir_all(&opts.incidents)
+        .map_err(|source| WatchError::Incidents { path: opts.incidents.clone(), source })?;
     let host = HostWide { enabled: true, comms: opts.comms.clone(), uids: opts.uids.clone(), cgroups: cgroups.clone() };
     let mut kernel = Kernel::load_with(opts.buffer_size, &host)?;
     // The endpoint answers only once the programs are attached.

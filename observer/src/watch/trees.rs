@@ -33,7 +33,9 @@ impl Tree {
         self.bytes += std::mem::size_of::<Event>();
         self.events.push_back(event);
         let max_age = bounds.max_age.as_nanos() as u64;
-        while self.events.len() > bounds.max_events || self.events.front().is_some_and(|e| ts.saturating_sub(e.header().ts_ns) > max_age) {
+        while self.events.len() > bounds.max_events
+            || self.events.front().is_some_and(|e| ts.saturating_sub(e.header().ts_ns) > max_age)
+        {
             self.events.pop_front();
             self.bytes -= std::mem::size_of::<Event>();
         }
@@ -97,7 +99,12 @@ impl Trees {
     /// Drops trees dead for longer than the linger; returns the processes forgotten.
     pub fn sweep(&mut self) -> Vec<u32> {
         let linger = self.linger;
-        let gone: Vec<u32> = self.trees.iter().filter(|(_, t)| t.dead_since.is_some_and(|d| d.elapsed() > linger)).map(|(k, _)| *k).collect();
+        let gone: Vec<u32> = self
+            .trees
+            .iter()
+            .filter(|(_, t)| t.dead_since.is_some_and(|d| d.elapsed() > linger))
+            .map(|(k, _)| *k)
+            .collect();
         let mut forgotten = Vec::new();
         for tree in gone {
             self.trees.remove(&tree);
@@ -158,7 +165,17 @@ mod tests {
     }
 
     fn exit(pid: u32, ts: u64) -> Event {
-        Event::Exit(ExitEvent { header: EventHeader { kind: kind::EXIT, flags: flags::GROUP_DEAD, tid: pid, tgid: pid, ts_ns: ts, ..Default::default() }, comm: [0; 16] })
+        Event::Exit(ExitEvent {
+            header: EventHeader {
+                kind: kind::EXIT,
+                flags: flags::GROUP_DEAD,
+                tid: pid,
+                tgid: pid,
+                ts_ns: ts,
+                ..Default::default()
+            },
+            comm: [0; 16],
+        })
     }
 
     #[test]
@@ -176,7 +193,8 @@ mod tests {
 
     #[test]
     fn a_tree_whose_processes_all_ended_is_swept_with_its_processes() {
-        let mut trees = Trees::new(RecorderBounds { max_events: 100, max_age: Duration::from_secs(60) }, Duration::ZERO);
+        let mut trees =
+            Trees::new(RecorderBounds { max_events: 100, max_age: Duration::from_secs(60) }, Duration::ZERO);
         let root = 999_999_100;
         trees.record(&fork(root, root + 1, 1));
         assert_eq!(trees.tree_of(root + 1), root, "the child is in its parent's group");

@@ -13,7 +13,11 @@ pub enum Json {
 
 impl From<f64> for Json {
     fn from(v: f64) -> Self {
-        if v.is_finite() { Json::Num(v) } else { Json::Null }
+        if v.is_finite() {
+            Json::Num(v)
+        } else {
+            Json::Null
+        }
     }
 }
 impl From<u64> for Json {

@@ -35,7 +35,16 @@ impl Config {
         matches!(self, Config::HostWide | Config::Watch | Config::HooksOnly)
     }
 
-    pub const ALL: [Config; 8] = [Config::Bare, Config::Observer, Config::Strace, Config::Perf, Config::Bpftrace, Config::HostWide, Config::Watch, Config::HooksOnly];
+    pub const ALL: [Config; 8] = [
+        Config::Bare,
+        Config::Observer,
+        Config::Strace,
+        Config::Perf,
+        Config::Bpftrace,
+        Config::HostWide,
+        Config::Watch,
+        Config::HooksOnly,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -171,12 +180,19 @@ struct Stamps {
 }
 
 fn read_stamps(path: &Path) -> Result<Stamps> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("the workload wrote no time file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("the workload wrote no time file {}", path.display()))?;
     let f: Vec<i64> = text.split_whitespace().map(|v| v.parse().unwrap_or(-1)).collect();
     if f.len() < 4 || f[..4].iter().any(|&v| v < 0) {
         bail!("bad time file {}: {text:?}", path.display());
     }
-    Ok(Stamps { start_ns: f[0], end_ns: f[1], user_s: f[2] as f64 / 1e6, sys_s: f[3] as f64 / 1e6, calls: f.get(4).map(|&c| c as u64) })
+    Ok(Stamps {
+        start_ns: f[0],
+        end_ns: f[1],
+        user_s: f[2] as f64 / 1e6,
+        sys_s: f[3] as f64 / 1e6,
+        calls: f.get(4).map(|&c| c as u64),
+    })
 }
 
 fn dir_bytes(path: &Path) -> u64 {
@@ -190,7 +206,8 @@ fn dir_bytes(path: &Path) -> u64 {
 /// `key: value` lines of an observer summary.txt.
 pub fn summary_value(dir: &Path, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(dir.join("summary.txt")).ok()?;
-    text.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(": ")).and_then(|v| v.trim().parse().ok()))
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(": ")).and_then(|v| v.trim().parse().ok()))
 }
 
 fn lost_in(text: &str) -> u64 {
@@ -216,7 +233,9 @@ pub fn sample(env: &Env, config: Config, inv: &Invocation, scratch: &Path, round
     let mut s = Sample { config: config.key(), round, warmup, loadavg: sys::loadavg(), ..Sample::default() };
     s.foreign_tracers = sys::foreign_tracers(&[]);
     let _ = std::fs::remove_dir_all(scratch);
-    let result = std::fs::create_dir_all(scratch).map_err(anyhow::Error::from).and_then(|()| sample_in(env, config, inv, scratch, &mut s));
+    let result = std::fs::create_dir_all(scratch)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| sample_in(env, config, inv, scratch, &mut s));
     match result {
         Ok(()) => s.ok = true,
         Err(e) => {
@@ -230,7 +249,11 @@ pub fn sample(env: &Env, config: Config, inv: &Invocation, scratch: &Path, round
 
 fn sample_in(env: &Env, config: Config, inv: &Invocation, scratch: &Path, s: &mut Sample) -> Result<()> {
     let time_file = scratch.join("time");
-    let argv: Vec<String> = inv.argv.iter().map(|a| a.replace("{TIME}", &time_file.to_string_lossy()).replace("{SCRATCH}", &scratch.to_string_lossy())).collect();
+    let argv: Vec<String> = inv
+        .argv
+        .iter()
+        .map(|a| a.replace("{TIME}", &time_file.to_string_lossy()).replace("{SCRATCH}", &scratch.to_string_lossy()))
+        .collect();
     let out_file = scratch.join("trace.out");
     let run_dir = scratch.join("run");
     let mut cmd = match config {
@@ -246,12 +269,18 @@ fn sample_in(env: &Env, config: Config, inv: &Invocation, scratch: &Path, s: &mu
         }
         Config::Strace => {
             let mut c = Command::new("strace");
-            c.args(["-f", "-ttt", "-T", "-e", &format!("trace={}", env.syscall_list), "-o"]).arg(&out_file).arg("--").args(&argv);
+            c.args(["-f", "-ttt", "-T", "-e", &format!("trace={}", env.syscall_list), "-o"])
+                .arg(&out_file)
+                .arg("--")
+                .args(&argv);
             c
         }
         Config::Perf => {
             let mut c = Command::new("perf");
-            c.args(["trace", "-m", &env.perf_pages.to_string(), "-e", &env.syscall_list, "-o"]).arg(&out_file).arg("--").args(&argv);
+            c.args(["trace", "-m", &env.perf_pages.to_string(), "-e", &env.syscall_list, "-o"])
+                .arg(&out_file)
+                .arg("--")
+                .args(&argv);
             c
         }
         Config::Bpftrace => {
@@ -372,7 +401,11 @@ impl Background {
             }
             sleeper = Some(s);
         }
-        let spawned = cmd.stdin(Stdio::null()).stdout(open(&scratch.join("background.stdout.txt"))?).stderr(open(&stderr)?).spawn();
+        let spawned = cmd
+            .stdin(Stdio::null())
+            .stdout(open(&scratch.join("background.stdout.txt"))?)
+            .stderr(open(&stderr)?)
+            .spawn();
         let kill_sleeper = |sleeper: Option<std::process::Child>| {
             if let Some(mut s) = sleeper {
                 let _ = s.kill();
@@ -400,7 +433,10 @@ impl Background {
                 let _ = observer.kill();
                 let _ = observer.wait();
                 kill_sleeper(sleeper);
-                bail!("the background observer did not start: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
+                bail!(
+                    "the background observer did not start: {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -418,6 +454,11 @@ impl Background {
             let _ = s.wait();
         }
         let w = w?;
-        Ok(HostWideEnd { dir: self.dir, cpu_s: w.cpu.map(|c| c.self_ms / 1e3), max_rss: mem.map(|m| m.0), hwm: mem.map(|m| m.1) })
+        Ok(HostWideEnd {
+            dir: self.dir,
+            cpu_s: w.cpu.map(|c| c.self_ms / 1e3),
+            max_rss: mem.map(|m| m.0),
+            hwm: mem.map(|m| m.1),
+        })
     }
 }

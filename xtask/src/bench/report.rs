@@ -139,7 +139,12 @@ impl Report<'_> {
                 by: if r <= limit {
                     format!("{:.1} points to spare", (limit - r) * 100.0)
                 } else {
-                    format!("missed by {:.3}x: {:.1}% overhead where {:.0}% is allowed", r - limit, (r - 1.0) * 100.0, (limit - 1.0) * 100.0)
+                    format!(
+                        "missed by {:.3}x: {:.1}% overhead where {:.0}% is allowed",
+                        r - limit,
+                        (r - 1.0) * 100.0,
+                        (limit - 1.0) * 100.0
+                    )
                 },
             },
         }
@@ -158,12 +163,23 @@ impl Report<'_> {
                 Target {
                     what: "(1) mprotect: overhead vs strace -f".into(),
                     goal: ">= 10x less overhead".into(),
-                    measured: format!("observer +{:.1}%, strace -f +{:.0}%: {}", oo * 100.0, os * 100.0, if k.is_finite() { format!("{k:.1}x less") } else { "observer overhead not measurable".into() }),
+                    measured: format!(
+                        "observer +{:.1}%, strace -f +{:.0}%: {}",
+                        oo * 100.0,
+                        os * 100.0,
+                        if k.is_finite() { format!("{k:.1}x less") } else { "observer overhead not measurable".into() }
+                    ),
                     met: Some(k >= 10.0),
                     by: if k >= 10.0 { String::new() } else { format!("missed: {k:.1}x where 10x is asked") },
                 }
             }
-            _ => Target { what: "(1) mprotect: overhead vs strace -f".into(), goal: ">= 10x less overhead".into(), measured: "not measured".into(), met: None, by: String::new() },
+            _ => Target {
+                what: "(1) mprotect: overhead vs strace -f".into(),
+                goal: ">= 10x less overhead".into(),
+                measured: "not measured".into(),
+                met: None,
+                by: String::new(),
+            },
         });
         t.push(self.ratio_target("threads", "(2) threads: observer run", Config::Observer, 1.05));
         t.push(self.ratio_target("forkexec", "(3) fork+exec: observer run", Config::Observer, 1.05));
@@ -171,8 +187,12 @@ impl Report<'_> {
         for w in self.results.iter().filter(|w| w.spec.skipped.is_none()) {
             // What the hooks cost with programs that do nothing: no program can do better.
             let floor = w.ratio(Config::HooksOnly).map_or(String::new(), |f| format!(" (hooks alone: {f:.3}x)"));
-            for (config, how) in [(Config::HostWide, "while observer is attached elsewhere"), (Config::Watch, "while `observer watch` runs")] {
-                let mut target = self.ratio_target(w.spec.key, &format!("untracked {} {how}", w.spec.key), config, 1.03);
+            for (config, how) in [
+                (Config::HostWide, "while observer is attached elsewhere"),
+                (Config::Watch, "while `observer watch` runs"),
+            ] {
+                let mut target =
+                    self.ratio_target(w.spec.key, &format!("untracked {} {how}", w.spec.key), config, 1.03);
                 if target.met.is_some() {
                     target.measured.push_str(&floor);
                 }
@@ -199,11 +219,22 @@ impl Report<'_> {
         t.push(Target {
             what: "zero drops at the default buffer, workloads (1)-(4)".into(),
             goal: "0 events_dropped".into(),
-            measured: if measured_any { format!("{drops} dropped{} (in-flight table overflows: {overflows})", if which.is_empty() { String::new() } else { format!(" ({})", which.join(", ")) }) } else { "not measured".into() },
+            measured: if measured_any {
+                format!(
+                    "{drops} dropped{} (in-flight table overflows: {overflows})",
+                    if which.is_empty() { String::new() } else { format!(" ({})", which.join(", ")) }
+                )
+            } else {
+                "not measured".into()
+            },
             met: measured_any.then_some(drops == 0 && overflows == 0),
             by: if drops > 0 { format!("missed by {drops} events") } else { String::new() },
         });
-        let rss = ["mprotect", "threads"].iter().filter_map(|k| self.result(k)).filter_map(|w| w.cell(Config::Observer).rss_hwm_kib).max();
+        let rss = ["mprotect", "threads"]
+            .iter()
+            .filter_map(|k| self.result(k))
+            .filter_map(|w| w.cell(Config::Observer).rss_hwm_kib)
+            .max();
         t.push(Target {
             what: "observer resident memory (peak, mprotect and threads runs)".into(),
             goal: "<= 64 MiB".into(),
@@ -217,7 +248,9 @@ impl Report<'_> {
             goal: ">= 5 M events/s".into(),
             measured: rate.map_or("not measured".into(), |r| format!("{:.2} M events/s", r / 1e6)),
             met: rate.map(|r| r >= 5e6),
-            by: rate.filter(|&r| r < 5e6).map_or(String::new(), |r| format!("missed by {:.2} M events/s ({:.1}x too slow)", (5e6 - r) / 1e6, 5e6 / r)),
+            by: rate.filter(|&r| r < 5e6).map_or(String::new(), |r| {
+                format!("missed by {:.2} M events/s ({:.1}x too slow)", (5e6 - r) / 1e6, 5e6 / r)
+            }),
         });
         t
     }
@@ -279,7 +312,13 @@ impl Report<'_> {
                         let _ = write!(s, " {m:.3} s |");
                     }
                     _ => {
-                        let _ = write!(s, " failed{} |", cell.errors.first().map_or(String::new(), |e| format!(": {}", e.chars().take(80).collect::<String>())));
+                        let _ = write!(
+                            s,
+                            " failed{} |",
+                            cell.errors
+                                .first()
+                                .map_or(String::new(), |e| format!(": {}", e.chars().take(80).collect::<String>()))
+                        );
                     }
                 }
             }
@@ -335,7 +374,9 @@ impl Report<'_> {
                     _ => "—".into(),
                 };
                 let events = match c {
-                    Config::Observer => format!("{:.0} / dropped {}", cell.events.unwrap_or(0.0), cell.dropped.unwrap_or(0)),
+                    Config::Observer => {
+                        format!("{:.0} / dropped {}", cell.events.unwrap_or(0.0), cell.dropped.unwrap_or(0))
+                    }
                     Config::Perf | Config::Bpftrace => format!("lost {}", cell.lost.unwrap_or(0)),
                     Config::Strace => "— (synchronous)".into(),
                     Config::HostWide => format!("attach dropped {}", cell.dropped.unwrap_or(0)),
@@ -343,7 +384,15 @@ impl Report<'_> {
                     Config::Bare => "—".into(),
                 };
                 let outb = cell.output_bytes.map_or("—".into(), |b| format!("{:.1} MB", b / 1e6));
-                let fails = if cell.failed > 0 { format!(" ({} failed: {})", cell.failed, cell.errors.first().map_or("", |e| e.as_str()).chars().take(100).collect::<String>()) } else { String::new() };
+                let fails = if cell.failed > 0 {
+                    format!(
+                        " ({} failed: {})",
+                        cell.failed,
+                        cell.errors.first().map_or("", |e| e.as_str()).chars().take(100).collect::<String>()
+                    )
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     d,
                     "| {} | {} | {}{} | {} | {} | {} | {} | {} |",
@@ -385,7 +434,12 @@ impl Report<'_> {
                     d.push_str(" (runs around it) |");
                     continue;
                 }
-                let _ = write!(d, " {} / {} |", cell.startup_s.map_or("—".into(), |v| format!("{v:.3}")), cell.teardown_s.map_or("—".into(), |v| format!("{v:.3}")));
+                let _ = write!(
+                    d,
+                    " {} / {} |",
+                    cell.startup_s.map_or("—".into(), |v| format!("{v:.3}")),
+                    cell.teardown_s.map_or("—".into(), |v| format!("{v:.3}"))
+                );
             }
             d.push('\n');
         }
@@ -405,7 +459,11 @@ impl Report<'_> {
         d.push('\n');
 
         let k = self.knee;
-        let _ = writeln!(d, "## Events per second without drops (default --buffer-size {} MiB)\n", k.buffer_size / (1024 * 1024));
+        let _ = writeln!(
+            d,
+            "## Events per second without drops (default --buffer-size {} MiB)\n",
+            k.buffer_size / (1024 * 1024)
+        );
         let _ = writeln!(
             d,
             "`bench_rate` makes `kill(getpid(), 0)` calls (one syscall record each, no signal) at a paced rate for {} s under \
@@ -413,7 +471,8 @@ impl Report<'_> {
              is bisected {} time(s). Rates are what observer received over the workload's run time.\n",
             p.knee_seconds, p.knee_bisect
         );
-        let _ = writeln!(d, "| asked / s | threads | received events / s | dropped | observer CPU s | observer peak RSS |");
+        let _ =
+            writeln!(d, "| asked / s | threads | received events / s | dropped | observer CPU s | observer peak RSS |");
         let _ = writeln!(d, "|---|---|---|---|---|---|");
         for s in &k.steps {
             let _ = writeln!(
@@ -431,7 +490,10 @@ impl Report<'_> {
             d,
             "\n**Knee: {}**{}.\n",
             k.knee_rate.map_or("none measured".into(), |r| format!("{:.0} events/s sustained with zero drops", r)),
-            k.first_drop_rate.map_or(" (no step dropped: the knee is above what the generator reached)".into(), |r| format!("; the lowest rate that dropped was {r:.0} events/s"))
+            k.first_drop_rate
+                .map_or(" (no step dropped: the knee is above what the generator reached)".into(), |r| format!(
+                    "; the lowest rate that dropped was {r:.0} events/s"
+                ))
         );
 
         let _ = writeln!(d, "## Observer resident memory\n");
@@ -440,7 +502,14 @@ impl Report<'_> {
         let _ = writeln!(d, "|---|---|---|---|");
         for w in self.results.iter().filter(|w| w.spec.skipped.is_none()) {
             let r = |c| w.cell(c).rss_hwm_kib.map_or("—".into(), |k| format!("{:.1} MiB", mib(k)));
-            let _ = writeln!(d, "| {} | {} | {} | {} |", w.spec.key, r(Config::Observer), r(Config::HostWide), r(Config::Watch));
+            let _ = writeln!(
+                d,
+                "| {} | {} | {} | {} |",
+                w.spec.key,
+                r(Config::Observer),
+                r(Config::HostWide),
+                r(Config::Watch)
+            );
         }
         d.push('\n');
 
@@ -475,12 +544,25 @@ impl Report<'_> {
         let _ = writeln!(d, "| memory | {} MiB |", m.mem_mib);
         let _ = writeln!(d, "| kernel | {} |", m.kernel);
         let _ = writeln!(d, "| system | {} |", m.os);
-        let _ = writeln!(d, "| observer | `target/release/observer` built at the start of the run from {}{} |", m.observer_commit, if m.observer_dirty { " with uncommitted changes in observer/, observer-common/ or observer-ebpf/" } else { "" });
+        let _ = writeln!(
+            d,
+            "| observer | `target/release/observer` built at the start of the run from {}{} |",
+            m.observer_commit,
+            if m.observer_dirty {
+                " with uncommitted changes in observer/, observer-common/ or observer-ebpf/"
+            } else {
+                ""
+            }
+        );
         for (name, v) in &m.tools {
-            let _ = writeln!(d, "| {name} | {} |", match v {
-                Ok(v) => v.clone(),
-                Err(e) => format!("not used: {e}"),
-            });
+            let _ = writeln!(
+                d,
+                "| {name} | {} |",
+                match v {
+                    Ok(v) => v.clone(),
+                    Err(e) => format!("not used: {e}"),
+                }
+            );
         }
         d.push('\n');
         for s in self.skipped_configs {
@@ -647,13 +729,28 @@ impl Report<'_> {
             .knee
             .steps
             .iter()
-            .map(|s| Obj::new().put("target_rate", s.target_rate).put("threads", s.threads as u64).put("received_rate", s.achieved_rate).put("sample", sample(&s.sample)).build())
+            .map(|s| {
+                Obj::new()
+                    .put("target_rate", s.target_rate)
+                    .put("threads", s.threads as u64)
+                    .put("received_rate", s.achieved_rate)
+                    .put("sample", sample(&s.sample))
+                    .build()
+            })
             .collect();
         let a = self.analyze;
         let targets: Vec<Json> = self
             .targets()
             .into_iter()
-            .map(|t| Obj::new().put("target", t.what).put("goal", t.goal).put("measured", t.measured).put("met", t.met).put("note", t.by).build())
+            .map(|t| {
+                Obj::new()
+                    .put("target", t.what)
+                    .put("goal", t.goal)
+                    .put("measured", t.measured)
+                    .put("met", t.met)
+                    .put("note", t.by)
+                    .build()
+            })
             .collect();
         Obj::new()
             .put("generated_by", if p.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" })
@@ -689,15 +786,33 @@ impl Report<'_> {
                     .put("duration_s", m.duration_s)
                     .put(
                         "tools",
-                        Json::Obj(m.tools.iter().map(|(n, v)| (n.to_string(), match v {
-                            Ok(v) => Json::Str(v.clone()),
-                            Err(e) => Obj::new().put("skipped", e.clone()).build(),
-                        })).collect()),
+                        Json::Obj(
+                            m.tools
+                                .iter()
+                                .map(|(n, v)| {
+                                    (
+                                        n.to_string(),
+                                        match v {
+                                            Ok(v) => Json::Str(v.clone()),
+                                            Err(e) => Obj::new().put("skipped", e.clone()).build(),
+                                        },
+                                    )
+                                })
+                                .collect(),
+                        ),
                     )
                     .build(),
             )
             .put("syscalls", self.env.syscall_list.split(',').map(String::from).collect::<Vec<_>>())
-            .put("skipped_configs", Json::Arr(self.skipped_configs.iter().map(|s| Obj::new().put("config", s.config.key()).put("reason", s.reason.clone()).build()).collect()))
+            .put(
+                "skipped_configs",
+                Json::Arr(
+                    self.skipped_configs
+                        .iter()
+                        .map(|s| Obj::new().put("config", s.config.key()).put("reason", s.reason.clone()).build())
+                        .collect(),
+                ),
+            )
             .put("workloads", Json::Arr(workloads))
             .put(
                 "event_rate",

@@ -30,7 +30,8 @@ pub fn watched() -> Result<Vec<Watched>> {
         let Some(rest) = line.strip_prefix("sc(\"") else { continue };
         let (name, rest) = rest.split_once('"').context("bad sc(...) line")?;
         let fields: Vec<&str> = rest.trim_start_matches(',').split(',').map(str::trim).collect();
-        let nargs = fields.get(1).and_then(|v| v.parse().ok()).with_context(|| format!("no argument count in `{line}`"))?;
+        let nargs =
+            fields.get(1).and_then(|v| v.parse().ok()).with_context(|| format!("no argument count in `{line}`"))?;
         out.push(Watched { name: name.to_string(), nargs });
     }
     if out.len() < 10 {
@@ -75,7 +76,11 @@ fn ensure(program: &str, package: &str, updated: &mut bool) -> Result<(), String
         return Ok(());
     }
     apt_install(package, updated).map_err(|e| format!("{package} could not be installed: {e:#}"))?;
-    if have(program) { Ok(()) } else { Err(format!("{package} installed but `{program}` is not on PATH")) }
+    if have(program) {
+        Ok(())
+    } else {
+        Err(format!("{package} installed but `{program}` is not on PATH"))
+    }
 }
 
 /// Installs what is missing and checks that each tool traces a trivial command here.
@@ -107,19 +112,29 @@ pub fn prepare(set: &[Watched], scratch: &Path) -> Tools {
 
     let bpftrace = ensure("bpftrace", "bpftrace", &mut updated).and_then(|()| {
         let script = scratch.join("check.bt");
-        std::fs::write(&script, bpftrace_script(set, &tracefs_root()).map_err(|e| format!("{e:#}"))?).map_err(|e| e.to_string())?;
+        std::fs::write(&script, bpftrace_script(set, &tracefs_root()).map_err(|e| format!("{e:#}"))?)
+            .map_err(|e| e.to_string())?;
         let out = scratch.join("bpftrace-check.txt");
-        let run = Command::new("bpftrace").arg("-o").arg(&out).args(["-c", "/bin/true"]).arg(&script).output().map_err(|e| e.to_string())?;
+        let run = Command::new("bpftrace")
+            .arg("-o")
+            .arg(&out)
+            .args(["-c", "/bin/true"])
+            .arg(&script)
+            .output()
+            .map_err(|e| e.to_string())?;
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         if !run.status.success() || !text.contains(" mmap(") {
-            return Err(format!("bpftrace cannot run the tracepoint script here: {} {}", run.status, String::from_utf8_lossy(&run.stderr).trim()));
+            return Err(format!(
+                "bpftrace cannot run the tracepoint script here: {} {}",
+                run.status,
+                String::from_utf8_lossy(&run.stderr).trim()
+            ));
         }
         first_line(Command::new("bpftrace").arg("--version"))
     });
 
-    let chromium = ensure("chromium", "chromium", &mut updated).and_then(|()| {
-        first_line(Command::new("chromium").arg("--version").stderr(Stdio::null()))
-    });
+    let chromium = ensure("chromium", "chromium", &mut updated)
+        .and_then(|()| first_line(Command::new("chromium").arg("--version").stderr(Stdio::null())));
 
     Tools { strace, perf, bpftrace, chromium }
 }

@@ -23,7 +23,10 @@ impl Classifier for ExitNonzero {
             severity: Severity::Info,
             pid,
             tid: pid,
-            summary: format!("the command ({}) exited with code {code} and the capture shows no failure that explains it", cx.book.comm(pid)),
+            summary: format!(
+                "the command ({}) exited with code {code} and the capture shows no failure that explains it",
+                cx.book.comm(pid)
+            ),
             evidence: vec![],
         }]
     }

@@ -24,7 +24,8 @@ fn asleep(t: &ThreadSnapshot) -> bool {
 }
 
 fn stopped(p: &ProcessSnapshot) -> bool {
-    matches!(p.state.as_str(), "T" | "t") || (!p.threads.is_empty() && p.threads.iter().all(|t| matches!(t.state.as_str(), "T" | "t")))
+    matches!(p.state.as_str(), "T" | "t")
+        || (!p.threads.is_empty() && p.threads.iter().all(|t| matches!(t.state.as_str(), "T" | "t")))
 }
 
 /// The first frame worth naming: outside libc, else the first there is.
@@ -36,7 +37,11 @@ fn wait_site(t: &ThreadSnapshot) -> Option<&str> {
 /// One thread's wait, in words: `ppoll on eventfd fd 3, pipe fd 4 (self-pipe)`.
 fn describe_wait(t: &ThreadSnapshot) -> String {
     let Some(call) = &t.syscall else {
-        return if t.state == "R" { "running".into() } else { format!("state {} in {}", t.state, if t.wchan.is_empty() { "?" } else { &t.wchan }) };
+        return if t.state == "R" {
+            "running".into()
+        } else {
+            format!("state {} in {}", t.state, if t.wchan.is_empty() { "?" } else { &t.wchan })
+        };
     };
     let mut text = call.name.clone();
     if !t.fds.is_empty() {
@@ -45,7 +50,11 @@ fn describe_wait(t: &ThreadSnapshot) -> String {
             .iter()
             .map(|f| {
                 let self_pipe = if f.note.starts_with("self-pipe") { " (self-pipe)" } else { "" };
-                format!("{} fd {}{self_pipe}", if f.kind == "unknown" { f.target.as_str() } else { f.kind.as_str() }, f.fd)
+                format!(
+                    "{} fd {}{self_pipe}",
+                    if f.kind == "unknown" { f.target.as_str() } else { f.kind.as_str() },
+                    f.fd
+                )
             })
             .collect();
         text.push_str(&format!(" on {}", fds.join(", ")));
@@ -109,7 +118,11 @@ fn blocked(snap: &StuckSnapshot) -> Option<Finding> {
         }
     }
     for (name, (n, futexes)) in by_call {
-        let on = if futexes.is_empty() { String::new() } else { format!(" on {} futex{}", futexes.len(), if futexes.len() == 1 { "" } else { "es" }) };
+        let on = if futexes.is_empty() {
+            String::new()
+        } else {
+            format!(" on {} futex{}", futexes.len(), if futexes.len() == 1 { "" } else { "es" })
+        };
         parts.push(format!("{n} thread{} in {name}{on}", if n == 1 { "" } else { "s" }));
     }
     parts.push("nothing on CPU".into());
@@ -128,7 +141,10 @@ fn blocked(snap: &StuckSnapshot) -> Option<Finding> {
 
 fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
     snap.threads()
-        .filter(|(_, t)| t.cpu_share >= SPIN_SHARE && t.syscall.as_ref().is_none_or(|c| c.blocked_s.is_some_and(|s| s >= snap.window_s)))
+        .filter(|(_, t)| {
+            t.cpu_share >= SPIN_SHARE
+                && t.syscall.as_ref().is_none_or(|c| c.blocked_s.is_some_and(|s| s >= snap.window_s))
+        })
         .map(|(p, t)| {
             let top = t.samples.first().map_or("no stack samples".to_string(), |(f, n)| {
                 let total: u32 = t.samples.iter().map(|(_, n)| n).sum();
@@ -148,7 +164,10 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
                 severity: Severity::Error,
                 pid: p.pid,
                 tid: t.tid,
-                summary: format!("thread {} ({}) of pid {} spins on a CPU making no syscalls: {top}", t.tid, t.comm, p.pid),
+                summary: format!(
+                    "thread {} ({}) of pid {} spins on a CPU making no syscalls: {top}",
+                    t.tid, t.comm, p.pid
+                ),
                 evidence,
             }
         })
@@ -196,7 +215,14 @@ fn waiting_on_hung_children(snap: &StuckSnapshot) -> Vec<Finding> {
             continue;
         }
         // Follow the chain: a child waiting for its own hung child, and so on.
-        let mut chain = vec![format!("pid {} ({}) thread {} waits in {} for {}", p.pid, p.comm, t.tid, t.syscall.as_ref().map_or("wait", |c| c.name.as_str()), wait.waits_for)];
+        let mut chain = vec![format!(
+            "pid {} ({}) thread {} waits in {} for {}",
+            p.pid,
+            p.comm,
+            t.tid,
+            t.syscall.as_ref().map_or("wait", |c| c.name.as_str()),
+            wait.waits_for
+        )];
         let mut evidence = vec![fact(thread_line(p, t))];
         let mut next: Vec<u32> = wait.children.iter().map(|c| c.pid).collect();
         let mut seen = BTreeSet::from([p.pid]);
@@ -212,8 +238,16 @@ fn waiting_on_hung_children(snap: &StuckSnapshot) -> Vec<Finding> {
             };
             let main = c.threads.iter().find(|t| t.tid == c.pid).or(c.threads.first());
             let doing = main.map_or("?".to_string(), describe_wait);
-            let age = main.and_then(|t| t.syscall.as_ref()).and_then(|s| s.blocked_s).map_or(String::new(), |s| format!(" for {s:.1}s"));
-            chain.push(format!("pid {} ({}) is {}{age}", c.pid, c.comm, if stopped(c) { "stopped".to_string() } else { format!("blocked in {doing}") }));
+            let age = main
+                .and_then(|t| t.syscall.as_ref())
+                .and_then(|s| s.blocked_s)
+                .map_or(String::new(), |s| format!(" for {s:.1}s"));
+            chain.push(format!(
+                "pid {} ({}) is {}{age}",
+                c.pid,
+                c.comm,
+                if stopped(c) { "stopped".to_string() } else { format!("blocked in {doing}") }
+            ));
             evidence.extend(c.threads.iter().map(|t| fact(thread_line(c, t))));
             // Its own wait names the child it waits for; otherwise follow its children anyway
             // (a `timeout` parked in sigsuspend still hangs on the child it supervises).
@@ -307,13 +341,25 @@ mod tests {
             comm: "prog".into(),
             state: state.into(),
             wchan: "futex_wait_queue".into(),
-            syscall: call.map(|name| BlockedCall { name: name.into(), text: format!("{name}(...)"), blocked_s: Some(5.0), ..Default::default() }),
+            syscall: call.map(|name| BlockedCall {
+                name: name.into(),
+                text: format!("{name}(...)"),
+                blocked_s: Some(5.0),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
     fn snapshot(processes: Vec<ProcessSnapshot>) -> StuckSnapshot {
-        StuckSnapshot { schema: 1, taken_at: "t".into(), reason: "no progress for 2s".into(), window_s: 2.0, syscalls_in_window: 0, processes }
+        StuckSnapshot {
+            schema: 1,
+            taken_at: "t".into(),
+            reason: "no progress for 2s".into(),
+            window_s: 2.0,
+            syscalls_in_window: 0,
+            processes,
+        }
     }
 
     fn process(pid: u32, state: &str, threads: Vec<ThreadSnapshot>) -> ProcessSnapshot {
@@ -330,7 +376,12 @@ mod tests {
         let snap = snapshot(vec![process(10, "S", vec![thread(10, "S", Some("futex")), a, b])]);
         let c = classify_with(&[], None, Some(&snap));
         let f = only(&c, "deadlock");
-        assert!(f.summary.contains("thread 11 (prog) waits in lock_b_then_a+0x20 (prog) for mutex 0x1000 held by thread 12"), "{}", f.summary);
+        assert!(
+            f.summary
+                .contains("thread 11 (prog) waits in lock_b_then_a+0x20 (prog) for mutex 0x1000 held by thread 12"),
+            "{}",
+            f.summary
+        );
         assert!(f.summary.contains("thread 12 (prog) waits for mutex 0x2000 held by thread 11"), "{}", f.summary);
         assert!(c.has("hang-blocked"));
     }
@@ -349,8 +400,17 @@ mod tests {
     #[test]
     fn a_wait_for_a_sleeping_child_names_the_chain() {
         let mut waiter = thread(10, "S", Some("wait4"));
-        waiter.child_wait = Some(ChildWait { waits_for: "any child".into(), children: vec![ChildState { pid: 20, comm: "sleep".into(), state: "S".into() }] });
-        let child = ProcessSnapshot { pid: 20, comm: "sleep".into(), state: "S".into(), threads: vec![thread(20, "S", Some("clock_nanosleep"))], ..Default::default() };
+        waiter.child_wait = Some(ChildWait {
+            waits_for: "any child".into(),
+            children: vec![ChildState { pid: 20, comm: "sleep".into(), state: "S".into() }],
+        });
+        let child = ProcessSnapshot {
+            pid: 20,
+            comm: "sleep".into(),
+            state: "S".into(),
+            threads: vec![thread(20, "S", Some("clock_nanosleep"))],
+            ..Default::default()
+        };
         let snap = snapshot(vec![process(10, "S", vec![waiter]), child]);
         let c = classify_with(&[], None, Some(&snap));
         let f = only(&c, "hang-waiting-child");

@@ -26,9 +26,21 @@ fn syscall<'a>(event: &'a Event, name: &str) -> Option<&'a SyscallEvent> {
 
 /// The soft limit in force for process `tgid`: as set during the capture, else as the preflight saw
 /// it; `None` when unlimited or unknown.
-pub(crate) fn limit_fact(cx: &Context<'_>, tgid: u32, resource: u64, proc_name: &str, label: &str) -> Option<(u64, Evidence)> {
+pub(crate) fn limit_fact(
+    cx: &Context<'_>,
+    tgid: u32,
+    resource: u64,
+    proc_name: &str,
+    label: &str,
+) -> Option<(u64, Evidence)> {
     // Task-count limits are plain numbers; the others are bytes.
-    let show = |v: u64| if resource == syscalls::RLIMIT_NPROC { format!("{v} tasks") } else { format!("{v} ({})", human_bytes(v)) };
+    let show = |v: u64| {
+        if resource == syscalls::RLIMIT_NPROC {
+            format!("{v} tasks")
+        } else {
+            format!("{v} ({})", human_bytes(v))
+        }
+    };
     if let Some(change) = cx.book.limit(tgid, resource) {
         if change.value == u64::MAX {
             return None;
@@ -77,14 +89,18 @@ impl Classifier for StackCommit {
             }
             let Some(stacks) = self.stacks.get(&e.header.tid) else { return };
             let addr = e.args[0];
-            let Some((_, _, mmap)) = stacks.iter().rev().find(|(base, len, _)| addr >= *base && addr < base + len) else {
+            let Some((_, _, mmap)) = stacks.iter().rev().find(|(base, len, _)| addr >= *base && addr < base + len)
+            else {
                 return;
             };
             let mmap = mmap.clone();
-            self.failures
-                .entry(e.header.tid)
-                .and_modify(|f| f.3 += 1)
-                .or_insert((e.header.tgid, mmap, cx.evidence(event), 1, e.args[1]));
+            self.failures.entry(e.header.tid).and_modify(|f| f.3 += 1).or_insert((
+                e.header.tgid,
+                mmap,
+                cx.evidence(event),
+                1,
+                e.args[1],
+            ));
         }
     }
 
@@ -273,7 +289,11 @@ mod tests {
         let c = classify(&events, Some(preflight_with_limit("Max data size", u64::MAX - 1)));
         let f = only(&c, "pthread-stack-mprotect-enomem");
         assert!(f.summary.contains("RLIMIT_DATA is 40 MiB"), "{}", f.summary);
-        assert!(f.evidence[2].text.starts_with("RLIMIT_DATA soft limit set to 41943040 (40 MiB) at "), "{:?}", f.evidence);
+        assert!(
+            f.evidence[2].text.starts_with("RLIMIT_DATA soft limit set to 41943040 (40 MiB) at "),
+            "{:?}",
+            f.evidence
+        );
     }
 
     #[test]

@@ -52,7 +52,9 @@ impl Classifier for FatalSignal {
                 self.delivered.insert((d.header.tgid, d.sig), (d.header.tid, cx.evidence(event)));
             }
             Event::Exit(x) if x.header.flags & flags::GROUP_DEAD != 0 => {
-                if let Some(exit @ ProcessExit::Signal { sig, .. }) = cx.book.process(x.header.tgid).and_then(|p| p.exit.clone()) {
+                if let Some(exit @ ProcessExit::Signal { sig, .. }) =
+                    cx.book.process(x.header.tgid).and_then(|p| p.exit.clone())
+                {
                     let during_stop = self.observer_stop_ns.is_some_and(|t| t <= x.header.ts_ns);
                     self.ended.push((x.header.tgid, x.header.tid, sig, cx.evidence(event), exit, during_stop));
                 }
@@ -185,12 +187,19 @@ mod tests {
         let f = only(&c, "fatal-signal");
         assert_eq!((f.pid, f.tid, f.severity), (10, 10, Severity::Fatal));
         assert!(f.summary.contains("SIGSEGV (SEGV_ACCERR)"), "{}", f.summary);
-        assert!(f.summary.contains("at address 0x7f0000001008; 0x7f0000001008 is in an anonymous mapping 0x7f0000000000-0x7f0000002000"), "{}", f.summary);
+        assert!(
+            f.summary.contains(
+                "at address 0x7f0000001008; 0x7f0000001008 is in an anonymous mapping 0x7f0000000000-0x7f0000002000"
+            ),
+            "{}",
+            f.summary
+        );
     }
 
     #[test]
     fn a_kill_names_the_sender_and_a_clean_exit_is_not_fatal() {
-        let events = vec![generate(20, 21, 10, libc::SIGKILL, 0), deliver(10, 10, libc::SIGKILL, 0), exit(10, 10, true)];
+        let events =
+            vec![generate(20, 21, 10, libc::SIGKILL, 0), deliver(10, 10, libc::SIGKILL, 0), exit(10, 10, true)];
         let c = classify(&events, None);
         let f = only(&c, "fatal-signal");
         assert!(f.summary.contains("signal SIGKILL from pid 20 (sender)"), "{}", f.summary);

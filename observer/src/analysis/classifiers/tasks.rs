@@ -34,7 +34,10 @@ impl CloneEagain {
                 let estimate = current + live_at_failure.saturating_sub(1) as u64;
                 evidence.push(Evidence::fact(
                     "preflight",
-                    format!("pids cgroup {} ({}): pids.max {max}, pids.current {current} at start", cg.path, cg.hierarchy),
+                    format!(
+                        "pids cgroup {} ({}): pids.max {max}, pids.current {current} at start",
+                        cg.path, cg.hierarchy
+                    ),
                 ));
                 reasons.push(format!(
                     "the pids cgroup {} allows {max} tasks and about {estimate} were in use ({current} at start + {} created by the command and still alive)",
@@ -57,7 +60,8 @@ impl CloneEagain {
                 evidence.push(Evidence::fact("preflight", format!("{label} = {v}")));
             }
         }
-        evidence.push(Evidence::fact("capture", format!("{live_at_failure} tasks of the command alive at the failure")));
+        evidence
+            .push(Evidence::fact("capture", format!("{live_at_failure} tasks of the command alive at the failure")));
         if reasons.is_empty() {
             reasons.push(format!(
                 "no pids cgroup or RLIMIT_NPROC in the preflight explains it; compare kernel.threads-max ({}) and kernel.pid_max ({}) with the system's task count",
@@ -88,10 +92,12 @@ impl Classifier for CloneEagain {
                     return;
                 }
                 let live = self.live.len();
-                self.failures
-                    .entry(e.header.tid)
-                    .and_modify(|f| f.2 += 1)
-                    .or_insert((e.header.tgid, cx.evidence(event), 1, live));
+                self.failures.entry(e.header.tid).and_modify(|f| f.2 += 1).or_insert((
+                    e.header.tgid,
+                    cx.evidence(event),
+                    1,
+                    live,
+                ));
             }
             _ => {}
         }
@@ -144,7 +150,11 @@ mod tests {
         let c = classify(&events, Some(pf));
         let f = only(&c, "clone-eagain");
         assert_eq!((f.pid, f.tid), (10, 10));
-        assert!(f.summary.contains("pids cgroup /observer-test allows 4 tasks and about 4 were in use"), "{}", f.summary);
+        assert!(
+            f.summary.contains("pids cgroup /observer-test allows 4 tasks and about 4 were in use"),
+            "{}",
+            f.summary
+        );
     }
 
     #[test]

@@ -6,9 +6,9 @@ use observer_common::{
 
 use crate::{
     analysis::{Analyzer, Classification, Context, Finding},
+    event::Event,
     eventlog::LogHeader,
     hang::snapshot::StuckSnapshot,
-    event::Event,
     preflight::{Limit, Preflight},
     processes::ProcessBook,
 };
@@ -47,11 +47,19 @@ pub fn fork(tgid: u32, tid: u32, child: u32, thread: bool) -> Event {
 }
 
 pub fn exec(tgid: u32) -> Event {
-    Event::Exec(ExecEvent { header: header(kind::EXEC, 0, tgid, tgid), old_tid: tgid, comm: comm("prog"), ..Default::default() })
+    Event::Exec(ExecEvent {
+        header: header(kind::EXEC, 0, tgid, tgid),
+        old_tid: tgid,
+        comm: comm("prog"),
+        ..Default::default()
+    })
 }
 
 pub fn exit(tgid: u32, tid: u32, group_dead: bool) -> Event {
-    Event::Exit(ExitEvent { header: header(kind::EXIT, if group_dead { flags::GROUP_DEAD } else { 0 }, tgid, tid), comm: comm("prog") })
+    Event::Exit(ExitEvent {
+        header: header(kind::EXIT, if group_dead { flags::GROUP_DEAD } else { 0 }, tgid, tid),
+        comm: comm("prog"),
+    })
 }
 
 pub fn generate(sender_tgid: u32, sender_tid: u32, target: u32, sig: i32, code: i32) -> Event {
