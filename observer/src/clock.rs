@@ -7,7 +7,7 @@ pub fn boot_to_wall_offset_ns() -> i64 {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: valid clock id and timespec pointer.
         unsafe { libc::clock_gettime(clock, &mut ts) };
-        ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
     };
     let boot = read(libc::CLOCK_BOOTTIME);
     let wall = read(libc::CLOCK_REALTIME);

@@ -29,7 +29,7 @@ fn exit_code_for(err: &RunError) -> u8 {
             CaptureError::TracefsMissing { .. }
             | CaptureError::TracefsMount { .. }
             | CaptureError::TracepointMissing { .. }
-            | CaptureError::LayoutMismatch { .. },
+            | CaptureError::LayoutMismatch(_),
         ) => 78,
         RunError::Capture(CaptureError::Verifier { .. } | CaptureError::Attach { .. } | CaptureError::Load(_)) => 79,
         RunError::Capture(CaptureError::BufferSize(_)) | RunError::NoCommand => 2,

@@ -31,6 +31,8 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Set up, then the lint gate: clippy on every target with warnings as errors.
+    Lint,
     /// Overhead against bare runs, strace -f, perf trace and bpftrace; writes docs/benchmarks.{md,json}.
     Bench {
         /// Smaller sizes and fewer rounds (a few minutes): checks the harness, not for quoting.
@@ -118,6 +120,11 @@ fn test(args: &[String]) -> Result<()> {
     run(cargo().arg("test").args(args))
 }
 
+fn lint() -> Result<()> {
+    setup::ensure()?;
+    run(cargo().args(["clippy", "--workspace", "--exclude", "observer-ebpf", "--all-targets", "--", "-D", "warnings"]))
+}
+
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::ensure(),
@@ -127,6 +134,7 @@ fn main() -> Result<()> {
         }
         Task::Demo => demo(),
         Task::Test { args } => test(&args),
+        Task::Lint => lint(),
         Task::Bench { quick } => bench::bench(quick),
     }
 }

@@ -11,16 +11,9 @@ pub enum CaptureError {
     TracefsMount { path: PathBuf, reason: String },
     #[error("tracepoint {category}/{event} is missing on this kernel (needs CONFIG_FTRACE_SYSCALLS and a matching kernel); observer cannot capture without it")]
     TracepointMissing { category: String, event: String },
-    #[error("tracepoint {category}/{event} field `{field}` is at offset {found_offset} size {found_size}, observer was built for offset {expected_offset} size {expected_size}: this kernel's layout differs, refusing to misread it")]
-    LayoutMismatch {
-        category: String,
-        event: String,
-        field: String,
-        expected_offset: usize,
-        expected_size: usize,
-        found_offset: String,
-        found_size: String,
-    },
+    /// Boxed: the details would make every `Result<_, CaptureError>` three times as large.
+    #[error(transparent)]
+    LayoutMismatch(Box<LayoutMismatch>),
     #[error("the kernel verifier refused eBPF program `{program}`: {reason}\nverifier log:\n{log}")]
     Verifier { program: String, reason: String, log: String },
     #[error("could not attach `{program}` to {target}: {reason}")]
@@ -31,4 +24,17 @@ pub enum CaptureError {
     BufferSize(u64),
     #[error("kernel map `{map}`: {reason}")]
     Map { map: &'static str, reason: String },
+}
+
+/// A tracepoint field where this kernel puts it somewhere other than where observer reads it.
+#[derive(Debug, thiserror::Error)]
+#[error("tracepoint {category}/{event} field `{field}` is at offset {found_offset} size {found_size}, observer was built for offset {expected_offset} size {expected_size}: this kernel's layout differs, refusing to misread it")]
+pub struct LayoutMismatch {
+    pub category: String,
+    pub event: String,
+    pub field: String,
+    pub expected_offset: usize,
+    pub expected_size: usize,
+    pub found_offset: String,
+    pub found_size: String,
 }

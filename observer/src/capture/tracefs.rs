@@ -10,7 +10,7 @@ use observer_common::{
     tracepoint_fields::{Field, FIXED},
 };
 
-use super::CaptureError;
+use super::{error::LayoutMismatch, CaptureError};
 
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
@@ -97,7 +97,7 @@ fn check_field(fields: &[FormatField], want: &Want<'_>) -> Result<(), CaptureErr
     let found = fields.iter().find(|f| f.name == want.name);
     match found {
         Some(f) if f.offset == want.offset && f.size == want.size => Ok(()),
-        _ => Err(CaptureError::LayoutMismatch {
+        _ => Err(CaptureError::LayoutMismatch(Box::new(LayoutMismatch {
             category: want.category.into(),
             event: want.event.into(),
             field: want.name.into(),
@@ -105,7 +105,7 @@ fn check_field(fields: &[FormatField], want: &Want<'_>) -> Result<(), CaptureErr
             expected_size: want.size,
             found_offset: found.map_or("(missing)".into(), |f| f.offset.to_string()),
             found_size: found.map_or("(missing)".into(), |f| f.size.to_string()),
-        }),
+        }))),
     }
 }
 
@@ -124,10 +124,11 @@ pub fn verify_layout(root: &Path) -> Result<usize, CaptureError> {
     let mut cache: HashMap<(&str, &str), Vec<FormatField>> = HashMap::new();
     for field in FIXED {
         let key = (field.category, field.event);
-        if !cache.contains_key(&key) {
-            cache.insert(key, read_format(root, field.category, field.event)?);
-        }
-        check_field(&cache[&key], &Want::from(field))?;
+        let fields = match cache.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(read_format(root, field.category, field.event)?),
+        };
+        check_field(fields, &Want::from(field))?;
         checked += 1;
     }
     // Syscalls are caught by the raw sys_enter/sys_exit tracepoints, whose arguments are the saved
@@ -140,7 +141,7 @@ pub fn verify_layout(root: &Path) -> Result<usize, CaptureError> {
         let fields = read_format(root, "syscalls", &enter)?;
         let found = arguments(&fields).count();
         if found < sc.nargs as usize {
-            return Err(CaptureError::LayoutMismatch {
+            return Err(CaptureError::LayoutMismatch(Box::new(LayoutMismatch {
                 category: "syscalls".into(),
                 event: enter,
                 field: format!("argument {}", found + 1),
@@ -148,7 +149,7 @@ pub fn verify_layout(root: &Path) -> Result<usize, CaptureError> {
                 expected_size: 8,
                 found_offset: "(missing)".into(),
                 found_size: "(missing)".into(),
-            });
+            })));
         }
         checked += 1;
     }

@@ -28,9 +28,12 @@ impl CpuWindow {
     }
 }
 
+/// Per thread: (user ticks, system ticks) at one sampling.
+type ThreadCpu = HashMap<u32, (u64, u64)>;
+
 /// CPU samples of every thread of the tracked processes, kept for as long as the window needs.
 pub struct CpuSampler {
-    history: VecDeque<(Instant, HashMap<u32, (u64, u64)>)>,
+    history: VecDeque<(Instant, ThreadCpu)>,
     keep: Duration,
     ticks: f64,
 }

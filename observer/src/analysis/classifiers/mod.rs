@@ -28,7 +28,7 @@ pub fn all() -> Vec<Box<dyn Classifier>> {
 pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     for (unit, size) in UNITS {
-        if n >= size && n % (size / 1024).max(1) == 0 {
+        if n >= size && n.is_multiple_of((size / 1024).max(1)) {
             let value = n as f64 / size as f64;
             return if value.fract() == 0.0 { format!("{value:.0} {unit}") } else { format!("{value:.1} {unit}") };
         }

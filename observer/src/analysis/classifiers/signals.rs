@@ -19,15 +19,21 @@ fn is_fault(sig: i32) -> bool {
     matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGTRAP | libc::SIGFPE)
 }
 
+/// A process that ended by a signal: (pid, tid, signal, evidence, how it ended, whether observer stopped it).
+type Ended = (u32, u32, i32, Evidence, ProcessExit, bool);
+
+/// A fault record: (tid, si_code, si_addr, its evidence, where the address is).
+type FaultSeen = (u32, i32, u64, Evidence, String);
+
 #[derive(Default)]
 pub struct FatalSignal {
     spaces: AddressSpaces,
     /// Per process: the signal's generation (sender) and the fault record, latest per signal.
     generated: HashMap<(u32, i32), Evidence>,
     /// Per process and signal: (tid, si_code, si_addr, the fault's evidence, where the address is).
-    faults: HashMap<(u32, i32), (u32, i32, u64, Evidence, String)>,
+    faults: HashMap<(u32, i32), FaultSeen>,
     delivered: HashMap<(u32, i32), (u32, Evidence)>,
-    ended: Vec<(u32, u32, i32, Evidence, ProcessExit, bool)>,
+    ended: Vec<Ended>,
     /// When the observer began stopping the run (its first signal to a tracked process).
     observer_stop_ns: Option<u64>,
 }
