@@ -14,9 +14,11 @@ use crate::{
     capture::Kernel,
     clock,
     hang::procread,
-    run::{finalize, open_capture, Finished, OnHang, RunError, RunOutcome},
     rundir,
-    session::{self, OnInterrupt, SessionOptions, Target},
+    session::{
+        self, finalize, io_at, open_capture, Finished, OnHang, OnInterrupt, RunError, RunOutcome, SessionOptions,
+        Target,
+    },
 };
 
 #[derive(Clone, Debug)]
@@ -28,10 +30,6 @@ pub struct AttachOptions {
     pub hang_after: Option<Duration>,
     pub on_hang: OnHang,
     pub buffer_size: u64,
-}
-
-fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::RunDir { path: path.to_path_buf(), source }
 }
 
 /// The process and all its descendants, parents before children.

@@ -86,10 +86,10 @@ pub struct AttachArgs {
 }
 
 impl OnHangArg {
-    pub fn into_on_hang(self) -> crate::run::OnHang {
+    pub fn into_on_hang(self) -> crate::session::OnHang {
         match self {
-            OnHangArg::Kill => crate::run::OnHang::Kill,
-            OnHangArg::Keep => crate::run::OnHang::Keep,
+            OnHangArg::Kill => crate::session::OnHang::Kill,
+            OnHangArg::Keep => crate::session::OnHang::Keep,
         }
     }
 }

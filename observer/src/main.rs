@@ -17,7 +17,8 @@ use observer::{
     processes::ProcessBook,
     repeat::{self, RepeatError},
     replay::{self, Filter, Format},
-    run::{run, RunArgsError, RunError, RunOutcome},
+    run::{run, RunArgsError},
+    session::{RunError, RunOutcome},
     source::EventSource,
     watch::{self, WatchError},
 };

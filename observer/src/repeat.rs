@@ -16,8 +16,9 @@ use crate::{
     child::ExitStatus,
     clock,
     decode::signal_name,
-    run::{run_in, RunError, RunOptions},
+    run::{run_in, RunOptions},
     rundir,
+    session::RunError,
 };
 
 /// Which attempt directories stay on disk.

@@ -11,18 +11,14 @@ use std::{
 };
 
 use crate::{
-    analysis::{report, Classification},
-    capture::{CaptureError, Kernel, Probes, Tally},
-    child::{self, BlockedChild, ChildError, ExitStatus},
-    clock,
-    eventlog::{EventLogWriter, LogHeader},
-    hang::snapshot::STUCK_TXT,
-    preflight::Preflight,
-    processes::{describe_exit, describe_exit_signal, ProcessExit},
-    rundir,
-    session::{self, OnInterrupt, SessionEnd, SessionOptions, Target},
+    capture::{Kernel, Probes},
+    child::{self, BlockedChild, ExitStatus},
+    clock, rundir,
+    session::{
+        self, finalize, io_at, open_capture, Finished, OnHang, OnInterrupt, RunError, RunOutcome, SessionOptions,
+        Target,
+    },
     sinks::Pipeline,
-    summary::Summary,
 };
 
 /// Validated options of one run.
@@ -44,72 +40,10 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
-/// What `--on-hang` asks for once a hang is declared.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnHang {
-    /// Stop the process group like the timeout does.
-    #[default]
-    Kill,
-    /// Leave it running (until it ends or the timeout fires).
-    Keep,
-}
-
-/// Why observer stopped the command before it ended by itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    Timeout(Duration),
-    Signal(&'static str),
-    NoProgress(Duration),
-    /// Observer detached from an attached tree on this signal; the tree runs on.
-    Detached(&'static str),
-}
-
-impl std::fmt::Display for StopReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StopReason::Timeout(d) => write!(f, "timeout after {}s", d.as_secs_f64()),
-            StopReason::Signal(name) => write!(f, "{name} to observer"),
-            StopReason::NoProgress(d) => write!(f, "no progress for {}s", d.as_secs_f64()),
-            StopReason::Detached(name) => write!(f, "detached on {name}, the process runs on"),
-        }
-    }
-}
-
 /// An option value that does not make sense (e.g. a negative timeout).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct RunArgsError(pub String);
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Capture(#[from] CaptureError),
-    #[error(transparent)]
-    Child(#[from] ChildError),
-    #[error("run directory {path}: {source}")]
-    RunDir { path: PathBuf, source: std::io::Error },
-    #[error("cannot start the command in cgroup {path}: {source} (the directory must exist and be writable: a cgroup v1 or v2 directory with cgroup.procs)")]
-    Cgroup { path: PathBuf, source: std::io::Error },
-    #[error("no process {0}: give the pid of a running process (see `pgrep`)")]
-    NoSuchProcess(u32),
-    #[error("no command given: usage is `observer run [OPTIONS] -- CMD [ARGS...]`")]
-    NoCommand,
-}
-
-/// The result of a finished run.
-#[derive(Debug)]
-pub struct RunOutcome {
-    pub dir: PathBuf,
-    pub exit: ExitStatus,
-    pub summary: Summary,
-    pub classification: Classification,
-    /// The probes being detached; join before exiting so nothing of ours stays attached.
-    pub detaching: Option<std::thread::JoinHandle<()>>,
-}
-
-fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::RunDir { path: path.to_path_buf(), source }
-}
 
 /// Copies the child's output into the run directory and to our own terminal (`--tee`).
 fn tee_thread(mut from: File, mut to_file: File, to_stdout: bool) -> std::thread::JoinHandle<()> {
@@ -157,21 +91,6 @@ fn prepare_capture(
     let pipeline = open_capture(dir, pid as u32, command.to_vec(), started_wall)?;
     probes.track(pid as u32)?;
     Ok(pipeline)
-}
-
-/// The run directory's capture files for process `pid`: its preflight, the event log with its
-/// header, and the sinks fed from it.
-pub(crate) fn open_capture(
-    dir: &Path,
-    pid: u32,
-    command: Vec<String>,
-    started_wall: i64,
-) -> Result<Pipeline, RunError> {
-    let preflight = Preflight::take(pid, clock::rfc3339(started_wall));
-    preflight.write(dir).map_err(io_at(dir))?;
-    let header = LogHeader::live(command, Some(pid), clock::rfc3339(started_wall));
-    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(dir))?;
-    Ok(Pipeline::new(dir, log, header, Some(preflight)))
 }
 
 /// Runs the command under observation. `shutdown` resolves when the user asks observer to stop
@@ -258,72 +177,4 @@ pub async fn run_in(
         let _ = t.join();
     }
     Ok(finished)
-}
-
-/// Everything a finished session leaves to be written.
-pub(crate) struct Finished<'a> {
-    pub dir: &'a Path,
-    pub started_wall: i64,
-    pub started: Instant,
-    pub command_line: String,
-    pub root: u32,
-    pub kernel: &'a Kernel,
-    /// The kernel's counters when the capture began.
-    pub tally: Tally,
-    pub pipeline: Pipeline,
-    pub end: SessionEnd,
-}
-
-/// Classifies, and writes the summary and report of a finished capture.
-pub(crate) fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
-    let Finished { dir, started_wall, started, command_line, root, kernel, tally, mut pipeline, end } = f;
-    let Tally { counters, undecodable } = kernel.tally_since(&tally);
-    let fault_addresses = kernel
-        .probes
-        .fault_addresses_unavailable()
-        .map_or_else(|| "captured".to_string(), |why| format!("unavailable: {why}"));
-    let (records, classification) = pipeline.finish(end.stuck.as_ref()).map_err(io_at(dir))?;
-    report::write(&classification, dir).map_err(io_at(dir))?;
-
-    // The exit as observer reaped it, else as the capture saw it (an attached process).
-    let from_capture = pipeline.book.process(root).and_then(|p| p.exit.clone());
-    let (exit_text, exit) = match (end.exit, from_capture) {
-        (Some(ExitStatus::Code(c)), _) => (describe_exit(&ProcessExit::Code(c)), ExitStatus::Code(c)),
-        (Some(status @ ExitStatus::Signal { sig, .. }), _) => {
-            (describe_exit_signal(sig, pipeline.book.sender_of(root, sig)), status)
-        }
-        (None, Some(exit @ ProcessExit::Code(c))) => (describe_exit(&exit), ExitStatus::Code(c)),
-        (None, Some(exit @ ProcessExit::Signal { sig, .. })) => {
-            (describe_exit(&exit), ExitStatus::Signal { sig, core_dumped: false })
-        }
-        (None, None) if end.detached => ("still running (observer detached)".to_string(), ExitStatus::Code(0)),
-        (None, None) => ("ended (status not captured)".to_string(), ExitStatus::Code(0)),
-    };
-    let mut s = Summary::default();
-    s.put("command", command_line);
-    s.put("run_dir", dir.display().to_string());
-    s.put("started_at", clock::rfc3339(started_wall));
-    s.put("duration_s", (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
-    s.put("pid", root);
-    s.put("exit", exit_text);
-    s.put("exit_code", exit.shell_code());
-    s.put(
-        "stuck_snapshot",
-        end.stuck.as_ref().map_or_else(|| "none".to_string(), |st| format!("{} ({})", STUCK_TXT, st.reason)),
-    );
-    s.put("stopped_by", end.stop_reason.as_ref().map_or_else(|| "none".to_string(), |r| r.to_string()));
-    s.put("left_running_in_group", if end.leftovers { "yes, stopped with the group" } else { "no" });
-    pipeline.put_outcome(&mut s, &classification, records);
-    s.put("events_submitted_by_kernel", counters.submitted_total());
-    s.put("events_dropped", counters.dropped_total());
-    for kind in 1..observer_common::kind::COUNT as u16 {
-        s.put(format!("events_dropped.{}", crate::event::kind_name(kind)), counters.dropped[kind as usize]);
-    }
-    s.put("events_undecodable", undecodable);
-    s.put("inflight_table_overflows", counters.inflight_full);
-    s.put("fault_addresses", fault_addresses);
-    s.put("syscall_hooks", kernel.probes.syscall_hooks().to_string());
-    pipeline.put_counts(&mut s);
-    s.write(dir).map_err(io_at(dir))?;
-    Ok(RunOutcome { dir: dir.to_path_buf(), exit, summary: s, classification, detaching: None })
 }

@@ -8,12 +8,12 @@ use std::{
     time::Duration,
 };
 
+use super::{io_at, OnHang, RunError, StopReason};
 use crate::{
     capture::{Kernel, LiveSource, Probes},
     child::{self, ExitStatus},
     event::Event,
     hang::{progress::Stall, snapshot::StuckSnapshot, watch::Watchdog},
-    run::{OnHang, RunError, StopReason},
     sinks::Pipeline,
     source::EventSource,
 };
@@ -60,10 +60,6 @@ pub struct SessionEnd {
     pub leftovers: bool,
     /// The session ended by detaching; the target still runs.
     pub detached: bool,
-}
-
-fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::RunDir { path: path.to_path_buf(), source }
 }
 
 struct Loop<'a> {

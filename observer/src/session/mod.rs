@@ -1,0 +1,83 @@
+//! One capture, whichever command starts it: the types `run`, `attach` and `repeat` share (what
+//! to do on a hang, why a capture stopped, its errors and outcome), the capture loop
+//! ([`event_loop`]) and the files written around it ([`finish`]): run dir -> capture -> loop ->
+//! finalize.
+pub mod event_loop;
+pub mod finish;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use crate::{
+    analysis::Classification,
+    capture::CaptureError,
+    child::{ChildError, ExitStatus},
+    summary::Summary,
+};
+
+pub use event_loop::{watch, OnInterrupt, SessionEnd, SessionOptions, Target};
+pub use finish::{finalize, open_capture, Finished};
+
+/// What `--on-hang` asks for once a hang is declared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnHang {
+    /// Stop the process group like the timeout does.
+    #[default]
+    Kill,
+    /// Leave it running (until it ends or the timeout fires).
+    Keep,
+}
+
+/// Why observer stopped the command before it ended by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    Timeout(Duration),
+    Signal(&'static str),
+    NoProgress(Duration),
+    /// Observer detached from an attached tree on this signal; the tree runs on.
+    Detached(&'static str),
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Timeout(d) => write!(f, "timeout after {}s", d.as_secs_f64()),
+            StopReason::Signal(name) => write!(f, "{name} to observer"),
+            StopReason::NoProgress(d) => write!(f, "no progress for {}s", d.as_secs_f64()),
+            StopReason::Detached(name) => write!(f, "detached on {name}, the process runs on"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Child(#[from] ChildError),
+    #[error("run directory {path}: {source}")]
+    RunDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot start the command in cgroup {path}: {source} (the directory must exist and be writable: a cgroup v1 or v2 directory with cgroup.procs)")]
+    Cgroup { path: PathBuf, source: std::io::Error },
+    #[error("no process {0}: give the pid of a running process (see `pgrep`)")]
+    NoSuchProcess(u32),
+    #[error("no command given: usage is `observer run [OPTIONS] -- CMD [ARGS...]`")]
+    NoCommand,
+}
+
+/// The result of a finished run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub exit: ExitStatus,
+    pub summary: Summary,
+    pub classification: Classification,
+    /// The probes being detached; join before exiting so nothing of ours stays attached.
+    pub detaching: Option<std::thread::JoinHandle<()>>,
+}
+
+pub(crate) fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::RunDir { path: path.to_path_buf(), source }
+}
