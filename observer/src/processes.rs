@@ -84,9 +84,11 @@ pub struct ProcessBook {
     processes: BTreeMap<u32, Process>,
     /// Last sender of each signal to each process: (tgid, sig) -> sender.
     last_sender: HashMap<(u32, i32), Sender>,
-    /// The last signal generated for each process whose default action ends it. A fatal signal
-    /// makes the kernel kill every thread with SIGKILL, so deliveries alone would name SIGKILL.
-    last_fatal_generated: HashMap<u32, i32>,
+    /// Per process, the signals generated for it whose default action ends it and that no handler
+    /// has taken since. A fatal signal makes the kernel end every thread with SIGKILL, so
+    /// deliveries alone would name SIGKILL; a signal a handler took (HotSpot's SIGSEGV, a SIGTERM
+    /// handler) ended nothing.
+    pending_fatal: HashMap<u32, Vec<i32>>,
 }
 
 impl ProcessBook {
@@ -144,7 +146,7 @@ impl ProcessBook {
             }
         }
         self.last_sender.retain(|(t, _), _| *t != tgid);
-        self.last_fatal_generated.remove(&tgid);
+        self.pending_fatal.remove(&tgid);
     }
 
     /// Seeds the name of a process known before its first event (the launched command).
@@ -197,27 +199,17 @@ impl ProcessBook {
             }
             Event::Exec(e) => {
                 self.see(h.tid, h.tgid);
-                self.process_mut(h.tgid).comm = c_str(&e.comm);
+                // exec ends the other threads with SIGKILL (de_thread); the process lives on.
+                let p = self.process_mut(h.tgid);
+                p.comm = c_str(&e.comm);
+                p.fatal_signal = None;
             }
             Event::Exit(e) => {
                 self.see(h.tid, h.tgid);
                 let comm = c_str(&e.comm);
                 self.name(h.tgid, &comm);
                 if e.header.flags & flags::GROUP_DEAD != 0 {
-                    let exit = {
-                        let p = &self.processes[&h.tgid];
-                        match (p.fatal_signal, p.exit_group_code) {
-                            (Some(sig), _) => ProcessExit::Signal { sig, sender: None },
-                            (None, Some(code)) => ProcessExit::Code(code),
-                            (None, None) => ProcessExit::Code(0),
-                        }
-                    };
-                    let exit = match exit {
-                        ProcessExit::Signal { sig, .. } => {
-                            ProcessExit::Signal { sig, sender: self.sender_of(h.tgid, sig).cloned() }
-                        }
-                        code => code,
-                    };
+                    let exit = self.cause_of_death(h.tgid);
                     self.process_mut(h.tgid).exit = Some(exit);
                 }
             }
@@ -227,7 +219,9 @@ impl ProcessBook {
                 let sender = Sender { tid: h.tid, tgid: h.tgid, comm: c_str(&e.sender_comm), code: e.code };
                 self.last_sender.insert((target_tgid, e.sig), sender);
                 if default_action_kills(e.sig) && e.result == 0 {
-                    self.last_fatal_generated.insert(target_tgid, e.sig);
+                    let pending = self.pending_fatal.entry(target_tgid).or_default();
+                    pending.retain(|&s| s != e.sig);
+                    pending.push(e.sig);
                 }
                 self.name(target_tgid, &c_str(&e.target_comm));
             }
@@ -235,9 +229,15 @@ impl ProcessBook {
             Event::SignalDeliver(e) => {
                 self.see(h.tid, h.tgid);
                 let default_handler = e.sa_handler == 0;
-                if e.sig == libc::SIGKILL || (default_handler && default_action_kills(e.sig)) {
-                    // A SIGKILL nobody sent is the kernel ending the group for another fatal signal.
-                    let sig = match (e.sig, self.last_fatal_generated.get(&h.tgid)) {
+                if !default_handler {
+                    // Taken by a handler: whatever the program does next, this signal ended nothing.
+                    if let Some(pending) = self.pending_fatal.get_mut(&h.tgid) {
+                        pending.retain(|&s| s != e.sig);
+                    }
+                } else if e.sig == libc::SIGKILL || default_action_kills(e.sig) {
+                    // A SIGKILL nobody sent is the kernel ending the group: for another fatal
+                    // signal, or for exit_group / exec (zap_other_threads), which is no kill.
+                    let sig = match (e.sig, self.pending_fatal.get(&h.tgid).and_then(|p| p.last())) {
                         (libc::SIGKILL, Some(&cause)) if !self.last_sender.contains_key(&(h.tgid, libc::SIGKILL)) => {
                             cause
                         }
@@ -247,6 +247,33 @@ impl ProcessBook {
                     p.fatal_signal.get_or_insert(sig);
                 }
             }
+        }
+    }
+
+    /// How a process whose last thread just exited ended. A process that called exit_group ended
+    /// with its code unless a signal that nobody handled killed it first: a SIGKILL (or other
+    /// fatal signal) sent by a process, or a fault the kernel raised. The SIGKILLs the kernel
+    /// sends to the other threads inside exit_group and exec are not causes of death.
+    fn cause_of_death(&self, tgid: u32) -> ProcessExit {
+        let Some(p) = self.processes.get(&tgid) else { return ProcessExit::Code(0) };
+        let unhandled = self.pending_fatal.get(&tgid).map_or(&[][..], Vec::as_slice);
+        let signal = |sig: i32| ProcessExit::Signal { sig, sender: self.sender_of(tgid, sig).cloned() };
+        let killed_by_sender = unhandled
+            .iter()
+            .rev()
+            .copied()
+            .find(|&sig| self.sender_of(tgid, sig).is_some_and(Sender::is_process) && p.fatal_signal.is_some());
+        match (killed_by_sender, p.exit_group_code, p.fatal_signal) {
+            (Some(sig), _, _) => signal(sig),
+            (None, Some(code), _) => ProcessExit::Code(code),
+            (None, None, Some(sig)) if sig != libc::SIGKILL || self.last_sender.contains_key(&(tgid, sig)) => {
+                signal(sig)
+            }
+            (None, None, Some(_)) => match unhandled.last() {
+                Some(&sig) => signal(sig),
+                None => signal(libc::SIGKILL),
+            },
+            (None, None, None) => ProcessExit::Code(0),
         }
     }
 }

@@ -19,6 +19,25 @@ fn is_fault(sig: i32) -> bool {
     matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGTRAP | libc::SIGFPE)
 }
 
+/// si_code of a SIGTRAP raised by an `int3` (the kernel reports SI_KERNEL) and of a SIGILL from `ud2`.
+const SI_KERNEL: i32 = 0x80;
+const TRAP_BRKPT: i32 = 1;
+const ILL_ILLOPN: i32 = 2;
+
+/// A trap the program executed on purpose, where the fault address means nothing: CHECK/assert
+/// failures and `__builtin_trap` compile to `int3` or `ud2`.
+fn trap_instruction(sig: i32, code: i32) -> Option<&'static str> {
+    match (sig, code) {
+        (libc::SIGTRAP, SI_KERNEL | TRAP_BRKPT) => {
+            Some("a trap instruction (int3): a deliberate crash such as a failed CHECK/assert or __builtin_trap")
+        }
+        (libc::SIGILL, ILL_ILLOPN | SI_KERNEL) => {
+            Some("an undefined instruction (ud2): a deliberate crash such as __builtin_trap or a Rust/C++ abort path")
+        }
+        _ => None,
+    }
+}
+
 /// A process that ended by a signal: (pid, tid, signal, evidence, how it ended, whether observer stopped it).
 type Ended = (u32, u32, i32, Evidence, ProcessExit, bool);
 
@@ -94,12 +113,21 @@ impl Classifier for FatalSignal {
                     if let Some((fault_tid, code, addr, fault, place)) = self.faults.get(&(pid, sig)) {
                         tid = *fault_tid;
                         evidence.push(fault.clone());
-                        evidence.push(Evidence::fact("capture", place.clone()));
-                        summary = format!(
-                            "process {pid} ({comm}) crashed: {} ({}) in thread {tid} at address {addr:#x}; {place}",
-                            name(sig),
-                            si_code_name(sig, *code),
-                        );
+                        summary = match trap_instruction(sig, *code) {
+                            Some(what) => format!(
+                                "process {pid} ({comm}) stopped itself: {} ({}) in thread {tid} from {what}",
+                                name(sig),
+                                si_code_name(sig, *code),
+                            ),
+                            None => {
+                                evidence.push(Evidence::fact("capture", place.clone()));
+                                format!(
+                                    "process {pid} ({comm}) crashed: {} ({}) in thread {tid} at address {addr:#x}; {place}",
+                                    name(sig),
+                                    si_code_name(sig, *code),
+                                )
+                            }
+                        };
                     }
                 }
                 evidence.extend(self.delivered.get(&(pid, sig)).map(|(_, e)| e.clone()));
@@ -224,5 +252,74 @@ mod tests {
     #[test]
     fn a_handled_sigtstp_is_not_a_stop() {
         assert!(classify(&[deliver(10, 10, libc::SIGTSTP, 0x4000)], None).findings.is_empty());
+    }
+
+    #[test]
+    fn a_fault_taken_by_a_handler_is_no_crash_and_exit_group_zaps_are_no_kill() {
+        // HotSpot: a SIGSEGV on purpose, taken by its handler; later exit(0) from one thread of
+        // three, and the kernel ends the other two with SIGKILL.
+        let events = vec![
+            exec(10),
+            fork(10, 10, 11, true),
+            fork(10, 10, 12, true),
+            generate(10, 11, 11, libc::SIGSEGV, 1),
+            fault(10, 11, libc::SIGSEGV, 1, 0),
+            deliver(10, 11, libc::SIGSEGV, 0x7f00_0000_4000),
+            deliver(10, 11, libc::SIGKILL, 0),
+            exit(10, 11, false),
+            deliver(10, 12, libc::SIGKILL, 0),
+            exit(10, 12, false),
+            syscall(10, 10, "exit_group", [0; 6], 0),
+            exit(10, 10, true),
+        ];
+        assert!(classify(&events, None).findings.is_empty(), "{:#?}", classify(&events, None));
+        let mut exit_3 = events[..events.len() - 2].to_vec();
+        exit_3.extend([syscall(10, 10, "exit_group", [3, 0, 0, 0, 0, 0], 0), exit(10, 10, true)]);
+        let c = classify(&exit_3, None);
+        assert!(!c.has("fatal-signal"), "{c:#?}");
+        assert!(only(&c, "exit-nonzero").summary.contains("code 3"), "{c:#?}");
+    }
+
+    #[test]
+    fn exec_of_a_threaded_process_is_no_kill() {
+        let events = vec![
+            fork(10, 10, 11, true),
+            deliver(10, 11, libc::SIGKILL, 0),
+            exit(10, 11, false),
+            exec(10),
+            syscall(10, 10, "exit_group", [0; 6], 0),
+            exit(10, 10, true),
+        ];
+        assert!(classify(&events, None).findings.is_empty(), "{:#?}", classify(&events, None));
+    }
+
+    #[test]
+    fn an_int3_trap_is_a_deliberate_crash_not_a_null_dereference() {
+        let events = vec![
+            exec(10),
+            generate(10, 10, 10, libc::SIGTRAP, 0x80),
+            fault(10, 10, libc::SIGTRAP, 0x80, 0),
+            deliver(10, 10, libc::SIGTRAP, 0),
+            exit(10, 10, true),
+        ];
+        let c = classify(&events, None);
+        let f = only(&c, "fatal-signal");
+        assert!(f.summary.contains("SIGTRAP (SI_KERNEL)") && f.summary.contains("deliberate crash"), "{}", f.summary);
+        assert!(!f.summary.contains("null"), "{}", f.summary);
+    }
+
+    #[test]
+    fn a_sigterm_taken_by_a_handler_then_exit_is_the_exit_code() {
+        let events = vec![
+            generate(20, 20, 10, libc::SIGTERM, 0),
+            deliver(10, 10, libc::SIGTERM, 0x4000),
+            syscall(10, 10, "exit_group", [0; 6], 0),
+            exit(10, 10, true),
+        ];
+        assert!(classify(&events, None).findings.is_empty());
+        let unhandled =
+            vec![generate(20, 20, 10, libc::SIGTERM, 0), deliver(10, 10, libc::SIGKILL, 0), exit(10, 10, true)];
+        let c = classify(&unhandled, None);
+        assert!(only(&c, "fatal-signal").summary.contains("signal SIGTERM from pid 20"), "{c:#?}");
     }
 }
