@@ -3,8 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
-    analysis::{analyze_source, report, Classification},
-    hang::snapshot::StuckSnapshot,
+    analysis::{analyze_source, report, snapshot::StuckSnapshot, Classification},
     preflight::Preflight,
     processes::ProcessBook,
     rundir,

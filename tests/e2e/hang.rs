@@ -7,9 +7,9 @@ use std::{
 };
 
 use observer::{
+    analysis::snapshot::StuckSnapshot,
     analysis::{Classification, Finding},
     event::Event,
-    hang::snapshot::StuckSnapshot,
 };
 use observer_common::flags;
 

@@ -4,11 +4,12 @@ pub mod classifiers;
 pub mod finding;
 pub mod mappings;
 pub mod report;
+pub mod snapshot;
 
 use crate::{
+    analysis::snapshot::StuckSnapshot,
     event::Event,
     eventlog::LogHeader,
-    hang::snapshot::StuckSnapshot,
     preflight::Preflight,
     processes::ProcessBook,
     source::{EventSource, SourceError},

@@ -6,6 +6,7 @@ use std::{
 };
 
 use super::procread;
+use crate::analysis::snapshot::SPIN_SHARE;
 
 /// CPU time gained by each thread over a window.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -99,8 +100,6 @@ pub enum Stall {
     Spinning(Vec<u32>),
 }
 
-/// Share of one CPU a thread must use to count as spinning.
-pub const SPIN_SHARE: f64 = 0.9;
 /// Total CPU share below which "no CPU gained" holds (scheduler tick noise).
 const IDLE_SHARE: f64 = 0.02;
 

@@ -1,126 +1,17 @@
-//! The stuck snapshot (`stuck.txt`, `stuck.json`): for every tracked thread, its state, kernel wait
-//! channel, the syscall it is blocked in (from the kernel's in-flight table) and what that wait is
-//! on — fds decoded to pipes, eventfds and sockets, futexes to mutex owners, waits to children.
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    io,
-    path::Path,
-};
+//! Taking the stuck snapshot: reads every tracked thread from outside — state, wait channel, the
+//! syscall it is blocked in (from the kernel's in-flight table, else /proc), the fds, futex and
+//! children it waits on — into the model `analysis::snapshot` defines.
+use std::collections::{BTreeMap, BTreeSet};
 
 use observer_common::{flags, kind, syscalls, EventHeader, InFlight, SyscallEvent};
-use serde::{Deserialize, Serialize};
 
 use super::{procread, progress::CpuWindow};
-use crate::decode::format_call;
-
-pub const STUCK_TXT: &str = "stuck.txt";
-pub const STUCK_JSON: &str = "stuck.json";
-pub const SCHEMA: u32 = 1;
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StuckSnapshot {
-    pub schema: u32,
-    pub taken_at: String,
-    /// Why it was taken: `timeout after 5s`, `no progress for 3s`, ...
-    pub reason: String,
-    /// Length of the CPU window the `cpu_*` figures cover.
-    pub window_s: f64,
-    /// Syscalls the tracked threads completed in that window (from the capture).
-    pub syscalls_in_window: u64,
-    pub processes: Vec<ProcessSnapshot>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProcessSnapshot {
-    pub pid: u32,
-    pub ppid: u32,
-    pub comm: String,
-    pub state: String,
-    pub maps_lines: usize,
-    pub rss_kb: u64,
-    pub children: Vec<u32>,
-    pub threads: Vec<ThreadSnapshot>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ThreadSnapshot {
-    pub tid: u32,
-    pub comm: String,
-    pub state: String,
-    pub wchan: String,
-    pub cpu_user_s: f64,
-    pub cpu_system_s: f64,
-    /// Share of one CPU used over the window.
-    pub cpu_share: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub syscall: Option<BlockedCall>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fds: Vec<FdWait>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub futex: Option<FutexWait>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub child_wait: Option<ChildWait>,
-    /// User-space frames of a blocked thread (heuristic stack scan, symbolized).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub user_frames: Vec<String>,
-    /// Sampled functions of a thread on CPU: (function, samples).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub samples: Vec<(String, u32)>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct BlockedCall {
-    pub name: String,
-    pub nr: u32,
-    pub args: Vec<u64>,
-    /// Decoded like a trace line: `ppoll([...], 2, NULL, NULL, 8)`.
-    pub text: String,
-    /// Seconds since the call was entered (unknown when read from /proc).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blocked_s: Option<f64>,
-    /// `kernel in-flight table` or `/proc syscall` (for calls entered before tracking began).
-    pub source: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FdWait {
-    pub fd: i32,
-    pub target: String,
-    /// eventfd, pipe, socket, tty, file, anon_inode, unknown
-    pub kind: String,
-    /// Who holds the other end / what it is, in words (`self-pipe: write end held by this process`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub note: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FutexWait {
-    pub addr: u64,
-    pub op: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub word: Option<i32>,
-    /// The thread owning the lock, read from a glibc pthread_mutex_t (`__owner`, 8 bytes after the
-    /// lock word) or from a PI futex word, when it names a live thread of the process.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_tid: Option<u32>,
-    /// The futex word holds a live tid: pthread_join waiting for that thread to exit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub joining_tid: Option<u32>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChildWait {
-    /// `any child`, `pid 123`, `process group 5`.
-    pub waits_for: String,
-    pub children: Vec<ChildState>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChildState {
-    pub pid: u32,
-    pub comm: String,
-    pub state: String,
-}
+use crate::{
+    analysis::snapshot::{
+        BlockedCall, ChildState, ChildWait, FdWait, FutexWait, ProcessSnapshot, StuckSnapshot, ThreadSnapshot, SCHEMA,
+    },
+    decode::format_call,
+};
 
 const FUTEX_CMD_MASK: u64 = !(128 | 256);
 const FUTEX_WAIT: u64 = 0;
@@ -414,91 +305,6 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
     }
 }
 
-impl StuckSnapshot {
-    pub fn threads(&self) -> impl Iterator<Item = (&ProcessSnapshot, &ThreadSnapshot)> {
-        self.processes.iter().flat_map(|p| p.threads.iter().map(move |t| (p, t)))
-    }
-
-    pub fn process(&self, pid: u32) -> Option<&ProcessSnapshot> {
-        self.processes.iter().find(|p| p.pid == pid)
-    }
-
-    pub fn to_text(&self) -> String {
-        let mut out = format!(
-            "taken_at: {}\nreason: {}\ncpu_window_s: {:.3}\nsyscalls_in_window: {}\n",
-            self.taken_at, self.reason, self.window_s, self.syscalls_in_window
-        );
-        for p in &self.processes {
-            out.push_str(&format!(
-                "\nprocess {} ({}) state {} ppid {} threads {} maps_lines {} rss_kb {}{}\n",
-                p.pid,
-                p.comm,
-                p.state,
-                p.ppid,
-                p.threads.len(),
-                p.maps_lines,
-                p.rss_kb,
-                if p.children.is_empty() { String::new() } else { format!(" children {:?}", p.children) }
-            ));
-            for t in &p.threads {
-                out.push_str(&format!(
-                    "  thread {} ({}) state {} wchan {} cpu {:.0}% (user {:.3}s sys {:.3}s)\n",
-                    t.tid,
-                    t.comm,
-                    t.state,
-                    if t.wchan.is_empty() { "-" } else { &t.wchan },
-                    t.cpu_share * 100.0,
-                    t.cpu_user_s,
-                    t.cpu_system_s
-                ));
-                if let Some(c) = &t.syscall {
-                    let age = c.blocked_s.map_or("for an unknown time".to_string(), |s| format!("for {s:.3}s"));
-                    out.push_str(&format!("    in {} {age} ({})\n", c.text, c.source));
-                }
-                for f in &t.fds {
-                    out.push_str(&format!(
-                        "    fd {} -> {} [{}]{}\n",
-                        f.fd,
-                        f.target,
-                        f.kind,
-                        if f.note.is_empty() { String::new() } else { format!(": {}", f.note) }
-                    ));
-                }
-                if let Some(f) = &t.futex {
-                    let who = match (f.owner_tid, f.joining_tid) {
-                        (Some(o), _) => format!("mutex owned by thread {o}"),
-                        (None, Some(j)) => format!("joining thread {j}"),
-                        _ => "owner unknown".into(),
-                    };
-                    out.push_str(&format!("    futex {:#x} {} word {:?}: {who}\n", f.addr, f.op, f.word));
-                }
-                if let Some(w) = &t.child_wait {
-                    out.push_str(&format!("    waits for {}\n", w.waits_for));
-                    for c in &w.children {
-                        out.push_str(&format!("      child {} ({}) state {}\n", c.pid, c.comm, c.state));
-                    }
-                }
-                for frame in &t.user_frames {
-                    out.push_str(&format!("    at {frame}\n"));
-                }
-                for (function, n) in &t.samples {
-                    out.push_str(&format!("    sampled {n} x {function}\n"));
-                }
-            }
-        }
-        out
-    }
-
-    pub fn write(&self, dir: &Path) -> io::Result<()> {
-        std::fs::write(dir.join(STUCK_TXT), self.to_text())?;
-        std::fs::write(dir.join(STUCK_JSON), crate::rundir::json_text(self).map_err(io::Error::other)?)
-    }
-
-    pub fn read(dir: &Path) -> Option<Self> {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(STUCK_JSON)).ok()?).ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,7 +340,7 @@ mod tests {
         assert_eq!(snap.processes.len(), 1);
         assert!(snap.processes[0].threads.iter().any(|t| t.tid == me));
         let dir = tempfile::tempdir().unwrap();
-        snap.write(dir.path()).unwrap();
+        crate::render::stuck::write(&snap, dir.path()).unwrap();
         assert_eq!(StuckSnapshot::read(dir.path()), Some(snap));
     }
 }

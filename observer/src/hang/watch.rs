@@ -4,11 +4,15 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    progress::{detect, CpuSampler, Stall, SPIN_SHARE},
-    snapshot::{self, StuckSnapshot},
-    symbols,
+    progress::{detect, CpuSampler, Stall},
+    snapshot, symbols,
 };
-use crate::{capture::Probes, clock, sinks::RunStats};
+use crate::{
+    analysis::snapshot::{StuckSnapshot, SPIN_SHARE},
+    capture::Probes,
+    clock,
+    sinks::RunStats,
+};
 
 /// Window used when the snapshot must measure CPU on the spot (a timeout without `--hang-after`).
 const SPOT_WINDOW: Duration = Duration::from_millis(500);

@@ -10,10 +10,12 @@ use std::{
 
 use super::{io_at, OnHang, RunError, StopReason};
 use crate::{
+    analysis::snapshot::StuckSnapshot,
     capture::{Kernel, LiveSource, Probes},
     child::{self, ExitStatus},
     event::Event,
-    hang::{progress::Stall, snapshot::StuckSnapshot, watch::Watchdog},
+    hang::{progress::Stall, watch::Watchdog},
+    render,
     sinks::Pipeline,
     source::EventSource,
 };
@@ -107,7 +109,7 @@ impl Loop<'_> {
         self.drain()?;
         let pids = self.probes.tracked();
         let snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
-        snap.write(&self.dir).map_err(io_at(&self.dir))?;
+        render::stuck::write(&snap, &self.dir).map_err(io_at(&self.dir))?;
         Ok(snap)
     }
 }

@@ -4,12 +4,11 @@ use std::{path::Path, time::Instant};
 
 use super::{io_at, RunError, RunOutcome, SessionEnd};
 use crate::{
-    analysis::report,
+    analysis::{report, snapshot::STUCK_TXT},
     capture::{Kernel, Tally},
     child::ExitStatus,
     clock,
     eventlog::{EventLogWriter, LogHeader},
-    hang::snapshot::STUCK_TXT,
     preflight::Preflight,
     processes::{describe_exit, describe_exit_signal, ProcessExit},
     rundir,

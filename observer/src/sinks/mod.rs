@@ -8,10 +8,9 @@ pub mod trace_files;
 use std::{io, path::Path};
 
 use crate::{
-    analysis::{seed_book, Analyzer, Classification, Context},
+    analysis::{seed_book, snapshot::StuckSnapshot, Analyzer, Classification, Context},
     event::Event,
     eventlog::{EventLogWriter, LogHeader},
-    hang::snapshot::StuckSnapshot,
     preflight::Preflight,
     processes::ProcessBook,
     source::{EventSource, FileSource},

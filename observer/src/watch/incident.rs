@@ -11,12 +11,11 @@ use observer_common::{flags, syscalls};
 use serde::Serialize;
 
 use crate::{
-    analysis::{report, Classification, Severity},
+    analysis::{report, snapshot::StuckSnapshot, Classification, Severity},
     clock,
     decode::{is_error_return, MAP_STACK, PROT_READ, PROT_WRITE},
     event::{returned, Event},
     eventlog::{EventLogWriter, LogHeader},
-    hang::snapshot::StuckSnapshot,
     preflight::Preflight,
     processes::{ProcessBook, ProcessExit},
     sinks::Pipeline,
@@ -158,7 +157,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
         p.write(&dir)?;
     }
     if let Some(s) = &input.stuck {
-        s.write(&dir)?;
+        crate::render::stuck::write(s, &dir)?;
     }
     let header = LogHeader::live(vec![input.comm.to_string()], Some(input.pid), clock::rfc3339(now));
     let log = EventLogWriter::create(&dir.join(crate::rundir::EVENTS), &header)?;

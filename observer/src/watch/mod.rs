@@ -196,7 +196,7 @@ impl Daemon {
         signature: &str,
         tree: u32,
         pid: u32,
-        stuck: Option<crate::hang::snapshot::StuckSnapshot>,
+        stuck: Option<crate::analysis::snapshot::StuckSnapshot>,
         confirm: &dyn Fn(&Finding) -> bool,
     ) {
         if !self.limit.allow(signature, tree, Instant::now()) {

@@ -4,12 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
+    analysis::snapshot::{ProcessSnapshot, StuckSnapshot, ThreadSnapshot, SPIN_SHARE},
     analysis::{Classifier, Context, Evidence, Finding, Severity},
     event::Event,
-    hang::{
-        progress::SPIN_SHARE,
-        snapshot::{ProcessSnapshot, StuckSnapshot, ThreadSnapshot},
-    },
 };
 
 /// Below this share of a CPU over the window a thread counts as asleep.
@@ -333,7 +330,7 @@ fn deadlock_finding(
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use crate::hang::snapshot::*;
+    use crate::analysis::snapshot::*;
 
     fn thread(tid: u32, state: &str, call: Option<&str>) -> ThreadSnapshot {
         ThreadSnapshot {

@@ -5,10 +5,9 @@ use observer_common::{
 };
 
 use crate::{
-    analysis::{Analyzer, Classification, Context, Finding},
+    analysis::{snapshot::StuckSnapshot, Analyzer, Classification, Context, Finding},
     event::Event,
     eventlog::LogHeader,
-    hang::snapshot::StuckSnapshot,
     preflight::{Limit, Preflight},
     processes::ProcessBook,
 };

@@ -1,0 +1,133 @@
+//! The stuck snapshot's model (`stuck.json`): for every tracked thread, its state, kernel wait
+//! channel, the syscall it is blocked in and what that wait is on — fds decoded to pipes, eventfds
+//! and sockets, futexes to mutex owners, waits to children. Taken by `hang`, rendered by
+//! `render::stuck`, read here by the hang classifiers and by `analyze`.
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub const STUCK_TXT: &str = "stuck.txt";
+pub const STUCK_JSON: &str = "stuck.json";
+pub const SCHEMA: u32 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StuckSnapshot {
+    pub schema: u32,
+    pub taken_at: String,
+    /// Why it was taken: `timeout after 5s`, `no progress for 3s`, ...
+    pub reason: String,
+    /// Length of the CPU window the `cpu_*` figures cover.
+    pub window_s: f64,
+    /// Syscalls the tracked threads completed in that window (from the capture).
+    pub syscalls_in_window: u64,
+    pub processes: Vec<ProcessSnapshot>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSnapshot {
+    pub pid: u32,
+    pub ppid: u32,
+    pub comm: String,
+    pub state: String,
+    pub maps_lines: usize,
+    pub rss_kb: u64,
+    pub children: Vec<u32>,
+    pub threads: Vec<ThreadSnapshot>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThreadSnapshot {
+    pub tid: u32,
+    pub comm: String,
+    pub state: String,
+    pub wchan: String,
+    pub cpu_user_s: f64,
+    pub cpu_system_s: f64,
+    /// Share of one CPU used over the window.
+    pub cpu_share: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<BlockedCall>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fds: Vec<FdWait>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub futex: Option<FutexWait>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_wait: Option<ChildWait>,
+    /// User-space frames of a blocked thread (heuristic stack scan, symbolized).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_frames: Vec<String>,
+    /// Sampled functions of a thread on CPU: (function, samples).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<(String, u32)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlockedCall {
+    pub name: String,
+    pub nr: u32,
+    pub args: Vec<u64>,
+    /// Decoded like a trace line: `ppoll([...], 2, NULL, NULL, 8)`.
+    pub text: String,
+    /// Seconds since the call was entered (unknown when read from /proc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_s: Option<f64>,
+    /// `kernel in-flight table` or `/proc syscall` (for calls entered before tracking began).
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdWait {
+    pub fd: i32,
+    pub target: String,
+    /// eventfd, pipe, socket, tty, file, anon_inode, unknown
+    pub kind: String,
+    /// Who holds the other end / what it is, in words (`self-pipe: write end held by this process`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FutexWait {
+    pub addr: u64,
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub word: Option<i32>,
+    /// The thread owning the lock, read from a glibc pthread_mutex_t (`__owner`, 8 bytes after the
+    /// lock word) or from a PI futex word, when it names a live thread of the process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_tid: Option<u32>,
+    /// The futex word holds a live tid: pthread_join waiting for that thread to exit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joining_tid: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildWait {
+    /// `any child`, `pid 123`, `process group 5`.
+    pub waits_for: String,
+    pub children: Vec<ChildState>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildState {
+    pub pid: u32,
+    pub comm: String,
+    pub state: String,
+}
+
+/// Share of one CPU a thread must use to count as spinning.
+pub const SPIN_SHARE: f64 = 0.9;
+
+impl StuckSnapshot {
+    pub fn threads(&self) -> impl Iterator<Item = (&ProcessSnapshot, &ThreadSnapshot)> {
+        self.processes.iter().flat_map(|p| p.threads.iter().map(move |t| (p, t)))
+    }
+
+    pub fn process(&self, pid: u32) -> Option<&ProcessSnapshot> {
+        self.processes.iter().find(|p| p.pid == pid)
+    }
+
+    pub fn read(dir: &Path) -> Option<Self> {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(STUCK_JSON)).ok()?).ok()
+    }
+}
