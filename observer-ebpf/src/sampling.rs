@@ -10,7 +10,7 @@ use aya_ebpf::{
 
 use crate::maps::{bump, current_ids};
 
-/// What one sample is counted under. Mirrored by `observer::hang::sampler::SampleKey`: the same
+/// What one sample is counted under. Mirrored by `observer::capture::sampler::SampleKey`: the same
 /// `repr(C)` layout, 16 bytes with no padding (a hash key's padding would be hashed too).
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -32,7 +32,7 @@ pub static SAMPLES: HashMap<SampleKey, u32> = HashMap::with_max_entries(4096, 0)
 #[map]
 pub static SAMPLE_STACKS: StackTrace = StackTrace::with_max_entries(1024, 0);
 
-// Slots of SAMPLE_COUNTERS; mirrored in observer::hang::sampler.
+// Slots of SAMPLE_COUNTERS; mirrored in observer::capture::sampler.
 pub const SAMPLED_USER: u32 = 0;
 pub const SAMPLED_KERNEL: u32 = 1;
 pub const STACK_FAILED: u32 = 2;

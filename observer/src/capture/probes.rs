@@ -55,8 +55,9 @@ impl Counters {
 
 /// The loaded and attached programs and the maps userspace needs.
 pub struct Probes {
-    // Dropping `Ebpf` detaches and unloads every program.
-    _ebpf: Ebpf,
+    // Dropping `Ebpf` detaches and unloads every program. Programs attached only on demand (the
+    // stack sampler's perf_event program) are loaded from it by `capture::sampler`, never by `load`.
+    pub(super) ebpf: Ebpf,
     tracked: HashMap<MapData, u32, u8>,
     tracked_by_pid: Array<MapData, u8>,
     tasks: HashMap<MapData, u32, u32>,
@@ -322,14 +323,8 @@ impl Probes {
             fault_link,
             _syscall_table: table,
             _filters: filter_maps,
-            _ebpf: ebpf,
+            ebpf,
         })
-    }
-
-    /// The loaded object, for programs attached only on demand (the stack sampler's perf_event
-    /// program is loaded and attached by `hang::sampler`, never by `load`).
-    pub(crate) fn ebpf_mut(&mut self) -> &mut Ebpf {
-        &mut self._ebpf
     }
 
     /// Which build of the syscall programs is attached (`tp_btf ...`, or `raw_tp ... (why)`).

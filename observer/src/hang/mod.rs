@@ -2,7 +2,6 @@
 //! from outside without stopping it — the stuck snapshot, progress detection, stack sampling.
 pub mod procread;
 pub mod progress;
-pub mod sampler;
 pub mod snapshot;
 pub mod symbols;
 pub mod unix_sockets;

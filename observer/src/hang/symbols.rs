@@ -7,7 +7,7 @@ use blazesym::{
     Pid,
 };
 
-use super::sampler::StackSample;
+use crate::capture::StackSample;
 
 /// One symbolized address.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use aya::{
     Ebpf,
 };
 
-use crate::capture::{probes::load_error, CaptureError, Probes};
+use super::{probes::load_error, CaptureError, Probes};
 
 const PROGRAM: &str = "sample_user_stack";
 const SAMPLES: &str = "SAMPLES";
@@ -180,7 +180,7 @@ impl Probes {
                 format!("{hz} Hz is above kernel.perf_event_max_sample_rate ({max}); sample less often"),
             ));
         }
-        let ebpf = self.ebpf_mut();
+        let ebpf = &mut self.ebpf;
         // Leftovers of a run that failed half-way would be counted as this thread's.
         drain(ebpf, 0)?;
         let before = counters(ebpf)?;
