@@ -4,6 +4,7 @@ pub mod classifiers;
 pub mod finding;
 pub mod mappings;
 pub mod report;
+pub mod waitfor;
 
 use crate::{
     event::Event,
