@@ -5,6 +5,7 @@ pub mod finding;
 pub mod mappings;
 pub mod report;
 pub mod snapshot;
+pub mod waitfor;
 
 use crate::{
     analysis::snapshot::StuckSnapshot,
