@@ -13,7 +13,7 @@ use tokio::io::unix::AsyncFd;
 use crate::{
     capture::Kernel,
     clock,
-    hang::procread,
+    proc::{self, task::process_stat},
     rundir,
     session::{
         self, finalize, io_at, open_capture, Finished, OnHang, OnInterrupt, RunError, RunOutcome, SessionOptions,
@@ -30,26 +30,6 @@ pub struct AttachOptions {
     pub hang_after: Option<Duration>,
     pub on_hang: OnHang,
     pub buffer_size: u64,
-}
-
-/// The process and all its descendants, parents before children.
-pub fn process_tree(pid: u32) -> Vec<u32> {
-    let mut tree = vec![pid];
-    let mut i = 0;
-    while i < tree.len() {
-        let new: Vec<u32> = procread::children(tree[i]).into_iter().filter(|c| !tree.contains(c)).collect();
-        tree.extend(new);
-        i += 1;
-    }
-    tree
-}
-
-fn cmdline(pid: u32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|&c| c == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Resolves when `pid` has exited (a pidfd becomes readable), without being its parent.
@@ -71,7 +51,7 @@ fn exited(pid: u32) -> std::io::Result<impl Future<Output = ()>> {
 
 pub async fn attach(opts: AttachOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
     let pid = opts.pid;
-    if procread::process_stat(pid).is_none() {
+    if process_stat(pid).is_none() {
         return Err(RunError::NoSuchProcess(pid));
     }
     let mut kernel = Kernel::load(opts.buffer_size)?;
@@ -90,8 +70,8 @@ async fn attach_in(
 
     let started_wall = clock::now_wall_ns();
     let started = Instant::now();
-    let command = cmdline(pid);
-    let comm = procread::process_stat(pid).map_or_else(|| pid.to_string(), |s| s.comm);
+    let command = proc::cmdline(pid);
+    let comm = process_stat(pid).map_or_else(|| pid.to_string(), |s| s.comm);
     let dir = rundir::create(opts.out.as_deref(), &format!("attach-{comm}"), &clock::compact_utc(started_wall))
         .map_err(io_at(opts.out.as_deref().unwrap_or(Path::new(rundir::DEFAULT_PARENT))))?;
     let command_line = rundir::shell_join(&command);
@@ -99,9 +79,9 @@ async fn attach_in(
         .map_err(io_at(&dir))?;
     let mut pipeline = open_capture(&dir, pid, command, started_wall)?;
     // Existing processes and threads first; the fork hook covers everything created from now on.
-    for tgid in process_tree(pid) {
+    for tgid in proc::process_tree(pid) {
         kernel.probes.track(tgid)?;
-        for tid in procread::threads(tgid) {
+        for tid in proc::task::threads(tgid) {
             kernel.probes.track_thread(tid, tgid)?;
         }
     }

@@ -13,6 +13,7 @@ pub mod hang;
 pub mod import_strace;
 pub mod offline;
 pub mod preflight;
+pub mod proc;
 pub mod processes;
 pub mod render;
 pub mod repeat;

@@ -251,7 +251,9 @@ pub fn redact(name: &str, value: &str) -> String {
     }
 }
 
-/// Rows of a `/proc/<pid>/limits` text. Split on whitespace rather than the kernel's column widths
+/// Rows of a `/proc/<pid>/limits` text, parsed here rather than by procfs: its `Limits` keeps 16
+/// named fields and drops the kernel's row names, order and units, which preflight reports as read
+/// (and a kernel adding a row would lose it). Split on whitespace rather than the kernel's column widths
 /// because a 20-digit value fills its column and leaves a single space; names never hold a value
 /// token, so the values and unit are found from the end of the row.
 pub fn parse_limits(text: &str) -> Vec<Limit> {

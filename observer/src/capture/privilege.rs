@@ -5,14 +5,9 @@ const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
-/// Effective capability set of this process, from /proc/self/status.
+/// Effective capability set of this process, from /proc/self/status (none when unreadable).
 fn effective_caps() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0)
+    procfs::process::Process::myself().and_then(|me| me.status()).map_or(0, |status| status.capeff)
 }
 
 pub fn may_load_bpf(caps: u64) -> bool {

@@ -1,8 +1,9 @@
 //! Hang anatomy: what each tracked thread is doing when the program stops making progress, read
 //! from outside without stopping it — the stuck snapshot, progress detection, stack sampling.
-pub mod procread;
 pub mod progress;
 pub mod snapshot;
 pub mod symbols;
-pub mod unix_sockets;
 pub mod watch;
+
+/// The old path of `proc::task`, kept for `watch/metrics.rs` until its /proc reading moves to `proc`.
+pub use crate::proc::task as procread;

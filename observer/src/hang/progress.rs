@@ -5,8 +5,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::procread;
 use crate::analysis::snapshot::SPIN_SHARE;
+use crate::proc::task as procread;
 
 /// CPU time gained by each thread over a window.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -5,12 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use observer_common::{flags, kind, syscalls, EventHeader, InFlight, SyscallEvent};
 
-use super::{procread, progress::CpuWindow};
+use super::progress::CpuWindow;
 use crate::{
     analysis::snapshot::{
         BlockedCall, ChildState, ChildWait, FdWait, FutexWait, ProcessSnapshot, StuckSnapshot, ThreadSnapshot, SCHEMA,
     },
     decode::format_call,
+    proc::{
+        sockets::{socket_inode, unix_sockets},
+        task as procread,
+    },
 };
 
 const FUTEX_CMD_MASK: u64 = !(128 | 256);
@@ -90,8 +94,7 @@ fn describe_fd(pid: u32, fd: i32, pids: &[u32]) -> FdWait {
 /// A socket's other end: for a unix socket the peer the kernel reports through sock_diag and who
 /// holds it ("self" for a socketpair inside one process), else who else has it open.
 fn describe_socket(pid: u32, target: &str, pids: &[u32]) -> String {
-    let unix =
-        super::unix_sockets::socket_inode(target).and_then(|ino| super::unix_sockets::unix_sockets().remove(&ino));
+    let unix = socket_inode(target).and_then(|ino| unix_sockets().remove(&ino));
     match unix {
         Some(sock) => {
             let name = sock.path.as_deref().map_or("unnamed unix socket".to_string(), |p| format!("unix socket {p}"));

@@ -7,7 +7,13 @@ use blazesym::{
     Pid,
 };
 
-use crate::capture::StackSample;
+use crate::{
+    capture::StackSample,
+    proc::{
+        maps::{mapping_of, mappings, Mapping},
+        task::current_syscall,
+    },
+};
 
 /// One symbolized address.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,46 +25,6 @@ pub struct Frame {
     pub offset: u64,
     /// Path of the mapped file (or `[vdso]` and the like) holding the address.
     pub module: Option<String>,
-}
-
-/// One line of /proc/<pid>/maps.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Mapping {
-    start: u64,
-    end: u64,
-    executable: bool,
-    file_offset: u64,
-    path: Option<String>,
-}
-
-fn parse_maps(text: &str) -> Vec<Mapping> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let (start, end) = fields.next()?.split_once('-')?;
-            let perms = fields.next()?;
-            let file_offset = fields.next()?;
-            let _device = fields.next()?;
-            let _inode = fields.next()?;
-            // Paths may contain spaces; everything after the inode is the path.
-            let path = fields.collect::<Vec<_>>().join(" ");
-            Some(Mapping {
-                start: u64::from_str_radix(start, 16).ok()?,
-                end: u64::from_str_radix(end, 16).ok()?,
-                executable: perms.as_bytes().get(2) == Some(&b'x'),
-                file_offset: u64::from_str_radix(file_offset, 16).ok()?,
-                path: (!path.is_empty()).then_some(path),
-            })
-        })
-        .collect()
-}
-
-fn read_maps(pid: u32) -> Vec<Mapping> {
-    std::fs::read_to_string(format!("/proc/{pid}/maps")).map(|t| parse_maps(&t)).unwrap_or_default()
-}
-
-fn mapping_of(maps: &[Mapping], addr: u64) -> Option<&Mapping> {
-    maps.iter().find(|m| m.start <= addr && addr < m.end)
 }
 
 /// What blazesym found for one address.
@@ -106,7 +72,7 @@ fn lookup(pid: u32, addrs: &[u64]) -> Vec<Option<Named>> {
 /// Frames for `addrs` (same order and length) in process `pid`, mapped through
 /// /proc/<pid>/maps. Never fails: what cannot be named has `function: None`.
 pub fn symbolize(pid: u32, addrs: &[u64]) -> Vec<Frame> {
-    let maps = read_maps(pid);
+    let maps = mappings(pid);
     frames(&maps, addrs, &lookup(pid, addrs), &vec![0; addrs.len()])
 }
 
@@ -114,7 +80,7 @@ pub fn symbolize(pid: u32, addrs: &[u64]) -> Vec<Frame> {
 /// address, which points past its call and may already be in the next function if the call was a
 /// function's last instruction (a call to a noreturn function), so it is looked up one byte back.
 fn symbolize_call_chain(pid: u32, addrs: &[u64]) -> Vec<Frame> {
-    let maps = read_maps(pid);
+    let maps = mappings(pid);
     let back: Vec<u64> = (0..addrs.len()).map(|i| u64::from(i > 0)).collect();
     let lookups: Vec<u64> = addrs.iter().zip(&back).map(|(a, b)| a.saturating_sub(*b)).collect();
     frames(&maps, addrs, &lookup(pid, &lookups), &back)
@@ -178,23 +144,6 @@ pub fn top_functions(pid: u32, samples: &[StackSample], n: usize) -> Vec<(String
 /// How much of a blocked thread's stack is scanned for return addresses.
 const STACK_SCAN_BYTES: usize = 8 * 1024;
 
-/// The user stack pointer and pc of a thread blocked in the kernel, from the last two fields of
-/// /proc/<pid>/task/<tid>/syscall (`nr args... sp pc`, or `-1 sp pc` outside a syscall); None
-/// while it runs (`running`) or when unreadable.
-fn blocked_sp_pc(pid: u32, tid: u32) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
-    parse_syscall_file(&text)
-}
-
-fn parse_syscall_file(text: &str) -> Option<(u64, u64)> {
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    if fields.len() < 3 {
-        return None;
-    }
-    let hex = |s: &str| u64::from_str_radix(s.strip_prefix("0x")?, 16).ok();
-    Some((hex(fields[fields.len() - 2])?, hex(fields[fields.len() - 1])?))
-}
-
 /// Copies `len` bytes at `addr` of process `pid` without stopping it; short when part of the range
 /// is unmapped.
 fn read_remote(pid: u32, addr: u64, len: usize) -> Vec<u8> {
@@ -238,8 +187,9 @@ pub fn blocked_user_stack(pid: u32, tid: u32, max_frames: usize) -> Vec<u64> {
     if max_frames == 0 {
         return Vec::new();
     }
-    let Some((sp, pc)) = blocked_sp_pc(pid, tid) else { return Vec::new() };
-    let maps = read_maps(pid);
+    let Some(call) = current_syscall(pid, tid) else { return Vec::new() };
+    let (sp, pc) = (call.sp, call.pc);
+    let maps = mappings(pid);
     let executable: Vec<&Mapping> = maps.iter().filter(|m| m.executable).collect();
     let in_code = |addr: u64| executable.iter().any(|m| m.start <= addr && addr < m.end);
     // Stop at the end of the stack's mapping rather than relying on a short read.
@@ -332,37 +282,6 @@ mod tests {
         assert!(names[1].0.ends_with("rarely_sampled_marker") && names[1].1 == 2, "{top:?}");
         assert_eq!(names[2], ("0x10 (unmapped)", 1));
         assert_eq!(top_functions(own_pid(), &samples, 1).len(), 1);
-    }
-
-    #[test]
-    fn maps_lines_parse_with_and_without_paths() {
-        let text = "55d0c0a00000-55d0c0a01000 r-xp 00001000 08:01 1234 /usr/bin/my prog\n\
-                    7ffc1000-7ffc2000 rw-p 00000000 00:00 0 [stack]\n\
-                    7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n";
-        let maps = parse_maps(text);
-        assert_eq!(maps.len(), 3);
-        assert_eq!(
-            maps[0],
-            Mapping {
-                start: 0x55d0c0a00000,
-                end: 0x55d0c0a01000,
-                executable: true,
-                file_offset: 0x1000,
-                path: Some("/usr/bin/my prog".into())
-            }
-        );
-        assert!(!maps[1].executable);
-        assert_eq!(maps[2].path, None);
-    }
-
-    #[test]
-    fn syscall_file_gives_stack_pointer_and_pc() {
-        assert_eq!(
-            parse_syscall_file("202 0x7f00 0x80 0x2 0x0 0x0 0x0 0x7ffd1230 0x7f12345678\n"),
-            Some((0x7ffd1230, 0x7f12345678))
-        );
-        assert_eq!(parse_syscall_file("-1 0x7ffd1230 0x401000\n"), Some((0x7ffd1230, 0x401000)));
-        assert_eq!(parse_syscall_file("running\n"), None);
     }
 
     #[test]

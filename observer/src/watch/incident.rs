@@ -152,7 +152,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     let dir = input.parent.join(format!(".incident-{}-{}.partial", input.pid, now));
     std::fs::create_dir_all(&dir)?;
     // The affected process's limits and cgroups now, if it is still there.
-    let preflight = procread_alive(input.pid).then(|| Preflight::take(input.pid, clock::rfc3339(now)));
+    let preflight = crate::proc::exists(input.pid).then(|| Preflight::take(input.pid, clock::rfc3339(now)));
     if let Some(p) = &preflight {
         p.write(&dir)?;
     }
@@ -206,10 +206,6 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     s.write(&dir)?;
     std::fs::rename(&dir, &final_dir)?;
     Ok(Some((final_dir, classification, line)))
-}
-
-fn procread_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@ use crate::{
     analysis::{Finding, Severity},
     capture::{probes::HostWide, CaptureError, Kernel},
     event::{kind_name, Event},
-    hang::{procread, progress::Stall, watch::Watchdog},
+    hang::{progress::Stall, watch::Watchdog},
+    proc,
     processes::ProcessBook,
     sinks::RunStats,
     source::EventSource,
@@ -85,13 +86,6 @@ pub fn cgroup_id(path: &Path) -> Result<u64, WatchError> {
     Ok(meta.ino())
 }
 
-/// The cgroup v2 directory of a process, from /proc/<pid>/cgroup's `0::` line.
-fn process_cgroup_id(pid: u32, v2_root: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    std::fs::metadata(v2_root.join(rel.trim_start_matches('/'))).ok().map(|m| m.ino())
-}
-
 fn v2_root() -> PathBuf {
     let unified = Path::new("/sys/fs/cgroup/unified");
     if unified.join("cgroup.procs").exists() {
@@ -101,26 +95,19 @@ fn v2_root() -> PathBuf {
     }
 }
 
-fn real_uid(pid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.parse().ok()
-}
-
 /// Processes already running that the filters select (the kernel catches the ones that exec later).
 fn matching_processes(opts: &WatchOptions, cgroups: &[u64]) -> Vec<u32> {
     let root = v2_root();
     let comms: Vec<String> = opts.comms.iter().map(|c| c.chars().take(15).collect()).collect();
-    let mut out: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).collect())
-        .unwrap_or_default();
+    let mut out = proc::all_pids();
     out.retain(|&pid| {
         pid != std::process::id()
-            && (procread::process_stat(pid).is_some_and(|s| comms.contains(&s.comm))
-                || real_uid(pid).is_some_and(|u| opts.uids.contains(&u))
-                || (!cgroups.is_empty() && process_cgroup_id(pid, &root).is_some_and(|c| cgroups.contains(&c))))
+            && (proc::task::process_stat(pid).is_some_and(|s| comms.contains(&s.comm))
+                || proc::real_uid(pid).is_some_and(|u| opts.uids.contains(&u))
+                || (!cgroups.is_empty() && proc::cgroup_v2_id(pid, &root).is_some_and(|c| cgroups.contains(&c))))
     });
     for pid in &opts.pids {
-        out.extend(crate::attach::process_tree(*pid));
+        out.extend(proc::process_tree(*pid));
     }
     out.sort_unstable();
     out.dedup();
@@ -310,7 +297,7 @@ pub async fn watch(
     let seeded = matching_processes(&opts, &cgroups);
     for &pid in &seeded {
         kernel.probes.track(pid)?;
-        for tid in procread::threads(pid) {
+        for tid in proc::task::threads(pid) {
             kernel.probes.track_thread(tid, pid)?;
         }
     }

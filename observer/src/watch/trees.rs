@@ -8,7 +8,7 @@ use std::{
 
 use observer_common::flags;
 
-use crate::{event::Event, hang::procread};
+use crate::{event::Event, proc::task::process_stat};
 
 /// Bounds of one flight recorder.
 #[derive(Clone, Copy, Debug)]
@@ -60,7 +60,7 @@ impl Trees {
         if let Some(t) = self.tree_of.get(&tgid) {
             return *t;
         }
-        let tree = procread::process_stat(tgid).map_or(tgid, |s| if s.pgrp == 0 { tgid } else { s.pgrp });
+        let tree = process_stat(tgid).map_or(tgid, |s| if s.pgrp == 0 { tgid } else { s.pgrp });
         self.tree_of.insert(tgid, tree);
         tree
     }
@@ -115,7 +115,7 @@ impl Trees {
             }
         }
         // Processes that vanished without an exit record (untracked before the watch) still go.
-        self.tree_of.retain(|p, t| self.trees.contains_key(t) || procread::process_stat(*p).is_some());
+        self.tree_of.retain(|p, t| self.trees.contains_key(t) || process_stat(*p).is_some());
         forgotten
     }
 

@@ -1,7 +1,9 @@
-//! Reading a live thread from outside through /proc and process_vm_readv: its state, CPU time,
-//! kernel wait channel, current syscall, file descriptors and a few words of its memory. Nothing
-//! here stops, signals or ptraces the thread.
+//! Reading a live thread from outside through /proc (on procfs) and process_vm_readv: its state,
+//! CPU time, kernel wait channel, current syscall, file descriptors and a few words of its memory.
+//! Nothing here stops, signals or ptraces the thread.
 use std::{collections::BTreeMap, path::PathBuf};
+
+use procfs::process::{Process, Task};
 
 /// Scheduler view of one thread, from /proc/<pid>/task/<tid>/stat.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -18,52 +20,50 @@ pub struct ThreadStat {
 }
 
 pub fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as u64
-    } else {
-        100
+    procfs::ticks_per_second()
+}
+
+impl ThreadStat {
+    fn from_procfs(tid: u32, stat: procfs::process::Stat) -> Self {
+        ThreadStat {
+            tid,
+            comm: stat.comm,
+            state: stat.state,
+            ppid: u32::try_from(stat.ppid).unwrap_or(0),
+            pgrp: u32::try_from(stat.pgrp).unwrap_or(0),
+            utime: stat.utime,
+            stime: stat.stime,
+        }
     }
 }
 
-/// Parses a `stat` line; the command name may contain spaces and parentheses.
-pub fn parse_stat(tid: u32, text: &str) -> Option<ThreadStat> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text[open + 1..close].to_string();
-    let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
-    // rest[0] is field 3 (state); utime/stime are fields 14/15.
-    Some(ThreadStat {
-        tid,
-        comm,
-        state: rest.first()?.chars().next()?,
-        ppid: rest.get(1)?.parse().ok()?,
-        pgrp: rest.get(2)?.parse().ok()?,
-        utime: rest.get(11)?.parse().ok()?,
-        stime: rest.get(12)?.parse().ok()?,
-    })
+fn process(pid: u32) -> Option<Process> {
+    Process::new(i32::try_from(pid).ok()?).ok()
+}
+
+fn task(pid: u32, tid: u32) -> Option<Task> {
+    process(pid)?.task_from_tid(i32::try_from(tid).ok()?).ok()
 }
 
 pub fn thread_stat(pid: u32, tid: u32) -> Option<ThreadStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    parse_stat(tid, &text)
+    Some(ThreadStat::from_procfs(tid, task(pid, tid)?.stat().ok()?))
 }
 
 pub fn process_stat(pid: u32) -> Option<ThreadStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(pid, &text)
+    Some(ThreadStat::from_procfs(pid, process(pid)?.stat().ok()?))
 }
 
 /// The threads of a process, in tid order.
 pub fn threads(pid: u32) -> Vec<u32> {
-    let mut tids: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+    let mut tids: Vec<u32> = process(pid)
+        .and_then(|p| p.tasks().ok())
+        .map(|tasks| tasks.filter_map(|t| u32::try_from(t.ok()?.tid).ok()).collect())
         .unwrap_or_default();
     tids.sort_unstable();
     tids
 }
 
+/// The kernel function a thread sleeps in. procfs reads `wchan` for a process only, not per task.
 pub fn wchan(pid: u32, tid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan")).map(|s| s.trim().to_string()).unwrap_or_default()
 }
@@ -78,24 +78,20 @@ pub struct ProcSyscall {
     pub pc: u64,
 }
 
-pub fn parse_syscall(text: &str) -> Option<ProcSyscall> {
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    if fields.len() < 9 {
-        return None;
-    }
-    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
-    let mut args = [0u64; 6];
-    for (i, a) in args.iter_mut().enumerate() {
-        *a = hex(fields[1 + i])?;
-    }
-    Some(ProcSyscall { nr: fields[0].parse().ok()?, args, sp: hex(fields[7])?, pc: hex(fields[8])? })
-}
-
+/// The syscall thread `tid` of `pid` is blocked in; `None` while it runs, outside a syscall, or
+/// when unreadable.
 pub fn current_syscall(pid: u32, tid: u32) -> Option<ProcSyscall> {
-    parse_syscall(&std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?)
+    match task(pid, tid)?.syscall().ok()? {
+        procfs::process::Syscall::Blocked { syscall_number, argument_registers, stack_pointer, program_counter } => {
+            Some(ProcSyscall { nr: syscall_number, args: argument_registers, sp: stack_pointer, pc: program_counter })
+        }
+        // `Running`, and whatever later procfs versions add.
+        _ => None,
+    }
 }
 
-/// What an fd points at (`pipe:[123]`, `socket:[9]`, `anon_inode:[eventfd]`, a path).
+/// What an fd points at (`pipe:[123]`, `socket:[9]`, `anon_inode:[eventfd]`, a path), as the
+/// kernel words it: procfs parses the link into `FDTarget`, which loses that text.
 pub fn fd_target(pid: u32, fd: i32) -> Option<String> {
     std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok().map(|p| p.to_string_lossy().into_owned())
 }
@@ -114,7 +110,8 @@ pub fn fds(pid: u32) -> BTreeMap<i32, String> {
         .unwrap_or_default()
 }
 
-/// `/proc/<pid>/fdinfo/<fd>` as key/value lines (epoll instances add `tfd:` lines).
+/// `/proc/<pid>/fdinfo/<fd>` as key/value lines (epoll instances add `tfd:` lines). procfs has no
+/// reader for fdinfo, so its two fields observer needs are parsed here.
 pub fn fdinfo(pid: u32, fd: i32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default()
 }
@@ -151,27 +148,23 @@ pub fn read_i32(pid: u32, addr: u64) -> Option<i32> {
     read_memory(pid, addr, 4).map(|b| i32::from_le_bytes(b[..4].try_into().expect("4 bytes")))
 }
 
-/// Lines of /proc/<pid>/maps and VmRSS in kB.
+/// How many mappings the process has (lines of /proc/<pid>/maps).
 pub fn maps_lines(pid: u32) -> usize {
-    std::fs::read_to_string(format!("/proc/{pid}/maps")).map(|s| s.lines().count()).unwrap_or(0)
+    process(pid).and_then(|p| p.maps().ok()).map_or(0, |m| m.len())
 }
 
+/// Resident set size in kB (VmRSS).
 pub fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches("kB").trim().to_string()))
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    process(pid).and_then(|p| p.status().ok()).and_then(|s| s.vmrss).unwrap_or(0)
 }
 
 /// Children of `pid` among all processes (by their stat ppid).
 pub fn children(pid: u32) -> Vec<u32> {
-    let mut out: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-                .filter(|p| process_stat(*p).is_some_and(|s| s.ppid == pid))
+    let mut out: Vec<u32> = procfs::process::all_processes()
+        .map(|all| {
+            all.filter_map(|p| p.ok()?.stat().ok())
+                .filter(|s| u32::try_from(s.ppid).is_ok_and(|ppid| ppid == pid))
+                .filter_map(|s| u32::try_from(s.pid).ok())
                 .collect()
         })
         .unwrap_or_default();
@@ -182,20 +175,6 @@ pub fn children(pid: u32) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_lines_with_odd_command_names_parse() {
-        let line = "1234 (we (ird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 2 0 100 0 0";
-        let s = parse_stat(1234, line).unwrap();
-        assert_eq!((s.comm.as_str(), s.state, s.ppid, s.pgrp, s.utime, s.stime), ("we (ird) name", 'S', 1, 1234, 7, 3));
-    }
-
-    #[test]
-    fn proc_syscall_lines_give_number_args_sp_and_pc() {
-        let s = parse_syscall("202 0x55d4c3a0 0x80 0x2 0x0 0x0 0x0 0x7ffd1000 0x7f0012345678\n").unwrap();
-        assert_eq!((s.nr, s.args[0], s.args[2], s.sp, s.pc), (202, 0x55d4c3a0, 2, 0x7ffd1000, 0x7f0012345678));
-        assert!(parse_syscall("running\n").is_none());
-    }
 
     #[test]
     fn epoll_fdinfo_lists_watched_fds_and_pipe_flags_tell_the_write_end() {
@@ -215,5 +194,7 @@ mod tests {
         let value: i32 = 0x1234_5678;
         assert_eq!(read_i32(me, &value as *const i32 as u64), Some(0x1234_5678));
         assert!(!fds(me).is_empty());
+        assert!(process_stat(me).is_some_and(|s| s.tid == me && s.ppid > 0));
+        assert!(maps_lines(me) > 0 && rss_kb(me) > 0);
     }
 }

@@ -1,0 +1,71 @@
+//! Everything observer reads about live processes from /proc (on procfs) and the kernel's socket
+//! diagnostics: threads and their state ([`task`]), memory mappings ([`maps`]), unix-socket peers
+//! ([`sockets`]) and process trees, command lines, owners and cgroups (here). No aya in it.
+pub mod maps;
+pub mod sockets;
+pub mod task;
+
+use std::{os::unix::fs::MetadataExt, path::Path};
+
+use procfs::process::Process;
+
+fn process(pid: u32) -> Option<Process> {
+    Process::new(i32::try_from(pid).ok()?).ok()
+}
+
+/// Whether process `pid` exists (a zombie still does).
+pub fn exists(pid: u32) -> bool {
+    process(pid).is_some()
+}
+
+/// Every process on the host, in no particular order.
+pub fn all_pids() -> Vec<u32> {
+    procfs::process::all_processes()
+        .map(|all| all.filter_map(|p| u32::try_from(p.ok()?.pid()).ok()).collect())
+        .unwrap_or_default()
+}
+
+/// The process and all its descendants, parents before children.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let new: Vec<u32> = task::children(tree[i]).into_iter().filter(|c| !tree.contains(c)).collect();
+        tree.extend(new);
+        i += 1;
+    }
+    tree
+}
+
+/// The command line of `pid` (empty for kernel threads, zombies and processes that are gone).
+pub fn cmdline(pid: u32) -> Vec<String> {
+    process(pid).and_then(|p| p.cmdline().ok()).unwrap_or_default()
+}
+
+/// The real uid of `pid`.
+pub fn real_uid(pid: u32) -> Option<u32> {
+    Some(process(pid)?.status().ok()?.ruid)
+}
+
+/// The cgroup v2 id of `pid` (the inode of its directory under `v2_root`), from its `0::` line.
+pub fn cgroup_v2_id(pid: u32, v2_root: &Path) -> Option<u64> {
+    let groups = process(pid)?.cgroups().ok()?;
+    let v2 = groups.0.iter().find(|g| g.hierarchy == 0 && g.controllers.is_empty())?;
+    std::fs::metadata(v2_root.join(v2.pathname.trim_start_matches('/'))).ok().map(|m| m.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_in_its_own_tree_with_a_command_line_and_an_owner() {
+        let me = std::process::id();
+        assert!(exists(me) && all_pids().contains(&me));
+        assert_eq!(process_tree(me)[0], me);
+        assert!(!cmdline(me).is_empty());
+        // SAFETY: getuid has no preconditions.
+        assert_eq!(real_uid(me), Some(unsafe { libc::getuid() }));
+        assert!(!exists(u32::MAX - 1));
+    }
+}
