@@ -78,13 +78,7 @@ async fn attach_in(
     std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n# attached to pid {pid}\n"))
         .map_err(io_at(&dir))?;
     let mut pipeline = open_capture(&dir, pid, command, started_wall)?;
-    // Existing processes and threads first; the fork hook covers everything created from now on.
-    for tgid in proc::process_tree(pid) {
-        kernel.probes.track(tgid)?;
-        for tid in proc::task::threads(tgid) {
-            kernel.probes.track_thread(tid, tgid)?;
-        }
-    }
+    session::track_running(&mut kernel.probes, &proc::process_tree(pid))?;
     let ended = exited(pid).map_err(|_| RunError::NoSuchProcess(pid))?;
     let target = Target {
         root: pid,

@@ -12,10 +12,22 @@ use std::{
 
 use crate::{
     analysis::Classification,
-    capture::CaptureError,
+    capture::{CaptureError, Probes},
     child::{ChildError, ExitStatus},
     summary::Summary,
 };
+
+/// Starts tracking processes that are already running, with every thread they have now; the fork
+/// hook covers whatever they create from then on (`attach`, and `watch`'s processes at start).
+pub fn track_running(probes: &mut Probes, pids: &[u32]) -> Result<(), CaptureError> {
+    for &tgid in pids {
+        probes.track(tgid)?;
+        for tid in crate::proc::task::threads(tgid) {
+            probes.track_thread(tid, tgid)?;
+        }
+    }
+    Ok(())
+}
 
 pub use event_loop::{watch, OnInterrupt, SessionEnd, SessionOptions, Target};
 pub use finish::{finalize, open_capture, Finished};

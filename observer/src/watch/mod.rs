@@ -295,12 +295,7 @@ pub async fn watch(
         None => None,
     };
     let seeded = matching_processes(&opts, &cgroups);
-    for &pid in &seeded {
-        kernel.probes.track(pid)?;
-        for tid in proc::task::threads(pid) {
-            kernel.probes.track_thread(tid, pid)?;
-        }
-    }
+    crate::session::track_running(&mut kernel.probes, &seeded)?;
     let server = listener.map(|l| tokio::spawn(metrics::serve(l, metrics.clone())));
     eprintln!(
         "observer watch: watching every process; {} tracked in full now; incidents in {}{}",
