@@ -197,7 +197,7 @@ pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Event;
+    use crate::{analysis::Signature, event::Event};
     use observer_common::flags;
 
     /// Lines of every kind strace writes, as it writes them.
@@ -300,7 +300,12 @@ mod tests {
         );
         let out = dir.path().join("run");
         let report = import(&input, Some(&out)).unwrap();
-        let f = report.classification.findings.iter().find(|f| f.signature == "fatal-signal").expect("fatal-signal");
+        let f = report
+            .classification
+            .findings
+            .iter()
+            .find(|f| f.signature == Signature::FatalSignal)
+            .expect("fatal-signal");
         assert_eq!((f.pid, f.tid), (5242, 5242));
         assert!(f.summary.contains("SIGSEGV (SEGV_MAPERR) in thread 5242 at address 0x10"), "{}", f.summary);
         let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
@@ -346,8 +351,12 @@ mod tests {
             .unwrap();
         assert_eq!((read.header.tid, read.header.tgid, read.args[0], read.nargs), (5206, 5206, 0, 1));
         assert_eq!(read.header.flags, flags::IMPORTED | flags::UNKNOWN_DURATION);
-        let killed =
-            report.classification.findings.iter().find(|f| f.signature == "fatal-signal").expect("fatal-signal");
+        let killed = report
+            .classification
+            .findings
+            .iter()
+            .find(|f| f.signature == Signature::FatalSignal)
+            .expect("fatal-signal");
         assert!(killed.summary.contains("process 5206 (sh) was ended by signal SIGKILL"), "{}", killed.summary);
         let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
         assert!(summary.contains("processes_seen: 2\n") && summary.contains("exit: code 0\n"), "{summary}");

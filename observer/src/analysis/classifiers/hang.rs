@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    analysis::{Classifier, Context, Evidence, Finding, Severity},
+    analysis::{Classifier, Context, Evidence, Finding, Severity, Signature},
     event::Event,
     hang::{
         progress::SPIN_SHARE,
@@ -128,7 +128,8 @@ fn blocked(snap: &StuckSnapshot) -> Option<Finding> {
     parts.push("nothing on CPU".into());
     let (p, t) = threads[0];
     Some(Finding {
-        signature: "hang-blocked".into(),
+        cause: None,
+        signature: Signature::HangBlocked,
         severity: Severity::Warning,
         pid: p.pid,
         tid: t.tid,
@@ -160,7 +161,8 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
             ))];
             evidence.extend(t.samples.iter().take(5).map(|(f, n)| fact(format!("sampled {n} x {f}"))));
             Finding {
-                signature: "hang-spinning".into(),
+                cause: None,
+                signature: Signature::HangSpinning,
                 severity: Severity::Error,
                 pid: p.pid,
                 tid: t.tid,
@@ -181,11 +183,12 @@ fn stopped_processes(snap: &StuckSnapshot, earlier: &[Finding]) -> Vec<Finding> 
         .map(|p| {
             let why = earlier
                 .iter()
-                .find(|f| f.signature == "job-control-stop" && f.pid == p.pid)
+                .find(|f| f.signature == Signature::JobControlStop && f.pid == p.pid)
                 .map_or(String::new(), |f| format!(" (see job-control-stop: {})", f.summary));
             let t = p.threads.first();
             Finding {
-                signature: "hang-stopped".into(),
+                cause: None,
+                signature: Signature::HangStopped,
                 severity: Severity::Error,
                 pid: p.pid,
                 tid: t.map_or(p.pid, |t| t.tid),
@@ -258,7 +261,8 @@ fn waiting_on_hung_children(snap: &StuckSnapshot) -> Vec<Finding> {
         }
         if all_hung && chain.len() > 1 {
             out.push(Finding {
-                signature: "hang-waiting-child".into(),
+                cause: None,
+                signature: Signature::HangWaitingChild,
                 severity: Severity::Error,
                 pid: p.pid,
                 tid: t.tid,
@@ -321,7 +325,8 @@ fn deadlock_finding(
     }
     let (p, _) = threads[&cycle[0]];
     Finding {
-        signature: "deadlock".into(),
+        cause: None,
+        signature: Signature::Deadlock,
         severity: Severity::Error,
         pid: p.pid,
         tid: cycle[0],
@@ -375,7 +380,7 @@ mod tests {
         b.futex = Some(FutexWait { addr: 0x2000, owner_tid: Some(11), ..Default::default() });
         let snap = snapshot(vec![process(10, "S", vec![thread(10, "S", Some("futex")), a, b])]);
         let c = classify_with(&[], None, Some(&snap));
-        let f = only(&c, "deadlock");
+        let f = only(&c, Signature::Deadlock);
         assert!(
             f.summary
                 .contains("thread 11 (prog) waits in lock_b_then_a+0x20 (prog) for mutex 0x1000 held by thread 12"),
@@ -383,7 +388,7 @@ mod tests {
             f.summary
         );
         assert!(f.summary.contains("thread 12 (prog) waits for mutex 0x2000 held by thread 11"), "{}", f.summary);
-        assert!(c.has("hang-blocked"));
+        assert!(c.has(Signature::HangBlocked));
     }
 
     #[test]
@@ -393,8 +398,8 @@ mod tests {
         spinner.samples = vec![("spin_here".into(), 95), ("other".into(), 4)];
         let snap = snapshot(vec![process(10, "S", vec![thread(10, "S", Some("futex")), spinner])]);
         let c = classify_with(&[], None, Some(&snap));
-        assert!(only(&c, "hang-spinning").summary.contains("most samples (95 of 99) in spin_here"));
-        assert!(!c.has("hang-blocked"), "a thread on CPU is not asleep");
+        assert!(only(&c, Signature::HangSpinning).summary.contains("most samples (95 of 99) in spin_here"));
+        assert!(!c.has(Signature::HangBlocked), "a thread on CPU is not asleep");
     }
 
     #[test]
@@ -413,7 +418,7 @@ mod tests {
         };
         let snap = snapshot(vec![process(10, "S", vec![waiter]), child]);
         let c = classify_with(&[], None, Some(&snap));
-        let f = only(&c, "hang-waiting-child");
+        let f = only(&c, Signature::HangWaitingChild);
         assert_eq!(f.summary, "pid 10 (prog) thread 10 waits in wait4 for any child, which pid 20 (sleep) is blocked in clock_nanosleep for 5.0s");
     }
 
@@ -421,7 +426,7 @@ mod tests {
     fn a_stopped_process_is_hang_stopped_and_progress_means_no_blocked_hang() {
         let snap = snapshot(vec![process(10, "T", vec![thread(10, "T", None)])]);
         let c = classify_with(&[], None, Some(&snap));
-        assert!(only(&c, "hang-stopped").summary.contains("is stopped (state T"));
+        assert!(only(&c, Signature::HangStopped).summary.contains("is stopped (state T"));
         let mut busy = snapshot(vec![process(10, "S", vec![thread(10, "S", Some("read"))])]);
         busy.syscalls_in_window = 10;
         assert!(classify_with(&[], None, Some(&busy)).findings.is_empty());

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use observer_common::flags;
 
 use crate::{
-    analysis::{mappings::AddressSpaces, Classifier, Context, Evidence, Finding, Severity},
+    analysis::{mappings::AddressSpaces, Cause, Classifier, Context, Evidence, Finding, Severity, Signature},
     decode::{si_code_name, signal_name},
     event::Event,
     processes::{describe_exit, ProcessExit},
@@ -104,7 +104,12 @@ impl Classifier for FatalSignal {
                 }
                 evidence.extend(self.delivered.get(&(pid, sig)).map(|(_, e)| e.clone()));
                 evidence.push(exit_evidence);
-                Finding { signature: "fatal-signal".into(), severity, pid, tid, summary, evidence }
+                let sender = match &exit {
+                    ProcessExit::Signal { sender: Some(s), .. } if s.is_process() => Some(s.tgid),
+                    _ => None,
+                };
+                let cause = Some(Cause::Signal { sig, sender });
+                Finding { signature: Signature::FatalSignal, severity, pid, tid, summary, evidence, cause }
             })
             .collect()
     }
@@ -158,7 +163,8 @@ impl Classifier for JobControlStop {
                     _ => ": SIGSTOP cannot be caught; something must send SIGCONT",
                 };
                 Finding {
-                    signature: "job-control-stop".into(),
+                    cause: None,
+                    signature: Signature::JobControlStop,
                     severity: Severity::Warning,
                     pid,
                     tid,
@@ -190,7 +196,7 @@ mod tests {
             exit(10, 10, true),
         ];
         let c = classify(&events, None);
-        let f = only(&c, "fatal-signal");
+        let f = only(&c, Signature::FatalSignal);
         assert_eq!((f.pid, f.tid, f.severity), (10, 10, Severity::Fatal));
         assert!(f.summary.contains("SIGSEGV (SEGV_ACCERR)"), "{}", f.summary);
         assert!(
@@ -207,7 +213,7 @@ mod tests {
         let events =
             vec![generate(20, 21, 10, libc::SIGKILL, 0), deliver(10, 10, libc::SIGKILL, 0), exit(10, 10, true)];
         let c = classify(&events, None);
-        let f = only(&c, "fatal-signal");
+        let f = only(&c, Signature::FatalSignal);
         assert!(f.summary.contains("signal SIGKILL from pid 20 (sender)"), "{}", f.summary);
         assert!(classify(&[exit(10, 10, true)], None).findings.is_empty());
     }
@@ -216,7 +222,7 @@ mod tests {
     fn sigttin_from_the_kernel_is_a_background_terminal_read() {
         let events = vec![generate(10, 10, 10, libc::SIGTTIN, 0x80), deliver(10, 10, libc::SIGTTIN, 0)];
         let c = classify(&events, None);
-        let f = only(&c, "job-control-stop");
+        let f = only(&c, Signature::JobControlStop);
         assert_eq!(f.severity, Severity::Warning);
         assert!(f.summary.contains("stopped by SIGTTIN from the kernel: it read from its controlling terminal from a background process group"), "{}", f.summary);
     }
