@@ -8,7 +8,7 @@ use aya::{
 use observer_common::{
     host_bits, kind,
     syscall_bits::WATCHED as BIT_WATCHED,
-    syscalls::{HOST_WIDE_ERRORS, TABLE_SIZE, WATCHED},
+    syscalls::{Syscall, HOST_WIDE_ERRORS, TABLE_SIZE, WATCHED},
     InFlight, COUNTER_INFLIGHT_FULL,
 };
 
@@ -239,10 +239,10 @@ impl Probes {
         if host.enabled {
             for sc in WATCHED {
                 let mut bits = 0;
-                if HOST_WIDE_ERRORS.contains(&sc.name) {
+                if HOST_WIDE_ERRORS.contains(&sc.call) {
                     bits |= host_bits::ERRORS;
                 }
-                if sc.name == "mmap" {
+                if sc.call == Syscall::Mmap {
                     bits |= host_bits::STACK_MMAPS;
                 }
                 if sc.bits & observer_common::syscall_bits::RLIMIT != 0 {

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use observer_common::{flags, syscalls};
+use observer_common::{flags, syscalls::Syscall};
 use serde::Serialize;
 
 use crate::{
@@ -81,14 +81,16 @@ impl PartialOrd for IncidentKind {
 pub fn trigger(event: &Event, book: &ProcessBook) -> Option<Signature> {
     match event {
         Event::Syscall(e) if returned(e) => {
-            let name = syscalls::by_nr(e.nr)?.name;
+            let call = Syscall::from_nr(e.nr)?;
             let errno = is_error_return(e.ret)?;
-            match (name, errno) {
-                ("mprotect", ENOMEM) if e.args[2] & (PROT_READ | PROT_WRITE) == (PROT_READ | PROT_WRITE) => {
+            match (call, errno) {
+                (Syscall::Mprotect, ENOMEM) if e.args[2] & (PROT_READ | PROT_WRITE) == (PROT_READ | PROT_WRITE) => {
                     Some(Signature::PthreadStackMprotectEnomem)
                 }
-                ("mmap", ENOMEM) if e.args[3] & MAP_STACK != 0 => Some(Signature::PthreadStackMmapEnomem),
-                ("clone" | "clone3" | "fork" | "vfork", EAGAIN) => Some(Signature::CloneEagain),
+                (Syscall::Mmap, ENOMEM) if e.args[3] & MAP_STACK != 0 => Some(Signature::PthreadStackMmapEnomem),
+                (Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork, EAGAIN) => {
+                    Some(Signature::CloneEagain)
+                }
                 _ => None,
             }
         }

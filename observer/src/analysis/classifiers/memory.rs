@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use observer_common::{
-    syscalls::{self, RLIMIT_AS, RLIMIT_DATA},
+    syscalls::{self, Syscall, RLIMIT_AS, RLIMIT_DATA},
     SyscallEvent,
 };
 
@@ -17,9 +17,9 @@ use crate::{
 
 const ENOMEM: i32 = 12;
 
-fn syscall<'a>(event: &'a Event, name: &str) -> Option<&'a SyscallEvent> {
+fn syscall(event: &Event, call: Syscall) -> Option<&SyscallEvent> {
     match event {
-        Event::Syscall(e) if syscalls::by_nr(e.nr).is_some_and(|s| s.name == name) && returned(e) => Some(e),
+        Event::Syscall(e) if e.nr == call.nr() && returned(e) => Some(e),
         _ => None,
     }
 }
@@ -73,7 +73,7 @@ pub struct StackCommit {
 
 impl Classifier for StackCommit {
     fn observe(&mut self, event: &Event, cx: &Context<'_>) {
-        if let Some(e) = syscall(event, "mmap") {
+        if let Some(e) = syscall(event, Syscall::Mmap) {
             if e.args[3] & MAP_STACK != 0 && is_error_return(e.ret).is_none() {
                 let stacks = self.stacks.entry(e.header.tid).or_default();
                 stacks.push((e.ret as u64, e.args[1], cx.evidence(event)));
@@ -82,7 +82,7 @@ impl Classifier for StackCommit {
                     stacks.remove(0);
                 }
             }
-        } else if let Some(e) = syscall(event, "mprotect") {
+        } else if let Some(e) = syscall(event, Syscall::Mprotect) {
             let rw = e.args[2] & (PROT_READ | PROT_WRITE) == (PROT_READ | PROT_WRITE);
             if !rw || is_error_return(e.ret) != Some(ENOMEM) {
                 return;
@@ -163,7 +163,7 @@ pub struct StackMap {
 
 impl Classifier for StackMap {
     fn observe(&mut self, event: &Event, cx: &Context<'_>) {
-        if let Some(e) = syscall(event, "mmap") {
+        if let Some(e) = syscall(event, Syscall::Mmap) {
             if e.args[3] & MAP_STACK != 0 && is_error_return(e.ret) == Some(ENOMEM) {
                 let n = self.count.entry(e.header.tid).or_default();
                 *n += 1;
@@ -219,7 +219,7 @@ pub struct VaProbe {
 
 impl Classifier for VaProbe {
     fn observe(&mut self, event: &Event, cx: &Context<'_>) {
-        if let Some(e) = syscall(event, "mmap") {
+        if let Some(e) = syscall(event, Syscall::Mmap) {
             if e.args[0] >= 1 << 47 && e.args[3] & MAP_FIXED_NOREPLACE != 0 && is_error_return(e.ret) == Some(ENOMEM) {
                 let n = self.seen.entry(e.header.tgid).or_default();
                 *n += 1;

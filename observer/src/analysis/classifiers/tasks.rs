@@ -2,7 +2,7 @@
 //! explains it, with its numbers.
 use std::collections::{BTreeSet, HashMap};
 
-use observer_common::syscalls::{self, RLIMIT_NPROC};
+use observer_common::syscalls::{Syscall, RLIMIT_NPROC};
 
 use crate::{
     analysis::{Classifier, Context, Evidence, Finding, Severity, Signature},
@@ -88,7 +88,11 @@ impl Classifier for CloneEagain {
                 if !returned(e) || is_error_return(e.ret) != Some(EAGAIN) {
                     return;
                 }
-                if !syscalls::by_nr(e.nr).is_some_and(|s| matches!(s.name, "clone" | "clone3" | "fork" | "vfork")) {
+                let creates_task = matches!(
+                    Syscall::from_nr(e.nr),
+                    Some(Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork)
+                );
+                if !creates_task {
                     return;
                 }
                 let live = self.live.len();
