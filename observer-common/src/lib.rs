@@ -8,6 +8,7 @@
 extern crate std;
 
 pub mod event;
+pub mod maps;
 pub mod signature;
 pub mod syscalls;
 pub mod tracepoint_fields;
