@@ -9,7 +9,7 @@ use std::{
 use observer::{
     analysis::{Classification, Finding, Signature},
     event::Event,
-    hang::snapshot::StuckSnapshot,
+    hang::snapshot::{StuckSnapshot, TaskState},
 };
 use observer_common::flags;
 
@@ -173,7 +173,7 @@ fn the_timeout_takes_the_snapshot_before_it_stops_anything() {
     let snap = stuck(&dir);
     assert_eq!(snap.reason, "timeout after 1.5s");
     let (p, t) = snap.threads().next().unwrap();
-    assert_eq!(p.state, "S", "snapshotted alive, before SIGTERM");
+    assert_eq!(p.state, TaskState::Sleeping, "snapshotted alive, before SIGTERM");
     assert!(t.syscall.as_ref().is_some_and(|c| c.name == "ppoll" && c.blocked_s.unwrap() > 1.0), "{t:?}");
     assert!(p.maps_lines > 5 && p.rss_kb > 0, "{p:?}");
     let s = summary(&dir);

@@ -8,7 +8,7 @@ use crate::{
     event::Event,
     hang::{
         progress::SPIN_SHARE,
-        snapshot::{ProcessSnapshot, StuckSnapshot, ThreadSnapshot},
+        snapshot::{ProcessSnapshot, StuckSnapshot, TaskState, ThreadSnapshot},
     },
 };
 
@@ -20,12 +20,11 @@ fn fact(text: impl Into<String>) -> Evidence {
 }
 
 fn asleep(t: &ThreadSnapshot) -> bool {
-    matches!(t.state.as_str(), "S" | "D" | "T" | "t" | "I") && t.cpu_share < ASLEEP_SHARE
+    t.state.is_waiting() && t.cpu_share < ASLEEP_SHARE
 }
 
 fn stopped(p: &ProcessSnapshot) -> bool {
-    matches!(p.state.as_str(), "T" | "t")
-        || (!p.threads.is_empty() && p.threads.iter().all(|t| matches!(t.state.as_str(), "T" | "t")))
+    p.state.is_stopped() || (!p.threads.is_empty() && p.threads.iter().all(|t| t.state.is_stopped()))
 }
 
 /// The first frame worth naming: outside libc, else the first there is.
@@ -37,7 +36,7 @@ fn wait_site(t: &ThreadSnapshot) -> Option<&str> {
 /// One thread's wait, in words: `ppoll on eventfd fd 3, pipe fd 4 (self-pipe)`.
 fn describe_wait(t: &ThreadSnapshot) -> String {
     let Some(call) = &t.syscall else {
-        return if t.state == "R" {
+        return if t.state == TaskState::Running {
             "running".into()
         } else {
             format!("state {} in {}", t.state, if t.wchan.is_empty() { "?" } else { &t.wchan })
