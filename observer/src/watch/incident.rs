@@ -28,7 +28,7 @@ const EAGAIN: i32 = 11;
 
 /// What an incident is about: the signature an event revealed, or a stall the watchdog saw (the
 /// stuck snapshot then says which hang signature it is). Rate limits and metrics count by it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum IncidentKind {
     Signature(Signature),
     Hang,
@@ -61,19 +61,6 @@ impl IncidentKind {
 impl std::fmt::Display for IncidentKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.name())
-    }
-}
-
-/// Ordered by name, as the metric labels are listed.
-impl Ord for IncidentKind {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.name().cmp(other.name())
-    }
-}
-
-impl PartialOrd for IncidentKind {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
     }
 }
 

@@ -103,7 +103,14 @@ impl Metrics {
             "Incidents held back by the rate limits, by signature.",
             "counter",
             "signature",
-            &mut self.incidents_suppressed.iter().map(|(k, v)| (k.to_string(), *v)),
+            // By name, `hang` among the signatures.
+            &mut self
+                .incidents_suppressed
+                .iter()
+                .map(|(k, v)| (k.name(), *v))
+                .collect::<BTreeMap<_, _>>()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
         );
         let scalars: [(&str, &str, &str, f64); 10] = [
             (
