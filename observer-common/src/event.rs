@@ -241,16 +241,40 @@ pub mod host_bits {
 /// Index of the per-kind counters map entry that counts in-flight table overflows.
 pub const COUNTER_INFLIGHT_FULL: u32 = 0;
 
+/// A record the kernel writes, labelled with its kind by its type: `emit(&record)` cannot write
+/// one kind under another's id.
+pub trait Record: Copy + 'static {
+    const KIND: u16;
+}
+
+macro_rules! records {
+    ($($t:ty => $kind:expr,)*) => {
+        $(impl Record for $t {
+            const KIND: u16 = $kind;
+        })*
+    };
+}
+
+records! {
+    SyscallEvent => kind::SYSCALL,
+    ForkEvent => kind::FORK,
+    ExecEvent => kind::EXEC,
+    ExitEvent => kind::EXIT,
+    SignalGenerateEvent => kind::SIGNAL_GENERATE,
+    SignalDeliverEvent => kind::SIGNAL_DELIVER,
+    FaultEvent => kind::FAULT,
+}
+
 /// Size of each record kind, by kind id (0 = unknown kind).
 pub const fn record_size(kind: u16) -> usize {
     match kind {
-        kind::SYSCALL => core::mem::size_of::<SyscallEvent>(),
-        kind::FORK => core::mem::size_of::<ForkEvent>(),
-        kind::EXEC => core::mem::size_of::<ExecEvent>(),
-        kind::EXIT => core::mem::size_of::<ExitEvent>(),
-        kind::SIGNAL_GENERATE => core::mem::size_of::<SignalGenerateEvent>(),
-        kind::SIGNAL_DELIVER => core::mem::size_of::<SignalDeliverEvent>(),
-        kind::FAULT => core::mem::size_of::<FaultEvent>(),
+        SyscallEvent::KIND => core::mem::size_of::<SyscallEvent>(),
+        ForkEvent::KIND => core::mem::size_of::<ForkEvent>(),
+        ExecEvent::KIND => core::mem::size_of::<ExecEvent>(),
+        ExitEvent::KIND => core::mem::size_of::<ExitEvent>(),
+        SignalGenerateEvent::KIND => core::mem::size_of::<SignalGenerateEvent>(),
+        SignalDeliverEvent::KIND => core::mem::size_of::<SignalDeliverEvent>(),
+        FaultEvent::KIND => core::mem::size_of::<FaultEvent>(),
         _ => 0,
     }
 }
@@ -280,4 +304,5 @@ mod pod {
     // SAFETY: all of these are #[repr(C)], made only of integers and byte arrays, with explicit
     // padding fields, so every bit pattern is valid and there are no implicit holes.
     unsafe impl aya::Pod for InFlight {}
+    unsafe impl aya::Pod for crate::maps::SampleKey {}
 }

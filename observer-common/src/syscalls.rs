@@ -3,12 +3,13 @@
 
 use crate::syscall_bits::{CLONE, CLONE3, NO_RETURN, RLIMIT};
 
-/// One watched syscall.
+/// One watched syscall: its identity and how the kernel side treats it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Syscall {
+pub struct WatchedSyscall {
+    pub call: Syscall,
     /// Name as in `syscalls/sys_enter_<name>`.
     pub name: &'static str,
-    /// x86_64 number (`__syscall_nr`).
+    /// x86_64 number (`__syscall_nr`): the identity on the wire.
     pub nr: u32,
     /// Arguments recorded (read/write keep only the fd, never buffer addresses or sizes).
     pub nargs: u8,
@@ -16,57 +17,115 @@ pub struct Syscall {
     pub bits: u8,
 }
 
-const fn sc(name: &'static str, nr: u32, nargs: u8, bits: u8) -> Syscall {
-    Syscall { name, nr, nargs, bits }
+/// Declares the [`Syscall`] enum and the [`WATCHED`] table from one list, so they cannot drift.
+macro_rules! watched {
+    ($( $variant:ident = sc($name:literal, $nr:literal, $nargs:literal, $bits:expr), )*) => {
+        /// A syscall observer watches; the discriminant is its x86_64 number.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u32)]
+        pub enum Syscall {
+            $( $variant = $nr, )*
+        }
+
+        impl Syscall {
+            /// Name as in `syscalls/sys_enter_<name>`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( Syscall::$variant => $name, )*
+                }
+            }
+        }
+
+        /// Every syscall the capture attaches to, in the order they are documented.
+        pub const WATCHED: &[WatchedSyscall] = &[
+            $( WatchedSyscall { call: Syscall::$variant, name: $name, nr: $nr, nargs: $nargs, bits: $bits }, )*
+        ];
+    };
 }
 
-/// Every syscall the capture attaches to, in the order they are documented.
-pub const WATCHED: &[Syscall] = &[
+watched! {
     // memory
-    sc("mmap", 9, 6, 0),
-    sc("munmap", 11, 2, 0),
-    sc("mprotect", 10, 3, 0),
-    sc("mremap", 25, 5, 0),
-    sc("brk", 12, 1, 0),
+    Mmap = sc("mmap", 9, 6, 0),
+    Munmap = sc("munmap", 11, 2, 0),
+    Mprotect = sc("mprotect", 10, 3, 0),
+    Mremap = sc("mremap", 25, 5, 0),
+    Brk = sc("brk", 12, 1, 0),
     // tasks
-    sc("clone", 56, 5, CLONE),
-    sc("clone3", 435, 2, CLONE3),
-    sc("fork", 57, 0, 0),
-    sc("vfork", 58, 0, 0),
-    sc("execve", 59, 3, 0),
-    sc("execveat", 322, 5, 0),
-    sc("exit", 60, 1, NO_RETURN),
-    sc("exit_group", 231, 1, NO_RETURN),
+    Clone = sc("clone", 56, 5, CLONE),
+    Clone3 = sc("clone3", 435, 2, CLONE3),
+    Fork = sc("fork", 57, 0, 0),
+    Vfork = sc("vfork", 58, 0, 0),
+    Execve = sc("execve", 59, 3, 0),
+    Execveat = sc("execveat", 322, 5, 0),
+    Exit = sc("exit", 60, 1, NO_RETURN),
+    ExitGroup = sc("exit_group", 231, 1, NO_RETURN),
     // signals sent
-    sc("kill", 62, 2, 0),
-    sc("tkill", 200, 2, 0),
-    sc("tgkill", 234, 3, 0),
-    sc("rt_sigqueueinfo", 129, 3, 0),
-    sc("rt_tgsigqueueinfo", 297, 4, 0),
+    Kill = sc("kill", 62, 2, 0),
+    Tkill = sc("tkill", 200, 2, 0),
+    Tgkill = sc("tgkill", 234, 3, 0),
+    RtSigqueueinfo = sc("rt_sigqueueinfo", 129, 3, 0),
+    RtTgsigqueueinfo = sc("rt_tgsigqueueinfo", 297, 4, 0),
     // blocking
-    sc("futex", 202, 6, 0),
-    sc("poll", 7, 3, 0),
-    sc("ppoll", 271, 5, 0),
-    sc("select", 23, 5, 0),
-    sc("pselect6", 270, 6, 0),
-    sc("epoll_wait", 232, 4, 0),
-    sc("epoll_pwait", 281, 6, 0),
-    sc("epoll_pwait2", 441, 6, 0),
-    sc("nanosleep", 35, 2, 0),
-    sc("clock_nanosleep", 230, 4, 0),
-    sc("wait4", 61, 4, 0),
-    sc("waitid", 247, 5, 0),
-    sc("read", 0, 1, 0),
-    sc("write", 1, 1, 0),
+    Futex = sc("futex", 202, 6, 0),
+    Poll = sc("poll", 7, 3, 0),
+    Ppoll = sc("ppoll", 271, 5, 0),
+    Select = sc("select", 23, 5, 0),
+    Pselect6 = sc("pselect6", 270, 6, 0),
+    EpollWait = sc("epoll_wait", 232, 4, 0),
+    EpollPwait = sc("epoll_pwait", 281, 6, 0),
+    EpollPwait2 = sc("epoll_pwait2", 441, 6, 0),
+    Nanosleep = sc("nanosleep", 35, 2, 0),
+    ClockNanosleep = sc("clock_nanosleep", 230, 4, 0),
+    Wait4 = sc("wait4", 61, 4, 0),
+    Waitid = sc("waitid", 247, 5, 0),
+    Read = sc("read", 0, 1, 0),
+    Write = sc("write", 1, 1, 0),
     // limits: a launcher like `prlimit` or a shell's `ulimit` changes them after the preflight
-    sc("prlimit64", 302, 4, RLIMIT),
-    sc("setrlimit", 160, 2, RLIMIT),
-];
+    Prlimit64 = sc("prlimit64", 302, 4, RLIMIT),
+    Setrlimit = sc("setrlimit", 160, 2, RLIMIT),
+}
+
+impl Syscall {
+    /// The x86_64 number.
+    pub const fn nr(self) -> u32 {
+        self as u32
+    }
+
+    /// The watched syscall with this number.
+    pub fn from_nr(nr: u32) -> Option<Syscall> {
+        by_nr(nr).map(|s| s.call)
+    }
+
+    /// Its entry in [`WATCHED`].
+    pub fn watched(self) -> &'static WatchedSyscall {
+        match by_nr(self.nr()) {
+            Some(s) => s,
+            None => unreachable!(),
+        }
+    }
+}
+
+impl core::fmt::Display for Syscall {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.pad(self.name())
+    }
+}
 
 /// Syscalls whose failures `observer watch` reports from every process (resource exhaustion and
 /// task creation; blocking calls fail with EAGAIN/EINTR all the time and are left out).
-pub const HOST_WIDE_ERRORS: &[&str] =
-    &["mmap", "munmap", "mprotect", "mremap", "brk", "clone", "clone3", "fork", "vfork", "execve", "execveat"];
+pub const HOST_WIDE_ERRORS: &[Syscall] = &[
+    Syscall::Mmap,
+    Syscall::Munmap,
+    Syscall::Mprotect,
+    Syscall::Mremap,
+    Syscall::Brk,
+    Syscall::Clone,
+    Syscall::Clone3,
+    Syscall::Fork,
+    Syscall::Vfork,
+    Syscall::Execve,
+    Syscall::Execveat,
+];
 
 /// Entries of the kernel's syscall table map (indexed by number).
 pub const TABLE_SIZE: u32 = 512;
@@ -84,7 +143,7 @@ const INDEX: [u8; TABLE_SIZE as usize] = {
 };
 
 /// The watched syscall with this number.
-pub fn by_nr(nr: u32) -> Option<&'static Syscall> {
+pub fn by_nr(nr: u32) -> Option<&'static WatchedSyscall> {
     match INDEX.get(nr as usize) {
         Some(&i) if (i as usize) < WATCHED.len() => Some(&WATCHED[i as usize]),
         _ => None,
@@ -92,7 +151,7 @@ pub fn by_nr(nr: u32) -> Option<&'static Syscall> {
 }
 
 /// The watched syscall with this name.
-pub fn by_name(name: &str) -> Option<&'static Syscall> {
+pub fn by_name(name: &str) -> Option<&'static WatchedSyscall> {
     WATCHED.iter().find(|s| s.name == name)
 }
 

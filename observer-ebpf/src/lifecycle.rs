@@ -6,11 +6,11 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use observer_common::{
-    flags, kind,
+    flags,
     syscall_bits::{CLONE, CLONE3},
     syscalls::CLONE_THREAD,
     tracepoint_fields::{EXEC_FILENAME_LOC, EXEC_OLD_PID, EXIT_GROUP_DEAD, FORK_CHILD_PID},
-    EventHeader, ExecEvent, ExitEvent, ForkEvent,
+    ExecEvent, ExitEvent, ForkEvent,
 };
 
 use crate::{
@@ -18,32 +18,34 @@ use crate::{
         current_ids, host_wide, in_flight_get, in_flight_put, in_flight_take, is_tracked, matches_filters, set_tracked,
         SYSCALL_TABLE, TASKS,
     },
-    output::emit,
+    output::{emit, header, lost},
     syscalls::record,
 };
 
+// A field that cannot be read loses the event: counted with the records lost of its kind.
+
 #[tracepoint]
 pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
-    let _ = try_fork(&ctx);
+    if try_fork(&ctx).is_err() {
+        lost::<ForkEvent>();
+    }
     0
 }
 
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
-    let _ = try_exec(&ctx);
+    if try_exec(&ctx).is_err() {
+        lost::<ExecEvent>();
+    }
     0
 }
 
 #[tracepoint]
 pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
-    let _ = try_exit(&ctx);
+    if try_exit(&ctx).is_err() {
+        lost::<ExitEvent>();
+    }
     0
-}
-
-fn header(kind: u16, flags: u16, tid: u32, tgid: u32) -> EventHeader {
-    // SAFETY: helper without preconditions.
-    let ts_ns = unsafe { bpf_ktime_get_boot_ns() };
-    EventHeader { kind, flags, tid, tgid, _pad: 0, ts_ns }
 }
 
 /// Whether the clone/clone3 the parent is inside asked for a thread. The tracepoint fires in the
@@ -85,12 +87,12 @@ fn try_fork(ctx: &TracePointContext) -> Result<(), i32> {
         flags |= flags::HOST;
     }
     let event = ForkEvent {
-        header: header(kind::FORK, flags, tid, tgid),
+        header: header::<ForkEvent>(flags, tid, tgid),
         child_tid,
         child_tgid,
         parent_comm: bpf_get_current_comm().unwrap_or_default(),
     };
-    emit(kind::FORK, &event);
+    emit(&event);
     Ok(())
 }
 
@@ -120,7 +122,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i32> {
         let _ = TASKS.remove(old_tid);
     }
     let mut event = ExecEvent {
-        header: header(kind::EXEC, host, tid, tgid),
+        header: header::<ExecEvent>(host, tid, tgid),
         old_tid,
         comm: bpf_get_current_comm().unwrap_or_default(),
         ..ExecEvent::default()
@@ -131,7 +133,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: the offset points inside this tracepoint record.
     let src = unsafe { (ctx_ptr(ctx) as *const u8).add(offset) };
     let _ = unsafe { bpf_probe_read_kernel_str_bytes(src, &mut event.filename) };
-    emit(kind::EXEC, &event);
+    emit(&event);
     Ok(())
 }
 
@@ -153,10 +155,10 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
                 flags |= flags::GROUP_DEAD;
             }
             let event = ExitEvent {
-                header: header(kind::EXIT, flags, tid, tgid),
+                header: header::<ExitEvent>(flags, tid, tgid),
                 comm: bpf_get_current_comm().unwrap_or_default(),
             };
-            emit(kind::EXIT, &event);
+            emit(&event);
         }
         return Ok(());
     }
@@ -164,16 +166,16 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     if let Some(entry) = in_flight_take(tid) {
         // SAFETY: helper without preconditions.
         let now = unsafe { bpf_ktime_get_boot_ns() };
-        emit(kind::SYSCALL, &record(tid, &entry, flags::UNFINISHED, 0, now.saturating_sub(entry.enter_ns)));
+        emit(&record(tid, &entry, flags::UNFINISHED, 0, now.saturating_sub(entry.enter_ns)));
     }
     // SAFETY: offset checked against the format file.
     let group_dead: u8 = unsafe { ctx.read_at(EXIT_GROUP_DEAD)? };
     let _ = TASKS.remove(tid);
     let event = ExitEvent {
-        header: header(kind::EXIT, if group_dead != 0 { flags::GROUP_DEAD } else { 0 }, tid, tgid),
+        header: header::<ExitEvent>(if group_dead != 0 { flags::GROUP_DEAD } else { 0 }, tid, tgid),
         comm: bpf_get_current_comm().unwrap_or_default(),
     };
-    emit(kind::EXIT, &event);
+    emit(&event);
     if group_dead != 0 {
         set_tracked(tgid, false);
     }

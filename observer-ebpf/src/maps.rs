@@ -4,7 +4,12 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use observer_common::{kind, syscalls::TABLE_SIZE, InFlight};
+use observer_common::{
+    kind,
+    maps::{filters, ring_fill},
+    syscalls::TABLE_SIZE,
+    InFlight,
+};
 
 /// Default; userspace sets the real size from `--buffer-size` before loading.
 #[map]
@@ -99,7 +104,8 @@ pub fn in_flight_take(tid: u32) -> Option<InFlight> {
 #[map]
 pub static SYSCALL_TABLE: Array<u8> = Array::with_max_entries(TABLE_SIZE, 0);
 
-/// Failed ring-buffer reservations by kind; index 0 counts in-flight table overflows.
+/// Records lost by kind (failed ring-buffer reservations, unreadable tracepoint fields); index 0
+/// counts in-flight table overflows.
 #[map]
 pub static DROPPED: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COUNT, 0);
 
@@ -110,9 +116,7 @@ pub static SUBMITTED: PerCpuArray<u64> = PerCpuArray::with_max_entries(kind::COU
 /// Per CPU: bytes pending in the ring buffer as its producer last looked (a fill gauge for
 /// metrics), and records it wrote since.
 #[map]
-pub static RING_FILL: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
-pub const FILL_PENDING: u32 = 0;
-pub const FILL_SINCE_QUERY: u32 = 1;
+pub static RING_FILL: PerCpuArray<u64> = PerCpuArray::with_max_entries(ring_fill::SLOTS, 0);
 
 /// Syscall number -> `host_bits`: what untracked processes report in host-wide mode.
 #[map]
@@ -142,7 +146,7 @@ pub fn hooks_only() -> bool {
     unsafe { core::ptr::read_volatile(&HOOKS_ONLY) != 0 }
 }
 
-/// Which filter maps hold entries (1 comm, 2 uid, 4 cgroup), so empty ones cost nothing.
+/// Which filter maps hold entries (`observer_common::maps::filters` bits), so empty ones cost nothing.
 #[unsafe(no_mangle)]
 static FILTERS: u8 = 0;
 
@@ -154,21 +158,21 @@ pub fn host_wide() -> bool {
 /// Whether the current task matches a host-wide filter (checked when it execs).
 pub fn matches_filters() -> bool {
     // SAFETY: a read-only global patched by the loader.
-    let filters = unsafe { core::ptr::read_volatile(&FILTERS) };
-    if filters & 1 != 0 {
+    let active = unsafe { core::ptr::read_volatile(&FILTERS) };
+    if active & filters::COMM != 0 {
         if let Ok(comm) = aya_ebpf::helpers::bpf_get_current_comm() {
             if COMM_FILTER.get_ptr(comm).is_some() {
                 return true;
             }
         }
     }
-    if filters & 2 != 0 {
+    if active & filters::UID != 0 {
         let uid = aya_ebpf::helpers::bpf_get_current_uid_gid() as u32;
         if UID_FILTER.get_ptr(uid).is_some() {
             return true;
         }
     }
-    if filters & 4 != 0 {
+    if active & filters::CGROUP != 0 {
         // SAFETY: helper without preconditions.
         let cgroup = unsafe { aya_ebpf::helpers::bpf_get_current_cgroup_id() };
         if CGROUP_FILTER.get_ptr(cgroup).is_some() {

@@ -8,20 +8,12 @@ use aya_ebpf::{
     programs::{tracing::StackIdContext, PerfEventContext},
 };
 
-use crate::maps::{bump, current_ids};
+use observer_common::maps::{
+    sample_counters::{SAMPLED_KERNEL, SAMPLED_USER, SAMPLES_FULL, SLOTS, STACK_FAILED},
+    SampleKey,
+};
 
-/// What one sample is counted under. Mirrored by `observer::capture::sampler::SampleKey`: the same
-/// `repr(C)` layout, 16 bytes with no padding (a hash key's padding would be hashed too).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct SampleKey {
-    pub tid: u32,
-    /// Id in `SAMPLE_STACKS`, or the negative errno `bpf_get_stackid` returned.
-    pub stack_id: i32,
-    /// User pc; 0 when the tick interrupted kernel code (the stack still starts at the user pc
-    /// saved on kernel entry).
-    pub ip: u64,
-}
+use crate::maps::{bump, current_ids};
 
 /// Sample counts by (thread, user pc, user stack).
 #[map]
@@ -32,15 +24,9 @@ pub static SAMPLES: HashMap<SampleKey, u32> = HashMap::with_max_entries(4096, 0)
 #[map]
 pub static SAMPLE_STACKS: StackTrace = StackTrace::with_max_entries(1024, 0);
 
-// Slots of SAMPLE_COUNTERS; mirrored in observer::capture::sampler.
-pub const SAMPLED_USER: u32 = 0;
-pub const SAMPLED_KERNEL: u32 = 1;
-pub const STACK_FAILED: u32 = 2;
-pub const SAMPLES_FULL: u32 = 3;
-const COUNTER_SLOTS: u32 = 4;
-
+/// Ticks and failures, by `observer_common::maps::sample_counters` slot.
 #[map]
-pub static SAMPLE_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+pub static SAMPLE_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(SLOTS, 0);
 
 /// x86-64 `user_mode(regs)`: the interrupted privilege level lives in the low bits of `cs`.
 #[cfg(bpf_target_arch = "x86_64")]

@@ -1,40 +1,40 @@
 //! `signal/signal_generate` and `signal/signal_deliver`: who sent which signal to whom, and when a
 //! tracked thread acted on one.
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_ktime_get_boot_ns, bpf_probe_read_kernel},
+    helpers::{bpf_get_current_comm, bpf_probe_read_kernel},
     macros::{btf_tracepoint, tracepoint},
     programs::{BtfTracePointContext, TracePointContext},
 };
 use observer_common::{
-    kind, siginfo,
+    siginfo,
     tracepoint_fields::{
         SIGDEL_CODE, SIGDEL_ERRNO, SIGDEL_SA_FLAGS, SIGDEL_SA_HANDLER, SIGDEL_SIG, SIGGEN_CODE, SIGGEN_COMM,
         SIGGEN_ERRNO, SIGGEN_GROUP, SIGGEN_PID, SIGGEN_RESULT, SIGGEN_SIG,
     },
-    EventHeader, FaultEvent, SignalDeliverEvent, SignalGenerateEvent,
+    FaultEvent, SignalDeliverEvent, SignalGenerateEvent,
 };
 
 use crate::{
     maps::{current_ids, host_wide, is_tracked, TASKS},
-    output::emit,
+    output::{emit, header, lost},
 };
+
+// A field that cannot be read loses the event: counted with the records lost of its kind.
 
 #[tracepoint]
 pub fn signal_generate(ctx: TracePointContext) -> u32 {
-    let _ = try_generate(&ctx);
+    if try_generate(&ctx).is_err() {
+        lost::<SignalGenerateEvent>();
+    }
     0
 }
 
 #[tracepoint]
 pub fn signal_deliver(ctx: TracePointContext) -> u32 {
-    let _ = try_deliver(&ctx);
+    if try_deliver(&ctx).is_err() {
+        lost::<SignalDeliverEvent>();
+    }
     0
-}
-
-fn header(kind: u16, flags: u16, tid: u32, tgid: u32) -> EventHeader {
-    // SAFETY: helper without preconditions.
-    let ts_ns = unsafe { bpf_ktime_get_boot_ns() };
-    EventHeader { kind, flags, tid, tgid, _pad: 0, ts_ns }
 }
 
 /// Signals worth streaming host-wide: those that end or stop processes and the user signals; not
@@ -60,7 +60,7 @@ fn try_generate(ctx: &TracePointContext) -> Result<(), i32> {
     }
     let event = unsafe {
         SignalGenerateEvent {
-            header: header(kind::SIGNAL_GENERATE, flags, tid, tgid),
+            header: header::<SignalGenerateEvent>(flags, tid, tgid),
             sig: ctx.read_at(SIGGEN_SIG)?,
             errno: ctx.read_at(SIGGEN_ERRNO)?,
             code: ctx.read_at(SIGGEN_CODE)?,
@@ -71,7 +71,7 @@ fn try_generate(ctx: &TracePointContext) -> Result<(), i32> {
             target_comm: ctx.read_at(SIGGEN_COMM)?,
         }
     };
-    emit(kind::SIGNAL_GENERATE, &event);
+    emit(&event);
     Ok(())
 }
 
@@ -89,7 +89,7 @@ fn try_deliver(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: offsets checked against the format file.
     let event = unsafe {
         SignalDeliverEvent {
-            header: header(kind::SIGNAL_DELIVER, flags, tid, tgid),
+            header: header::<SignalDeliverEvent>(flags, tid, tgid),
             sig: ctx.read_at(SIGDEL_SIG)?,
             errno: ctx.read_at(SIGDEL_ERRNO)?,
             code: ctx.read_at(SIGDEL_CODE)?,
@@ -98,7 +98,7 @@ fn try_deliver(ctx: &TracePointContext) -> Result<(), i32> {
             sa_flags: ctx.read_at(SIGDEL_SA_FLAGS)?,
         }
     };
-    emit(kind::SIGNAL_DELIVER, &event);
+    emit(&event);
     Ok(())
 }
 
@@ -112,7 +112,9 @@ const SIGSEGV: i32 = 11;
 /// int result)`: only the siginfo of fault signals is read, at its userspace-ABI offsets.
 #[btf_tracepoint(function = "signal_generate")]
 pub fn signal_fault(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_fault(&ctx);
+    if try_fault(&ctx).is_err() {
+        lost::<FaultEvent>();
+    }
     0
 }
 
@@ -145,7 +147,7 @@ fn try_fault(ctx: &BtfTracePointContext) -> Result<(), i32> {
     if code <= 0 {
         return Ok(());
     }
-    let event = FaultEvent { header: header(observer_common::kind::FAULT, flags, tid, tgid), sig, code, addr };
-    emit(observer_common::kind::FAULT, &event);
+    let event = FaultEvent { header: header::<FaultEvent>(flags, tid, tgid), sig, code, addr };
+    emit(&event);
     Ok(())
 }

@@ -12,10 +12,9 @@ use aya_ebpf::{
 use observer_common::{
     flags,
     host_bits::{ERRORS, LIMIT_SETS, STACK_MMAPS},
-    kind,
     syscall_bits::{CLONE3, NARGS_MASK, NO_RETURN, RLIMIT},
     tracepoint_fields::pt_regs,
-    EventHeader, InFlight, SyscallEvent, COUNTER_INFLIGHT_FULL, MAX_ARGS,
+    EventHeader, InFlight, Record, SyscallEvent, COUNTER_INFLIGHT_FULL, MAX_ARGS,
 };
 
 use crate::{
@@ -198,7 +197,7 @@ fn try_sys_enter(ctx: &impl SyscallContext) -> Result<(), i32> {
     entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
     if bits & NO_RETURN != 0 {
         if tracked {
-            emit(kind::SYSCALL, &record(tid, &entry, flags::NO_RETURN, 0, 0));
+            emit(&record(tid, &entry, flags::NO_RETURN, 0, 0));
         }
         return Ok(());
     }
@@ -233,7 +232,7 @@ fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
     }
     // SAFETY: helper without preconditions.
     let now = unsafe { bpf_ktime_get_boot_ns() };
-    emit(kind::SYSCALL, &record(tid, &entry, extra, ret, now.saturating_sub(entry.enter_ns)));
+    emit(&record(tid, &entry, extra, ret, now.saturating_sub(entry.enter_ns)));
     Ok(())
 }
 
@@ -260,7 +259,7 @@ fn host_failure(ctx: &impl SyscallContext, tid: u32, tgid: u32, ret: i64) {
     read_aux(bits, nargs, &mut entry);
     // SAFETY: helper without preconditions.
     entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
-    emit(kind::SYSCALL, &record(tid, &entry, flags::HOST | flags::UNKNOWN_DURATION, ret, 0));
+    emit(&record(tid, &entry, flags::HOST | flags::UNKNOWN_DURATION, ret, 0));
 }
 
 /// A syscall return value that is `-errno`.
@@ -285,7 +284,7 @@ const MAP_STACK: u64 = 0x20000;
 pub fn record(tid: u32, entry: &InFlight, extra_flags: u16, ret: i64, duration_ns: u64) -> SyscallEvent {
     SyscallEvent {
         header: EventHeader {
-            kind: kind::SYSCALL,
+            kind: SyscallEvent::KIND,
             flags: extra_flags | entry.flags,
             tid,
             tgid: entry.tgid,

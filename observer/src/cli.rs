@@ -279,8 +279,8 @@ pub enum KeepArg {
 #[derive(Debug, Args)]
 pub struct RepeatArgs {
     /// Stop at the first attempt with one of these signatures (comma-separated).
-    #[arg(long, value_name = "SIGNATURE,...", value_delimiter = ',')]
-    pub until: Vec<String>,
+    #[arg(long, value_name = "SIGNATURE,...", value_delimiter = ',', value_enum)]
+    pub until: Vec<observer_common::Signature>,
     /// At most this many attempts (all of them without --until).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_attempts: u32,

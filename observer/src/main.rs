@@ -127,11 +127,6 @@ fn repeat_command(args: observer::cli::RepeatArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Refused before anything runs.
-    if let Err(e) = repeat::validate_signatures(&opts.until) {
-        eprintln!("observer: {e}");
-        return ExitCode::from(2);
-    }
     let hunting = !opts.until.is_empty();
     let runtime = match runtime() {
         Ok(rt) => rt,

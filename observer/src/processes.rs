@@ -2,7 +2,7 @@
 //! and how each process ended. Fed every event in order; read by the renderer and the summary.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use observer_common::{flags, syscalls};
+use observer_common::{flags, syscalls::Syscall};
 
 use crate::{
     decode::{si_code_name, signal_name},
@@ -162,16 +162,16 @@ impl ProcessBook {
         match event {
             Event::Syscall(e) => {
                 self.see(h.tid, h.tgid);
-                let name = syscalls::by_nr(e.nr).map_or("", |s| s.name);
-                if e.header.flags & flags::NO_RETURN != 0 && name == "exit_group" {
+                let call = Syscall::from_nr(e.nr);
+                if e.header.flags & flags::NO_RETURN != 0 && call == Some(Syscall::ExitGroup) {
                     self.process_mut(h.tgid).exit_group_code = Some((e.args[0] & 0xff) as i32);
                 }
                 if e.header.flags & flags::AUX_RLIMIT_CUR != 0 && e.ret == 0 {
-                    let (target, resource) = match name {
-                        "prlimit64" if e.args[0] != 0 => {
+                    let (target, resource) = match call {
+                        Some(Syscall::Prlimit64) if e.args[0] != 0 => {
                             (self.tgid_of(e.args[0] as u32).unwrap_or(e.args[0] as u32), e.args[1])
                         }
-                        "prlimit64" => (h.tgid, e.args[1]),
+                        Some(Syscall::Prlimit64) => (h.tgid, e.args[1]),
                         _ => (h.tgid, e.args[0]),
                     };
                     let change = LimitChange {

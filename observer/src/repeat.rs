@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::{
-    analysis::{Severity, SIGNATURES},
+    analysis::{Severity, Signature},
     capture::Kernel,
     child::ExitStatus,
     clock,
@@ -34,7 +34,7 @@ pub enum Keep {
 
 #[derive(Clone, Debug)]
 pub struct RepeatOptions {
-    pub until: Vec<String>,
+    pub until: Vec<Signature>,
     pub max_attempts: u32,
     pub keep: Keep,
     /// The parent directory; each attempt is `attempt-NNN` inside it.
@@ -45,8 +45,6 @@ pub struct RepeatOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepeatError {
-    #[error("unknown signature `{name}`; valid signatures: {}", SIGNATURES.join(", "))]
-    UnknownSignature { name: String },
     #[error("--max-attempts must be at least 1")]
     NoAttempts,
     #[error(transparent)]
@@ -63,7 +61,7 @@ pub struct Attempt {
     pub kept: bool,
     pub duration_s: f64,
     pub exit: String,
-    pub signatures: Vec<String>,
+    pub signatures: Vec<Signature>,
     pub hit: bool,
 }
 
@@ -71,10 +69,10 @@ pub struct Attempt {
 #[derive(Clone, Debug, Serialize)]
 pub struct RepeatReport {
     pub command: String,
-    pub until: Vec<String>,
+    pub until: Vec<Signature>,
     pub attempts: Vec<Attempt>,
     /// Per signature: attempts it appeared in.
-    pub signature_counts: BTreeMap<String, u32>,
+    pub signature_counts: BTreeMap<Signature, u32>,
     /// Per exit (`code 0`, `signal SIGKILL`): attempts.
     pub exit_counts: BTreeMap<String, u32>,
     /// Whether the hunt found what `--until` asked for.
@@ -82,11 +80,8 @@ pub struct RepeatReport {
     pub interrupted: bool,
 }
 
-pub fn validate_signatures(names: &[String]) -> Result<(), RepeatError> {
-    match names.iter().find(|n| !SIGNATURES.contains(&n.as_str())) {
-        Some(name) => Err(RepeatError::UnknownSignature { name: name.clone() }),
-        None => Ok(()),
-    }
+fn join(signatures: &[Signature], separator: &str) -> String {
+    signatures.iter().map(|s| s.name()).collect::<Vec<_>>().join(separator)
 }
 
 fn exit_label(exit: &ExitStatus) -> String {
@@ -104,7 +99,7 @@ fn rate(n: u32, of: usize) -> String {
 
 impl RepeatReport {
     pub fn progress_line(&self, a: &Attempt, max: u32) -> String {
-        let findings = if a.signatures.is_empty() { "none".to_string() } else { a.signatures.join(", ") };
+        let findings = if a.signatures.is_empty() { "none".to_string() } else { join(&a.signatures, ", ") };
         format!(
             "attempt {}/{max}: {:.2}s, exit {}, findings: {findings}{}",
             a.number,
@@ -120,7 +115,7 @@ impl RepeatReport {
         if !self.until.is_empty() {
             out.push_str(&format!(
                 "until: {}\nfound: {}\n",
-                self.until.join(","),
+                join(&self.until, ","),
                 if self.found { "yes" } else { "no" }
             ));
         }
@@ -145,7 +140,7 @@ impl RepeatReport {
                 a.number,
                 a.duration_s,
                 a.exit,
-                if a.signatures.is_empty() { "-".to_string() } else { a.signatures.join(", ") },
+                if a.signatures.is_empty() { "-".to_string() } else { join(&a.signatures, ", ") },
                 if a.kept { String::new() } else { "  (deleted)".into() }
             ));
         }
@@ -165,7 +160,6 @@ pub async fn repeat(
     interrupt: Arc<Notify>,
     mut progress: impl FnMut(&str),
 ) -> Result<(PathBuf, RepeatReport), RepeatError> {
-    validate_signatures(&opts.until)?;
     if opts.max_attempts == 0 {
         return Err(RepeatError::NoAttempts);
     }
@@ -204,16 +198,16 @@ pub async fn repeat(
             "SIGINT"
         };
         let outcome = run_in(&mut kernel, &run_opts, stop).await?;
-        let mut signatures: Vec<String> = outcome.classification.findings.iter().map(|f| f.signature.clone()).collect();
+        let mut signatures: Vec<Signature> = outcome.classification.findings.iter().map(|f| f.signature).collect();
         signatures.dedup();
         let hit = if opts.until.is_empty() {
             outcome.classification.findings.iter().any(|f| f.severity > Severity::Info)
         } else {
             signatures.iter().any(|s| opts.until.contains(s))
         };
-        let distinct: std::collections::BTreeSet<&String> = signatures.iter().collect();
+        let distinct: std::collections::BTreeSet<Signature> = signatures.iter().copied().collect();
         for s in distinct {
-            *report.signature_counts.entry(s.clone()).or_default() += 1;
+            *report.signature_counts.entry(s).or_default() += 1;
         }
         let exit = exit_label(&outcome.exit);
         *report.exit_counts.entry(exit.clone()).or_default() += 1;
@@ -253,24 +247,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_signatures_are_refused_with_the_valid_list() {
-        let err = validate_signatures(&["clone-eagain".into(), "pthread-eagain".into()]).unwrap_err().to_string();
-        assert!(
-            err.starts_with("unknown signature `pthread-eagain`; valid signatures: pthread-stack-mprotect-enomem, "),
-            "{err}"
-        );
-        assert!(validate_signatures(&["deadlock".into()]).is_ok());
-    }
-
-    #[test]
     fn the_table_gives_counts_and_rates_per_signature_and_exit() {
-        let attempt = |n, sigs: &[&str], exit: &str| Attempt {
+        let attempt = |n, sigs: &[Signature], exit: &str| Attempt {
             number: n,
             dir: format!("attempt-{n:03}"),
             kept: true,
             duration_s: 0.5,
             exit: exit.into(),
-            signatures: sigs.iter().map(|s| s.to_string()).collect(),
+            signatures: sigs.to_vec(),
             hit: !sigs.is_empty(),
         };
         let report = RepeatReport {
@@ -278,11 +262,11 @@ mod tests {
             until: vec![],
             attempts: vec![
                 attempt(1, &[], "code 0"),
-                attempt(2, &["clone-eagain"], "code 1"),
+                attempt(2, &[Signature::CloneEagain], "code 1"),
                 attempt(3, &[], "code 0"),
                 attempt(4, &[], "code 0"),
             ],
-            signature_counts: BTreeMap::from([("clone-eagain".into(), 1)]),
+            signature_counts: BTreeMap::from([(Signature::CloneEagain, 1)]),
             exit_counts: BTreeMap::from([("code 0".into(), 3), ("code 1".into(), 1)]),
             found: false,
             interrupted: false,

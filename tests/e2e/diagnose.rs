@@ -2,7 +2,7 @@
 //! its thread and its evidence; plus `analyze` and `replay` on the capture.
 use std::{path::Path, process::Command};
 
-use observer::analysis::{Classification, Finding};
+use observer::analysis::{Classification, Finding, Signature};
 
 use crate::harness::*;
 
@@ -11,7 +11,7 @@ fn classification(dir: &Path) -> Classification {
     serde_json::from_str(&text).expect("classification.json parses")
 }
 
-fn finding<'a>(c: &'a Classification, signature: &str) -> &'a Finding {
+fn finding(c: &Classification, signature: Signature) -> &Finding {
     c.findings.iter().find(|f| f.signature == signature).unwrap_or_else(|| panic!("no {signature} in {c:#?}"))
 }
 
@@ -32,11 +32,11 @@ fn a_data_limit_gives_pthread_stack_mprotect_enomem_naming_rlimit_data() {
     let out = observe(&dir, &[], &["prlimit", "--data=41943040", workload("threads").to_str().unwrap(), "8"]);
     assert_eq!(out.status.code(), Some(1), "the workload saw pthread_create fail");
     let c = classification(&dir);
-    let f = finding(&c, "pthread-stack-mprotect-enomem");
+    let f = finding(&c, Signature::PthreadStackMprotectEnomem);
     assert_eq!((f.pid, f.tid), (root_pid(&dir), root_pid(&dir)), "found in the creating (main) thread");
     assert!(evidence_has(f, "MAP_STACK") && evidence_has(f, "= -1 ENOMEM"), "{f:#?}");
     assert!(f.summary.contains("RLIMIT_DATA is 40 MiB"), "{}", f.summary);
-    assert!(!c.findings.iter().any(|f| f.signature == "exit-nonzero"), "the exit is explained");
+    assert!(!c.findings.iter().any(|f| f.signature == Signature::ExitNonzero), "the exit is explained");
     let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(report.starts_with("verdict: error [pthread-stack-mprotect-enomem]"), "{report}");
 }
@@ -50,7 +50,7 @@ fn an_address_space_limit_gives_pthread_stack_mmap_enomem_naming_rlimit_as() {
     let out = observe(&dir, &[], &["prlimit", "--as=62914560", workload("threads").to_str().unwrap(), "8"]);
     assert_eq!(out.status.code(), Some(1));
     let c = classification(&dir);
-    let f = finding(&c, "pthread-stack-mmap-enomem");
+    let f = finding(&c, Signature::PthreadStackMmapEnomem);
     assert_eq!(f.tid, root_pid(&dir));
     assert!(evidence_has(f, "MAP_STACK, -1, 0) = -1 ENOMEM"), "{f:#?}");
     assert!(f.summary.contains("RLIMIT_AS is 60 MiB"), "{}", f.summary);
@@ -70,7 +70,7 @@ fn a_pids_cgroup_gives_clone_eagain_with_its_numbers() {
     );
     assert_eq!(out.status.code(), Some(1));
     let c = classification(&dir);
-    let f = finding(&c, "clone-eagain");
+    let f = finding(&c, Signature::CloneEagain);
     assert_eq!(f.tid, root_pid(&dir));
     assert!(evidence_has(f, "clone3(") && evidence_has(f, "= -1 EAGAIN"), "{f:#?}");
     assert!(f.summary.contains("allows 4 tasks and about 4 were in use"), "{}", f.summary);
@@ -86,7 +86,7 @@ fn a_five_level_paging_probe_is_reported_as_info() {
     let out = observe(&dir, &[], &[workload("va_probe").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let c = classification(&dir);
-    let f = finding(&c, "va-probe-enomem");
+    let f = finding(&c, Signature::VaProbeEnomem);
     assert_eq!((f.tid, f.severity.as_str()), (root_pid(&dir), "info"));
     assert!(evidence_has(f, "mmap(0x800000000000, 4096") && evidence_has(f, "MAP_FIXED_NOREPLACE"), "{f:#?}");
     let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
@@ -103,7 +103,7 @@ fn a_segfault_gives_fatal_signal_with_the_address_and_its_mapping() {
     assert_eq!(out.status.code(), Some(128 + libc::SIGSEGV));
     let addr = std::fs::read_to_string(dir.join("stdout.txt")).unwrap().trim().to_string();
     let c = classification(&dir);
-    let f = finding(&c, "fatal-signal");
+    let f = finding(&c, Signature::FatalSignal);
     assert_eq!((f.tid, f.severity.as_str()), (root_pid(&dir), "fatal"));
     assert!(
         f.summary.contains(&format!("SIGSEGV (SEGV_ACCERR) in thread {} at address {addr}", f.tid)),
@@ -122,7 +122,7 @@ fn a_kill_by_another_process_gives_fatal_signal_naming_the_sender() {
     let out = observe(&dir, &[], &["sh", "-c", "sleep 30 & victim=$!; env kill -KILL $victim; wait $victim; exit 0"]);
     assert_eq!(out.status.code(), Some(0));
     let c = classification(&dir);
-    let f = finding(&c, "fatal-signal");
+    let f = finding(&c, Signature::FatalSignal);
     assert!(
         f.summary.contains("was ended by signal SIGKILL from pid") && f.summary.ends_with("(kill)"),
         "{}",
@@ -148,7 +148,7 @@ fn timeout_under_a_terminal_gives_job_control_stop() {
         Command::new("script").args(["-qec", &inner, "/dev/null"]).stdin(std::process::Stdio::null()).status().unwrap();
     assert!(status.code().is_some(), "observer under script ended: {status}");
     let c = classification(&dir);
-    let f = finding(&c, "job-control-stop");
+    let f = finding(&c, Signature::JobControlStop);
     assert!(f.summary.contains("(cat) was stopped by SIGTTIN from the kernel: it read from its controlling terminal from a background process group"), "{}", f.summary);
     assert!(evidence_has(f, "--- SIGTTIN delivered"), "{f:#?}");
     let cat_pid = f.pid;
@@ -164,7 +164,7 @@ fn a_failing_command_with_no_other_finding_gives_exit_nonzero() {
     let out = observe(&dir, &[], &["sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3));
     let c = classification(&dir);
-    let f = finding(&c, "exit-nonzero");
+    let f = finding(&c, Signature::ExitNonzero);
     assert_eq!((f.pid, f.severity.as_str()), (root_pid(&dir), "info"));
     assert!(f.summary.contains("exited with code 3"), "{}", f.summary);
 }

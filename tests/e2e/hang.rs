@@ -7,8 +7,8 @@ use std::{
 };
 
 use observer::{
-    analysis::snapshot::StuckSnapshot,
-    analysis::{Classification, Finding},
+    analysis::snapshot::{StuckSnapshot, TaskState},
+    analysis::{Classification, Finding, Signature},
     event::Event,
 };
 use observer_common::flags;
@@ -19,7 +19,7 @@ fn classification(dir: &Path) -> Classification {
     serde_json::from_str(&std::fs::read_to_string(dir.join("classification.json")).unwrap()).unwrap()
 }
 
-fn finding<'a>(c: &'a Classification, signature: &str) -> &'a Finding {
+fn finding(c: &Classification, signature: Signature) -> &Finding {
     c.findings.iter().find(|f| f.signature == signature).unwrap_or_else(|| panic!("no {signature} in {c:#?}"))
 }
 
@@ -53,8 +53,8 @@ fn an_abba_deadlock_is_found_with_both_threads_mutexes_and_functions() {
         printed.split_whitespace().filter(|w| w.starts_with("0x")).map(|w| w.trim_end_matches(',')).collect();
     assert_eq!(addrs.len(), 2, "{printed}");
     let c = classification(&dir);
-    let f = finding(&c, "deadlock");
-    assert_eq!(c.findings[0].signature, "deadlock", "the verdict is the deadlock");
+    let f = finding(&c, Signature::Deadlock);
+    assert_eq!(c.findings[0].signature, Signature::Deadlock, "the verdict is the deadlock");
     let threads = thread_ids(&dir);
     assert_eq!(threads.len(), 2);
     for tid in &threads {
@@ -86,7 +86,7 @@ fn a_spinning_thread_is_found_with_the_function_it_spins_in() {
         .and_then(|t| t.parse().ok())
         .expect("spinner tid printed");
     let c = classification(&dir);
-    let f = finding(&c, "hang-spinning");
+    let f = finding(&c, Signature::HangSpinning);
     assert_eq!(f.tid, spinner);
     assert!(f.summary.contains("in spin_forever_in_named_function"), "{}", f.summary);
     let snap = stuck(&dir);
@@ -103,7 +103,7 @@ fn a_ppoll_on_an_eventfd_and_a_self_pipe_is_decoded() {
     let dir = scratch("hang-ppoll");
     observe(&dir, &["--hang-after", "2", "--timeout", "60"], &[workload("ppoll_forever").to_str().unwrap()]);
     let c = classification(&dir);
-    let f = finding(&c, "hang-blocked");
+    let f = finding(&c, Signature::HangBlocked);
     let pid = summary(&dir)["pid"].clone();
     assert!(
         f.summary.contains(&format!("main thread {pid} in ppoll on eventfd fd 3, pipe fd 4 (self-pipe)")),
@@ -132,11 +132,11 @@ fn timeout_cat_in_a_terminal_is_a_stopped_tree() {
     );
     Command::new("script").args(["-qec", &inner, "/dev/null"]).stdin(Stdio::null()).status().unwrap();
     let c = classification(&dir);
-    let stopped = finding(&c, "hang-stopped");
+    let stopped = finding(&c, Signature::HangStopped);
     assert!(stopped.summary.contains("(cat) is stopped (state T"), "{}", stopped.summary);
     assert!(stopped.summary.contains("see job-control-stop"), "{}", stopped.summary);
-    assert_eq!(c.findings[0].signature, "hang-stopped", "the verdict is the stopped process");
-    let chain = finding(&c, "hang-waiting-child");
+    assert_eq!(c.findings[0].signature, Signature::HangStopped, "the verdict is the stopped process");
+    let chain = finding(&c, Signature::HangWaitingChild);
     assert!(
         chain.summary.contains("(timeout) is blocked in rt_sigsuspend, which pid")
             && chain.summary.ends_with("(cat) is stopped"),
@@ -153,7 +153,7 @@ fn a_parent_waiting_on_a_sleeping_child_names_the_chain() {
     let dir = scratch("hang-child");
     observe(&dir, &["--hang-after", "2", "--timeout", "60"], &["sh", "-c", "sleep 1000; echo unreachable"]);
     let c = classification(&dir);
-    let f = finding(&c, "hang-waiting-child");
+    let f = finding(&c, Signature::HangWaitingChild);
     let pid = summary(&dir)["pid"].clone();
     assert!(
         f.summary.starts_with(&format!("pid {pid} (sh) thread {pid} waits in wait4 for any child, which pid ")),
@@ -173,7 +173,7 @@ fn the_timeout_takes_the_snapshot_before_it_stops_anything() {
     let snap = stuck(&dir);
     assert_eq!(snap.reason, "timeout after 1.5s");
     let (p, t) = snap.threads().next().unwrap();
-    assert_eq!(p.state, "S", "snapshotted alive, before SIGTERM");
+    assert_eq!(p.state, TaskState::Sleeping, "snapshotted alive, before SIGTERM");
     assert!(t.syscall.as_ref().is_some_and(|c| c.name == "ppoll" && c.blocked_s.unwrap() > 1.0), "{t:?}");
     assert!(p.maps_lines > 5 && p.rss_kb > 0, "{p:?}");
     let s = summary(&dir);
@@ -209,7 +209,7 @@ fn attach_finds_a_deadlock_in_a_running_process_and_detach_leaves_it_running() {
         .unwrap();
     assert!(out.status.code().is_some(), "{}", String::from_utf8_lossy(&out.stderr));
     let c = classification(&dir);
-    assert!(finding(&c, "deadlock").summary.contains("lock_a_then_b"), "{:#?}", c.findings);
+    assert!(finding(&c, Signature::Deadlock).summary.contains("lock_a_then_b"), "{:#?}", c.findings);
     let _ = abba.kill();
     let _ = abba.wait();
 

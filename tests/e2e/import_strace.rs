@@ -9,7 +9,7 @@ use std::{
 };
 
 use observer::{
-    analysis::{Classification, Finding},
+    analysis::{Classification, Finding, Signature},
     event::Event,
     import_strace::{import, ImportError, ImportReport},
 };
@@ -49,11 +49,11 @@ fn classification(dir: &Path) -> Classification {
     serde_json::from_str(&text).expect("classification.json parses")
 }
 
-fn signatures(c: &Classification) -> BTreeSet<String> {
-    c.findings.iter().map(|f| f.signature.clone()).collect()
+fn signatures(c: &Classification) -> BTreeSet<Signature> {
+    c.findings.iter().map(|f| f.signature).collect()
 }
 
-fn finding<'a>(c: &'a Classification, signature: &str) -> &'a Finding {
+fn finding(c: &Classification, signature: Signature) -> &Finding {
     c.findings.iter().find(|f| f.signature == signature).unwrap_or_else(|| panic!("no {signature} in {c:#?}"))
 }
 
@@ -73,7 +73,7 @@ fn imported(path: &Path, out: &Path) -> ImportReport {
 
 /// What both captures must agree on: the signature set, and for `signature` the role of the thread
 /// (the command's main thread, the one creating threads) and the evidence.
-fn assert_same_diagnosis(live: &Path, import: &Path, signature: &str, needles: &[&str]) {
+fn assert_same_diagnosis(live: &Path, import: &Path, signature: Signature, needles: &[&str]) {
     let (l, i) = (classification(live), classification(import));
     assert_eq!(signatures(&i), signatures(&l), "imported {i:#?}\nlive {l:#?}");
     for (dir, c) in [(live, &l), (import, &i)] {
@@ -133,8 +133,8 @@ fn dash_ff_capture_of_a_data_limit_is_diagnosed_like_observer_run() {
     assert_records_imported(&out, true);
 
     observe(&live, &[], &cmd);
-    assert_same_diagnosis(&live, &out, "pthread-stack-mprotect-enomem", &["MAP_STACK", "= -1 ENOMEM"]);
-    let f = finding(&report.classification, "pthread-stack-mprotect-enomem");
+    assert_same_diagnosis(&live, &out, Signature::PthreadStackMprotectEnomem, &["MAP_STACK", "= -1 ENOMEM"]);
+    let f = finding(&report.classification, Signature::PthreadStackMprotectEnomem);
     assert!(f.summary.contains("RLIMIT_DATA is 40 MiB"), "the prlimit64 in the trace names the limit: {}", f.summary);
 
     // `observer analyze` works on the imported directory unchanged and finds the same.
@@ -170,8 +170,8 @@ fn dash_f_capture_of_an_address_space_limit_is_diagnosed_like_observer_run() {
     assert_records_imported(&out, true);
 
     observe(&live, &[], &cmd);
-    assert_same_diagnosis(&live, &out, "pthread-stack-mmap-enomem", &["MAP_STACK, -1, 0) = -1 ENOMEM"]);
-    let f = finding(&report.classification, "pthread-stack-mmap-enomem");
+    assert_same_diagnosis(&live, &out, Signature::PthreadStackMmapEnomem, &["MAP_STACK, -1, 0) = -1 ENOMEM"]);
+    let f = finding(&report.classification, Signature::PthreadStackMmapEnomem);
     assert!(f.summary.contains("RLIMIT_AS is 60 MiB"), "{}", f.summary);
 }
 
@@ -201,14 +201,14 @@ fn a_pids_cgroup_clone_failure_under_strace_gives_clone_eagain_like_observer_run
     assert_eq!(status.code(), Some(1), "pthread_create failed under the cgroup");
     let report = imported(&file, &out);
     assert!(report.unparsed.is_empty(), "{:?}", report.unparsed);
-    let f = finding(&report.classification, "clone-eagain");
+    let f = finding(&report.classification, Signature::CloneEagain);
     assert!(f.summary.contains("no preflight snapshot"), "strace records no cgroup: {}", f.summary);
 
     // The same room for the command alone: observer puts only the command in the cgroup.
     let live_cgroup = PidsCgroup::new("observer-e2e-import-live", 1);
     let out_live = observe(&live, &["--cgroup", live_cgroup.0.to_str().unwrap()], &[threads.to_str().unwrap(), "16"]);
     assert_eq!(out_live.status.code(), Some(1));
-    assert_same_diagnosis(&live, &out, "clone-eagain", &["clone3(", "= -1 EAGAIN"]);
+    assert_same_diagnosis(&live, &out, Signature::CloneEagain, &["clone3(", "= -1 EAGAIN"]);
 }
 
 #[test]
@@ -248,7 +248,7 @@ fn an_untimed_dash_ff_capture_with_a_stray_line_still_imports_and_lists_it() {
     let events = events(&out);
     assert!(events.iter().all(|e| e.header().flags & flags::UNKNOWN_TIME != 0), "no times in the capture");
     assert!(events.iter().any(|e| matches!(e, Event::Syscall(s) if s.header.flags & flags::UNKNOWN_DURATION != 0)));
-    let f = finding(&report.classification, "pthread-stack-mprotect-enomem");
+    let f = finding(&report.classification, Signature::PthreadStackMprotectEnomem);
     assert_eq!((f.pid, f.tid), (root_pid(&out), root_pid(&out)));
     assert!(evidence_has(f, "MAP_STACK") && evidence_has(f, "= -1 ENOMEM"), "{f:#?}");
 }

@@ -85,7 +85,8 @@ fn an_unknown_signature_is_refused_before_the_first_attempt() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("unknown signature `pthread-eagain`; valid signatures: pthread-stack-mprotect-enomem,"),
+        stderr.contains("invalid value 'pthread-eagain' for '--until")
+            && stderr.contains("[possible values: pthread-stack-mprotect-enomem,"),
         "{stderr}"
     );
     assert!(!parent.exists(), "nothing ran");

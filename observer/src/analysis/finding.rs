@@ -1,5 +1,6 @@
 //! The shape of a diagnosis: findings with a severity, a one-line summary and the evidence
 //! (events and snapshot facts) behind them; `classification.json` is their serialisation.
+pub use observer_common::Signature;
 use serde::{Deserialize, Serialize};
 
 use crate::{event::Event, processes::ProcessBook, render};
@@ -65,14 +66,25 @@ impl Evidence {
     }
 }
 
+/// What a finding established, in a form a program can act on (the summary says it in words).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The process was ended by signal `sig`, sent by process `sender` (`None`: raised by the
+    /// kernel, or the sender was not seen).
+    Signal { sig: i32, sender: Option<u32> },
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    pub signature: String,
+    pub signature: Signature,
     pub severity: Severity,
     pub pid: u32,
     pub tid: u32,
     pub summary: String,
     pub evidence: Vec<Evidence>,
+    /// Not part of `classification.json` (schema 1): read in process, by `observer watch`.
+    #[serde(skip)]
+    pub cause: Option<Cause>,
 }
 
 impl Finding {
@@ -101,7 +113,7 @@ impl Classification {
         Classification { schema: CLASSIFICATION_SCHEMA, findings }
     }
 
-    pub fn has(&self, signature: &str) -> bool {
+    pub fn has(&self, signature: Signature) -> bool {
         self.findings.iter().any(|f| f.signature == signature)
     }
 }

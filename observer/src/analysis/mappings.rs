@@ -2,7 +2,7 @@
 //! reset by exec), so a faulting address can be named: stack, heap, anonymous or file mapping.
 use std::collections::{BTreeMap, HashMap};
 
-use observer_common::{syscalls, SyscallEvent};
+use observer_common::{syscalls::Syscall, SyscallEvent};
 
 use crate::decode::{is_error_return, mmap_flags, prot_flags, MAP_STACK};
 
@@ -89,11 +89,11 @@ impl AddressSpaces {
         if is_error_return(e.ret).is_some() {
             return;
         }
-        let Some(sc) = syscalls::by_nr(e.nr) else { return };
+        let Some(call) = Syscall::from_nr(e.nr) else { return };
         let space = self.spaces.entry(e.header.tgid).or_default();
         let a = e.args;
-        match sc.name {
-            "mmap" => space.map(Mapping {
+        match call {
+            Syscall::Mmap => space.map(Mapping {
                 start: e.ret as u64,
                 end: (e.ret as u64).saturating_add(page_up(a[1])),
                 prot: a[2],
@@ -101,8 +101,8 @@ impl AddressSpaces {
                 fd: a[4] as i32,
                 offset: a[5],
             }),
-            "munmap" => space.unmap(a[0], a[0].saturating_add(page_up(a[1]))),
-            "mremap" => {
+            Syscall::Munmap => space.unmap(a[0], a[0].saturating_add(page_up(a[1]))),
+            Syscall::Mremap => {
                 if let Some(old) = space.find(a[0]).cloned() {
                     space.unmap(a[0], a[0].saturating_add(page_up(a[1])));
                     space.map(Mapping {
@@ -112,7 +112,7 @@ impl AddressSpaces {
                     });
                 }
             }
-            "brk" => {
+            Syscall::Brk => {
                 let top = e.ret as u64;
                 space.heap_start.get_or_insert(top);
                 space.heap_end = Some(top);
@@ -145,7 +145,7 @@ impl AddressSpaces {
 
 #[cfg(test)]
 mod tests {
-    use observer_common::{kind, EventHeader};
+    use observer_common::{kind, syscalls, EventHeader};
 
     use super::*;
 

@@ -16,23 +16,7 @@ use crate::{
     source::{EventSource, SourceError},
 };
 
-pub use finding::{Classification, Evidence, Finding, Severity, CLASSIFICATION_SCHEMA};
-
-/// Every signature observer can report, by its stable name.
-pub const SIGNATURES: &[&str] = &[
-    "pthread-stack-mprotect-enomem",
-    "pthread-stack-mmap-enomem",
-    "clone-eagain",
-    "va-probe-enomem",
-    "fatal-signal",
-    "job-control-stop",
-    "exit-nonzero",
-    "hang-blocked",
-    "hang-spinning",
-    "hang-stopped",
-    "deadlock",
-    "hang-waiting-child",
-];
+pub use finding::{Cause, Classification, Evidence, Finding, Severity, Signature, CLASSIFICATION_SCHEMA};
 
 /// What a classifier may consult besides the event itself.
 pub struct Context<'a> {

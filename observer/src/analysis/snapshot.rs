@@ -28,7 +28,7 @@ pub struct ProcessSnapshot {
     pub pid: u32,
     pub ppid: u32,
     pub comm: String,
-    pub state: String,
+    pub state: TaskState,
     pub maps_lines: usize,
     pub rss_kb: u64,
     pub children: Vec<u32>,
@@ -39,7 +39,7 @@ pub struct ProcessSnapshot {
 pub struct ThreadSnapshot {
     pub tid: u32,
     pub comm: String,
-    pub state: String,
+    pub state: TaskState,
     pub wchan: String,
     pub cpu_user_s: f64,
     pub cpu_system_s: f64,
@@ -112,11 +112,109 @@ pub struct ChildWait {
 pub struct ChildState {
     pub pid: u32,
     pub comm: String,
-    pub state: String,
+    pub state: TaskState,
 }
 
 /// Share of one CPU a thread must use to count as spinning.
 pub const SPIN_SHARE: f64 = 0.9;
+
+/// A task's scheduler state, the letter of `/proc/<pid>/stat` (written as that letter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TaskState {
+    /// `R`: running or runnable.
+    Running,
+    /// `S`: interruptible sleep.
+    Sleeping,
+    /// `D`: uninterruptible sleep (usually I/O).
+    DiskSleep,
+    /// `T`: stopped by a signal.
+    Stopped,
+    /// `t`: stopped by a tracer.
+    TracingStop,
+    /// `I`: an idle kernel thread.
+    Idle,
+    /// `Z`: exited, not yet reaped.
+    Zombie,
+    /// `X`: dead.
+    Dead,
+    /// Any other letter a kernel may report.
+    Other(char),
+    /// Not read.
+    #[default]
+    Unknown,
+}
+
+impl TaskState {
+    /// The letter `/proc` uses; `None` when not read.
+    pub fn letter(self) -> Option<char> {
+        Some(match self {
+            TaskState::Running => 'R',
+            TaskState::Sleeping => 'S',
+            TaskState::DiskSleep => 'D',
+            TaskState::Stopped => 'T',
+            TaskState::TracingStop => 't',
+            TaskState::Idle => 'I',
+            TaskState::Zombie => 'Z',
+            TaskState::Dead => 'X',
+            TaskState::Other(c) => c,
+            TaskState::Unknown => return None,
+        })
+    }
+
+    /// Stopped, by a signal or a tracer.
+    pub fn is_stopped(self) -> bool {
+        matches!(self, TaskState::Stopped | TaskState::TracingStop)
+    }
+
+    /// Off CPU waiting for something (asleep, stopped or idle).
+    pub fn is_waiting(self) -> bool {
+        matches!(self, TaskState::Sleeping | TaskState::DiskSleep | TaskState::Idle) || self.is_stopped()
+    }
+}
+
+impl From<char> for TaskState {
+    fn from(letter: char) -> Self {
+        match letter {
+            'R' => TaskState::Running,
+            'S' => TaskState::Sleeping,
+            'D' => TaskState::DiskSleep,
+            'T' => TaskState::Stopped,
+            't' => TaskState::TracingStop,
+            'I' => TaskState::Idle,
+            'Z' => TaskState::Zombie,
+            'X' => TaskState::Dead,
+            other => TaskState::Other(other),
+        }
+    }
+}
+
+impl From<&str> for TaskState {
+    fn from(text: &str) -> Self {
+        text.chars().next().map_or(TaskState::Unknown, TaskState::from)
+    }
+}
+
+impl std::fmt::Display for TaskState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.letter() {
+            Some(c) => f.pad(c.encode_utf8(&mut [0; 4])),
+            None => f.pad(""),
+        }
+    }
+}
+
+impl Serialize for TaskState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(TaskState::from(text.as_str()))
+    }
+}
 
 impl StuckSnapshot {
     pub fn threads(&self) -> impl Iterator<Item = (&ProcessSnapshot, &ThreadSnapshot)> {
@@ -129,5 +227,23 @@ impl StuckSnapshot {
 
     pub fn read(dir: &Path) -> Option<Self> {
         serde_json::from_str(&std::fs::read_to_string(dir.join(STUCK_JSON)).ok()?).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_states_are_written_as_the_proc_letter() {
+        for letter in ['R', 'S', 'D', 'T', 't', 'I', 'Z', 'X', 'P'] {
+            let state = TaskState::from(letter);
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{letter}\""));
+            assert_eq!(serde_json::from_str::<TaskState>(&json).unwrap(), state);
+        }
+        assert_eq!(TaskState::from('t'), TaskState::TracingStop);
+        assert!(TaskState::from('t').is_stopped() && !TaskState::Running.is_waiting());
+        assert_eq!(serde_json::to_string(&TaskState::Unknown).unwrap(), "\"\"");
     }
 }

@@ -7,8 +7,9 @@ use aya::{
 };
 use observer_common::{
     host_bits, kind,
+    maps::{filters, globals, names, ring_fill},
     syscall_bits::WATCHED as BIT_WATCHED,
-    syscalls::{HOST_WIDE_ERRORS, TABLE_SIZE, WATCHED},
+    syscalls::{Syscall, HOST_WIDE_ERRORS, TABLE_SIZE, WATCHED},
     InFlight, COUNTER_INFLIGHT_FULL,
 };
 
@@ -38,7 +39,7 @@ pub fn validate_buffer_size(bytes: u64) -> Result<u32, CaptureError> {
 pub struct Counters {
     /// Records submitted to the ring buffer, by kind id.
     pub submitted: Vec<u64>,
-    /// Failed reservations (buffer full), by kind id.
+    /// Records lost (ring buffer full, or a tracepoint field the kernel would not read), by kind id.
     pub dropped: Vec<u64>,
     /// Syscall entries not recorded because the in-flight table was full.
     pub inflight_full: u64,
@@ -201,9 +202,16 @@ impl Probes {
             )));
         }
         let host_wide: u8 = host.enabled.into();
-        let filters: u8 = u8::from(!host.comms.is_empty())
-            | (u8::from(!host.uids.is_empty()) << 1)
-            | (u8::from(!host.cgroups.is_empty()) << 2);
+        let mut active_filters = 0u8;
+        for (bit, used) in [
+            (filters::COMM, !host.comms.is_empty()),
+            (filters::UID, !host.uids.is_empty()),
+            (filters::CGROUP, !host.cgroups.is_empty()),
+        ] {
+            if used {
+                active_filters |= bit;
+            }
+        }
         // One slot per possible pid (kernel.pid_max, at most 4 Mi).
         let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
             .ok()
@@ -214,36 +222,36 @@ impl Probes {
             eprintln!("observer: {HOOKS_ONLY_ENV}=1: the syscall programs return at once and record nothing (benchmark floor)");
         }
         let mut ebpf = EbpfLoader::new()
-            .map_max_entries("EVENTS", buffer_size)
-            .map_max_entries("TRACKED_BY_PID", pid_max.clamp(1024, 4 << 20))
+            .map_max_entries(names::EVENTS, buffer_size)
+            .map_max_entries(names::TRACKED_BY_PID, pid_max.clamp(1024, 4 << 20))
             // 80 bytes a slot: tids past 64 Ki go to the hash map instead.
-            .map_max_entries("IN_FLIGHT_BY_TID", pid_max.clamp(1024, 1 << 16))
-            .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
-            .override_global("HOST_WIDE", &host_wide, true)
-            .override_global("FILTERS", &filters, true)
-            .override_global("HOOKS_ONLY", &hooks_only, true)
+            .map_max_entries(names::IN_FLIGHT_BY_TID, pid_max.clamp(1024, 1 << 16))
+            .override_global(globals::WAKEUP_BYTES, &wakeup_bytes, true)
+            .override_global(globals::HOST_WIDE, &host_wide, true)
+            .override_global(globals::FILTERS, &active_filters, true)
+            .override_global(globals::HOOKS_ONLY, &hooks_only, true)
             .load(EBPF_OBJECT)
             .map_err(|e| match e {
                 aya::EbpfError::ProgramError(p) => load_error("(object)", p),
                 other => CaptureError::Load(other.to_string()),
             })?;
 
-        let mut table: Array<MapData, u8> = take(&mut ebpf, "SYSCALL_TABLE")?;
+        let mut table: Array<MapData, u8> = take(&mut ebpf, names::SYSCALL_TABLE)?;
         for sc in WATCHED {
             debug_assert!(sc.nr < TABLE_SIZE);
             table
                 .set(sc.nr, BIT_WATCHED | sc.nargs | sc.bits, 0)
-                .map_err(|e| CaptureError::Map { map: "SYSCALL_TABLE", reason: e.to_string() })?;
+                .map_err(|e| CaptureError::Map { map: names::SYSCALL_TABLE, reason: e.to_string() })?;
         }
 
-        let mut host_table: Array<MapData, u8> = take(&mut ebpf, "HOST_TABLE")?;
+        let mut host_table: Array<MapData, u8> = take(&mut ebpf, names::HOST_TABLE)?;
         if host.enabled {
             for sc in WATCHED {
                 let mut bits = 0;
-                if HOST_WIDE_ERRORS.contains(&sc.name) {
+                if HOST_WIDE_ERRORS.contains(&sc.call) {
                     bits |= host_bits::ERRORS;
                 }
-                if sc.name == "mmap" {
+                if sc.call == Syscall::Mmap {
                     bits |= host_bits::STACK_MMAPS;
                 }
                 if sc.bits & observer_common::syscall_bits::RLIMIT != 0 {
@@ -252,15 +260,15 @@ impl Probes {
                 if bits != 0 {
                     host_table
                         .set(sc.nr, bits, 0)
-                        .map_err(|e| CaptureError::Map { map: "HOST_TABLE", reason: e.to_string() })?;
+                        .map_err(|e| CaptureError::Map { map: names::HOST_TABLE, reason: e.to_string() })?;
                 }
             }
         }
         let filter_maps = Filters {
             _host_table: host_table,
-            _comms: fill(&mut ebpf, "COMM_FILTER", host.comms.iter().map(|c| comm_key(c)), 1u8)?,
-            _uids: fill(&mut ebpf, "UID_FILTER", host.uids.iter().copied(), 1u8)?,
-            _cgroups: fill(&mut ebpf, "CGROUP_FILTER", host.cgroups.iter().copied(), 1u8)?,
+            _comms: fill(&mut ebpf, names::COMM_FILTER, host.comms.iter().map(|c| comm_key(c)), 1u8)?,
+            _uids: fill(&mut ebpf, names::UID_FILTER, host.uids.iter().copied(), 1u8)?,
+            _cgroups: fill(&mut ebpf, names::CGROUP_FILTER, host.cgroups.iter().copied(), 1u8)?,
         };
 
         let mut links: Vec<Box<dyn Send>> = Vec::new();
@@ -308,16 +316,16 @@ impl Probes {
         let fault_link = btf.and_then(|btf| attach_fault_program(&mut ebpf, &btf));
 
         Ok(Self {
-            tracked: take(&mut ebpf, "TRACKED")?,
-            tracked_by_pid: take(&mut ebpf, "TRACKED_BY_PID")?,
-            tasks: take(&mut ebpf, "TASKS")?,
-            in_flight: take(&mut ebpf, "IN_FLIGHT")?,
-            in_flight_by_tid: take(&mut ebpf, "IN_FLIGHT_BY_TID")?,
-            dropped: take(&mut ebpf, "DROPPED")?,
-            submitted: take(&mut ebpf, "SUBMITTED")?,
-            ring_fill: take(&mut ebpf, "RING_FILL")?,
+            tracked: take(&mut ebpf, names::TRACKED)?,
+            tracked_by_pid: take(&mut ebpf, names::TRACKED_BY_PID)?,
+            tasks: take(&mut ebpf, names::TASKS)?,
+            in_flight: take(&mut ebpf, names::IN_FLIGHT)?,
+            in_flight_by_tid: take(&mut ebpf, names::IN_FLIGHT_BY_TID)?,
+            dropped: take(&mut ebpf, names::DROPPED)?,
+            submitted: take(&mut ebpf, names::SUBMITTED)?,
+            ring_fill: take(&mut ebpf, names::RING_FILL)?,
             ring_size: buffer_size,
-            ring: Some(take(&mut ebpf, "EVENTS")?),
+            ring: Some(take(&mut ebpf, names::EVENTS)?),
             links,
             syscall_hooks,
             fault_link,
@@ -339,16 +347,16 @@ impl Probes {
 
     /// Starts tracking process `pid` (and, through the fork hook, everything it creates).
     pub fn track(&mut self, pid: u32) -> Result<(), CaptureError> {
-        self.tracked.insert(pid, 1, 0).map_err(|e| CaptureError::Map { map: "TRACKED", reason: e.to_string() })?;
+        self.tracked.insert(pid, 1, 0).map_err(|e| CaptureError::Map { map: names::TRACKED, reason: e.to_string() })?;
         self.tracked_by_pid
             .set(pid, 1, 0)
-            .map_err(|e| CaptureError::Map { map: "TRACKED_BY_PID", reason: e.to_string() })?;
-        self.tasks.insert(pid, pid, 0).map_err(|e| CaptureError::Map { map: "TASKS", reason: e.to_string() })
+            .map_err(|e| CaptureError::Map { map: names::TRACKED_BY_PID, reason: e.to_string() })?;
+        self.tasks.insert(pid, pid, 0).map_err(|e| CaptureError::Map { map: names::TASKS, reason: e.to_string() })
     }
 
     /// Tracks one more thread of an already tracked process (attaching to a running tree).
     pub fn track_thread(&mut self, tid: u32, tgid: u32) -> Result<(), CaptureError> {
-        self.tasks.insert(tid, tgid, 0).map_err(|e| CaptureError::Map { map: "TASKS", reason: e.to_string() })
+        self.tasks.insert(tid, tgid, 0).map_err(|e| CaptureError::Map { map: names::TASKS, reason: e.to_string() })
     }
 
     /// The ring buffer, handed to the live event source once.
@@ -374,7 +382,8 @@ impl Probes {
 
     /// Bytes pending in the ring buffer at the last submit, and the buffer's size.
     pub fn ring_fill(&self) -> (u64, u64) {
-        let pending = self.ring_fill.get(&0, 0).map(|v| v.iter().copied().max().unwrap_or(0)).unwrap_or(0);
+        let pending =
+            self.ring_fill.get(&ring_fill::PENDING, 0).map(|v| v.iter().copied().max().unwrap_or(0)).unwrap_or(0);
         (pending, u64::from(self.ring_size))
     }
 
@@ -387,5 +396,48 @@ impl Probes {
                 .collect(),
             inflight_full: sum(&self.dropped, COUNTER_INFLIGHT_FULL),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use observer_common::maps::{globals, names};
+
+    use super::EBPF_OBJECT;
+
+    /// Whether the object's string tables hold `name` as a whole symbol name.
+    fn has_symbol(name: &str) -> bool {
+        let needle: Vec<u8> = [&[0u8][..], name.as_bytes(), &[0u8]].concat();
+        EBPF_OBJECT.windows(needle.len()).any(|w| w == needle.as_slice())
+    }
+
+    #[test]
+    fn every_map_and_global_name_userspace_uses_is_in_the_object() {
+        for name in [
+            names::EVENTS,
+            names::TRACKED,
+            names::TRACKED_BY_PID,
+            names::TASKS,
+            names::IN_FLIGHT,
+            names::IN_FLIGHT_BY_TID,
+            names::SYSCALL_TABLE,
+            names::HOST_TABLE,
+            names::DROPPED,
+            names::SUBMITTED,
+            names::RING_FILL,
+            names::COMM_FILTER,
+            names::UID_FILTER,
+            names::CGROUP_FILTER,
+            names::SAMPLES,
+            names::SAMPLE_STACKS,
+            names::SAMPLE_COUNTERS,
+            globals::WAKEUP_BYTES,
+            globals::HOST_WIDE,
+            globals::FILTERS,
+            globals::HOOKS_ONLY,
+        ] {
+            assert!(has_symbol(name), "{name} is not a symbol of the eBPF object");
+        }
+        assert!(!has_symbol("NO_SUCH_MAP"));
     }
 }

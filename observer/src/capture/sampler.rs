@@ -11,30 +11,15 @@ use aya::{
     Ebpf,
 };
 
+use observer_common::maps::{
+    names::{SAMPLES, SAMPLE_COUNTERS as COUNTERS, SAMPLE_STACKS as STACKS},
+    sample_counters::{self, SAMPLED_KERNEL, SAMPLED_USER, SAMPLES_FULL, STACK_FAILED},
+    SampleKey,
+};
+
 use super::{probes::load_error, CaptureError, Probes};
 
 const PROGRAM: &str = "sample_user_stack";
-const SAMPLES: &str = "SAMPLES";
-const STACKS: &str = "SAMPLE_STACKS";
-const COUNTERS: &str = "SAMPLE_COUNTERS";
-
-// Slots of SAMPLE_COUNTERS, as observer-ebpf/src/sampling.rs numbers them.
-const SAMPLED_USER: u32 = 0;
-const SAMPLED_KERNEL: u32 = 1;
-const STACK_FAILED: u32 = 2;
-const SAMPLES_FULL: u32 = 3;
-
-/// The kernel's sample key; must match `SampleKey` in observer-ebpf/src/sampling.rs byte for byte.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct SampleKey {
-    tid: u32,
-    stack_id: i32,
-    ip: u64,
-}
-
-// SAFETY: repr(C), plain integers, no padding (16 bytes, checked by a test).
-unsafe impl aya::Pod for SampleKey {}
 
 /// Where a sampled thread was, and how many ticks found it there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,10 +76,10 @@ fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Map, Ca
 }
 
 /// Counter totals over all CPUs, by slot.
-fn counters(ebpf: &mut Ebpf) -> Result<[u64; 4], CaptureError> {
+fn counters(ebpf: &mut Ebpf) -> Result<[u64; sample_counters::SLOTS as usize], CaptureError> {
     let map: PerCpuArray<&mut MapData, u64> =
         map_mut(ebpf, COUNTERS)?.try_into().map_err(|e| map_error(COUNTERS, e))?;
-    let mut totals = [0u64; 4];
+    let mut totals = [0u64; sample_counters::SLOTS as usize];
     for (slot, total) in totals.iter_mut().enumerate() {
         let values = map.get(&(slot as u32), 0).map_err(|e| map_error(COUNTERS, e))?;
         *total = values.iter().sum();
@@ -232,13 +217,6 @@ mod tests {
         capture::{probes::DEFAULT_BUFFER_SIZE, tracefs},
         hang::symbols::{function_frames, top_functions},
     };
-
-    #[test]
-    fn sample_key_layout_matches_the_kernel_side() {
-        assert_eq!(std::mem::size_of::<SampleKey>(), 16);
-        assert_eq!(std::mem::offset_of!(SampleKey, stack_id), 4);
-        assert_eq!(std::mem::offset_of!(SampleKey, ip), 8);
-    }
 
     #[test]
     fn leaf_falls_back_to_the_stack_for_kernel_mode_samples() {

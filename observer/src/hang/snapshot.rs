@@ -208,9 +208,7 @@ fn child_wait(pid: u32, name: &str, args: &[u64]) -> Option<ChildWait> {
     };
     let children = procread::children(pid)
         .into_iter()
-        .filter_map(|c| {
-            procread::process_stat(c).map(|s| ChildState { pid: c, comm: s.comm, state: s.state.to_string() })
-        })
+        .filter_map(|c| procread::process_stat(c).map(|s| ChildState { pid: c, comm: s.comm, state: s.state.into() }))
         .collect();
     Some(ChildWait { waits_for, children })
 }
@@ -249,7 +247,7 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
             let mut t = ThreadSnapshot {
                 tid,
                 comm: stat.comm.clone(),
-                state: stat.state.to_string(),
+                state: stat.state.into(),
                 wchan: procread::wchan(pid, tid),
                 cpu_user_s: user,
                 cpu_system_s: system,
@@ -291,7 +289,7 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
             pid,
             ppid: pstat.ppid,
             comm: pstat.comm,
-            state: pstat.state.to_string(),
+            state: pstat.state.into(),
             maps_lines: procread::maps_lines(pid),
             rss_kb: procread::rss_kb(pid),
             children: procread::children(pid),

@@ -197,8 +197,15 @@ pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Event;
+    use crate::{
+        analysis::{Finding, Signature},
+        event::Event,
+    };
     use observer_common::flags;
+
+    fn fatal_signal(report: &ImportReport) -> &Finding {
+        report.classification.findings.iter().find(|f| f.signature == Signature::FatalSignal).expect("fatal-signal")
+    }
 
     /// Lines of every kind strace writes, as it writes them.
     const SAMPLES: &[&str] = &[
@@ -300,7 +307,7 @@ mod tests {
         );
         let out = dir.path().join("run");
         let report = import(&input, Some(&out)).unwrap();
-        let f = report.classification.findings.iter().find(|f| f.signature == "fatal-signal").expect("fatal-signal");
+        let f = fatal_signal(&report);
         assert_eq!((f.pid, f.tid), (5242, 5242));
         assert!(f.summary.contains("SIGSEGV (SEGV_MAPERR) in thread 5242 at address 0x10"), "{}", f.summary);
         let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
@@ -346,8 +353,7 @@ mod tests {
             .unwrap();
         assert_eq!((read.header.tid, read.header.tgid, read.args[0], read.nargs), (5206, 5206, 0, 1));
         assert_eq!(read.header.flags, flags::IMPORTED | flags::UNKNOWN_DURATION);
-        let killed =
-            report.classification.findings.iter().find(|f| f.signature == "fatal-signal").expect("fatal-signal");
+        let killed = fatal_signal(&report);
         assert!(killed.summary.contains("process 5206 (sh) was ended by signal SIGKILL"), "{}", killed.summary);
         let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
         assert!(summary.contains("processes_seen: 2\n") && summary.contains("exit: code 0\n"), "{summary}");

@@ -100,13 +100,25 @@ impl Pipeline {
         for (kind, n) in &self.stats.by_kind {
             s.put(format!("events.{kind}"), *n);
         }
-        for (name, count) in &self.stats.syscalls {
+        // In name order, as strace and the reader expect.
+        let mut syscalls: Vec<(String, &crate::sinks::stats::SyscallCount)> =
+            self.stats.syscalls.iter().map(|(nr, count)| (crate::decode::syscall_label(*nr), count)).collect();
+        syscalls.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, count) in &syscalls {
             s.put(format!("syscalls.{name}"), count.calls);
         }
-        for (name, count) in &self.stats.syscalls {
+        for (name, count) in &syscalls {
             s.put(format!("syscall_errors.{name}"), count.errors);
-            for (errno, n) in &count.by_errno {
-                s.put(format!("syscall_errors.{name}.{errno}"), *n);
+            let mut errnos: Vec<(String, u64)> = count
+                .by_errno
+                .iter()
+                .map(|(errno, n)| {
+                    (crate::decode::errno_name(*errno).map_or_else(|| errno.to_string(), str::to_string), *n)
+                })
+                .collect();
+            errnos.sort();
+            for (errno, n) in errnos {
+                s.put(format!("syscall_errors.{name}.{errno}"), n);
             }
         }
         for p in self.book.processes() {

@@ -6,23 +6,22 @@ use std::{
 
 use observer_common::flags;
 
-use crate::{
-    decode::{errno_name, is_error_return},
-    event::Event,
-};
+use crate::{decode::is_error_return, event::Event};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyscallCount {
     pub calls: u64,
     pub errors: u64,
-    pub by_errno: BTreeMap<String, u64>,
+    /// Failures by errno number (named only when written out).
+    pub by_errno: BTreeMap<i32, u64>,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct RunStats {
     pub events_received: u64,
     pub by_kind: BTreeMap<&'static str, u64>,
-    pub syscalls: BTreeMap<String, SyscallCount>,
+    /// By syscall number (named only when written out: nothing is allocated per event).
+    pub syscalls: BTreeMap<u32, SyscallCount>,
     pub unfinished_syscalls: u64,
     /// Syscall records received, for progress detection.
     pub syscall_records: u64,
@@ -37,16 +36,14 @@ impl RunStats {
         if let Event::Syscall(e) = event {
             self.syscall_records += 1;
             self.last_syscall_at.insert(e.header.tid, arrived);
-            let name = crate::decode::syscall_label(e.nr);
-            let count = self.syscalls.entry(name).or_default();
+            let count = self.syscalls.entry(e.nr).or_default();
             count.calls += 1;
             if e.header.flags & flags::UNFINISHED != 0 {
                 self.unfinished_syscalls += 1;
             } else if e.header.flags & flags::NO_RETURN == 0 {
                 if let Some(errno) = is_error_return(e.ret) {
                     count.errors += 1;
-                    let name = errno_name(errno).map_or_else(|| errno.to_string(), str::to_string);
-                    *count.by_errno.entry(name).or_default() += 1;
+                    *count.by_errno.entry(errno).or_default() += 1;
                 }
             }
         }

@@ -7,11 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use observer_common::{flags, syscalls};
+use observer_common::{flags, syscalls::Syscall};
 use serde::Serialize;
 
 use crate::{
-    analysis::{report, snapshot::StuckSnapshot, Classification, Severity},
+    analysis::{report, snapshot::StuckSnapshot, Cause, Classification, Finding, Severity, Signature},
     clock,
     decode::{is_error_return, MAP_STACK, PROT_READ, PROT_WRITE},
     event::{returned, Event},
@@ -25,18 +25,58 @@ use crate::{
 const ENOMEM: i32 = 12;
 const EAGAIN: i32 = 11;
 
+/// What an incident is about: the signature an event revealed, or a stall the watchdog saw (the
+/// stuck snapshot then says which hang signature it is). Rate limits and metrics count by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IncidentKind {
+    Signature(Signature),
+    Hang,
+}
+
+impl IncidentKind {
+    /// The label of rate limits and metrics: the signature's name, or `hang`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IncidentKind::Signature(s) => s.name(),
+            IncidentKind::Hang => "hang",
+        }
+    }
+
+    /// Whether a finding makes this an incident. Deaths by SIGTERM/SIGINT/SIGHUP are how
+    /// processes are stopped every day: only crashes and kills confirm a fatal-signal incident.
+    pub fn confirmed_by(self, f: &Finding) -> bool {
+        match self {
+            IncidentKind::Hang => f.signature.is_hang(),
+            IncidentKind::Signature(Signature::FatalSignal) => {
+                f.signature == Signature::FatalSignal
+                    && (f.severity == Severity::Fatal
+                        || matches!(f.cause, Some(Cause::Signal { sig: libc::SIGKILL, .. })))
+            }
+            IncidentKind::Signature(s) => f.signature == s,
+        }
+    }
+}
+
+impl std::fmt::Display for IncidentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 /// The signature an event may reveal, judged cheaply as it streams by; the classifiers decide.
-pub fn trigger(event: &Event, book: &ProcessBook) -> Option<&'static str> {
+pub fn trigger(event: &Event, book: &ProcessBook) -> Option<Signature> {
     match event {
         Event::Syscall(e) if returned(e) => {
-            let name = syscalls::by_nr(e.nr)?.name;
+            let call = Syscall::from_nr(e.nr)?;
             let errno = is_error_return(e.ret)?;
-            match (name, errno) {
-                ("mprotect", ENOMEM) if e.args[2] & (PROT_READ | PROT_WRITE) == (PROT_READ | PROT_WRITE) => {
-                    Some("pthread-stack-mprotect-enomem")
+            match (call, errno) {
+                (Syscall::Mprotect, ENOMEM) if e.args[2] & (PROT_READ | PROT_WRITE) == (PROT_READ | PROT_WRITE) => {
+                    Some(Signature::PthreadStackMprotectEnomem)
                 }
-                ("mmap", ENOMEM) if e.args[3] & MAP_STACK != 0 => Some("pthread-stack-mmap-enomem"),
-                ("clone" | "clone3" | "fork" | "vfork", EAGAIN) => Some("clone-eagain"),
+                (Syscall::Mmap, ENOMEM) if e.args[3] & MAP_STACK != 0 => Some(Signature::PthreadStackMmapEnomem),
+                (Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork, EAGAIN) => {
+                    Some(Signature::CloneEagain)
+                }
                 _ => None,
             }
         }
@@ -56,7 +96,7 @@ pub fn trigger(event: &Event, book: &ProcessBook) -> Option<&'static str> {
                             | libc::SIGSYS
                     ) =>
                 {
-                    Some("fatal-signal")
+                    Some(Signature::FatalSignal)
                 }
                 _ => None,
             }
@@ -65,7 +105,7 @@ pub fn trigger(event: &Event, book: &ProcessBook) -> Option<&'static str> {
             if matches!(d.sig, libc::SIGTTIN | libc::SIGTTOU | libc::SIGTSTP | libc::SIGSTOP)
                 && (d.sig == libc::SIGSTOP || d.sa_handler == 0) =>
         {
-            Some("job-control-stop")
+            Some(Signature::JobControlStop)
         }
         _ => None,
     }
@@ -76,10 +116,10 @@ pub fn trigger(event: &Event, book: &ProcessBook) -> Option<&'static str> {
 pub struct RateLimit {
     window: Duration,
     per_minute: usize,
-    last: HashMap<(String, u32), Instant>,
+    last: HashMap<(IncidentKind, u32), Instant>,
     recent: Vec<Instant>,
-    pub suppressed: HashMap<(String, u32), u64>,
-    pub suppressed_by_signature: HashMap<String, u64>,
+    pub suppressed: HashMap<(IncidentKind, u32), u64>,
+    pub suppressed_by_kind: HashMap<IncidentKind, u64>,
 }
 
 impl RateLimit {
@@ -90,18 +130,18 @@ impl RateLimit {
             last: HashMap::new(),
             recent: Vec::new(),
             suppressed: HashMap::new(),
-            suppressed_by_signature: HashMap::new(),
+            suppressed_by_kind: HashMap::new(),
         }
     }
 
-    /// Whether an incident of `signature` in `tree` may be written now.
-    pub fn allow(&mut self, signature: &str, tree: u32, now: Instant) -> bool {
-        let key = (signature.to_string(), tree);
+    /// Whether an incident of `kind` in `tree` may be written now.
+    pub fn allow(&mut self, kind: IncidentKind, tree: u32, now: Instant) -> bool {
+        let key = (kind, tree);
         self.recent.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
         let too_soon = self.last.get(&key).is_some_and(|t| now.duration_since(*t) < self.window);
         if too_soon || self.recent.len() >= self.per_minute {
             *self.suppressed.entry(key).or_default() += 1;
-            *self.suppressed_by_signature.entry(signature.to_string()).or_default() += 1;
+            *self.suppressed_by_kind.entry(kind).or_default() += 1;
             return false;
         }
         self.last.insert(key, now);
@@ -110,8 +150,8 @@ impl RateLimit {
     }
 
     /// How many incidents of this kind were held back since the last one written.
-    pub fn take_suppressed(&mut self, signature: &str, tree: u32) -> u64 {
-        self.suppressed.remove(&(signature.to_string(), tree)).unwrap_or(0)
+    pub fn take_suppressed(&mut self, kind: IncidentKind, tree: u32) -> u64 {
+        self.suppressed.remove(&(kind, tree)).unwrap_or(0)
     }
 }
 
@@ -119,7 +159,7 @@ impl RateLimit {
 #[derive(Clone, Debug, Serialize)]
 pub struct IncidentLine {
     pub time: String,
-    pub signature: String,
+    pub signature: Signature,
     pub severity: String,
     pub pid: u32,
     pub tid: u32,
@@ -134,8 +174,8 @@ pub struct IncidentLine {
 /// What an incident directory is written from.
 pub struct IncidentInput<'a> {
     pub parent: &'a Path,
-    /// Which findings make this an incident (the triggering signature; for a hang, any hang one).
-    pub confirm: &'a dyn Fn(&crate::analysis::Finding) -> bool,
+    /// What the incident is about; a finding that confirms it names the directory.
+    pub kind: IncidentKind,
     pub pid: u32,
     pub comm: &'a str,
     pub events: Vec<Event>,
@@ -164,7 +204,8 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     let mut pipeline = Pipeline::new(&dir, log, header, preflight);
     pipeline.handle_batch(&input.events)?;
     let (records, classification) = pipeline.finish(input.stuck.as_ref())?;
-    let Some(f) = classification.findings.iter().find(|f| (input.confirm)(f) && f.severity > Severity::Info) else {
+    let Some(f) = classification.findings.iter().find(|f| input.kind.confirmed_by(f) && f.severity > Severity::Info)
+    else {
         std::fs::remove_dir_all(&dir)?;
         return Ok(None);
     };
@@ -178,7 +219,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     }
     let line = IncidentLine {
         time: clock::rfc3339(now),
-        signature: f.signature.clone(),
+        signature: f.signature,
         severity: f.severity.as_str().into(),
         pid: f.pid,
         tid: f.tid,
@@ -190,7 +231,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
         events_dropped_so_far: input.dropped_so_far,
     };
     let mut s = Summary::default();
-    s.put("incident", line.signature.clone());
+    s.put("incident", line.signature.name());
     s.put("time", line.time.clone());
     s.put("pid", line.pid);
     s.put("comm", line.comm.clone());
@@ -212,26 +253,52 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
 mod tests {
     use super::*;
 
+    const CLONE_EAGAIN: IncidentKind = IncidentKind::Signature(Signature::CloneEagain);
+    const FATAL_SIGNAL: IncidentKind = IncidentKind::Signature(Signature::FatalSignal);
+
     #[test]
     fn a_storm_gives_one_incident_per_tree_and_window_and_counts_the_rest() {
         let mut limit = RateLimit::new(Duration::from_secs(60), 10);
         let t0 = Instant::now();
-        assert!(limit.allow("clone-eagain", 7, t0));
+        assert!(limit.allow(CLONE_EAGAIN, 7, t0));
         for _ in 0..1000 {
-            assert!(!limit.allow("clone-eagain", 7, t0));
+            assert!(!limit.allow(CLONE_EAGAIN, 7, t0));
         }
-        assert!(limit.allow("clone-eagain", 8, t0), "another tree");
-        assert!(limit.allow("fatal-signal", 7, t0), "another signature");
-        assert_eq!(limit.take_suppressed("clone-eagain", 7), 1000);
-        assert!(limit.allow("clone-eagain", 7, t0 + Duration::from_secs(61)), "a new window");
+        assert!(limit.allow(CLONE_EAGAIN, 8, t0), "another tree");
+        assert!(limit.allow(FATAL_SIGNAL, 7, t0), "another signature");
+        assert_eq!(limit.take_suppressed(CLONE_EAGAIN, 7), 1000);
+        assert!(limit.allow(CLONE_EAGAIN, 7, t0 + Duration::from_secs(61)), "a new window");
+    }
+
+    fn fatal(severity: Severity, sig: i32) -> Finding {
+        Finding {
+            signature: Signature::FatalSignal,
+            severity,
+            pid: 10,
+            tid: 10,
+            summary: String::new(),
+            evidence: vec![],
+            cause: Some(Cause::Signal { sig, sender: Some(1) }),
+        }
+    }
+
+    #[test]
+    fn only_crashes_and_kills_confirm_a_fatal_signal_incident() {
+        assert!(FATAL_SIGNAL.confirmed_by(&fatal(Severity::Fatal, libc::SIGSEGV)));
+        assert!(FATAL_SIGNAL.confirmed_by(&fatal(Severity::Error, libc::SIGKILL)));
+        assert!(!FATAL_SIGNAL.confirmed_by(&fatal(Severity::Error, libc::SIGTERM)));
+        assert!(!CLONE_EAGAIN.confirmed_by(&fatal(Severity::Fatal, libc::SIGSEGV)));
+        let deadlock = Finding { signature: Signature::Deadlock, cause: None, ..fatal(Severity::Error, 0) };
+        assert!(IncidentKind::Hang.confirmed_by(&deadlock));
+        assert_eq!(IncidentKind::Hang.to_string(), "hang");
     }
 
     #[test]
     fn the_per_minute_cap_holds_across_trees() {
         let mut limit = RateLimit::new(Duration::from_secs(60), 3);
         let t0 = Instant::now();
-        let allowed = (0..10).filter(|tree| limit.allow("fatal-signal", *tree, t0)).count();
+        let allowed = (0..10).filter(|tree| limit.allow(FATAL_SIGNAL, *tree, t0)).count();
         assert_eq!(allowed, 3);
-        assert_eq!(limit.suppressed_by_signature["fatal-signal"], 7);
+        assert_eq!(limit.suppressed_by_kind[&FATAL_SIGNAL], 7);
     }
 }

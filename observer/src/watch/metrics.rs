@@ -7,6 +7,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use observer_common::Signature;
+
+use super::incident::IncidentKind;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
@@ -19,8 +22,8 @@ pub struct Metrics {
     pub events_submitted: BTreeMap<&'static str, u64>,
     pub events_dropped: BTreeMap<&'static str, u64>,
     pub inflight_overflows: u64,
-    pub incidents: BTreeMap<String, u64>,
-    pub incidents_suppressed: BTreeMap<String, u64>,
+    pub incidents: BTreeMap<Signature, u64>,
+    pub incidents_suppressed: BTreeMap<IncidentKind, u64>,
     pub unconfirmed_triggers: u64,
     pub tracked_processes: usize,
     pub trees: usize,
@@ -92,7 +95,7 @@ impl Metrics {
             "Incident directories written, by signature.",
             "counter",
             "signature",
-            &mut self.incidents.iter().map(|(k, v)| (k.clone(), *v)),
+            &mut self.incidents.iter().map(|(k, v)| (k.to_string(), *v)),
         );
         labelled(
             &mut out,
@@ -100,7 +103,14 @@ impl Metrics {
             "Incidents held back by the rate limits, by signature.",
             "counter",
             "signature",
-            &mut self.incidents_suppressed.iter().map(|(k, v)| (k.clone(), *v)),
+            // By name, `hang` among the signatures.
+            &mut self
+                .incidents_suppressed
+                .iter()
+                .map(|(k, v)| (k.name(), *v))
+                .collect::<BTreeMap<_, _>>()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
         );
         let scalars: [(&str, &str, &str, f64); 10] = [
             (
@@ -199,7 +209,7 @@ mod tests {
     fn the_exposition_has_typed_families_with_labels() {
         let mut m = Metrics::default();
         m.events_received.insert("syscall", 12);
-        m.incidents.insert("clone-eagain".into(), 1);
+        m.incidents.insert(Signature::CloneEagain, 1);
         let text = m.render();
         assert!(
             text.contains(

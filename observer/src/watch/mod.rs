@@ -17,7 +17,6 @@ use std::{
 };
 
 use crate::{
-    analysis::{Finding, Severity},
     capture::{probes::HostWide, CaptureError, Kernel},
     event::{kind_name, Event},
     hang::{progress::Stall, watch::Watchdog},
@@ -26,7 +25,7 @@ use crate::{
     sinks::RunStats,
     source::EventSource,
 };
-use incident::{trigger, IncidentInput, RateLimit};
+use incident::{trigger, IncidentInput, IncidentKind, RateLimit};
 use metrics::Metrics;
 use trees::{RecorderBounds, Trees};
 
@@ -163,16 +162,7 @@ impl Daemon {
                 continue;
             }
             if let Some(signature) = trigger(event, &self.book) {
-                let pid = event.header().tgid;
-                // Deaths by SIGTERM/SIGINT/SIGHUP are how processes are stopped every day: only
-                // crashes and kills become fatal-signal incidents.
-                let confirm = |f: &Finding| {
-                    f.signature == signature
-                        && (signature != "fatal-signal"
-                            || f.severity == Severity::Fatal
-                            || f.summary.contains("by signal SIGKILL"))
-                };
-                self.incident(signature, tree, pid, None, &confirm);
+                self.incident(IncidentKind::Signature(signature), tree, event.header().tgid, None);
             }
         }
         self.batch = batch;
@@ -180,15 +170,14 @@ impl Daemon {
 
     fn incident(
         &mut self,
-        signature: &str,
+        kind: IncidentKind,
         tree: u32,
         pid: u32,
         stuck: Option<crate::analysis::snapshot::StuckSnapshot>,
-        confirm: &dyn Fn(&Finding) -> bool,
     ) {
-        if !self.limit.allow(signature, tree, Instant::now()) {
+        if !self.limit.allow(kind, tree, Instant::now()) {
             if let Ok(mut m) = self.metrics.lock() {
-                *m.incidents_suppressed.entry(signature.to_string()).or_default() += 1;
+                *m.incidents_suppressed.entry(kind).or_default() += 1;
             }
             self.outcome.suppressed += 1;
             return;
@@ -198,19 +187,19 @@ impl Daemon {
         let comm = self.book.comm(pid).to_string();
         let input = IncidentInput {
             parent: &self.opts.incidents,
-            confirm,
+            kind,
             pid,
             comm: &comm,
             events,
             stuck,
             dropped_so_far: dropped,
-            suppressed_before: self.limit.take_suppressed(signature, tree),
+            suppressed_before: self.limit.take_suppressed(kind, tree),
         };
         match incident::write(input) {
             Ok(Some((_, _, line))) => {
                 self.outcome.incidents += 1;
                 if let Ok(mut m) = self.metrics.lock() {
-                    *m.incidents.entry(line.signature.clone()).or_default() += 1;
+                    *m.incidents.entry(line.signature).or_default() += 1;
                 }
                 if self.opts.json {
                     println!("{}", serde_json::to_string(&line).unwrap_or_default());
@@ -251,9 +240,7 @@ impl Daemon {
             let root = pids[0];
             let snap = w.watchdog.snapshot(&mut self.kernel.probes, &pids, &w.stats, root, reason);
             w.watchdog.reported = true;
-            self.incident("hang", tree, root, Some(snap), &|f| {
-                f.signature.starts_with("hang-") || f.signature == "deadlock"
-            });
+            self.incident(IncidentKind::Hang, tree, root, Some(snap));
         }
     }
 

@@ -8,7 +8,6 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 use super::sys;
-use crate::workspace_root;
 
 /// A syscall observer watches, as `observer_common::syscalls::WATCHED` lists it.
 #[derive(Clone, Debug)]
@@ -18,26 +17,12 @@ pub struct Watched {
     pub nargs: usize,
 }
 
-/// The watched syscalls, read from observer-common's source so every tool gets the same set.
+/// The watched syscalls, from observer-common's table, so every tool gets the same set.
 pub fn watched() -> Result<Vec<Watched>> {
-    let path = workspace_root().join("observer-common/src/syscalls.rs");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let start = text.find("pub const WATCHED").context("WATCHED not found in observer-common/src/syscalls.rs")?;
-    let end = start + text[start..].find("];").context("end of WATCHED not found")?;
-    let mut out = Vec::new();
-    for line in text[start..end].lines() {
-        let line = line.trim();
-        let Some(rest) = line.strip_prefix("sc(\"") else { continue };
-        let (name, rest) = rest.split_once('"').context("bad sc(...) line")?;
-        let fields: Vec<&str> = rest.trim_start_matches(',').split(',').map(str::trim).collect();
-        let nargs =
-            fields.get(1).and_then(|v| v.parse().ok()).with_context(|| format!("no argument count in `{line}`"))?;
-        out.push(Watched { name: name.to_string(), nargs });
-    }
-    if out.len() < 10 {
-        bail!("only {} watched syscalls parsed from {}", out.len(), path.display());
-    }
-    Ok(out)
+    Ok(observer_common::syscalls::WATCHED
+        .iter()
+        .map(|s| Watched { name: s.name.to_string(), nargs: usize::from(s.nargs) })
+        .collect())
 }
 
 pub fn have(program: &str) -> bool {

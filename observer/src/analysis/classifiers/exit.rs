@@ -1,6 +1,6 @@
 //! `exit-nonzero`: the command exited with a non-zero code and no other finding explains it.
 use crate::{
-    analysis::{Classifier, Context, Finding, Severity},
+    analysis::{Classifier, Context, Finding, Severity, Signature},
     event::Event,
     processes::ProcessExit,
 };
@@ -19,7 +19,8 @@ impl Classifier for ExitNonzero {
             return vec![];
         }
         vec![Finding {
-            signature: "exit-nonzero".into(),
+            cause: None,
+            signature: Signature::ExitNonzero,
             severity: Severity::Info,
             pid,
             tid: pid,
@@ -40,7 +41,7 @@ mod tests {
     fn a_nonzero_exit_is_reported_only_when_nothing_else_explains_it() {
         let quit = |code| vec![syscall(10, 10, "exit_group", [code, 0, 0, 0, 0, 0], 0), exit(10, 10, true)];
         let c = classify(&quit(3), None);
-        assert!(only(&c, "exit-nonzero").summary.contains("exited with code 3"));
+        assert!(only(&c, Signature::ExitNonzero).summary.contains("exited with code 3"));
         assert!(classify(&quit(0), None).findings.is_empty());
         let mut explained = vec![
             syscall(10, 10, "mmap", [0, 8392704, 0, 0x20022, u64::MAX, 0], 0x7f00_0000_0000),
@@ -48,6 +49,6 @@ mod tests {
         ];
         explained.extend(quit(1));
         let c = classify(&explained, None);
-        assert!(c.has("pthread-stack-mprotect-enomem") && !c.has("exit-nonzero"));
+        assert!(c.has(Signature::PthreadStackMprotectEnomem) && !c.has(Signature::ExitNonzero));
     }
 }

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    analysis::snapshot::{ProcessSnapshot, StuckSnapshot, ThreadSnapshot, SPIN_SHARE},
-    analysis::{Classifier, Context, Evidence, Finding, Severity},
+    analysis::snapshot::{ProcessSnapshot, StuckSnapshot, TaskState, ThreadSnapshot, SPIN_SHARE},
+    analysis::{Classifier, Context, Evidence, Finding, Severity, Signature},
     event::Event,
 };
 
@@ -17,12 +17,11 @@ fn fact(text: impl Into<String>) -> Evidence {
 }
 
 fn asleep(t: &ThreadSnapshot) -> bool {
-    matches!(t.state.as_str(), "S" | "D" | "T" | "t" | "I") && t.cpu_share < ASLEEP_SHARE
+    t.state.is_waiting() && t.cpu_share < ASLEEP_SHARE
 }
 
 fn stopped(p: &ProcessSnapshot) -> bool {
-    matches!(p.state.as_str(), "T" | "t")
-        || (!p.threads.is_empty() && p.threads.iter().all(|t| matches!(t.state.as_str(), "T" | "t")))
+    p.state.is_stopped() || (!p.threads.is_empty() && p.threads.iter().all(|t| t.state.is_stopped()))
 }
 
 /// The first frame worth naming: outside libc, else the first there is.
@@ -34,7 +33,7 @@ fn wait_site(t: &ThreadSnapshot) -> Option<&str> {
 /// One thread's wait, in words: `ppoll on eventfd fd 3, pipe fd 4 (self-pipe)`.
 fn describe_wait(t: &ThreadSnapshot) -> String {
     let Some(call) = &t.syscall else {
-        return if t.state == "R" {
+        return if t.state == TaskState::Running {
             "running".into()
         } else {
             format!("state {} in {}", t.state, if t.wchan.is_empty() { "?" } else { &t.wchan })
@@ -125,7 +124,8 @@ fn blocked(snap: &StuckSnapshot) -> Option<Finding> {
     parts.push("nothing on CPU".into());
     let (p, t) = threads[0];
     Some(Finding {
-        signature: "hang-blocked".into(),
+        cause: None,
+        signature: Signature::HangBlocked,
         severity: Severity::Warning,
         pid: p.pid,
         tid: t.tid,
@@ -157,7 +157,8 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
             ))];
             evidence.extend(t.samples.iter().take(5).map(|(f, n)| fact(format!("sampled {n} x {f}"))));
             Finding {
-                signature: "hang-spinning".into(),
+                cause: None,
+                signature: Signature::HangSpinning,
                 severity: Severity::Error,
                 pid: p.pid,
                 tid: t.tid,
@@ -178,11 +179,12 @@ fn stopped_processes(snap: &StuckSnapshot, earlier: &[Finding]) -> Vec<Finding> 
         .map(|p| {
             let why = earlier
                 .iter()
-                .find(|f| f.signature == "job-control-stop" && f.pid == p.pid)
+                .find(|f| f.signature == Signature::JobControlStop && f.pid == p.pid)
                 .map_or(String::new(), |f| format!(" (see job-control-stop: {})", f.summary));
             let t = p.threads.first();
             Finding {
-                signature: "hang-stopped".into(),
+                cause: None,
+                signature: Signature::HangStopped,
                 severity: Severity::Error,
                 pid: p.pid,
                 tid: t.map_or(p.pid, |t| t.tid),
@@ -255,7 +257,8 @@ fn waiting_on_hung_children(snap: &StuckSnapshot) -> Vec<Finding> {
         }
         if all_hung && chain.len() > 1 {
             out.push(Finding {
-                signature: "hang-waiting-child".into(),
+                cause: None,
+                signature: Signature::HangWaitingChild,
                 severity: Severity::Error,
                 pid: p.pid,
                 tid: t.tid,
@@ -318,7 +321,8 @@ fn deadlock_finding(
     }
     let (p, _) = threads[&cycle[0]];
     Finding {
-        signature: "deadlock".into(),
+        cause: None,
+        signature: Signature::Deadlock,
         severity: Severity::Error,
         pid: p.pid,
         tid: cycle[0],
@@ -372,7 +376,7 @@ mod tests {
         b.futex = Some(FutexWait { addr: 0x2000, owner_tid: Some(11), ..Default::default() });
         let snap = snapshot(vec![process(10, "S", vec![thread(10, "S", Some("futex")), a, b])]);
         let c = classify_with(&[], None, Some(&snap));
-        let f = only(&c, "deadlock");
+        let f = only(&c, Signature::Deadlock);
         assert!(
             f.summary
                 .contains("thread 11 (prog) waits in lock_b_then_a+0x20 (prog) for mutex 0x1000 held by thread 12"),
@@ -380,7 +384,7 @@ mod tests {
             f.summary
         );
         assert!(f.summary.contains("thread 12 (prog) waits for mutex 0x2000 held by thread 11"), "{}", f.summary);
-        assert!(c.has("hang-blocked"));
+        assert!(c.has(Signature::HangBlocked));
     }
 
     #[test]
@@ -390,8 +394,8 @@ mod tests {
         spinner.samples = vec![("spin_here".into(), 95), ("other".into(), 4)];
         let snap = snapshot(vec![process(10, "S", vec![thread(10, "S", Some("futex")), spinner])]);
         let c = classify_with(&[], None, Some(&snap));
-        assert!(only(&c, "hang-spinning").summary.contains("most samples (95 of 99) in spin_here"));
-        assert!(!c.has("hang-blocked"), "a thread on CPU is not asleep");
+        assert!(only(&c, Signature::HangSpinning).summary.contains("most samples (95 of 99) in spin_here"));
+        assert!(!c.has(Signature::HangBlocked), "a thread on CPU is not asleep");
     }
 
     #[test]
@@ -410,7 +414,7 @@ mod tests {
         };
         let snap = snapshot(vec![process(10, "S", vec![waiter]), child]);
         let c = classify_with(&[], None, Some(&snap));
-        let f = only(&c, "hang-waiting-child");
+        let f = only(&c, Signature::HangWaitingChild);
         assert_eq!(f.summary, "pid 10 (prog) thread 10 waits in wait4 for any child, which pid 20 (sleep) is blocked in clock_nanosleep for 5.0s");
     }
 
@@ -418,7 +422,7 @@ mod tests {
     fn a_stopped_process_is_hang_stopped_and_progress_means_no_blocked_hang() {
         let snap = snapshot(vec![process(10, "T", vec![thread(10, "T", None)])]);
         let c = classify_with(&[], None, Some(&snap));
-        assert!(only(&c, "hang-stopped").summary.contains("is stopped (state T"));
+        assert!(only(&c, Signature::HangStopped).summary.contains("is stopped (state T"));
         let mut busy = snapshot(vec![process(10, "S", vec![thread(10, "S", Some("read"))])]);
         busy.syscalls_in_window = 10;
         assert!(classify_with(&[], None, Some(&busy)).findings.is_empty());

@@ -4,22 +4,22 @@
 use std::collections::HashMap;
 
 use observer_common::{
-    syscalls::{self, RLIMIT_AS, RLIMIT_DATA},
+    syscalls::{self, Syscall, RLIMIT_AS, RLIMIT_DATA},
     SyscallEvent,
 };
 
 use super::human_bytes;
 use crate::{
-    analysis::{Classifier, Context, Evidence, Finding, Severity},
+    analysis::{Classifier, Context, Evidence, Finding, Severity, Signature},
     decode::{is_error_return, MAP_FIXED_NOREPLACE, MAP_STACK, PROT_READ, PROT_WRITE},
     event::{returned, Event},
 };
 
 const ENOMEM: i32 = 12;
 
-fn syscall<'a>(event: &'a Event, name: &str) -> Option<&'a SyscallEvent> {
+fn syscall(event: &Event, call: Syscall) -> Option<&SyscallEvent> {
     match event {
-        Event::Syscall(e) if syscalls::by_nr(e.nr).is_some_and(|s| s.name == name) && returned(e) => Some(e),
+        Event::Syscall(e) if e.nr == call.nr() && returned(e) => Some(e),
         _ => None,
     }
 }
@@ -73,7 +73,7 @@ pub struct StackCommit {
 
 impl Classifier for StackCommit {
     fn observe(&mut self, event: &Event, cx: &Context<'_>) {
-        if let Some(e) = syscall(event, "mmap") {
+        if let Some(e) = syscall(event, Syscall::Mmap) {
             if e.args[3] & MAP_STACK != 0 && is_error_return(e.ret).is_none() {
                 let stacks = self.stacks.entry(e.header.tid).or_default();
                 stacks.push((e.ret as u64, e.args[1], cx.evidence(event)));
@@ -82,7 +82,7 @@ impl Classifier for StackCommit {
                     stacks.remove(0);
                 }
             }
-        } else if let Some(e) = syscall(event, "mprotect") {
+        } else if let Some(e) = syscall(event, Syscall::Mprotect) {
             let rw = e.args[2] & (PROT_READ | PROT_WRITE) == (PROT_READ | PROT_WRITE);
             if !rw || is_error_return(e.ret) != Some(ENOMEM) {
                 return;
@@ -139,7 +139,8 @@ impl Classifier for StackCommit {
                 }
                 let times = if count > 1 { format!(" ({count} times)") } else { String::new() };
                 Finding {
-                    signature: "pthread-stack-mprotect-enomem".into(),
+                    cause: None,
+                    signature: Signature::PthreadStackMprotectEnomem,
                     severity: Severity::Error,
                     pid,
                     tid,
@@ -162,7 +163,7 @@ pub struct StackMap {
 
 impl Classifier for StackMap {
     fn observe(&mut self, event: &Event, cx: &Context<'_>) {
-        if let Some(e) = syscall(event, "mmap") {
+        if let Some(e) = syscall(event, Syscall::Mmap) {
             if e.args[3] & MAP_STACK != 0 && is_error_return(e.ret) == Some(ENOMEM) {
                 let n = self.count.entry(e.header.tid).or_default();
                 *n += 1;
@@ -193,7 +194,8 @@ impl Classifier for StackMap {
                 let times = if count > 1 { format!(" ({count} times)") } else { String::new() };
                 let why = if why.is_empty() { String::new() } else { format!("; {}", why.join(", ")) };
                 Finding {
-                    signature: "pthread-stack-mmap-enomem".into(),
+                    cause: None,
+                    signature: Signature::PthreadStackMmapEnomem,
                     severity: Severity::Error,
                     pid,
                     tid,
@@ -217,7 +219,7 @@ pub struct VaProbe {
 
 impl Classifier for VaProbe {
     fn observe(&mut self, event: &Event, cx: &Context<'_>) {
-        if let Some(e) = syscall(event, "mmap") {
+        if let Some(e) = syscall(event, Syscall::Mmap) {
             if e.args[0] >= 1 << 47 && e.args[3] & MAP_FIXED_NOREPLACE != 0 && is_error_return(e.ret) == Some(ENOMEM) {
                 let n = self.seen.entry(e.header.tgid).or_default();
                 *n += 1;
@@ -232,7 +234,8 @@ impl Classifier for VaProbe {
         std::mem::take(&mut self.probes)
             .into_iter()
             .map(|(pid, tid, evidence)| Finding {
-                signature: "va-probe-enomem".into(),
+                cause: None,
+                signature: Signature::VaProbeEnomem,
                 severity: Severity::Info,
                 pid,
                 tid,
@@ -258,7 +261,7 @@ mod tests {
             syscall(10, 11, "mprotect", [0x7f00_0000_1000, 8388608, 3, 0, 0, 0], -12),
         ];
         let c = classify(&events, Some(preflight_with_limit("Max data size", 41943040)));
-        let f = only(&c, "pthread-stack-mprotect-enomem");
+        let f = only(&c, Signature::PthreadStackMprotectEnomem);
         assert_eq!((f.pid, f.tid, f.severity), (10, 11, Severity::Error));
         assert!(f.summary.contains("RLIMIT_DATA is 40 MiB"), "{}", f.summary);
         assert!(f.evidence[0].text.contains("MAP_STACK") && f.evidence[1].text.contains("ENOMEM"));
@@ -287,7 +290,7 @@ mod tests {
             syscall(10, 11, "mprotect", [0x7f00_0000_1000, 8388608, 3, 0, 0, 0], -12),
         ];
         let c = classify(&events, Some(preflight_with_limit("Max data size", u64::MAX - 1)));
-        let f = only(&c, "pthread-stack-mprotect-enomem");
+        let f = only(&c, Signature::PthreadStackMprotectEnomem);
         assert!(f.summary.contains("RLIMIT_DATA is 40 MiB"), "{}", f.summary);
         assert!(
             f.evidence[2].text.starts_with("RLIMIT_DATA soft limit set to 41943040 (40 MiB) at "),
@@ -300,7 +303,7 @@ mod tests {
     fn a_stack_mmap_failing_names_the_address_space_limit() {
         let events = vec![syscall(10, 10, "mmap", [0, 8392704, 0, 0x20022, u64::MAX, 0], -12)];
         let c = classify(&events, Some(preflight_with_limit("Max address space", 62914560)));
-        let f = only(&c, "pthread-stack-mmap-enomem");
+        let f = only(&c, Signature::PthreadStackMmapEnomem);
         assert!(f.summary.contains("RLIMIT_AS is 60 MiB"), "{}", f.summary);
     }
 
@@ -308,7 +311,7 @@ mod tests {
     fn a_high_hint_noreplace_probe_is_reported_as_info_once() {
         let probe = syscall(10, 10, "mmap", [1 << 47, 4096, 3, 0x100022, u64::MAX, 0], -12);
         let c = classify(&[probe, probe], None);
-        let f = only(&c, "va-probe-enomem");
+        let f = only(&c, Signature::VaProbeEnomem);
         assert_eq!(f.severity, Severity::Info);
         assert!(f.summary.contains("2 times"));
     }

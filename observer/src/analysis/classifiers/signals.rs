@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use observer_common::flags;
 
 use crate::{
-    analysis::{mappings::AddressSpaces, Classifier, Context, Evidence, Finding, Severity},
+    analysis::{mappings::AddressSpaces, Cause, Classifier, Context, Evidence, Finding, Severity, Signature},
     decode::{si_code_name, signal_name},
     event::Event,
     processes::{describe_exit, ProcessExit},
@@ -132,7 +132,12 @@ impl Classifier for FatalSignal {
                 }
                 evidence.extend(self.delivered.get(&(pid, sig)).map(|(_, e)| e.clone()));
                 evidence.push(exit_evidence);
-                Finding { signature: "fatal-signal".into(), severity, pid, tid, summary, evidence }
+                let sender = match &exit {
+                    ProcessExit::Signal { sender: Some(s), .. } if s.is_process() => Some(s.tgid),
+                    _ => None,
+                };
+                let cause = Some(Cause::Signal { sig, sender });
+                Finding { signature: Signature::FatalSignal, severity, pid, tid, summary, evidence, cause }
             })
             .collect()
     }
@@ -186,7 +191,8 @@ impl Classifier for JobControlStop {
                     _ => ": SIGSTOP cannot be caught; something must send SIGCONT",
                 };
                 Finding {
-                    signature: "job-control-stop".into(),
+                    cause: None,
+                    signature: Signature::JobControlStop,
                     severity: Severity::Warning,
                     pid,
                     tid,
@@ -218,7 +224,7 @@ mod tests {
             exit(10, 10, true),
         ];
         let c = classify(&events, None);
-        let f = only(&c, "fatal-signal");
+        let f = only(&c, Signature::FatalSignal);
         assert_eq!((f.pid, f.tid, f.severity), (10, 10, Severity::Fatal));
         assert!(f.summary.contains("SIGSEGV (SEGV_ACCERR)"), "{}", f.summary);
         assert!(
@@ -235,7 +241,7 @@ mod tests {
         let events =
             vec![generate(20, 21, 10, libc::SIGKILL, 0), deliver(10, 10, libc::SIGKILL, 0), exit(10, 10, true)];
         let c = classify(&events, None);
-        let f = only(&c, "fatal-signal");
+        let f = only(&c, Signature::FatalSignal);
         assert!(f.summary.contains("signal SIGKILL from pid 20 (sender)"), "{}", f.summary);
         assert!(classify(&[exit(10, 10, true)], None).findings.is_empty());
     }
@@ -244,7 +250,7 @@ mod tests {
     fn sigttin_from_the_kernel_is_a_background_terminal_read() {
         let events = vec![generate(10, 10, 10, libc::SIGTTIN, 0x80), deliver(10, 10, libc::SIGTTIN, 0)];
         let c = classify(&events, None);
-        let f = only(&c, "job-control-stop");
+        let f = only(&c, Signature::JobControlStop);
         assert_eq!(f.severity, Severity::Warning);
         assert!(f.summary.contains("stopped by SIGTTIN from the kernel: it read from its controlling terminal from a background process group"), "{}", f.summary);
     }
@@ -276,8 +282,8 @@ mod tests {
         let mut exit_3 = events[..events.len() - 2].to_vec();
         exit_3.extend([syscall(10, 10, "exit_group", [3, 0, 0, 0, 0, 0], 0), exit(10, 10, true)]);
         let c = classify(&exit_3, None);
-        assert!(!c.has("fatal-signal"), "{c:#?}");
-        assert!(only(&c, "exit-nonzero").summary.contains("code 3"), "{c:#?}");
+        assert!(!c.has(Signature::FatalSignal), "{c:#?}");
+        assert!(only(&c, Signature::ExitNonzero).summary.contains("code 3"), "{c:#?}");
     }
 
     #[test]
@@ -303,7 +309,7 @@ mod tests {
             exit(10, 10, true),
         ];
         let c = classify(&events, None);
-        let f = only(&c, "fatal-signal");
+        let f = only(&c, Signature::FatalSignal);
         assert!(f.summary.contains("SIGTRAP (SI_KERNEL)") && f.summary.contains("deliberate crash"), "{}", f.summary);
         assert!(!f.summary.contains("null"), "{}", f.summary);
     }
@@ -320,6 +326,6 @@ mod tests {
         let unhandled =
             vec![generate(20, 20, 10, libc::SIGTERM, 0), deliver(10, 10, libc::SIGKILL, 0), exit(10, 10, true)];
         let c = classify(&unhandled, None);
-        assert!(only(&c, "fatal-signal").summary.contains("signal SIGTERM from pid 20"), "{c:#?}");
+        assert!(only(&c, Signature::FatalSignal).summary.contains("signal SIGTERM from pid 20"), "{c:#?}");
     }
 }

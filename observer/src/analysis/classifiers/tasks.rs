@@ -2,10 +2,10 @@
 //! explains it, with its numbers.
 use std::collections::{BTreeSet, HashMap};
 
-use observer_common::syscalls::{self, RLIMIT_NPROC};
+use observer_common::syscalls::{Syscall, RLIMIT_NPROC};
 
 use crate::{
-    analysis::{Classifier, Context, Evidence, Finding, Severity},
+    analysis::{Classifier, Context, Evidence, Finding, Severity, Signature},
     decode::is_error_return,
     event::{returned, Event},
 };
@@ -88,7 +88,11 @@ impl Classifier for CloneEagain {
                 if !returned(e) || is_error_return(e.ret) != Some(EAGAIN) {
                     return;
                 }
-                if !syscalls::by_nr(e.nr).is_some_and(|s| matches!(s.name, "clone" | "clone3" | "fork" | "vfork")) {
+                let creates_task = matches!(
+                    Syscall::from_nr(e.nr),
+                    Some(Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork)
+                );
+                if !creates_task {
                     return;
                 }
                 let live = self.live.len();
@@ -114,7 +118,8 @@ impl Classifier for CloneEagain {
                 let mut evidence = vec![first];
                 evidence.extend(facts);
                 Finding {
-                    signature: "clone-eagain".into(),
+                    cause: None,
+                    signature: Signature::CloneEagain,
                     severity: Severity::Error,
                     pid,
                     tid,
@@ -148,7 +153,7 @@ mod tests {
             syscall(10, 10, "clone3", [0x7ffd_0000, 88, 0, 0, 0, 0], -11),
         ];
         let c = classify(&events, Some(pf));
-        let f = only(&c, "clone-eagain");
+        let f = only(&c, Signature::CloneEagain);
         assert_eq!((f.pid, f.tid), (10, 10));
         assert!(
             f.summary.contains("pids cgroup /observer-test allows 4 tasks and about 4 were in use"),
@@ -161,6 +166,6 @@ mod tests {
     fn a_successful_clone_or_another_errno_is_not_clone_eagain() {
         let events =
             vec![syscall(10, 10, "clone3", [0, 88, 0, 0, 0, 0], 11), syscall(10, 10, "clone", [0, 0, 0, 0, 0, 0], -12)];
-        assert!(!classify(&events, None).has("clone-eagain"));
+        assert!(!classify(&events, None).has(Signature::CloneEagain));
     }
 }

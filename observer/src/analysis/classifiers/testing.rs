@@ -12,6 +12,8 @@ use crate::{
     processes::ProcessBook,
 };
 
+pub use crate::analysis::Signature;
+
 fn header(kind: u16, flags: u16, tgid: u32, tid: u32) -> EventHeader {
     EventHeader { kind, flags, tid, tgid, _pad: 0, ts_ns: 1_000 }
 }
@@ -112,7 +114,7 @@ pub fn classify_with(events: &[Event], preflight: Option<Preflight>, stuck: Opti
 }
 
 /// The single finding of `signature`.
-pub fn only<'a>(c: &'a Classification, signature: &str) -> &'a Finding {
+pub fn only(c: &Classification, signature: Signature) -> &Finding {
     let found: Vec<&Finding> = c.findings.iter().filter(|f| f.signature == signature).collect();
     assert_eq!(found.len(), 1, "{signature} in {:#?}", c.findings);
     found[0]

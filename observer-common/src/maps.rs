@@ -1,0 +1,85 @@
+//! The rest of the kernel/user contract: the names userspace looks the kernel's maps and globals
+//! up by, the slots of its counter arrays, the filter bits, and the stack sampler's map key.
+//!
+//! A map's name is the name of its `static` in observer-ebpf (aya's `#[map]` takes no constant),
+//! so each name here must equal that identifier; loading the object checks every one of them.
+
+/// Map names, as the `#[map] static`s of observer-ebpf are called.
+pub mod names {
+    pub const EVENTS: &str = "EVENTS";
+    pub const TRACKED: &str = "TRACKED";
+    pub const TRACKED_BY_PID: &str = "TRACKED_BY_PID";
+    pub const TASKS: &str = "TASKS";
+    pub const IN_FLIGHT: &str = "IN_FLIGHT";
+    pub const IN_FLIGHT_BY_TID: &str = "IN_FLIGHT_BY_TID";
+    pub const SYSCALL_TABLE: &str = "SYSCALL_TABLE";
+    pub const HOST_TABLE: &str = "HOST_TABLE";
+    pub const DROPPED: &str = "DROPPED";
+    pub const SUBMITTED: &str = "SUBMITTED";
+    pub const RING_FILL: &str = "RING_FILL";
+    pub const COMM_FILTER: &str = "COMM_FILTER";
+    pub const UID_FILTER: &str = "UID_FILTER";
+    pub const CGROUP_FILTER: &str = "CGROUP_FILTER";
+    pub const SAMPLES: &str = "SAMPLES";
+    pub const SAMPLE_STACKS: &str = "SAMPLE_STACKS";
+    pub const SAMPLE_COUNTERS: &str = "SAMPLE_COUNTERS";
+}
+
+/// Read-only globals the loader patches (`#[unsafe(no_mangle)] static`s of observer-ebpf).
+pub mod globals {
+    /// `u64`: pending ring-buffer bytes at which a submit wakes the reader.
+    pub const WAKEUP_BYTES: &str = "WAKEUP_BYTES";
+    /// `u8`: non-zero for `observer watch` (host-wide streaming).
+    pub const HOST_WIDE: &str = "HOST_WIDE";
+    /// `u8`: which filter maps hold entries, a set of [`super::filters`] bits.
+    pub const FILTERS: &str = "FILTERS";
+    /// `u8`: non-zero when the syscall programs return at once (benchmark floor).
+    pub const HOOKS_ONLY: &str = "HOOKS_ONLY";
+}
+
+/// Bits of the `FILTERS` global: which host-wide filter maps hold entries, so empty ones cost
+/// nothing.
+pub mod filters {
+    pub const COMM: u8 = 1 << 0;
+    pub const UID: u8 = 1 << 1;
+    pub const CGROUP: u8 = 1 << 2;
+}
+
+/// Per-CPU slots of `RING_FILL`.
+pub mod ring_fill {
+    /// Bytes pending in the ring buffer as this CPU's producer last looked (a fill gauge).
+    pub const PENDING: u32 = 0;
+    /// Records this CPU wrote since it last looked.
+    pub const SINCE_QUERY: u32 = 1;
+    pub const SLOTS: u32 = 2;
+}
+
+/// Per-CPU slots of `SAMPLE_COUNTERS`.
+pub mod sample_counters {
+    /// Ticks that interrupted user code.
+    pub const SAMPLED_USER: u32 = 0;
+    /// Ticks that interrupted the kernel (a syscall or a fault of the sampled thread).
+    pub const SAMPLED_KERNEL: u32 = 1;
+    /// `bpf_get_stackid` failures (the stack of that sample is lost).
+    pub const STACK_FAILED: u32 = 2;
+    /// Samples not counted because `SAMPLES` was full.
+    pub const SAMPLES_FULL: u32 = 3;
+    pub const SLOTS: u32 = 4;
+}
+
+/// What one stack sample is counted under in `SAMPLES`: 16 bytes with no padding (a hash key's
+/// padding would be hashed too).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SampleKey {
+    pub tid: u32,
+    /// Id in `SAMPLE_STACKS`, or the negative errno `bpf_get_stackid` returned.
+    pub stack_id: i32,
+    /// User pc; 0 when the tick interrupted kernel code (the stack still starts at the user pc
+    /// saved on kernel entry).
+    pub ip: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<SampleKey>() == 16);
+const _: () = assert!(core::mem::offset_of!(SampleKey, stack_id) == 4);
+const _: () = assert!(core::mem::offset_of!(SampleKey, ip) == 8);
