@@ -21,7 +21,7 @@ struct Cli {
 enum Task {
     /// Install what building and loading eBPF needs: rust-src, llvm-22-dev, bpf-linker; mount tracefs.
     Setup,
-    /// Build the eBPF object alone (target/bpfel-unknown-none/release/observer).
+    /// Build the eBPF object alone, the one observer embeds (target/ebpf/bpfel-unknown-none/release/observer).
     BuildEbpf,
     /// Set up, build, and run observer on the built-in demo: pthread_create failing under a data limit.
     Demo,
@@ -59,20 +59,12 @@ fn cargo() -> Command {
     cmd
 }
 
+/// The same build observer's build script embeds (observer-build), into target/ebpf/.
 fn build_ebpf() -> Result<()> {
-    run(cargo().env("RUSTC_BOOTSTRAP", "1").args([
-        "+stable",
-        "build",
-        "--package",
-        "observer-ebpf",
-        "--bins",
-        "--release",
-        "--target",
-        "bpfel-unknown-none",
-        "-Z",
-        "build-std=core",
-    ]))?;
-    println!("eBPF object: {}", workspace_root().join("target/bpfel-unknown-none/release/observer").display());
+    let build =
+        observer_build::Build::new(workspace_root(), workspace_root().join("target/ebpf"), std::env::consts::ARCH);
+    let object = build.run()?;
+    println!("eBPF object: {}", object.display());
     Ok(())
 }
 
