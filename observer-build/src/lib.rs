@@ -104,8 +104,22 @@ impl Build {
 
     /// The command that builds the object.
     pub fn command(&self) -> Command {
+        let mut cmd = self.cargo("build");
+        cmd.arg("--bins");
+        cmd
+    }
+
+    /// The lint gate for the eBPF crate: clippy with the same cfg, warnings as errors.
+    pub fn clippy_command(&self) -> Command {
+        let mut cmd = self.cargo("clippy");
+        cmd.args(["--lib", "--bins", "--", "-D", "warnings"]);
+        cmd
+    }
+
+    /// `cargo <subcommand>` of the toolchain on the eBPF crate, for the target, with build-std.
+    fn cargo(&self, subcommand: &str) -> Command {
         let mut cmd = Command::new("rustup");
-        cmd.args(["run", &self.toolchain, "cargo", "build", "--package", "observer-ebpf", "--bins", "--release"])
+        cmd.args(["run", &self.toolchain, "cargo", subcommand, "--package", "observer-ebpf", "--release"])
             .args(["--target", TARGET, "-Z", "build-std=core", "--target-dir"])
             .arg(&self.target_dir)
             .current_dir(&self.workspace);

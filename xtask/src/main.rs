@@ -31,7 +31,7 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
-    /// Set up, then the lint gate: clippy on every target with warnings as errors.
+    /// Set up, then the lint gate: clippy on every target, userspace and eBPF, with warnings as errors.
     Lint,
     /// Overhead against bare runs, strace -f, perf trace and bpftrace; writes docs/benchmarks.{md,json}.
     Bench {
@@ -57,6 +57,10 @@ fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(workspace_root());
     cmd
+}
+
+fn ebpf_build() -> observer_build::Build {
+    observer_build::Build::new(workspace_root(), workspace_root().join("target/ebpf"), std::env::consts::ARCH)
 }
 
 /// The same build observer's build script embeds (observer-build), into target/ebpf/.
@@ -114,7 +118,18 @@ fn test(args: &[String]) -> Result<()> {
 
 fn lint() -> Result<()> {
     setup::ensure()?;
-    run(cargo().args(["clippy", "--workspace", "--exclude", "observer-ebpf", "--all-targets", "--", "-D", "warnings"]))
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "observer-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The eBPF crate, for its own target and with the cfg its object is built with.
+    run(&mut ebpf_build().clippy_command())
 }
 
 fn main() -> Result<()> {
