@@ -1,54 +1,35 @@
-//! Builds the eBPF object (the observer-ebpf crate for bpfel-unknown-none, with the stable
-//! toolchain and `-Z build-std=core` unlocked by RUSTC_BOOTSTRAP for this nested build only) and
+//! Builds the eBPF object with observer-build (the same build `cargo xtask build-ebpf` runs) and
 //! leaves it in OUT_DIR for `include_bytes_aligned!`. Silent on success; on failure the nested
-//! build's output is shown.
-use std::{path::PathBuf, process::Command};
+//! build's output is shown. With `OBSERVER_SKIP_EBPF=1` it leaves an empty object instead, so
+//! `cargo check`/`cargo clippy` work without bpf-linker (loading then fails with the fix).
+use std::path::PathBuf;
+
+use observer_build::{Build, INPUTS, OBJECT_NAME, SKIP_ENV, TOOLCHAIN_ENV};
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let workspace = manifest.parent().expect("observer lives in the workspace").to_path_buf();
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
-    for path in [
-        "../observer-ebpf/src",
-        "../observer-ebpf/Cargo.toml",
-        "../observer-ebpf/build.rs",
-        "../observer-common/src",
-        "../observer-common/Cargo.toml",
-    ] {
-        println!("cargo:rerun-if-changed={}", manifest.join(path).display());
+    let embedded = out_dir.join(OBJECT_NAME);
+    println!("cargo:rerun-if-env-changed={SKIP_ENV}");
+    println!("cargo:rerun-if-env-changed={TOOLCHAIN_ENV}");
+    if std::env::var_os(SKIP_ENV).is_some_and(|v| v == "1") {
+        std::fs::write(&embedded, b"").unwrap_or_else(|e| panic!("writing {}: {e}", embedded.display()));
+        return;
     }
-    println!("cargo:rerun-if-env-changed=OBSERVER_EBPF_TOOLCHAIN");
-    let toolchain = std::env::var("OBSERVER_EBPF_TOOLCHAIN").unwrap_or_else(|_| "stable".into());
-    let target_dir = out_dir.join("ebpf-target");
-    // `rustup run` picks the toolchain's own cargo and rustc, whatever RUSTC this build runs with.
-    let mut cmd = Command::new("rustup");
-    cmd.args(["run", &toolchain, "cargo", "build", "--package", "observer-ebpf", "--bins", "--release"])
-        .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core", "--target-dir"])
-        .arg(&target_dir)
-        .current_dir(manifest.join(".."))
-        .env("RUSTC_BOOTSTRAP", "1")
-        .env(
-            "CARGO_ENCODED_RUSTFLAGS",
-            ["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f"),
-        );
-    for key in ["RUSTC", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "CARGO_TARGET_DIR"] {
-        cmd.env_remove(key);
+    for path in INPUTS {
+        println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
-    let output = match cmd.output() {
-        Ok(o) => o,
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").expect("set by cargo");
+    let build = Build::new(&workspace, out_dir.join("ebpf-target"), arch);
+    let object = match build.run() {
+        Ok(object) => object,
         Err(e) => {
-            println!("cargo:warning=cannot run rustup to build the eBPF object: {e}; run `cargo xtask setup`");
+            for line in e.to_string().lines() {
+                println!("cargo:warning={line}");
+            }
             std::process::exit(1);
         }
     };
-    if !output.status.success() {
-        for line in
-            String::from_utf8_lossy(&output.stderr).lines().chain(String::from_utf8_lossy(&output.stdout).lines())
-        {
-            println!("cargo:warning={line}");
-        }
-        println!("cargo:warning=building the eBPF object failed; `cargo xtask setup` installs rust-src, LLVM 22 and bpf-linker");
-        std::process::exit(1);
-    }
-    let object = target_dir.join("bpfel-unknown-none/release/observer");
-    std::fs::copy(&object, out_dir.join("observer")).unwrap_or_else(|e| panic!("copying {}: {e}", object.display()));
+    std::fs::copy(&object, &embedded).unwrap_or_else(|e| panic!("copying {}: {e}", object.display()));
 }

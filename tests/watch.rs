@@ -131,7 +131,9 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
     let (threads, segv, storm, abba) =
         (build(&work, "threads"), build(&work, "segv_readonly"), build(&work, "fork_storm"), build(&work, "abba"));
     let incident_dir = work.join("incidents");
-    let addr = "127.0.0.1:19464";
+    // A port of its own: another observer (a second checkout's tests) may be serving metrics.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let addr = addr.as_str();
 
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_observer"))
         .args([

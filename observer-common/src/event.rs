@@ -14,7 +14,7 @@ pub const FILENAME_LEN: usize = 128;
 
 /// Numbered record kinds. Never renumber, never reuse.
 pub mod kind {
-    /// A completed (or, with `FLAG_UNFINISHED`, abandoned) syscall: [`super::SyscallEvent`].
+    /// A completed (or, with `flags::UNFINISHED`, abandoned) syscall: [`super::SyscallEvent`].
     pub const SYSCALL: u16 = 1;
     /// `sched_process_fork`: [`super::ForkEvent`].
     pub const FORK: u16 = 2;

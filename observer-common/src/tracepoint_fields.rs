@@ -38,12 +38,9 @@ pub mod pt_regs {
     pub const ARGS: [usize; 6] = [DI, SI, DX, R10, R8, R9];
 }
 
-pub const FORK_PARENT_PID: usize = 12;
 pub const FORK_CHILD_PID: usize = 20;
 pub const EXEC_FILENAME_LOC: usize = 8;
-pub const EXEC_PID: usize = 12;
 pub const EXEC_OLD_PID: usize = 16;
-pub const EXIT_PID: usize = 24;
 pub const EXIT_GROUP_DEAD: usize = 32;
 pub const SIGGEN_SIG: usize = 8;
 pub const SIGGEN_ERRNO: usize = 12;
@@ -60,12 +57,9 @@ pub const SIGDEL_SA_FLAGS: usize = 32;
 
 /// The non-syscall fields read by the kernel side.
 pub const FIXED: &[Field] = &[
-    f("sched", "sched_process_fork", "parent_pid", FORK_PARENT_PID, 4),
     f("sched", "sched_process_fork", "child_pid", FORK_CHILD_PID, 4),
     f("sched", "sched_process_exec", "filename", EXEC_FILENAME_LOC, 4),
-    f("sched", "sched_process_exec", "pid", EXEC_PID, 4),
     f("sched", "sched_process_exec", "old_pid", EXEC_OLD_PID, 4),
-    f("sched", "sched_process_exit", "pid", EXIT_PID, 4),
     f("sched", "sched_process_exit", "group_dead", EXIT_GROUP_DEAD, 1),
     f("signal", "signal_generate", "sig", SIGGEN_SIG, 4),
     f("signal", "signal_generate", "errno", SIGGEN_ERRNO, 4),

@@ -1,6 +1,5 @@
 //! The `perf_event` stack sampler: on each cpu-clock tick of a sampled thread, counts where its
 //! user code was (pc and user stack id) without stopping it; attached on demand by userspace.
-// aya-build passes `--cfg bpf_target_arch=...`, which this crate's build script does not declare.
 use aya_ebpf::{
     bindings::{BPF_F_USER_STACK, BPF_NOEXIST},
     macros::{map, perf_event},

@@ -225,7 +225,8 @@ fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
     let mut extra = 0;
     if entry.host != 0 {
         // Host-wide: only failures, and thread-stack mappings and limit sets, leave the kernel.
-        if !(failed(ret) && entry.host & ERRORS != 0) && !host_reportable_success(&entry) {
+        let reportable = (failed(ret) && entry.host & ERRORS != 0) || host_reportable_success(&entry);
+        if !reportable {
             return Ok(());
         }
         extra = flags::HOST;
@@ -251,7 +252,7 @@ fn host_failure(ctx: &impl SyscallContext, tid: u32, tgid: u32, ret: i64) {
     let Some(bits) = watched(nr) else {
         return;
     };
-    if regs.compat() || !HOST_TABLE.get(nr as u32).is_some_and(|h| *h & ERRORS != 0) {
+    if regs.compat() || HOST_TABLE.get(nr as u32).is_none_or(|h| *h & ERRORS == 0) {
         return;
     }
     let nargs = (bits & NARGS_MASK) as usize;

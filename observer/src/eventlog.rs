@@ -85,10 +85,6 @@ impl EventLogWriter {
         self.out.flush()
     }
 
-    pub fn records(&self) -> u64 {
-        self.records
-    }
-
     pub fn finish(mut self) -> io::Result<u64> {
         self.out.flush()?;
         self.out.get_ref().sync_data()?;

@@ -32,7 +32,12 @@ fn exit_code_for(err: &RunError) -> u8 {
             | CaptureError::TracepointMissing { .. }
             | CaptureError::LayoutMismatch(_),
         ) => 78,
-        RunError::Capture(CaptureError::Verifier { .. } | CaptureError::Attach { .. } | CaptureError::Load(_)) => 79,
+        RunError::Capture(
+            CaptureError::Verifier { .. }
+            | CaptureError::Attach { .. }
+            | CaptureError::Load(_)
+            | CaptureError::NoEbpfObject,
+        ) => 79,
         RunError::Capture(CaptureError::BufferSize(_)) | RunError::NoCommand => 2,
         RunError::Capture(CaptureError::Map { .. }) | RunError::RunDir { .. } | RunError::Cgroup { .. } => 125,
         RunError::Child(ChildError::NotFound(_)) => 127,

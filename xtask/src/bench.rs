@@ -3,7 +3,6 @@
 //! warm-up round) and reporting medians and ratios to the bare run of the same invocation; plus the
 //! event rate observer sustains without drops, its resident memory, and `observer analyze`
 //! throughput. Writes docs/benchmarks.md and docs/benchmarks.json.
-mod json;
 mod measure;
 mod report;
 mod sys;
@@ -568,7 +567,7 @@ pub fn bench(quick: bool) -> Result<()> {
         env: &env,
     };
     std::fs::write(&doc, rep.markdown(kept.as_deref()))?;
-    std::fs::write(root.join("docs/benchmarks.json"), rep.json().pretty())?;
+    std::fs::write(root.join("docs/benchmarks.json"), format!("{:#}\n", rep.json()))?;
     println!("\n{}", rep.summary_table());
     println!("bench: wrote {} and docs/benchmarks.json in {:.0} s", doc.display(), started.elapsed().as_secs_f64());
     Ok(())

@@ -21,7 +21,7 @@ struct Cli {
 enum Task {
     /// Install what building and loading eBPF needs: rust-src, llvm-22-dev, bpf-linker; mount tracefs.
     Setup,
-    /// Build the eBPF object alone (target/bpfel-unknown-none/release/observer).
+    /// Build the eBPF object alone, the one observer embeds (target/ebpf/bpfel-unknown-none/release/observer).
     BuildEbpf,
     /// Set up, build, and run observer on the built-in demo: pthread_create failing under a data limit.
     Demo,
@@ -31,7 +31,7 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
-    /// Set up, then the lint gate: clippy on every target with warnings as errors.
+    /// Set up, then the lint gate: clippy on every target, userspace and eBPF, with warnings as errors.
     Lint,
     /// Overhead against bare runs, strace -f, perf trace and bpftrace; writes docs/benchmarks.{md,json}.
     Bench {
@@ -59,20 +59,16 @@ fn cargo() -> Command {
     cmd
 }
 
+fn ebpf_build() -> observer_build::Build {
+    observer_build::Build::new(workspace_root(), workspace_root().join("target/ebpf"), std::env::consts::ARCH)
+}
+
+/// The same build observer's build script embeds (observer-build), into target/ebpf/.
 fn build_ebpf() -> Result<()> {
-    run(cargo().env("RUSTC_BOOTSTRAP", "1").args([
-        "+stable",
-        "build",
-        "--package",
-        "observer-ebpf",
-        "--bins",
-        "--release",
-        "--target",
-        "bpfel-unknown-none",
-        "-Z",
-        "build-std=core",
-    ]))?;
-    println!("eBPF object: {}", workspace_root().join("target/bpfel-unknown-none/release/observer").display());
+    let build =
+        observer_build::Build::new(workspace_root(), workspace_root().join("target/ebpf"), std::env::consts::ARCH);
+    let object = build.run()?;
+    println!("eBPF object: {}", object.display());
     Ok(())
 }
 
@@ -122,7 +118,18 @@ fn test(args: &[String]) -> Result<()> {
 
 fn lint() -> Result<()> {
     setup::ensure()?;
-    run(cargo().args(["clippy", "--workspace", "--exclude", "observer-ebpf", "--all-targets", "--", "-D", "warnings"]))
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "observer-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The eBPF crate, for its own target and with the cfg its object is built with.
+    run(&mut ebpf_build().clippy_command())
 }
 
 fn main() -> Result<()> {

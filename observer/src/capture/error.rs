@@ -18,6 +18,8 @@ pub enum CaptureError {
     Verifier { program: String, reason: String, log: String },
     #[error("could not attach `{program}` to {target}: {reason}")]
     Attach { program: String, target: String, reason: String },
+    #[error("this observer was built with OBSERVER_SKIP_EBPF=1 and has no eBPF object: rebuild it without that variable (`cargo build`)")]
+    NoEbpfObject,
     #[error("could not load the eBPF object: {0}")]
     Load(String),
     #[error("--buffer-size {0} is not valid: it must be a power of two of at least 4096 bytes (e.g. 4194304)")]

@@ -1,6 +1,5 @@
 //! The live event source: drains the kernel ring buffer without blocking; the caller waits for
 //! readiness (or its poll timer) between batches.
-use std::os::fd::AsRawFd;
 
 use aya::maps::{MapData, RingBuf};
 use tokio::io::unix::AsyncFd;
@@ -46,10 +45,6 @@ impl LiveSource {
     /// Whether the last batch was cut at `MAX_BATCH` (read again before waiting).
     pub fn more_pending(&self) -> bool {
         self.more_pending
-    }
-
-    pub fn raw_fd(&self) -> i32 {
-        self.ring.get_ref().as_raw_fd()
     }
 }
 

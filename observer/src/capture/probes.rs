@@ -15,7 +15,8 @@ use observer_common::{
 
 use super::CaptureError;
 
-/// The eBPF object, built by observer's build script from the observer-ebpf crate.
+/// The eBPF object, built by observer's build script from the observer-ebpf crate; empty in a build
+/// made with `OBSERVER_SKIP_EBPF=1`.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observer"));
 
 /// Set to 1, the syscall programs are attached but return at their first instruction: what the
@@ -195,6 +196,9 @@ impl Probes {
 
     /// As `load`, with host-wide streaming and filters (`observer watch`).
     pub fn load_with(buffer_size: u32, wakeup_bytes: u64, host: &HostWide) -> Result<Self, CaptureError> {
+        if EBPF_OBJECT.is_empty() {
+            return Err(CaptureError::NoEbpfObject);
+        }
         if std::env::consts::ARCH != "x86_64" {
             return Err(CaptureError::Load(format!(
                 "syscall arguments are read from x86-64 registers; this is {}",

@@ -4,6 +4,3 @@ pub mod progress;
 pub mod snapshot;
 pub mod symbols;
 pub mod watch;
-
-/// The old path of `proc::task`, kept for `watch/metrics.rs` until its /proc reading moves to `proc`.
-pub use crate::proc::task as procread;

@@ -2,8 +2,9 @@
 //! docs/benchmarks.json (every sample), from one invocation's results.
 use std::fmt::Write;
 
+use serde_json::{json, Value};
+
 use super::{
-    json::{Json, Obj},
     measure::{Config, Env, Sample},
     AnalyzeResult, Knee, Machine, Plan, SkippedConfig, WorkloadResult,
 };
@@ -655,188 +656,157 @@ impl Report<'_> {
         d
     }
 
-    pub fn json(&self) -> Json {
+    pub fn json(&self) -> Value {
         let m = self.machine;
         let p = self.plan;
         let sample = |s: &Sample| {
-            Obj::new()
-                .put("config", s.config)
-                .put("round", s.round)
-                .put("warmup", s.warmup)
-                .put("ok", s.ok)
-                .put("error", s.error.clone())
-                .put("workload_s", s.workload_s)
-                .put("startup_s", s.startup_s)
-                .put("teardown_s", s.teardown_s)
-                .put("workload_user_s", s.workload_user_s)
-                .put("workload_sys_s", s.workload_sys_s)
-                .put("workload_calls", s.workload_calls)
-                .put("tool_cpu_s", s.tool_cpu_s)
-                .put("observer_rss_kib", s.observer_rss_kib)
-                .put("observer_hwm_kib", s.observer_hwm_kib)
-                .put("events_received", s.events_received)
-                .put("events_submitted", s.events_submitted)
-                .put("events_dropped", s.events_dropped)
-                .put("inflight_overflows", s.inflight_overflows)
-                .put("tool_lost", s.tool_lost)
-                .put("output_bytes", s.output_bytes)
-                .put("loadavg", s.loadavg)
-                .put("foreign_tracers", s.foreign_tracers.clone())
-                .build()
+            json!({
+                "config": s.config,
+                "round": s.round,
+                "warmup": s.warmup,
+                "ok": s.ok,
+                "error": s.error,
+                "workload_s": s.workload_s,
+                "startup_s": s.startup_s,
+                "teardown_s": s.teardown_s,
+                "workload_user_s": s.workload_user_s,
+                "workload_sys_s": s.workload_sys_s,
+                "workload_calls": s.workload_calls,
+                "tool_cpu_s": s.tool_cpu_s,
+                "observer_rss_kib": s.observer_rss_kib,
+                "observer_hwm_kib": s.observer_hwm_kib,
+                "events_received": s.events_received,
+                "events_submitted": s.events_submitted,
+                "events_dropped": s.events_dropped,
+                "inflight_overflows": s.inflight_overflows,
+                "tool_lost": s.tool_lost,
+                "output_bytes": s.output_bytes,
+                "loadavg": s.loadavg,
+                "foreign_tracers": s.foreign_tracers,
+            })
         };
-        let workloads: Vec<Json> = self
+        let workloads: Vec<Value> = self
             .results
             .iter()
             .map(|w| {
-                let cells: Vec<Json> = if w.spec.skipped.is_some() {
+                let cells: Vec<Value> = if w.spec.skipped.is_some() {
                     Vec::new()
                 } else {
                     w.cells()
                         .into_iter()
                         .map(|(c, cell)| {
-                            Obj::new()
-                                .put("config", c.key())
-                                .put("rounds", cell.n)
-                                .put("failed", cell.failed)
-                                .put("median_s", cell.median_s)
-                                .put("min_s", cell.min_s)
-                                .put("max_s", cell.max_s)
-                                .put("ratio_to_bare", cell.ratio)
-                                .put("median_startup_s", cell.startup_s)
-                                .put("median_teardown_s", cell.teardown_s)
-                                .put("median_workload_sys_s", cell.workload_sys_s)
-                                .put("median_workload_user_s", cell.workload_user_s)
-                                .put("median_tool_cpu_s", cell.tool_cpu_s)
-                                .put("median_events", cell.events)
-                                .put("max_dropped", cell.dropped)
-                                .put("max_tool_lost", cell.lost)
-                                .put("max_rss_kib", cell.rss_hwm_kib)
-                                .build()
+                            json!({
+                                "config": c.key(),
+                                "rounds": cell.n,
+                                "failed": cell.failed,
+                                "median_s": cell.median_s,
+                                "min_s": cell.min_s,
+                                "max_s": cell.max_s,
+                                "ratio_to_bare": cell.ratio,
+                                "median_startup_s": cell.startup_s,
+                                "median_teardown_s": cell.teardown_s,
+                                "median_workload_sys_s": cell.workload_sys_s,
+                                "median_workload_user_s": cell.workload_user_s,
+                                "median_tool_cpu_s": cell.tool_cpu_s,
+                                "median_events": cell.events,
+                                "max_dropped": cell.dropped,
+                                "max_tool_lost": cell.lost,
+                                "max_rss_kib": cell.rss_hwm_kib,
+                            })
                         })
                         .collect()
                 };
-                Obj::new()
-                    .put("key", w.spec.key)
-                    .put("title", w.spec.title.clone())
-                    .put("argv", w.spec.argv.clone())
-                    .put("skipped", w.spec.skipped.clone())
-                    .put("summary", Json::Arr(cells))
-                    .put("samples", Json::Arr(w.samples.iter().map(sample).collect()))
-                    .build()
+                json!({
+                    "key": w.spec.key,
+                    "title": w.spec.title,
+                    "argv": w.spec.argv,
+                    "skipped": w.spec.skipped,
+                    "summary": cells,
+                    "samples": w.samples.iter().map(sample).collect::<Vec<_>>(),
+                })
             })
             .collect();
-        let knee_steps: Vec<Json> = self
+        let knee_steps: Vec<Value> = self
             .knee
             .steps
             .iter()
             .map(|s| {
-                Obj::new()
-                    .put("target_rate", s.target_rate)
-                    .put("threads", s.threads as u64)
-                    .put("received_rate", s.achieved_rate)
-                    .put("sample", sample(&s.sample))
-                    .build()
+                json!({
+                    "target_rate": s.target_rate,
+                    "threads": s.threads,
+                    "received_rate": s.achieved_rate,
+                    "sample": sample(&s.sample),
+                })
             })
             .collect();
         let a = self.analyze;
-        let targets: Vec<Json> = self
+        let targets: Vec<Value> = self
             .targets()
             .into_iter()
-            .map(|t| {
-                Obj::new()
-                    .put("target", t.what)
-                    .put("goal", t.goal)
-                    .put("measured", t.measured)
-                    .put("met", t.met)
-                    .put("note", t.by)
-                    .build()
+            .map(|t| json!({ "target": t.what, "goal": t.goal, "measured": t.measured, "met": t.met, "note": t.by }))
+            .collect();
+        let tools: serde_json::Map<String, Value> = m
+            .tools
+            .iter()
+            .map(|(n, v)| {
+                let v = match v {
+                    Ok(version) => json!(version),
+                    Err(reason) => json!({ "skipped": reason }),
+                };
+                (n.to_string(), v)
             })
             .collect();
-        Obj::new()
-            .put("generated_by", if p.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" })
-            .put("mode", if p.quick { "quick" } else { "full" })
-            .put(
-                "plan",
-                Obj::new()
-                    .put("mprotect_calls", p.mprotect_calls)
-                    .put("threads", p.threads)
-                    .put("forkexecs", p.forkexecs)
-                    .put("idle_rounds", p.idle_rounds)
-                    .put("idle_sleep_us", p.idle_sleep_us)
-                    .put("rounds", p.rounds)
-                    .put("short_rounds", p.short_rounds)
-                    .put("warmups", p.warmups)
-                    .put("knee_seconds", p.knee_seconds)
-                    .put("analyze_events", p.analyze_events)
-                    .build(),
-            )
-            .put(
-                "machine",
-                Obj::new()
-                    .put("date_utc", m.date_utc.clone())
-                    .put("cpu", m.cpu.clone())
-                    .put("cpus", m.cpus)
-                    .put("mem_mib", m.mem_mib)
-                    .put("kernel", m.kernel.clone())
-                    .put("os", m.os.clone())
-                    .put("observer_commit", m.observer_commit.clone())
-                    .put("observer_uncommitted_changes", m.observer_dirty)
-                    .put("loadavg_start", m.loadavg_start)
-                    .put("loadavg_end", m.loadavg_end)
-                    .put("duration_s", m.duration_s)
-                    .put(
-                        "tools",
-                        Json::Obj(
-                            m.tools
-                                .iter()
-                                .map(|(n, v)| {
-                                    (
-                                        n.to_string(),
-                                        match v {
-                                            Ok(v) => Json::Str(v.clone()),
-                                            Err(e) => Obj::new().put("skipped", e.clone()).build(),
-                                        },
-                                    )
-                                })
-                                .collect(),
-                        ),
-                    )
-                    .build(),
-            )
-            .put("syscalls", self.env.syscall_list.split(',').map(String::from).collect::<Vec<_>>())
-            .put(
-                "skipped_configs",
-                Json::Arr(
-                    self.skipped_configs
-                        .iter()
-                        .map(|s| Obj::new().put("config", s.config.key()).put("reason", s.reason.clone()).build())
-                        .collect(),
-                ),
-            )
-            .put("workloads", Json::Arr(workloads))
-            .put(
-                "event_rate",
-                Obj::new()
-                    .put("buffer_size", self.knee.buffer_size)
-                    .put("knee_events_per_s", self.knee.knee_rate)
-                    .put("first_drop_events_per_s", self.knee.first_drop_rate)
-                    .put("steps", Json::Arr(knee_steps))
-                    .build(),
-            )
-            .put(
-                "analyze",
-                Obj::new()
-                    .put("capture_events", a.capture_events)
-                    .put("capture_dropped", a.capture_dropped)
-                    .put("events_bin_bytes", a.events_bin_bytes)
-                    .put("capture_rate", a.capture_rate)
-                    .put("times_s", a.times_s.clone())
-                    .put("events_per_s", self.analyze_rate())
-                    .put("max_rss_kib", a.max_rss_kib)
-                    .put("error", a.error.clone())
-                    .build(),
-            )
-            .put("targets", Json::Arr(targets))
-            .build()
+        let skipped_configs: Vec<Value> =
+            self.skipped_configs.iter().map(|s| json!({ "config": s.config.key(), "reason": s.reason })).collect();
+        json!({
+            "generated_by": if p.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" },
+            "mode": if p.quick { "quick" } else { "full" },
+            "plan": {
+                "mprotect_calls": p.mprotect_calls,
+                "threads": p.threads,
+                "forkexecs": p.forkexecs,
+                "idle_rounds": p.idle_rounds,
+                "idle_sleep_us": p.idle_sleep_us,
+                "rounds": p.rounds,
+                "short_rounds": p.short_rounds,
+                "warmups": p.warmups,
+                "knee_seconds": p.knee_seconds,
+                "analyze_events": p.analyze_events,
+            },
+            "machine": {
+                "date_utc": m.date_utc,
+                "cpu": m.cpu,
+                "cpus": m.cpus,
+                "mem_mib": m.mem_mib,
+                "kernel": m.kernel,
+                "os": m.os,
+                "observer_commit": m.observer_commit,
+                "observer_uncommitted_changes": m.observer_dirty,
+                "loadavg_start": m.loadavg_start,
+                "loadavg_end": m.loadavg_end,
+                "duration_s": m.duration_s,
+                "tools": tools,
+            },
+            "syscalls": self.env.syscall_list.split(',').collect::<Vec<_>>(),
+            "skipped_configs": skipped_configs,
+            "workloads": workloads,
+            "event_rate": {
+                "buffer_size": self.knee.buffer_size,
+                "knee_events_per_s": self.knee.knee_rate,
+                "first_drop_events_per_s": self.knee.first_drop_rate,
+                "steps": knee_steps,
+            },
+            "analyze": {
+                "capture_events": a.capture_events,
+                "capture_dropped": a.capture_dropped,
+                "events_bin_bytes": a.events_bin_bytes,
+                "capture_rate": a.capture_rate,
+                "times_s": a.times_s,
+                "events_per_s": self.analyze_rate(),
+                "max_rss_kib": a.max_rss_kib,
+                "error": a.error,
+            },
+            "targets": targets,
+        })
     }
 }
