@@ -3,9 +3,12 @@
 pub use observer_common::Signature;
 use serde::{Deserialize, Serialize};
 
+use super::causes::Verdict;
 use crate::{event::Event, processes::ProcessBook, render};
 
-pub const CLASSIFICATION_SCHEMA: u32 = 1;
+/// 2: findings carry `id` and `caused_by`, and the classification its `verdict`. Schema 1 files
+/// (without them) still read.
+pub const CLASSIFICATION_SCHEMA: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,12 +79,18 @@ pub enum Cause {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
+    /// `F1`, `F2`...: the finding's place in the report, root causes first.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     pub signature: Signature,
     pub severity: Severity,
     pub pid: u32,
     pub tid: u32,
     pub summary: String,
     pub evidence: Vec<Evidence>,
+    /// Ids of the findings that led to this one (a clone failure before the trap that followed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caused_by: Vec<String>,
     /// Not part of `classification.json` (schema 1): read in process, by `observer watch`.
     #[serde(skip)]
     pub cause: Option<Cause>,
@@ -96,13 +105,16 @@ impl Finding {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Classification {
     pub schema: u32,
+    /// The root cause and its chain; absent when nothing above info was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
     pub findings: Vec<Finding>,
 }
 
 impl Classification {
-    /// Orders findings most severe first, then by when their evidence starts, so the same capture
-    /// always gives the same file.
-    pub fn new(mut findings: Vec<Finding>) -> Self {
+    /// Links causes to consequences and orders the findings root cause first (then most severe,
+    /// then by when their evidence starts), so the same capture always gives the same file.
+    pub fn new(mut findings: Vec<Finding>, book: &ProcessBook) -> Self {
         findings.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -110,7 +122,8 @@ impl Classification {
                 .then(a.signature.cmp(&b.signature))
                 .then(a.tid.cmp(&b.tid))
         });
-        Classification { schema: CLASSIFICATION_SCHEMA, findings }
+        let verdict = super::causes::link(&mut findings, book);
+        Classification { schema: CLASSIFICATION_SCHEMA, verdict, findings }
     }
 
     pub fn has(&self, signature: Signature) -> bool {

@@ -1,5 +1,6 @@
 //! Diagnosis: classifiers read the decoded event stream (live or replayed, the same way) plus the
 //! preflight snapshot, and say what happened as findings with evidence.
+pub mod causes;
 pub mod classifiers;
 pub mod finding;
 pub mod mappings;
@@ -65,7 +66,7 @@ impl Analyzer {
             let found = c.finish(cx, &findings);
             findings.extend(found);
         }
-        Classification::new(findings)
+        Classification::new(findings, cx.book)
     }
 }
 

@@ -125,6 +125,8 @@ fn blocked(snap: &StuckSnapshot) -> Option<Finding> {
     let (p, t) = threads[0];
     Some(Finding {
         cause: None,
+        id: String::new(),
+        caused_by: Vec::new(),
         signature: Signature::HangBlocked,
         severity: Severity::Warning,
         pid: p.pid,
@@ -158,6 +160,8 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
             evidence.extend(t.samples.iter().take(5).map(|(f, n)| fact(format!("sampled {n} x {f}"))));
             Finding {
                 cause: None,
+                id: String::new(),
+                caused_by: Vec::new(),
                 signature: Signature::HangSpinning,
                 severity: Severity::Error,
                 pid: p.pid,
@@ -184,6 +188,8 @@ fn stopped_processes(snap: &StuckSnapshot, earlier: &[Finding]) -> Vec<Finding> 
             let t = p.threads.first();
             Finding {
                 cause: None,
+                id: String::new(),
+                caused_by: Vec::new(),
                 signature: Signature::HangStopped,
                 severity: Severity::Error,
                 pid: p.pid,
@@ -258,6 +264,8 @@ fn waiting_on_hung_children(snap: &StuckSnapshot) -> Vec<Finding> {
         if all_hung && chain.len() > 1 {
             out.push(Finding {
                 cause: None,
+                id: String::new(),
+                caused_by: Vec::new(),
                 signature: Signature::HangWaitingChild,
                 severity: Severity::Error,
                 pid: p.pid,
@@ -322,6 +330,8 @@ fn deadlock_finding(
     let (p, _) = threads[&cycle[0]];
     Finding {
         cause: None,
+        id: String::new(),
+        caused_by: Vec::new(),
         signature: Signature::Deadlock,
         severity: Severity::Error,
         pid: p.pid,

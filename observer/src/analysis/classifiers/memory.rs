@@ -140,6 +140,8 @@ impl Classifier for StackCommit {
                 let times = if count > 1 { format!(" ({count} times)") } else { String::new() };
                 Finding {
                     cause: None,
+                    id: String::new(),
+                    caused_by: Vec::new(),
                     signature: Signature::PthreadStackMprotectEnomem,
                     severity: Severity::Error,
                     pid,
@@ -195,6 +197,8 @@ impl Classifier for StackMap {
                 let why = if why.is_empty() { String::new() } else { format!("; {}", why.join(", ")) };
                 Finding {
                     cause: None,
+                    id: String::new(),
+                    caused_by: Vec::new(),
                     signature: Signature::PthreadStackMmapEnomem,
                     severity: Severity::Error,
                     pid,
@@ -235,6 +239,8 @@ impl Classifier for VaProbe {
             .into_iter()
             .map(|(pid, tid, evidence)| Finding {
                 cause: None,
+                id: String::new(),
+                caused_by: Vec::new(),
                 signature: Signature::VaProbeEnomem,
                 severity: Severity::Info,
                 pid,

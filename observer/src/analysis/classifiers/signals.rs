@@ -137,7 +137,17 @@ impl Classifier for FatalSignal {
                     _ => None,
                 };
                 let cause = Some(Cause::Signal { sig, sender });
-                Finding { signature: Signature::FatalSignal, severity, pid, tid, summary, evidence, cause }
+                Finding {
+                    id: String::new(),
+                    signature: Signature::FatalSignal,
+                    severity,
+                    pid,
+                    tid,
+                    summary,
+                    evidence,
+                    caused_by: Vec::new(),
+                    cause,
+                }
             })
             .collect()
     }
@@ -192,6 +202,8 @@ impl Classifier for JobControlStop {
                 };
                 Finding {
                     cause: None,
+                    id: String::new(),
+                    caused_by: Vec::new(),
                     signature: Signature::JobControlStop,
                     severity: Severity::Warning,
                     pid,

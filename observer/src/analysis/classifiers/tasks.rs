@@ -119,6 +119,8 @@ impl Classifier for CloneEagain {
                 evidence.extend(facts);
                 Finding {
                     cause: None,
+                    id: String::new(),
+                    caused_by: Vec::new(),
                     signature: Signature::CloneEagain,
                     severity: Severity::Error,
                     pid,
