@@ -86,6 +86,15 @@ fn tree(book: &ProcessBook, pid: u32) -> BTreeSet<u32> {
     out
 }
 
+/// The processes a finding speaks of: its own and those of the threads in its evidence (one
+/// finding may gather the same failure in several processes).
+fn processes(f: &Finding, book: &ProcessBook) -> BTreeSet<u32> {
+    let mut out = BTreeSet::from([f.pid]);
+    out.extend(f.processes.iter().copied());
+    out.extend(f.evidence.iter().filter_map(|e| e.tid).filter_map(|tid| book.tgid_of(tid)));
+    out
+}
+
 /// Whether `cause` explains `effect`.
 fn explains(cause: &Finding, effect: &Finding, book: &ProcessBook) -> bool {
     if std::ptr::eq(cause, effect) || cause.severity == Severity::Info || !before(cause, effect) {
@@ -93,10 +102,10 @@ fn explains(cause: &Finding, effect: &Finding, book: &ProcessBook) -> bool {
     }
     match (role(cause.signature), role(effect.signature)) {
         // The failing process traps, aborts or exits because of it.
-        (Role::Failure, Role::Death) => cause.pid == effect.pid,
+        (Role::Failure, Role::Death) => processes(cause, book).contains(&effect.pid),
         // A hung process waits on a tree where something failed or died.
         (Role::Failure | Role::Death, Role::Hang) => {
-            effect.signature != Signature::HangStopped && tree(book, effect.pid).contains(&cause.pid)
+            effect.signature != Signature::HangStopped && !tree(book, effect.pid).is_disjoint(&processes(cause, book))
         }
         (Role::Stop, Role::Hang) => effect.signature == Signature::HangStopped && cause.pid == effect.pid,
         // A stopped process holds whoever waits on it.
@@ -137,8 +146,17 @@ fn consequences(root: usize, caused_by: &[Vec<usize>], findings: &[Finding]) -> 
 fn sentence(root: usize, chain: &[usize], findings: &[Finding], book: &ProcessBook) -> String {
     let cause = &findings[root];
     let mut text = cause.summary.clone();
+    // Consequences of one kind are said once: "which led to [fatal-signal] ... (and 4 more)".
+    let mut said: Vec<(Signature, usize, usize)> = Vec::new();
     for &e in chain {
-        text.push_str(&format!("; which led to [{}] {}", findings[e].signature, headline(&findings[e])));
+        match said.iter_mut().find(|(s, _, _)| *s == findings[e].signature) {
+            Some((_, _, more)) => *more += 1,
+            None => said.push((findings[e].signature, e, 0)),
+        }
+    }
+    for (signature, first, more) in said {
+        let also = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+        text.push_str(&format!("; which led to [{signature}] {}{also}", headline(&findings[first])));
     }
     // How the failing process ended, when no finding says it.
     let ended_in_chain =

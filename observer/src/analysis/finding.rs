@@ -88,6 +88,9 @@ pub struct Finding {
     pub tid: u32,
     pub summary: String,
     pub evidence: Vec<Evidence>,
+    /// Other processes the same finding covers (one limit hit by many processes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<u32>,
     /// Ids of the findings that led to this one (a clone failure before the trap that followed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caused_by: Vec<String>,
@@ -97,6 +100,29 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding with no links yet (the linking pass gives ids and causes).
+    pub fn new(
+        signature: Signature,
+        severity: Severity,
+        pid: u32,
+        tid: u32,
+        summary: impl Into<String>,
+        evidence: Vec<Evidence>,
+    ) -> Self {
+        Finding {
+            id: String::new(),
+            signature,
+            severity,
+            pid,
+            tid,
+            summary: summary.into(),
+            evidence,
+            processes: Vec::new(),
+            caused_by: Vec::new(),
+            cause: None,
+        }
+    }
+
     fn first_ts(&self) -> u64 {
         self.evidence.iter().filter_map(|e| e.ts_ns).min().unwrap_or(u64::MAX)
     }

@@ -281,6 +281,7 @@ mod tests {
             cause: Some(Cause::Signal { sig, sender: Some(1) }),
             id: String::new(),
             caused_by: Vec::new(),
+            processes: Vec::new(),
         }
     }
 

@@ -22,6 +22,7 @@ impl Classifier for ExitNonzero {
             cause: None,
             id: String::new(),
             caused_by: Vec::new(),
+            processes: Vec::new(),
             signature: Signature::ExitNonzero,
             severity: Severity::Info,
             pid,

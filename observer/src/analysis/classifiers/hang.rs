@@ -127,6 +127,7 @@ fn blocked(snap: &StuckSnapshot) -> Option<Finding> {
         cause: None,
         id: String::new(),
         caused_by: Vec::new(),
+        processes: Vec::new(),
         signature: Signature::HangBlocked,
         severity: Severity::Warning,
         pid: p.pid,
@@ -162,6 +163,7 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
                 cause: None,
                 id: String::new(),
                 caused_by: Vec::new(),
+                processes: Vec::new(),
                 signature: Signature::HangSpinning,
                 severity: Severity::Error,
                 pid: p.pid,
@@ -190,6 +192,7 @@ fn stopped_processes(snap: &StuckSnapshot, earlier: &[Finding]) -> Vec<Finding> 
                 cause: None,
                 id: String::new(),
                 caused_by: Vec::new(),
+                processes: Vec::new(),
                 signature: Signature::HangStopped,
                 severity: Severity::Error,
                 pid: p.pid,
@@ -262,17 +265,14 @@ fn waiting_on_hung_children(snap: &StuckSnapshot) -> Vec<Finding> {
             };
         }
         if all_hung && chain.len() > 1 {
-            out.push(Finding {
-                cause: None,
-                id: String::new(),
-                caused_by: Vec::new(),
-                signature: Signature::HangWaitingChild,
-                severity: Severity::Error,
-                pid: p.pid,
-                tid: t.tid,
-                summary: chain.join(", which "),
+            out.push(Finding::new(
+                Signature::HangWaitingChild,
+                Severity::Error,
+                p.pid,
+                t.tid,
+                chain.join(", which "),
                 evidence,
-            });
+            ));
         }
     }
     out
@@ -328,17 +328,14 @@ fn deadlock_finding(
         evidence.extend(t.user_frames.iter().take(6).map(|f| fact(format!("thread {tid} at {f}"))));
     }
     let (p, _) = threads[&cycle[0]];
-    Finding {
-        cause: None,
-        id: String::new(),
-        caused_by: Vec::new(),
-        signature: Signature::Deadlock,
-        severity: Severity::Error,
-        pid: p.pid,
-        tid: cycle[0],
-        summary: format!("{} threads wait on each other's mutexes: {}", cycle.len(), parts.join("; ")),
+    Finding::new(
+        Signature::Deadlock,
+        Severity::Error,
+        p.pid,
+        cycle[0],
+        format!("{} threads wait on each other's mutexes: {}", cycle.len(), parts.join("; ")),
         evidence,
-    }
+    )
 }
 
 #[cfg(test)]
