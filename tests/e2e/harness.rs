@@ -152,11 +152,14 @@ pub fn runtime_or_skip(test: &str, program: &str) -> Option<PathBuf> {
     None
 }
 
-/// Builds `out` once per test binary run: `build(tmp)` writes to a name of this thread's own,
-/// then it is renamed into place, so tests building the same program at once do not collide.
+/// Builds `out` once per test binary run, one build at a time (compilers put temporary files
+/// beside their output, named after it): `build(tmp)` writes to a temporary name, renamed into
+/// place when the build succeeded.
 fn build_once(out: PathBuf, what: &str, build: impl FnOnce(&Path) -> Command) -> PathBuf {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     if !out.exists() {
-        let tmp = out.with_extension(format!("tmp-{:?}", std::thread::current().id()).replace(['(', ')'], ""));
+        let tmp = out.with_extension("building");
         let _ = std::fs::remove_dir_all(&tmp);
         let mut cmd = build(&tmp);
         let output = cmd.output().unwrap_or_else(|e| panic!("building {what}: {cmd:?}: {e}"));
