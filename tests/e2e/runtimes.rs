@@ -106,8 +106,14 @@ fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn java_cmd(java: &Path, classes: &Path, main: &str) -> Vec<String> {
-    [path_str(java), "-XX:+UseSerialGC", "-Xmx64m", "-cp", path_str(classes), main].map(String::from).to_vec()
+/// A JVM for the thread-creation tests: interpreter only (without JIT compiler threads, whose
+/// arena mallocs otherwise hit RLIMIT_DATA first in about half the runs and abort the VM with
+/// "insufficient memory"), and its crash files in the run's scratch directory, not the cwd.
+fn java_cmd(java: &Path, classes: &Path, dir: &Path, main: &str) -> Vec<String> {
+    let error_file = format!("-XX:ErrorFile={}/hs_err_pid%p.log", dir.display());
+    let mut cmd: Vec<String> = [path_str(java), "-Xint", "-XX:+UseSerialGC", "-Xmx64m"].map(String::from).to_vec();
+    cmd.extend([error_file, "-cp".into(), path_str(classes).into(), main.into()]);
+    cmd
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
@@ -421,7 +427,7 @@ fn java_threads_under_a_pids_cgroup_are_clone_eagain() {
     };
     let cgroup = PidsCgroup::new("observer-e2e-java", 40);
     let dir = scratch("rt-java-pids");
-    let cmd = java_cmd(&java, &classes, "ThreadsUntilFailure");
+    let cmd = java_cmd(&java, &classes, &dir, "ThreadsUntilFailure");
     let out = observe(&dir, &["--cgroup", path_str(&cgroup.0), "--timeout", "30"], &strs(&cmd));
     assert_eq!(out.status.code(), Some(1), "Thread.start failed: {}", printed(&dir));
     assert!(printed(&dir).contains("unable to create native thread"), "{}", printed(&dir));
@@ -438,7 +444,7 @@ fn java_threads_under_rlimit_data_name_rlimit_data_not_the_address_space() {
     };
     let dir = scratch("rt-java-data");
     let mut cmd = vec!["prlimit".to_string(), format!("--data={}", 256 << 20)];
-    cmd.extend(java_cmd(&java, &classes, "ThreadsUntilFailure"));
+    cmd.extend(java_cmd(&java, &classes, &dir, "ThreadsUntilFailure"));
     let out = observe(&dir, ENDS, &strs(&cmd));
     assert_eq!(out.status.code(), Some(1), "Thread.start failed: {}", printed(&dir));
     let f = assert_enomem_naming_rlimit_data(&dir, 256);
