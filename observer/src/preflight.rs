@@ -164,6 +164,31 @@ impl Preflight {
         (process.as_ref().map(read_cgroups).unwrap_or_default(), limits)
     }
 
+    /// The cgroup at `path` in hierarchy `root` (the id `/proc/cgroups` gives; 0 for v2), read now:
+    /// for a task that moved into it during the capture and is gone before it could be read.
+    pub fn cgroup_in_hierarchy(root: i32, path: &str) -> Option<CgroupInfo> {
+        let controllers: Vec<String> = if root == 0 {
+            Vec::new()
+        } else {
+            let table = std::fs::read_to_string("/proc/cgroups").ok()?;
+            table
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let mut f = l.split_whitespace();
+                    let (name, id) = (f.next()?, f.next()?.parse::<i32>().ok()?);
+                    (id == root).then(|| name.to_string())
+                })
+                .collect()
+        };
+        if root != 0 && controllers.is_empty() {
+            return None;
+        }
+        let mounts = Process::myself().and_then(|p| p.mountinfo()).map(|m| m.0).unwrap_or_default();
+        let dir = cgroup_dir(&mounts, root == 0, &controllers, path);
+        Some(read_cgroup(root == 0, &controllers, path, dir.as_deref()))
+    }
+
     pub fn limit(&self, name: &str) -> Option<&Limit> {
         self.limits.iter().find(|l| l.name == name)
     }

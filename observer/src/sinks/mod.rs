@@ -97,6 +97,20 @@ impl Pipeline {
             }
             from = self.book.process(pid).and_then(|p| p.parent);
         }
+        // The cgroups the kernel saw the process (or an ancestor, inherited at fork) move into
+        // during the capture, read now: they outlive the task.
+        let moved = self.book.process(h.tgid).map(|p| p.cgroups.clone()).unwrap_or_default();
+        // What /proc said of the process itself wins; an ancestor's cgroups only stand in.
+        let own = facts.read && facts.read_from.is_none();
+        for (root, path) in moved {
+            let Some(info) = Preflight::cgroup_in_hierarchy(root, &path) else { continue };
+            match facts.cgroups.iter_mut().find(|c| c.hierarchy == info.hierarchy) {
+                Some(known) if !own => *known = info,
+                Some(_) => {}
+                None => facts.cgroups.push(info),
+            }
+            facts.read = true;
+        }
         self.failures.push(facts);
     }
 
