@@ -52,7 +52,8 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
                     (None, Some(j)) => format!("joining thread {j}"),
                     _ => "owner unknown".into(),
                 };
-                out.push_str(&format!("    futex {:#x} {} word {:?}: {who}\n", f.addr, f.op, f.word));
+                let word = f.word.map_or("unreadable".to_string(), |w| w.to_string());
+                out.push_str(&format!("    futex {:#x} {} word {word}: {who}\n", f.addr, f.op));
             }
             if let Some(w) = &t.child_wait {
                 out.push_str(&format!("    waits for {}\n", w.waits_for));
