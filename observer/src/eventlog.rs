@@ -61,8 +61,9 @@ pub struct EventLogWriter {
 }
 
 impl EventLogWriter {
-    pub fn create(path: &Path, header: &LogHeader) -> io::Result<Self> {
-        let mut out = BufWriter::with_capacity(256 * 1024, File::create(path)?);
+    /// Starts the log in `file` (new and empty) with `header`.
+    pub fn new(file: File, header: &LogHeader) -> io::Result<Self> {
+        let mut out = BufWriter::with_capacity(256 * 1024, file);
         let json = serde_json::to_vec(header)?;
         out.write_all(MAGIC)?;
         out.write_all(&FORMAT_VERSION.to_le_bytes())?;
@@ -256,7 +257,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.bin");
         let header = LogHeader { record_schema: RECORD_SCHEMA, command: vec!["true".into()], ..Default::default() };
-        let mut writer = EventLogWriter::create(&path, &header).unwrap();
+        let mut writer = EventLogWriter::new(File::create(&path).unwrap(), &header).unwrap();
         for e in events {
             writer.append(e).unwrap();
         }

@@ -11,6 +11,8 @@ use procfs::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::out_dir::OutDir;
+
 pub const PREFLIGHT_TXT: &str = "preflight.txt";
 pub const PREFLIGHT_JSON: &str = "preflight.json";
 
@@ -229,9 +231,9 @@ impl Preflight {
         crate::rundir::json_text(self).expect("plain values serialize")
     }
 
-    pub fn write(&self, dir: &Path) -> io::Result<()> {
-        std::fs::write(dir.join(PREFLIGHT_TXT), self.to_text())?;
-        std::fs::write(dir.join(PREFLIGHT_JSON), self.to_json())
+    pub fn write(&self, dir: &OutDir) -> io::Result<()> {
+        dir.write(PREFLIGHT_TXT, self.to_text())?;
+        dir.write(PREFLIGHT_JSON, self.to_json())
     }
 
     /// The snapshot a run directory holds, if it holds a readable one.
@@ -562,7 +564,7 @@ Max realtime timeout      unlimited            unlimited            us
             environment: vec![("API_KEY".into(), REDACTED.into()), ("PATH".into(), "/bin".into())],
         };
         let tmp = tempfile::tempdir().unwrap();
-        p.write(tmp.path()).unwrap();
+        p.write(&OutDir::open(tmp.path()).unwrap()).unwrap();
         assert!(p.to_json().ends_with("}\n"));
         assert_eq!(Preflight::read(tmp.path()), Some(p.clone()));
         assert_eq!(p.pids_cgroup().map(|c| c.path.as_str()), Some("/a"));

@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(snap.processes.len(), 1);
         assert!(snap.processes[0].threads.iter().any(|t| t.tid == me));
         let dir = tempfile::tempdir().unwrap();
-        crate::render::stuck::write(&snap, dir.path()).unwrap();
+        crate::render::stuck::write(&snap, &crate::out_dir::OutDir::open(dir.path()).unwrap()).unwrap();
         assert_eq!(StuckSnapshot::read(dir.path()), Some(snap));
     }
 }

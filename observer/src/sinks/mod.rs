@@ -5,12 +5,13 @@
 pub mod stats;
 pub mod trace_files;
 
-use std::{io, path::Path};
+use std::io;
 
 use crate::{
     analysis::{seed_book, snapshot::StuckSnapshot, Analyzer, Classification, Context},
     event::Event,
     eventlog::{EventLogWriter, LogHeader},
+    out_dir::OutDir,
     preflight::Preflight,
     processes::ProcessBook,
     source::{EventSource, FileSource},
@@ -22,7 +23,7 @@ pub use trace_files::TraceFiles;
 /// The sinks of one run, fed every event in arrival order.
 pub struct Pipeline {
     log: Option<EventLogWriter>,
-    dir: std::path::PathBuf,
+    dir: OutDir,
     pub stats: RunStats,
     pub book: ProcessBook,
     analyzer: Analyzer,
@@ -32,12 +33,12 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// `log` is the run's `events.bin` writer (in `run_dir`); the trace files are rendered from it.
-    pub fn new(run_dir: &Path, log: EventLogWriter, header: LogHeader, preflight: Option<Preflight>) -> Self {
+    pub fn new(run_dir: &OutDir, log: EventLogWriter, header: LogHeader, preflight: Option<Preflight>) -> Self {
         let mut book = ProcessBook::default();
         seed_book(&mut book, &header);
         Self {
             log: Some(log),
-            dir: run_dir.to_path_buf(),
+            dir: run_dir.clone(),
             stats: RunStats::default(),
             book,
             analyzer: Analyzer::default(),
@@ -67,7 +68,7 @@ impl Pipeline {
     /// Writes `trace.<tid>.txt` for every thread from the finished event log.
     fn render_traces(&self) -> io::Result<()> {
         let mut traces = TraceFiles::new(&self.dir);
-        let mut source = FileSource::open(&self.dir.join(crate::rundir::EVENTS)).map_err(io::Error::other)?;
+        let mut source = FileSource::from_file(self.dir.read(crate::rundir::EVENTS)?).map_err(io::Error::other)?;
         let mut batch = Vec::with_capacity(4096);
         loop {
             batch.clear();

@@ -20,6 +20,7 @@ use crate::{
     capture::{probes::HostWide, CaptureError, Kernel},
     event::{kind_name, Event},
     hang::{progress::Stall, watch::Watchdog},
+    out_dir::OutDir,
     proc,
     processes::ProcessBook,
     sinks::RunStats,
@@ -121,6 +122,7 @@ struct TreeWatch {
 
 struct Daemon {
     opts: WatchOptions,
+    incidents: OutDir,
     kernel: Kernel,
     book: ProcessBook,
     trees: Trees,
@@ -186,7 +188,7 @@ impl Daemon {
         let dropped = self.kernel.probes.counters().dropped_total();
         let comm = self.book.comm(pid).to_string();
         let input = IncidentInput {
-            parent: &self.opts.incidents,
+            parent: &self.incidents,
             kind,
             pid,
             comm: &comm,
@@ -271,7 +273,7 @@ pub async fn watch(
     shutdown: impl Future<Output = &'static str>,
 ) -> Result<WatchOutcome, WatchError> {
     let cgroups = opts.cgroups.iter().map(|p| cgroup_id(p)).collect::<Result<Vec<u64>, _>>()?;
-    std::fs::create_dir_all(&opts.incidents)
+    let incidents = OutDir::open_or_create(&opts.incidents)
         .map_err(|source| WatchError::Incidents { path: opts.incidents.clone(), source })?;
     let host = HostWide { enabled: true, comms: opts.comms.clone(), uids: opts.uids.clone(), cgroups: cgroups.clone() };
     let mut kernel = Kernel::load_with(opts.buffer_size, &host)?;
@@ -294,6 +296,7 @@ pub async fn watch(
         limit: RateLimit::new(opts.window, opts.max_incidents_per_minute),
         trees: Trees::new(opts.recorder, Duration::from_secs(5)),
         opts,
+        incidents,
         kernel,
         book: ProcessBook::default(),
         metrics,
