@@ -13,7 +13,6 @@ use crate::{
     out_dir::OutDir,
     render,
     sinks::Pipeline,
-    source::EventSource,
 };
 
 /// How often the reader collects records that did not reach the wake-up threshold.
@@ -88,14 +87,10 @@ impl Loop<'_> {
 
     /// Hands everything pending in the ring to the pipeline, one bounded batch at a time.
     fn drain(&mut self) -> Result<(), RunError> {
-        loop {
-            self.batch.clear();
-            let _ = self.live.read_batch(&mut self.batch);
+        while self.live.next_batch(&mut self.batch) {
             self.pipeline.handle_batch(&self.batch).map_err(io_at(self.dir.path()))?;
-            if !self.live.more_pending() {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     /// Takes the stuck snapshot (after collecting every pending record) and writes it.

@@ -24,7 +24,6 @@ use crate::{
     proc,
     processes::ProcessBook,
     sinks::RunStats,
-    source::EventSource,
 };
 use incident::{trigger, IncidentInput, IncidentKind, RateLimit};
 use metrics::Metrics;
@@ -136,21 +135,18 @@ struct Daemon {
 impl Daemon {
     /// Handles everything pending in the ring, one bounded batch at a time.
     fn drain(&mut self) {
-        loop {
-            self.drain_batch();
-            if !self.kernel.live.more_pending() {
-                return;
-            }
+        // Out of `self` while it is handled: an incident needs all of the daemon.
+        let mut batch = std::mem::take(&mut self.batch);
+        while self.kernel.live.next_batch(&mut batch) {
+            self.handle_batch(&batch);
         }
+        self.batch = batch;
     }
 
-    fn drain_batch(&mut self) {
-        self.batch.clear();
-        let _ = self.kernel.live.read_batch(&mut self.batch);
-        let batch = std::mem::take(&mut self.batch);
+    fn handle_batch(&mut self, batch: &[Event]) {
         let arrived = Instant::now();
         let me = std::process::id();
-        for event in &batch {
+        for event in batch {
             self.book.observe(event);
             let tree = self.trees.record(event);
             self.outcome.events += 1;
@@ -167,7 +163,6 @@ impl Daemon {
                 self.incident(IncidentKind::Signature(signature), tree, event.header().tgid, None);
             }
         }
-        self.batch = batch;
     }
 
     fn incident(
