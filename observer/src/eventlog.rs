@@ -40,11 +40,10 @@ pub struct LogHeader {
 impl LogHeader {
     /// The header of a capture taken on this machine now by this process.
     pub fn live(command: Vec<String>, root_pid: Option<u32>, started_at: String) -> Self {
-        let read = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default();
         LogHeader {
             record_schema: RECORD_SCHEMA,
-            kernel_release: read("/proc/sys/kernel/osrelease"),
-            hostname: read("/proc/sys/kernel/hostname"),
+            kernel_release: crate::proc::sysctl("kernel.osrelease").unwrap_or_default(),
+            hostname: crate::proc::sysctl("kernel.hostname").unwrap_or_default(),
             boot_to_wall_ns: crate::clock::boot_to_wall_offset_ns(),
             started_at,
             command,

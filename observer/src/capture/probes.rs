@@ -217,10 +217,7 @@ impl Probes {
             }
         }
         // One slot per possible pid (kernel.pid_max, at most 4 Mi).
-        let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(4 << 20);
+        let pid_max: u32 = crate::proc::sysctl("kernel.pid_max").and_then(|s| s.parse().ok()).unwrap_or(4 << 20);
         let hooks_only: u8 = std::env::var_os(HOOKS_ONLY_ENV).is_some_and(|v| v == "1").into();
         if hooks_only != 0 {
             eprintln!("observer: {HOOKS_ONLY_ENV}=1: the syscall programs return at once and record nothing (benchmark floor)");

@@ -132,7 +132,7 @@ fn attach_error(tid: u32, reason: impl std::fmt::Display) -> CaptureError {
 
 /// The kernel refuses sampling frequencies above this sysctl with a bare EINVAL.
 fn max_sample_rate() -> Option<u64> {
-    std::fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate").ok()?.trim().parse().ok()
+    crate::proc::sysctl("kernel.perf_event_max_sample_rate")?.parse().ok()
 }
 
 impl Probes {
@@ -267,9 +267,8 @@ mod tests {
     /// Waits until `tid` sits in a syscall (the pthread_join futex wait), so its user stack is
     /// readable from /proc/<pid>/task/<tid>/syscall.
     fn wait_blocked(pid: u32, tid: u32) {
-        let path = format!("/proc/{pid}/task/{tid}/syscall");
         for _ in 0..200 {
-            if std::fs::read_to_string(&path).is_ok_and(|s| !s.starts_with("running")) {
+            if crate::proc::task::current_syscall(pid, tid).is_some() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -8,6 +8,7 @@ use crate::{
     eventlog::{EventLogWriter, LogHeader},
     out_dir::OutDir,
     preflight::Preflight,
+    proc,
     rundir::{self, Place},
     sinks::Pipeline,
 };
@@ -41,7 +42,7 @@ pub fn create_run_dir(place: &Place, command: &[String], note: Option<&str>) -> 
 /// preflight now and the event log of this machine.
 pub fn open_live_capture(run: &RunDir, pid: u32, command: Vec<String>) -> Result<Pipeline, RunError> {
     let taken_at = clock::rfc3339(run.started_wall);
-    let preflight = Preflight::take(pid, taken_at.clone());
+    let preflight = proc::preflight::take(pid, taken_at.clone());
     let header = LogHeader::live(command, Some(pid), taken_at);
     open_capture(&run.dir, header, Some(preflight))
         .map_err(|source| RunError::RunDir { path: run.dir.path().to_path_buf(), source })

@@ -17,7 +17,7 @@ use crate::{
     event::{returned, Event},
     eventlog::LogHeader,
     out_dir::OutDir,
-    preflight::Preflight,
+    proc,
     processes::{ProcessBook, ProcessExit},
     session::open_capture,
     summary::Summary,
@@ -196,7 +196,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
         crate::render::stuck::write(s, &dir)?;
     }
     // The affected process's limits and cgroups now, if it is still there.
-    let preflight = crate::proc::exists(input.pid).then(|| Preflight::take(input.pid, clock::rfc3339(now)));
+    let preflight = proc::exists(input.pid).then(|| proc::preflight::take(input.pid, clock::rfc3339(now)));
     let header = LogHeader::live(vec![input.comm.to_string()], Some(input.pid), clock::rfc3339(now));
     let mut pipeline = open_capture(&dir, header, preflight)?;
     pipeline.handle_batch(&input.events)?;
