@@ -13,13 +13,12 @@ use aya::{
 
 use observer_common::maps::{
     names::{SAMPLES, SAMPLE_COUNTERS as COUNTERS, SAMPLE_STACKS as STACKS},
+    programs::SAMPLE_USER_STACK as PROGRAM,
     sample_counters::{self, SAMPLED_KERNEL, SAMPLED_USER, SAMPLES_FULL, STACK_FAILED},
     SampleKey,
 };
 
 use super::{probes::load_error, CaptureError, Probes};
-
-const PROGRAM: &str = "sample_user_stack";
 
 /// Where a sampled thread was, and how many ticks found it there.
 #[derive(Clone, Debug, PartialEq, Eq)]
