@@ -74,6 +74,9 @@ pub struct CgroupInfo {
     pub pids_max: Option<Option<u64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_current: Option<u64>,
+    /// `pids.events`' `max`: how many forks the limit refused so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_refused: Option<u64>,
     /// Bytes: `memory.max` (v2) or `memory.limit_in_bytes` (v1).
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub memory_max: Option<Option<u64>>,
@@ -250,6 +253,7 @@ mod tests {
                     pids_current: Some(2),
                     memory_max: Some(Some(1 << 30)),
                     memory_current: Some(4096),
+                    ..CgroupInfo::default()
                 },
                 CgroupInfo { hierarchy: "cpu".into(), path: "/".into(), ..CgroupInfo::default() },
             ],

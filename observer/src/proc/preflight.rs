@@ -23,7 +23,7 @@ pub fn take(pid: u32, taken_at: String) -> Preflight {
         .map(|s| (s.ruid, s.rgid))
         // The child is forked from us and has not exec'd yet, so it still has our ids.
         .unwrap_or_else(|| unsafe { (libc::getuid(), libc::getgid()) });
-    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).map(|t| parse_limits(&t)).unwrap_or_default();
+    let limits = limits(pid);
     let meminfo = Meminfo::current()
         .map(|m| MemInfo {
             mem_total_kb: Some(m.mem_total / 1024),
@@ -153,6 +153,8 @@ fn read_cgroup(v2: bool, controllers: &[String], path: &str, dir: Option<&Path>)
     if has("pids") {
         info.pids_max = limit("pids.max");
         info.pids_current = number("pids.current");
+        info.pids_refused = read_trimmed(&dir.join("pids.events"))
+            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("max ")).and_then(|n| n.trim().parse().ok()));
     }
     if has("memory") {
         let (max, current) =
@@ -173,6 +175,18 @@ fn parse_cgroup_limit(text: &str) -> Option<Option<u64>> {
 
 fn read_trimmed(path: &Path) -> Option<String> {
     std::fs::read_to_string(path).ok().map(|t| t.trim().to_string())
+}
+
+/// The cgroups and resource limits of `pid` now: what explains a failure when it happens (a
+/// wrapper may have moved the command into a cgroup, or set a limit, after the start).
+pub fn task_limits(pid: u32) -> (Vec<CgroupInfo>, Vec<Limit>) {
+    let process = i32::try_from(pid).ok().and_then(|p| Process::new(p).ok());
+    (process.as_ref().map(read_cgroups).unwrap_or_default(), limits(pid))
+}
+
+/// Every row of `/proc/<pid>/limits` (none when unreadable).
+fn limits(pid: u32) -> Vec<Limit> {
+    std::fs::read_to_string(format!("/proc/{pid}/limits")).map(|t| parse_limits(&t)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -246,6 +260,7 @@ Max realtime timeout      unlimited            unlimited            us
         std::fs::write(v2.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
         std::fs::write(v2.join("pids.max"), "512\n").unwrap();
         std::fs::write(v2.join("pids.current"), "3\n").unwrap();
+        std::fs::write(v2.join("pids.events"), "max 7\n").unwrap();
         std::fs::write(v2.join("memory.max"), "max\n").unwrap();
         std::fs::write(v2.join("memory.current"), "1048576\n").unwrap();
         let info = read_cgroup(true, &[], "/user.slice", Some(&v2));
@@ -256,6 +271,7 @@ Max realtime timeout      unlimited            unlimited            us
                 path: "/user.slice".into(),
                 pids_max: Some(Some(512)),
                 pids_current: Some(3),
+                pids_refused: Some(7),
                 memory_max: Some(None),
                 memory_current: Some(1048576),
             }
