@@ -46,6 +46,18 @@ fn open_dir_at(at: libc::c_int, name: &CString) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `make(name)`, or `make("name.2")`, `make("name.3")`... while it fails with AlreadyExists.
+pub fn first_free<T>(name: &str, mut make: impl FnMut(&str) -> io::Result<T>) -> io::Result<T> {
+    for n in 1..=10_000u32 {
+        let candidate = if n == 1 { name.to_string() } else { format!("{name}.{n}") };
+        match make(&candidate) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            other => return other,
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{name}.2 to {name}.10000 exist too")))
+}
+
 impl OutDir {
     /// An existing directory; `path` itself must not be a symbolic link.
     pub fn open(path: &Path) -> io::Result<OutDir> {
@@ -87,14 +99,7 @@ impl OutDir {
 
     /// A new directory `name`, or `name.2`, `name.3`... when taken (by another run at the same time).
     pub fn create_unique_dir(&self, name: &str) -> io::Result<OutDir> {
-        for n in 1..=10_000u32 {
-            let candidate = if n == 1 { name.to_string() } else { format!("{name}.{n}") };
-            match self.create_dir(&candidate) {
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                other => return other,
-            }
-        }
-        Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{name}.2 to {name}.10000 exist too")))
+        first_free(name, |candidate| self.create_dir(candidate))
     }
 
     fn open_file(&self, name: &str, flags: libc::c_int) -> io::Result<File> {

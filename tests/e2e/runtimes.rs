@@ -352,7 +352,10 @@ fn assert_clone_eagain_in_pids_cgroup(dir: &Path, max: u32) {
 fn assert_enomem_naming_rlimit_data(dir: &Path, mib: u32) -> Finding {
     let c = classification(dir);
     let f = first(&c);
-    assert!(f.signature.name().ends_with("-enomem") && f.severity >= Severity::Error, "the verdict is the ENOMEM: {c:#?}");
+    assert!(
+        f.signature.name().ends_with("-enomem") && f.severity >= Severity::Error,
+        "the verdict is the ENOMEM: {c:#?}"
+    );
     assert!(evidence_has(f, "= -1 ENOMEM"), "{f:#?}");
     assert!(f.summary.contains(&format!("RLIMIT_DATA is {mib} MiB")), "RLIMIT_DATA named in: {}", f.summary);
     assert!(!f.summary.contains("RLIMIT_AS"), "not blamed on the address space: {}", f.summary);

@@ -16,7 +16,7 @@ use crate::{
     decode::{is_error_return, MAP_STACK, PROT_READ, PROT_WRITE},
     event::{returned, Event},
     eventlog::LogHeader,
-    out_dir::OutDir,
+    out_dir::{first_free, OutDir},
     proc,
     processes::{ProcessBook, ProcessExit},
     session::open_capture,
@@ -243,15 +243,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
 
 /// Renames `hidden` in `parent` to `name`, or `name.2`, `name.3`... when taken; returns its path.
 fn rename_unique(parent: &OutDir, hidden: &str, name: &str) -> std::io::Result<PathBuf> {
-    for n in 1..=10_000u32 {
-        let candidate = if n == 1 { name.to_string() } else { format!("{name}.{n}") };
-        match parent.rename_new(hidden, parent, &candidate) {
-            Ok(()) => return Ok(parent.join(&candidate)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{name}.2 to {name}.10000 exist too")))
+    first_free(name, |candidate| parent.rename_new(hidden, parent, candidate).map(|()| parent.join(candidate)))
 }
 
 #[cfg(test)]
