@@ -57,12 +57,12 @@ pub fn find(facts: &[FailureFacts], pid: u32, shortage: Shortage) -> Option<&Fai
 
 /// As [`find`]; for a process that was gone before it could be read, the facts of its nearest
 /// ancestor that failed the same way (cgroups and limits are inherited at fork).
-pub fn find_inherited<'a>(
-    facts: &'a [FailureFacts],
+pub fn find_inherited(
+    facts: &[FailureFacts],
     pid: u32,
     shortage: Shortage,
     parent_of: impl Fn(u32) -> Option<u32>,
-) -> Option<&'a FailureFacts> {
+) -> Option<&FailureFacts> {
     let mut at = Some(pid);
     let mut hops = 0;
     while let Some(p) = at.filter(|_| hops < 64) {
