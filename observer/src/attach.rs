@@ -12,6 +12,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::{
     capture::Kernel,
+    out_dir::Access,
     proc::{self, task::process_stat},
     rundir::Place,
     session::{
@@ -29,6 +30,8 @@ pub struct AttachOptions {
     pub hang_after: Option<Duration>,
     pub on_hang: OnHang,
     pub buffer_size: u64,
+    /// Who may read the run directory (`--group`).
+    pub access: Access,
 }
 
 /// Resolves when `pid` has exited (a pidfd becomes readable), without being its parent.
@@ -69,7 +72,7 @@ async fn attach_in(
 
     let command = proc::cmdline(pid);
     let comm = process_stat(pid).map_or_else(|| pid.to_string(), |s| s.comm);
-    let place = Place::out_or_default(opts.out.as_deref(), format!("attach-{comm}"));
+    let place = Place::out_or_default(opts.out.as_deref(), format!("attach-{comm}"), opts.access);
     let run = create_run_dir(&place, &command, Some(&format!("# attached to pid {pid}")))?;
     let mut pipeline = open_live_capture(&run, pid, command)?;
     session::track_running(&mut kernel.probes, &proc::process_tree(pid))?;

@@ -80,6 +80,9 @@ pub struct Analysis {
 /// Re-runs every classifier on a capture and rewrites its `classification.json` and `report.txt`.
 pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let capture = Capture::locate(path)?;
+    // Opened first: a directory that cannot be written (a link) is refused before any work.
+    let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
+    let dir = OutDir::open(&capture.dir).map_err(write_error)?;
     let mut source = capture.open()?;
     let header = source.header().clone();
     let preflight = Preflight::read(&capture.dir);
@@ -87,8 +90,7 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let stuck = StuckSnapshot::read(&capture.dir);
     let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref(), &failures)
         .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
-    let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
-    report::write(&classification, &OutDir::open(&capture.dir).map_err(write_error)?).map_err(write_error)?;
+    report::write(&classification, &dir).map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
     let skipped_tail = source.truncated_tail();
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

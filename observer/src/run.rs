@@ -13,6 +13,7 @@ use std::{
 use crate::{
     capture::{Kernel, Probes},
     child::{self, BlockedChild, ExitStatus},
+    out_dir::Access,
     rundir::{self, Place},
     session::{
         self, create_run_dir, finalize, io_at, open_live_capture, Finished, OnHang, OnInterrupt, RunDir, RunError,
@@ -38,6 +39,8 @@ pub struct RunOptions {
     pub cgroup: Option<PathBuf>,
     /// Print the summary on stderr at the end.
     pub quiet: bool,
+    /// Who may read the run directory (`--group`).
+    pub access: Access,
 }
 
 /// An option value that does not make sense (e.g. a negative timeout).
@@ -99,7 +102,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     let argv0 = opts.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
     child::resolve(&argv0)?;
     let mut kernel = Kernel::load(opts.buffer_size)?;
-    let place = Place::out_or_default(opts.out.as_deref(), argv0);
+    let place = Place::out_or_default(opts.out.as_deref(), argv0, opts.access);
     let result = run_in(&mut kernel, &opts, &place, shutdown).await;
     let detaching = kernel.detach_in_background();
     result.map(|outcome| RunOutcome { detaching: Some(detaching), ..outcome })
