@@ -5,6 +5,7 @@ mod diagnose;
 mod hang;
 mod harness;
 mod import_strace;
+mod output_safety;
 mod repeat;
 mod run_capture;
 mod run_errors;
