@@ -3,7 +3,10 @@
 //! one run lost to another, and default names that never collide.
 use std::{
     io::{BufRead, BufReader},
-    os::unix::fs::{MetadataExt, PermissionsExt},
+    os::unix::{
+        fs::{MetadataExt, PermissionsExt},
+        process::CommandExt,
+    },
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     time::{Duration, Instant},
@@ -66,6 +69,16 @@ fn one_line_error(out: &Output, code: i32, says: &str) {
     assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(says), "{stderr}");
+}
+
+/// The run directory a run printed.
+fn run_dir_printed(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("observer: run directory: "))
+        .expect("the run directory is printed")
+        .into()
 }
 
 fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
@@ -294,7 +307,10 @@ fn an_incident_of_another_users_process_keeps_environment_names_only() {
     let started = rx.recv_timeout(Duration::from_secs(60)).expect("watch says it started");
     assert!(started.contains("watching every process"), "{started}");
 
+    // A process group of its own: the watch groups processes into trees by it, and this test
+    // binary's group is busy with other tests.
     let mut deadlocked = as_nobody(&[abba.to_str().unwrap()])
+        .process_group(0)
         .env("VISIBLE_NAME", "value-of-another-user")
         .env("DATABASE_URL", "postgres://app:hunter2@db/prod")
         .stdout(Stdio::null())
@@ -377,10 +393,8 @@ fn fifty_default_runs_at_once_all_succeed_with_names_of_their_own() {
     let mut dirs = Vec::new();
     for run in runs {
         let out = run.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{stderr}");
-        let dir = stderr.lines().find_map(|l| l.strip_prefix("observer: run directory: ")).unwrap().to_string();
-        dirs.push(dir);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        dirs.push(run_dir_printed(&out));
     }
     dirs.sort();
     dirs.dedup();
@@ -405,7 +419,6 @@ fn a_directory_named_latest_does_not_break_a_default_run() {
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("latest not updated"), "{stderr}");
-    let dir = stderr.lines().find_map(|l| l.strip_prefix("observer: run directory: ")).unwrap();
-    assert_eq!(summary(&cwd.join(dir))["exit"], "code 0");
+    assert_eq!(summary(&cwd.join(run_dir_printed(&out)))["exit"], "code 0");
     assert_eq!(std::fs::read_to_string(cwd.join("observer-runs/latest/mine.txt")).unwrap(), "mine");
 }
