@@ -76,7 +76,8 @@ pub struct Analysis {
     pub skipped_tail: u64,
 }
 
-/// Re-runs every classifier on a capture and rewrites its `classification.json` and `report.txt`.
+/// Re-runs every classifier on a capture and rewrites its `classification.json` and `report.txt`,
+/// and the flame graph (`profile.folded`, `flamegraph.svg`) of the stuck snapshot's samples.
 pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let capture = Capture::locate(path)?;
     let mut source = capture.open()?;
@@ -87,6 +88,10 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
         .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
     report::write(&classification, &capture.dir)
         .map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
+    if let Some(stuck) = &stuck {
+        crate::render::flame::write(stuck, &capture.dir)
+            .map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
+    }
     let skipped_tail = source.truncated_tail();
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

@@ -4,6 +4,7 @@ pub mod classifiers;
 pub mod finding;
 pub mod mappings;
 pub mod report;
+pub mod runtime;
 pub mod snapshot;
 pub mod waitfor;
 
