@@ -88,7 +88,7 @@ pub struct ThreadSnapshot {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SampledStack {
     /// Function names, innermost first (`JS:*spin`, `main`...); JIT code no map names reads
-    /// `JIT code at 0x...`.
+    /// `[JIT code]`.
     pub frames: Vec<String>,
     pub count: u32,
 }

@@ -147,7 +147,7 @@ impl ProcessSymbols {
         match (any, unnamed, sources.is_empty()) {
             (false, _, _) => String::new(),
             (true, false, _) => format!("JIT code named from {}", sources.join(", ")),
-            (true, true, true) => self.runtime.runtime.jit_hint().to_string(),
+            (true, true, true) => self.runtime.runtime.jit_hint().replace("PID", &self.pid.to_string()),
             (true, true, false) => {
                 format!("some JIT code is not in {} (written after it was read?)", sources.join(", "))
             }
@@ -164,12 +164,16 @@ pub fn symbolize(pid: u32, addrs: &[u64]) -> Vec<Frame> {
     ProcessSymbols::read(pid).frames(addrs, &[])
 }
 
-/// How a frame is named in call chains and rankings: its function, else `JIT code at 0x<addr>`
-/// or `0x<addr> (<module>)`.
+/// How unnamed JIT code reads: one name for all of it, so that chains through it merge (its
+/// addresses mean nothing without the runtime's map).
+pub const UNNAMED_JIT: &str = "[JIT code]";
+
+/// How a frame is named in call chains and rankings: its function, else [`UNNAMED_JIT`] or
+/// `0x<addr> (<module>)`.
 pub fn label(frame: &Frame) -> String {
     match &frame.function {
         Some(name) => name.clone(),
-        None if frame.jit => format!("JIT code at {:#x}", frame.addr),
+        None if frame.jit => UNNAMED_JIT.to_string(),
         None => format!("{:#x} ({})", frame.addr, frame.module.as_deref().unwrap_or("unmapped")),
     }
 }
@@ -181,6 +185,7 @@ pub fn frame_text(frame: &Frame) -> String {
     let guess = if frame.guess { "? " } else { "" };
     match (&frame.function, module) {
         (Some(_), _) if frame.jit => format!("{guess}{} (JIT)", label(frame)),
+        (None, _) if frame.jit => format!("{guess}{UNNAMED_JIT} at {:#x}", frame.addr),
         (Some(_), Some(m)) => format!("{guess}{} ({m})", label(frame)),
         _ => format!("{guess}{}", label(frame)),
     }
@@ -370,8 +375,9 @@ mod tests {
         let unnamed = ProcessSymbols::read(own_pid());
         let frames = unnamed.frames(&[code + 0x20], &[]);
         assert!(frames[0].jit && frames[0].function.is_none(), "{frames:?}");
-        assert_eq!(label(&frames[0]), format!("JIT code at {:#x}", code + 0x20));
-        assert_eq!(unnamed.jit_note(&frames), Runtime::Rust.jit_hint());
+        assert_eq!(label(&frames[0]), "[JIT code]");
+        assert_eq!(frame_text(&frames[0]), format!("[JIT code] at {:#x}", code + 0x20));
+        assert_eq!(unnamed.jit_note(&frames), Runtime::Rust.jit_hint().replace("PID", &own_pid().to_string()));
         std::fs::write(&map, format!("{code:x} 40 JS:*spinForeverInJs [eval]:1\n")).unwrap();
         let named = ProcessSymbols::read(own_pid());
         let frames = named.frames(&[code + 0x20, code + 0x21], &[false, true]);

@@ -49,6 +49,8 @@ pub struct SessionOptions {
     pub kill_grace: Duration,
     pub hang_after: Option<Duration>,
     pub on_hang: OnHang,
+    /// Save the runtime's own dump of its threads with the stuck snapshot.
+    pub runtime_dumps: bool,
     pub on_interrupt: OnInterrupt,
 }
 
@@ -72,6 +74,7 @@ struct Loop<'a> {
     batch: Vec<Event>,
     watchdog: Watchdog,
     root: u32,
+    runtime_dumps: bool,
 }
 
 impl Loop<'_> {
@@ -104,11 +107,16 @@ impl Loop<'_> {
         }
     }
 
-    /// Takes the stuck snapshot (after collecting every pending record) and writes it.
+    /// Takes the stuck snapshot (after collecting every pending record) and writes it, with the
+    /// runtimes' own dumps when asked.
     fn snapshot(&mut self, reason: String) -> Result<StuckSnapshot, RunError> {
         self.drain()?;
         let pids = self.probes.tracked();
-        let snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
+        let mut snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
+        if self.runtime_dumps {
+            let dumps = crate::hang::dumps::take(&mut snap);
+            crate::hang::dumps::write(&dumps, &self.dir).map_err(io_at(&self.dir))?;
+        }
         render::stuck::write(&snap, &self.dir).map_err(io_at(&self.dir))?;
         Ok(snap)
     }
@@ -131,6 +139,7 @@ pub async fn watch(
         batch: Vec::with_capacity(4096),
         watchdog: Watchdog::new(opts.hang_after),
         root: target.root,
+        runtime_dumps: opts.runtime_dumps,
     };
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

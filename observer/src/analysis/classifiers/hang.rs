@@ -141,6 +141,7 @@ fn blocked(snap: &StuckSnapshot) -> Option<Finding> {
         tid: t.tid,
         summary: format!("no thread made progress for {:.1}s: {}", snap.window_s, parts.join("; ")),
         evidence: std::iter::once(fact(format!("snapshot taken: {}", snap.reason)))
+            .chain(snap.processes.iter().filter_map(runtime_fact))
             .chain(threads.iter().map(|(p, t)| fact(thread_line(p, t))))
             .collect(),
     })
@@ -363,6 +364,7 @@ fn deadlock_finding(
         evidence.extend(t.user_frames.iter().take(6).map(|f| fact(format!("thread {tid} at {f}"))));
     }
     let (p, _) = threads[&cycle[0]];
+    evidence.extend(runtime_fact(p));
     Finding {
         cause: None,
         signature: Signature::Deadlock,
