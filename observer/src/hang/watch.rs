@@ -7,7 +7,7 @@ use std::{
 };
 
 use super::{
-    progress::{detect, CpuSampler, Stall},
+    progress::{detect, Activity, CpuSampler, Stall},
     snapshot, symbols,
 };
 use crate::{
@@ -70,8 +70,10 @@ impl Watchdog {
         }
         let cpu = self.sampler.window(window);
         let now = Instant::now();
-        let recent = |tid: u32| stats.last_syscall_at.get(&tid).is_some_and(|t| now.duration_since(*t) < window);
-        detect(&cpu, window, &recent, self.syscalls_since(window) > 0)
+        let since_ns = snapshot::boot_ns_now().saturating_sub(window.as_nanos() as u64);
+        let syscalled = |tid: u32| stats.last_syscall_at.get(&tid).is_some_and(|t| now.duration_since(*t) < window);
+        let progressed = |tid: u32| stats.last_progress_ns.get(&tid).is_some_and(|&t| t >= since_ns);
+        detect(&cpu, window, &Activity { syscalled: &syscalled, progressed: &progressed })
     }
 
     /// The stuck snapshot now. Without enough CPU history it measures a short window on the spot.
@@ -102,6 +104,8 @@ impl Watchdog {
             reason,
             taken_at: clock::rfc3339(clock::now_wall_ns()),
             syscalls_in_window: self.syscalls_since(window),
+            last_progress_ns: &stats.last_progress_ns,
+            first_seen_ns: &stats.first_seen_ns,
         });
         let frame_pointers: HashMap<u32, u64> = in_flight.iter().map(|(tid, e)| (*tid, e.bp)).collect();
         add_stacks(&mut snap, probes, &frame_pointers);
