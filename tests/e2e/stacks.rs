@@ -114,7 +114,10 @@ fn node_spinning_in_js_is_named_from_its_perf_map_and_drawn_as_a_flame_graph() {
     // The flame graph, and `analyze` drawing it again from the saved snapshot.
     let folded = std::fs::read_to_string(dir.join("profile.folded")).expect("profile.folded");
     assert!(folded.lines().all(|l| l.rsplit_once(' ').is_some_and(|(_, n)| n.parse::<u32>().is_ok())), "{folded}");
-    assert!(folded.contains(&format!("node ({main});")) && folded.contains("spinForeverInJs"), "{folded}");
+    assert!(
+        folded.contains(&format!("pid {main} (node);thread {main} (node);")) && folded.contains("spinForeverInJs"),
+        "{folded}"
+    );
     let svg = std::fs::read_to_string(dir.join("flamegraph.svg")).expect("flamegraph.svg");
     assert!(svg.contains("<svg") && svg.contains("spinForeverInJs"), "the frame is drawn");
     std::fs::remove_file(dir.join("profile.folded")).unwrap();

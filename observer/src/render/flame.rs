@@ -1,5 +1,5 @@
 //! The sampled call chains of a stuck snapshot as `profile.folded` (one line per distinct chain,
-//! `process;thread;outermost;...;innermost COUNT`, the folded-stack format inferno,
+//! `pid N (comm);thread N (comm);outermost;...;innermost COUNT`, the folded-stack format inferno,
 //! flamegraph.pl and speedscope read) and as `flamegraph.svg`, drawn by inferno.
 use std::{io, path::Path};
 
@@ -20,8 +20,10 @@ pub fn folded(snapshot: &StuckSnapshot) -> String {
         .threads()
         .flat_map(|(p, t)| {
             t.stacks.iter().map(move |stack| {
-                let mut fields =
-                    vec![field(&format!("{} ({})", p.comm, p.pid)), field(&format!("{} ({})", t.comm, t.tid))];
+                let mut fields = vec![
+                    field(&format!("pid {} ({})", p.pid, p.comm)),
+                    field(&format!("thread {} ({})", t.tid, t.comm)),
+                ];
                 fields.extend(stack.frames.iter().rev().map(|f| field(f)));
                 format!("{} {}", fields.join(";"), stack.count)
             })
@@ -84,7 +86,7 @@ mod tests {
     fn folded_lines_run_from_process_to_innermost_frame_with_their_count() {
         assert_eq!(
             folded(&snapshot()),
-            "node (10);node (10);main;JS:~run;JS:*spin [eval]:1 90\nnode (10);node (10);main;a:b 9\n"
+            "pid 10 (node);thread 10 (node);main;JS:~run;JS:*spin [eval]:1 90\npid 10 (node);thread 10 (node);main;a:b 9\n"
         );
         assert_eq!(folded(&StuckSnapshot::default()), "");
     }
