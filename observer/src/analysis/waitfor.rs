@@ -181,7 +181,7 @@ impl WaitGraph {
         };
         let holders = |pids: &[u32]| -> String {
             if pids == [node.pid] {
-                "only this process".to_string()
+                "this process only".to_string()
             } else {
                 let names: Vec<String> = pids.iter().map(|p| format!("pid {p}")).collect();
                 names.join(", ")
@@ -413,7 +413,7 @@ mod tests {
         assert_eq!(d.len(), 1, "{d:#?}");
         assert_eq!(d[0].kinds, ["pipe", "mutex"]);
         let s = d[0].sentence();
-        assert!(s.starts_with("deadlock across pipe and mutex: thread 11 (t11) waits in read on pipe fd 5, whose write end is held by only this process"), "{s}");
+        assert!(s.starts_with("deadlock across pipe and mutex: thread 11 (t11) waits in read on pipe fd 5, whose write end is held by this process only"), "{s}");
         assert!(s.contains("thread 12 (t12) waits in futex for mutex 0x55 held by thread 11 (t11)"), "{s}");
     }
 

@@ -10,7 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::analysis::{runtime::Runtime, snapshot::StuckSnapshot};
+use crate::{
+    analysis::{runtime::Runtime, snapshot::StuckSnapshot},
+    out_dir::OutDir,
+};
 
 /// How long one dump command may take.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -140,9 +143,9 @@ pub fn take(snap: &mut StuckSnapshot) -> Vec<RuntimeDump> {
 }
 
 /// Writes each dump as `runtime-PID.txt` into `dir`.
-pub fn write(dumps: &[RuntimeDump], dir: &Path) -> io::Result<()> {
+pub fn write(dumps: &[RuntimeDump], dir: &OutDir) -> io::Result<()> {
     for dump in dumps {
-        std::fs::write(dir.join(file_name(dump.pid)), &dump.text)?;
+        dir.write(&file_name(dump.pid), &dump.text)?;
     }
     Ok(())
 }
@@ -196,7 +199,7 @@ mod tests {
         assert!(snap.processes[0].runtime_dump.contains("SIGQUIT, which also kills"), "{:?}", snap.processes[0]);
         assert_eq!(snap.processes[1].runtime_dump, "");
         let dir = tempfile::tempdir().unwrap();
-        write(&[RuntimeDump { pid: 7, text: "Full thread dump".into() }], dir.path()).unwrap();
+        write(&[RuntimeDump { pid: 7, text: "Full thread dump".into() }], &OutDir::open(dir.path()).unwrap()).unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join("runtime-7.txt")).unwrap(), "Full thread dump");
     }
 }

@@ -178,7 +178,7 @@ struct Memory {
 
 impl Memory {
     fn word(&self, addr: u64) -> Option<u64> {
-        let bytes = crate::proc::task::read_memory(self.pid, addr, 8)?;
+        let bytes = crate::proc::task::read_memory(self.pid, addr, 8);
         Some(u64::from_ne_bytes(bytes.get(..8)?.try_into().ok()?))
     }
 }
@@ -292,7 +292,7 @@ fn in_code(maps: &[Mapping], addr: u64) -> bool {
 /// the stack's mapping.
 pub fn scan(pid: u32, maps: &[Mapping], sp: u64, max: usize) -> Vec<u64> {
     let len = mapping_of(maps, sp).map_or(SCAN_BYTES, |m| (m.end - sp).min(SCAN_BYTES));
-    let stack = crate::proc::task::read_memory(pid, sp, len as usize).unwrap_or_default();
+    let stack = crate::proc::task::read_memory(pid, sp, len as usize);
     stack
         .chunks_exact(8)
         .map(|w| u64::from_ne_bytes(w.try_into().expect("8-byte chunk")))
@@ -306,7 +306,7 @@ pub fn scan(pid: u32, maps: &[Mapping], sp: u64, max: usize) -> Vec<u64> {
 #[cfg(target_arch = "x86_64")]
 fn follows_a_call(pid: u32, addr: u64) -> bool {
     let Some(start) = addr.checked_sub(7) else { return false };
-    let Some(code) = crate::proc::task::read_memory(pid, start, 7) else { return false };
+    let code = crate::proc::task::read_memory(pid, start, 7);
     if code.len() != 7 {
         return false;
     }

@@ -1,9 +1,9 @@
 //! The sampled call chains of a stuck snapshot as `profile.folded` (one line per distinct chain,
 //! `pid N (comm);thread N (comm);outermost;...;innermost COUNT`, the folded-stack format inferno,
 //! flamegraph.pl and speedscope read) and as `flamegraph.svg`, drawn by inferno.
-use std::{io, path::Path};
+use std::io;
 
-use crate::analysis::snapshot::StuckSnapshot;
+use crate::{analysis::snapshot::StuckSnapshot, out_dir::OutDir};
 
 pub const FOLDED: &str = "profile.folded";
 pub const FLAMEGRAPH: &str = "flamegraph.svg";
@@ -46,13 +46,13 @@ pub fn svg(folded: &str) -> io::Result<Vec<u8>> {
 }
 
 /// Writes `profile.folded` and `flamegraph.svg` into `dir` when the snapshot holds samples.
-pub fn write(snapshot: &StuckSnapshot, dir: &Path) -> io::Result<()> {
+pub fn write(snapshot: &StuckSnapshot, dir: &OutDir) -> io::Result<()> {
     let folded = folded(snapshot);
     if folded.is_empty() {
         return Ok(());
     }
-    std::fs::write(dir.join(FOLDED), &folded)?;
-    std::fs::write(dir.join(FLAMEGRAPH), svg(&folded)?)
+    dir.write(FOLDED, &folded)?;
+    dir.write(FLAMEGRAPH, svg(&folded)?)
 }
 
 #[cfg(test)]
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn the_flame_graph_is_an_svg_naming_the_frames() {
         let dir = tempfile::tempdir().unwrap();
-        write(&snapshot(), dir.path()).unwrap();
+        write(&snapshot(), &OutDir::open(dir.path()).unwrap()).unwrap();
         let svg = std::fs::read_to_string(dir.path().join(FLAMEGRAPH)).unwrap();
         assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "{}", &svg[..200.min(svg.len())]);
         assert!(svg.contains("JS:*spin [eval]:1"), "the frame is drawn");
@@ -102,7 +102,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.path().join(FOLDED)).unwrap(), folded(&snapshot()));
         // Nothing sampled: no files.
         let empty = tempfile::tempdir().unwrap();
-        write(&StuckSnapshot::default(), empty.path()).unwrap();
+        write(&StuckSnapshot::default(), &OutDir::open(empty.path()).unwrap()).unwrap();
         assert!(!empty.path().join(FOLDED).exists() && !empty.path().join(FLAMEGRAPH).exists());
     }
 }
