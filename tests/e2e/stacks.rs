@@ -13,23 +13,18 @@ use std::{
 use observer::analysis::{
     runtime::Runtime,
     snapshot::{ProcessSnapshot, StuckSnapshot, ThreadSnapshot},
-    Classification, Finding,
+    Finding,
 };
 
-use crate::harness::*;
+use crate::{
+    harness::*,
+    runtimes::{classification, finding, path_str, printed_tid},
+};
 
 /// Hangs: found after 2 s without progress; the timeout only bounds a run where they are not.
 const HANG: &[&str] = &["--hang-after", "2", "--timeout", "20"];
 /// The same, with the runtime's own dump taken when the hang is declared.
 const HANG_DUMPS: &[&str] = &["--hang-after", "2", "--timeout", "20", "--runtime-dumps"];
-
-fn classification(dir: &Path) -> Classification {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("classification.json")).unwrap()).unwrap()
-}
-
-fn finding<'a>(c: &'a Classification, signature: &str) -> &'a Finding {
-    c.findings.iter().find(|f| f.signature.name() == signature).unwrap_or_else(|| panic!("no {signature} in {c:#?}"))
-}
 
 fn stuck(dir: &Path) -> StuckSnapshot {
     StuckSnapshot::read(dir).expect("stuck.json exists and parses")
@@ -45,18 +40,6 @@ fn thread(snap: &StuckSnapshot, tid: u32) -> &ThreadSnapshot {
 
 fn texts(f: &Finding) -> String {
     f.evidence.iter().map(|e| e.text.as_str()).collect::<Vec<_>>().join("\n")
-}
-
-/// The thread id a workload printed as `<label> tid=<N>`.
-fn printed_tid(dir: &Path, label: &str) -> u32 {
-    let out = std::fs::read_to_string(dir.join("stdout.txt")).unwrap_or_default();
-    out.lines()
-        .find_map(|l| l.strip_prefix(label)?.trim_start().strip_prefix("tid=")?.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no `{label} tid=` line in stdout.txt:\n{out}"))
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Removes the perf map a `node --perf-basic-prof` left in /tmp.

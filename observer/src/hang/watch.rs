@@ -136,8 +136,13 @@ fn add_stacks(snap: &mut StuckSnapshot, probes: &mut Probes, frame_pointers: &Ha
                 if let Ok(samples) = probes.sample_user_stacks(t.tid, SAMPLE_FOR, SAMPLE_HZ) {
                     let (stacks, frames) = symbols::sampled_stacks(&symbols, &samples);
                     t.samples = symbols::top_functions(&stacks, 5);
+                    // What most samples' innermost frames mean, else what the hottest chain does:
+                    // chains of code without frame pointers are short, their leaves are right.
+                    let leaves = t.samples.iter().map(|(f, _)| f.as_str());
                     let hottest = stacks.first().map(|s| s.frames.iter().map(String::as_str));
-                    t.activity = hottest.and_then(|f| activity(runtime, f)).unwrap_or_default();
+                    t.activity = activity(runtime, leaves)
+                        .or_else(|| hottest.and_then(|f| activity(runtime, f)))
+                        .unwrap_or_default();
                     t.stacks = stacks;
                     seen.extend(frames);
                 }
