@@ -157,6 +157,9 @@ pub struct ChildState {
 
 /// Share of one CPU a thread must use to count as spinning.
 pub const SPIN_SHARE: f64 = 0.9;
+/// Share of a CPU each of several threads passing a lock must use to count as spinning together
+/// (with [`SPIN_SHARE`] between them).
+pub const GROUP_SPIN_SHARE: f64 = 0.2;
 
 /// A task's scheduler state, the letter of `/proc/<pid>/stat` (written as that letter).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
     analysis::runtime::Runtime,
-    analysis::snapshot::{ProcessSnapshot, StuckSnapshot, TaskState, ThreadSnapshot, SPIN_SHARE},
+    analysis::snapshot::{ProcessSnapshot, StuckSnapshot, TaskState, ThreadSnapshot, GROUP_SPIN_SHARE, SPIN_SHARE},
     analysis::waitfor::{Chain, End, Node, Wait, WaitGraph},
     analysis::{Classifier, Context, Evidence, Finding, Severity, Signature},
     event::Event,
@@ -329,9 +329,6 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
         })
         .collect()
 }
-
-/// Share of a CPU each of several threads passing a lock must use to spin together.
-const GROUP_SPIN_SHARE: f64 = 0.2;
 
 /// Threads that burn a CPU between them while only handing a lock back and forth (two CPython
 /// threads passing the GIL: half a CPU each, futex calls, no progress).
