@@ -9,3 +9,4 @@ mod repeat;
 mod run_capture;
 mod run_errors;
 mod runtimes;
+mod stacks;
