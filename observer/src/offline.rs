@@ -77,12 +77,12 @@ pub struct Analysis {
     pub skipped_tail: u64,
 }
 
-/// Re-runs every classifier on a capture and rewrites its `classification.json` and `report.txt`.
+/// Re-runs every classifier on a capture and rewrites its `classification.json` and `report.txt`,
+/// and the flame graph (`profile.folded`, `flamegraph.svg`) of the stuck snapshot's samples.
 pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let capture = Capture::locate(path)?;
     // Opened first: a directory that cannot be written (a link) is refused before any work.
-    let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
-    let dir = OutDir::open(&capture.dir).map_err(write_error)?;
+    let dir = OutDir::open(&capture.dir).map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
     let mut source = capture.open()?;
     let header = source.header().clone();
     let preflight = Preflight::read(&capture.dir);
@@ -90,7 +90,11 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let stuck = StuckSnapshot::read(&capture.dir);
     let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref(), &failures)
         .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
-    report::write(&classification, &dir).map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
+    let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
+    report::write(&classification, &dir).map_err(write_error)?;
+    if let Some(stuck) = &stuck {
+        crate::render::flame::write(stuck, &dir).map_err(write_error)?;
+    }
     let skipped_tail = source.truncated_tail();
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

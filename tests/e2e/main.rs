@@ -10,3 +10,4 @@ mod repeat;
 mod run_capture;
 mod run_errors;
 mod runtimes;
+mod stacks;
