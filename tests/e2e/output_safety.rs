@@ -280,24 +280,34 @@ fn secrets_in_the_environment_are_redacted_in_the_preflight() {
     assert!(text.contains("\nMY_PASSWD: <redacted>\n"), "{text}");
 }
 
+/// A child killed (and reaped) when the test ends, whether it passes or not.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn an_incident_of_another_users_process_keeps_environment_names_only() {
     let Some(_cpu) = bpf_or_skip("watch of another uid") else {
         return;
     };
     let base = shared_scratch("watch-uid");
-    let abba = base.join("abba");
-    std::fs::copy(workload("abba"), &abba).unwrap();
     let incidents = base.join("incidents");
-    let mut daemon = Command::new(observer_bin())
-        .args(["watch", "--uid", NOBODY, "--hang-after", "1", "--incidents"])
-        .arg(&incidents)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut daemon = Reaped(
+        Command::new(observer_bin())
+            .args(["watch", "--uid", NOBODY, "--incidents"])
+            .arg(&incidents)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = BufReader::new(daemon.stderr.take().unwrap());
+    let stderr = BufReader::new(daemon.0.stderr.take().unwrap());
     std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
             eprintln!("watch: {line}");
@@ -307,36 +317,38 @@ fn an_incident_of_another_users_process_keeps_environment_names_only() {
     let started = rx.recv_timeout(Duration::from_secs(60)).expect("watch says it started");
     assert!(started.contains("watching every process"), "{started}");
 
-    // A process group of its own: the watch groups processes into trees by it, and this test
-    // binary's group is busy with other tests.
-    let mut deadlocked = as_nobody(&[abba.to_str().unwrap()])
-        .process_group(0)
-        .env("VISIBLE_NAME", "value-of-another-user")
-        .env("DATABASE_URL", "postgres://app:hunter2@db/prod")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let suffix = format!("-{}", deadlocked.id());
+    // A process of uid 65534 that stops itself: a job-control-stop incident, taken while the
+    // process is still there to have its preflight read. A process group of its own, so that it
+    // is a tree of its own for the watch.
+    let stopped = Reaped(
+        as_nobody(&["sh", "-c", "kill -STOP $$; exit 0"])
+            .process_group(0)
+            .env("VISIBLE_NAME", "value-of-another-user")
+            .env("DATABASE_URL", "postgres://app:hunter2@db/prod")
+            .spawn()
+            .unwrap(),
+    );
+    let suffix = format!("-job-control-stop-{}", stopped.0.id());
     let mut found = None;
-    wait_for("an incident of the deadlocked process", Duration::from_secs(60), || {
+    wait_for("the incident of the stopped process", Duration::from_secs(60), || {
         found = std::fs::read_dir(&incidents)
             .into_iter()
             .flatten()
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .find(|p| p.to_string_lossy().ends_with(&suffix) && p.join("summary.txt").exists());
+            .find(|p| p.to_string_lossy().ends_with(&suffix));
         found.is_some()
     });
-    let _ = deadlocked.kill();
-    let _ = deadlocked.wait();
+    drop(stopped);
     // SAFETY: signalling the daemon we started.
-    unsafe { libc::kill(daemon.id() as i32, libc::SIGINT) };
-    let _ = daemon.wait();
+    unsafe { libc::kill(daemon.0.id() as i32, libc::SIGINT) };
+    let _ = daemon.0.wait();
 
     let incident = found.unwrap();
     assert_eq!(mode(&incident), 0o700);
     let text = std::fs::read_to_string(incident.join("preflight.txt")).unwrap();
     let json = std::fs::read_to_string(incident.join("preflight.json")).unwrap();
+    assert_eq!(mode(&incident.join("preflight.txt")), 0o600);
     for file in [&text, &json] {
         assert!(file.contains("VISIBLE_NAME"), "{file}");
         assert!(!file.contains("value-of-another-user") && !file.contains("hunter2"), "{file}");
