@@ -13,6 +13,7 @@ use tokio::io::unix::AsyncFd;
 use crate::{
     capture::Kernel,
     clock,
+    interrupt::Interrupts,
     proc::{self, task::process_stat},
     rundir,
     session::{
@@ -30,6 +31,8 @@ pub struct AttachOptions {
     pub hang_after: Option<Duration>,
     pub on_hang: OnHang,
     pub buffer_size: u64,
+    /// Largest events.bin (and trace text) the capture writes.
+    pub max_size: Option<u64>,
 }
 
 /// Resolves when `pid` has exited (a pidfd becomes readable), without being its parent.
@@ -49,13 +52,23 @@ fn exited(pid: u32) -> std::io::Result<impl Future<Output = ()>> {
     })
 }
 
-pub async fn attach(opts: AttachOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
+/// The processes of `pid`'s tree that attach watches: never observer itself (nor what it started),
+/// which is in the tree when attaching to the shell observer was started from.
+fn tree_without_observer(pid: u32) -> Vec<u32> {
+    let ours = proc::process_tree(std::process::id());
+    proc::process_tree(pid).into_iter().filter(|p| !ours.contains(p)).collect()
+}
+
+pub async fn attach(opts: AttachOptions, interrupts: &mut Interrupts) -> Result<RunOutcome, RunError> {
     let pid = opts.pid;
     if process_stat(pid).is_none() {
         return Err(RunError::NoSuchProcess(pid));
     }
+    if pid == std::process::id() {
+        return Err(RunError::AttachToSelf(pid));
+    }
     let mut kernel = Kernel::load(opts.buffer_size)?;
-    let result = attach_in(&mut kernel, &opts, shutdown).await;
+    let result = attach_in(&mut kernel, &opts, interrupts).await;
     let detaching = kernel.detach_in_background();
     result.map(|outcome| RunOutcome { detaching: Some(detaching), ..outcome })
 }
@@ -63,7 +76,7 @@ pub async fn attach(opts: AttachOptions, shutdown: impl Future<Output = &'static
 async fn attach_in(
     kernel: &mut Kernel,
     opts: &AttachOptions,
-    shutdown: impl Future<Output = &'static str>,
+    interrupts: &mut Interrupts,
 ) -> Result<RunOutcome, RunError> {
     let pid = opts.pid;
     let tally = kernel.tally();
@@ -77,8 +90,9 @@ async fn attach_in(
     let command_line = rundir::shell_join(&command);
     std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n# attached to pid {pid}\n"))
         .map_err(io_at(&dir))?;
-    let mut pipeline = open_capture(&dir, pid, command, started_wall)?;
-    session::track_running(&mut kernel.probes, &proc::process_tree(pid))?;
+    let mut pipeline = open_capture(&dir, pid, command, started_wall, opts.max_size)?;
+    pipeline.hurry_on(interrupts.hurry());
+    session::track_running(&mut kernel.probes, &tree_without_observer(pid))?;
     let ended = exited(pid).map_err(|_| RunError::NoSuchProcess(pid))?;
     let target = Target {
         root: pid,
@@ -95,6 +109,6 @@ async fn attach_in(
         on_hang: opts.on_hang,
         on_interrupt: OnInterrupt::Detach,
     };
-    let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &dir).await?;
+    let end = session::watch(kernel, &mut pipeline, target, &session, interrupts, &dir).await?;
     finalize(Finished { dir: &dir, started_wall, started, command_line, root: pid, kernel, tally, pipeline, end })
 }

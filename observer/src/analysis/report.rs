@@ -2,6 +2,7 @@
 use std::{io, path::Path};
 
 use super::{Classification, Severity};
+use crate::decode::escape_controls;
 
 pub const CLASSIFICATION_JSON: &str = "classification.json";
 pub const REPORT_TXT: &str = "report.txt";
@@ -13,7 +14,9 @@ pub fn to_json(c: &Classification) -> String {
 /// The verdict: the most severe finding, or that nothing went wrong.
 pub fn verdict(c: &Classification) -> String {
     match c.findings.first() {
-        Some(f) if f.severity > Severity::Info => format!("{} [{}] {}", f.severity.as_str(), f.signature, f.summary),
+        Some(f) if f.severity > Severity::Info => {
+            format!("{} [{}] {}", f.severity.as_str(), f.signature, escape_controls(&f.summary))
+        }
         Some(_) => "no failure found (informational findings below)".into(),
         None => "no failure found".into(),
     }
@@ -23,7 +26,10 @@ pub fn verdict(c: &Classification) -> String {
 pub fn finding_lines(c: &Classification) -> Vec<String> {
     c.findings
         .iter()
-        .map(|f| format!("{} [{}] pid {} tid {}: {}", f.severity.as_str(), f.signature, f.pid, f.tid, f.summary))
+        .map(|f| {
+            let summary = escape_controls(&f.summary);
+            format!("{} [{}] pid {} tid {}: {summary}", f.severity.as_str(), f.signature, f.pid, f.tid)
+        })
         .collect()
 }
 
@@ -37,12 +43,12 @@ pub fn to_text(c: &Classification) -> String {
             f.signature,
             f.pid,
             f.tid,
-            f.summary
+            escape_controls(&f.summary)
         ));
         if !f.evidence.is_empty() {
             out.push_str("   evidence:\n");
             for e in &f.evidence {
-                out.push_str(&format!("     {}\n", e.to_line()));
+                out.push_str(&format!("     {}\n", escape_controls(&e.to_line())));
             }
         }
     }

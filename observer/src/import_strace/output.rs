@@ -19,7 +19,7 @@ use crate::{
     eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
     processes::{describe_exit, describe_exit_signal, ProcessExit},
     rundir,
-    sinks::Pipeline,
+    sinks::{EventFile, Pipeline},
     summary::Summary,
 };
 
@@ -120,9 +120,12 @@ pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(
         root_pid: emitted.root_pid,
     };
     let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(at(&dir))?;
-    let mut pipeline = Pipeline::new(&dir, log, header, None);
+    let mut pipeline = Pipeline::new(&dir, EventFile::unbounded(log), header, None);
     for chunk in emitted.events.chunks(4096) {
-        pipeline.handle_batch(chunk).map_err(at(&dir))?;
+        pipeline.handle_batch(chunk);
+    }
+    if let Some(cut) = pipeline.cut() {
+        return Err(at(&dir)(std::io::Error::other(format!("events.bin {cut}"))));
     }
     let (records, classification) = pipeline.finish(None).map_err(at(&dir))?;
     report::write(&classification, &dir).map_err(at(&dir))?;

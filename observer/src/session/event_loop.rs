@@ -1,6 +1,8 @@
 //! The capture loop shared by `run` and `attach`: drain the ring buffer on wake-ups and on a timer,
 //! watch for hangs, and stop the target's process group on timeout, hang or interrupt (snapshot
-//! first, then SIGTERM, grace, SIGKILL) — or, for an attached tree, detach on interrupt.
+//! first, then SIGTERM, grace, SIGKILL; a second interrupt kills at once) — or, for an attached
+//! tree, detach on interrupt. Nothing written to the run directory can end the loop early: a
+//! command is always stopped on schedule.
 use std::{
     future::Future,
     path::{Path, PathBuf},
@@ -8,13 +10,15 @@ use std::{
     time::Duration,
 };
 
-use super::{io_at, OnHang, RunError, StopReason};
+use super::{OnHang, RunError, StopReason};
 use crate::{
     analysis::snapshot::StuckSnapshot,
     capture::{Kernel, LiveSource, Probes},
     child::{self, ExitStatus},
     event::Event,
     hang::{progress::Stall, watch::Watchdog},
+    interrupt::Interrupts,
+    proc::task::process_stat,
     render,
     sinks::Pipeline,
     source::EventSource,
@@ -22,6 +26,9 @@ use crate::{
 
 /// How often the reader collects records that did not reach the wake-up threshold.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// Longest the loop reads the ring before it looks at its timers and signals again: under a flood
+/// of events the ring never empties, and a timeout must still fire on schedule.
+pub const DRAIN_BUDGET: Duration = Duration::from_millis(50);
 
 /// What a session watches and may stop.
 pub struct Target {
@@ -60,6 +67,9 @@ pub struct SessionEnd {
     pub stuck: Option<StuckSnapshot>,
     /// Processes of the group outlived the root and were stopped.
     pub leftovers: bool,
+    /// Tracked processes that had left the group (setsid, setpgid) and outlived the root; they
+    /// were stopped too: pid and name.
+    pub escaped: Vec<(u32, String)>,
     /// The session ended by detaching; the target still runs.
     pub detached: bool,
 }
@@ -75,42 +85,59 @@ struct Loop<'a> {
 }
 
 impl Loop<'_> {
-    /// Sends `sig` to the target: its process group, or each tracked process.
-    fn signal(&self, group: Option<i32>, sig: i32) -> bool {
-        match group {
-            Some(g) => child::signal_group(g, sig),
-            None => {
-                let mut any = false;
-                for pid in self.probes.tracked() {
-                    // SAFETY: plain syscall.
-                    any |= unsafe { libc::kill(pid as i32, sig) } == 0;
-                }
-                any
-            }
-        }
+    /// Tracked processes outside the process group `group` (they called setsid or setpgid):
+    /// signalling the group misses them. Never observer itself.
+    fn outside(&self, group: i32) -> Vec<(u32, String)> {
+        let me = std::process::id();
+        self.probes
+            .tracked()
+            .into_iter()
+            .filter(|&pid| pid != me)
+            .filter_map(|pid| process_stat(pid).map(|s| (pid, s)))
+            .filter(|(_, s)| s.pgrp as i32 != group && s.state != 'Z')
+            .map(|(pid, s)| (pid, s.comm))
+            .collect()
     }
 
-    /// Hands everything pending in the ring to the pipeline, one bounded batch at a time.
-    fn drain(&mut self) -> Result<(), RunError> {
+    /// Sends `sig` to the target: its process group and the tracked processes that left it, or
+    /// (no group: an attached tree) each tracked process.
+    fn signal(&self, group: Option<i32>, sig: i32) -> bool {
+        let me = std::process::id();
+        let (mut any, pids) = match group {
+            Some(g) => (child::signal_group(g, sig), self.outside(g).into_iter().map(|(p, _)| p).collect()),
+            None => (false, self.probes.tracked()),
+        };
+        for pid in pids.into_iter().filter(|&p| p != me) {
+            // SAFETY: plain syscall.
+            any |= unsafe { libc::kill(pid as i32, sig) } == 0;
+        }
+        any
+    }
+
+    /// Hands what is pending in the ring to the pipeline, one bounded batch at a time, for at
+    /// most [`DRAIN_BUDGET`].
+    fn drain(&mut self) {
+        let until = std::time::Instant::now() + DRAIN_BUDGET;
         loop {
             self.batch.clear();
             let _ = self.live.read_batch(&mut self.batch);
-            self.pipeline
-                .handle_batch(&self.batch)
-                .map_err(|source| RunError::RunDir { path: self.dir.clone(), source })?;
-            if !self.live.more_pending() {
-                return Ok(());
+            self.pipeline.handle_batch(&self.batch);
+            if !self.live.more_pending() || std::time::Instant::now() >= until {
+                return;
             }
         }
     }
 
-    /// Takes the stuck snapshot (after collecting every pending record) and writes it.
-    fn snapshot(&mut self, reason: String) -> Result<StuckSnapshot, RunError> {
-        self.drain()?;
+    /// Takes the stuck snapshot (after collecting every pending record) and writes it; a failure
+    /// to write it is reported, not fatal (the command must still be stopped).
+    fn snapshot(&mut self, reason: String) -> StuckSnapshot {
+        self.drain();
         let pids = self.probes.tracked();
         let snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
-        render::stuck::write(&snap, &self.dir).map_err(io_at(&self.dir))?;
-        Ok(snap)
+        if let Err(e) = render::stuck::write(&snap, &self.dir) {
+            eprintln!("observer: could not write the stuck snapshot in {}: {e}", self.dir.display());
+        }
+        snap
     }
 }
 
@@ -120,7 +147,7 @@ pub async fn watch(
     pipeline: &mut Pipeline,
     mut target: Target,
     opts: &SessionOptions,
-    shutdown: impl Future<Output = &'static str>,
+    interrupts: &mut Interrupts,
     dir: &Path,
 ) -> Result<SessionEnd, RunError> {
     let mut l = Loop {
@@ -139,8 +166,6 @@ pub async fn watch(
     let mut kill_at: Option<tokio::time::Instant> = None;
     let mut stop_reason: Option<StopReason> = None;
     let mut stuck: Option<StuckSnapshot> = None;
-    tokio::pin!(shutdown);
-    let mut shutdown_done = false;
     let group = target.group;
 
     let exit = loop {
@@ -149,11 +174,10 @@ pub async fn watch(
             status = &mut target.ended => break status,
             _ = l.live.readable() => {}
             _ = tick.tick() => {}
-            name = &mut shutdown, if !shutdown_done => {
-                shutdown_done = true;
+            name = interrupts.recv() => {
                 if opts.on_interrupt == OnInterrupt::Detach && stop_reason.is_none() {
-                    l.drain()?;
-                    return Ok(SessionEnd { exit: None, stop_reason: Some(StopReason::Detached(name)), stuck, leftovers: false, detached: true });
+                    l.drain();
+                    return Ok(SessionEnd { exit: None, stop_reason: Some(StopReason::Detached(name)), stuck, leftovers: false, escaped: Vec::new(), detached: true });
                 }
                 begin_stop = Some(StopReason::Signal(name));
             }
@@ -165,14 +189,14 @@ pub async fn watch(
                 kill_at = None;
             }
             _ = tick_opt(check.as_mut()), if check.is_some() && stop_reason.is_none() => {
-                l.drain()?;
+                l.drain();
                 if let Some(stall) = l.watchdog.check(&l.probes.tracked(), &l.pipeline.stats) {
                     let window = opts.hang_after.unwrap_or_default();
                     let reason = match &stall {
                         Stall::Blocked => format!("no progress for {}s", window.as_secs_f64()),
                         Stall::Spinning(tids) => format!("threads {tids:?} on CPU without syscalls for {}s", window.as_secs_f64()),
                     };
-                    stuck = Some(l.snapshot(reason)?);
+                    stuck = Some(l.snapshot(reason));
                     l.watchdog.reported = true;
                     if opts.on_hang == OnHang::Kill {
                         begin_stop = Some(StopReason::NoProgress(window));
@@ -184,7 +208,7 @@ pub async fn watch(
             if stop_reason.is_none() {
                 // What the threads were doing, before stopping them changes it.
                 if stuck.is_none() {
-                    stuck = Some(l.snapshot(reason.to_string())?);
+                    stuck = Some(l.snapshot(reason.to_string()));
                 }
                 l.signal(group, libc::SIGTERM);
                 kill_at = Some(tokio::time::Instant::now() + opts.kill_grace);
@@ -194,19 +218,21 @@ pub async fn watch(
                 l.signal(group, libc::SIGKILL);
             }
         }
-        l.drain()?;
+        l.drain();
     };
-    // Whatever the command left running in its own group is stopped too: a run ends with its
-    // command. An attached tree's leftovers are not ours to stop.
+    // Whatever the command left running is stopped too, in its group or out of it: a run ends
+    // with its command. An attached tree's leftovers are not ours to stop.
+    let escaped = group.map(|g| l.outside(g)).unwrap_or_default();
     let leftovers = group.is_some_and(|g| child::signal_group(g, libc::SIGTERM));
-    if let (true, Some(g)) = (leftovers, group) {
+    if leftovers || !escaped.is_empty() {
+        l.signal(group, libc::SIGTERM);
         tokio::time::sleep(opts.kill_grace.min(Duration::from_secs(1))).await;
-        child::signal_group(g, libc::SIGKILL);
+        l.signal(group, libc::SIGKILL);
     }
     // Records of the last exit are in the ring before the parent is woken; one more pass collects them.
     tokio::time::sleep(Duration::from_millis(5)).await;
-    l.drain()?;
-    Ok(SessionEnd { exit, stop_reason, stuck, leftovers, detached: false })
+    l.drain();
+    Ok(SessionEnd { exit, stop_reason, stuck, leftovers, escaped, detached: false })
 }
 
 async fn tick_opt(interval: Option<&mut tokio::time::Interval>) {

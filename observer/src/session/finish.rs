@@ -12,18 +12,24 @@ use crate::{
     preflight::Preflight,
     processes::{describe_exit, describe_exit_signal, ProcessExit},
     rundir,
-    sinks::Pipeline,
+    sinks::{EventFile, Pipeline},
     summary::Summary,
 };
 
 /// The run directory's capture files for process `pid`: its preflight, the event log with its
-/// header, and the sinks fed from it.
-pub fn open_capture(dir: &Path, pid: u32, command: Vec<String>, started_wall: i64) -> Result<Pipeline, RunError> {
+/// header (at most `max_size` bytes of it), and the sinks fed from it.
+pub fn open_capture(
+    dir: &Path,
+    pid: u32,
+    command: Vec<String>,
+    started_wall: i64,
+    max_size: Option<u64>,
+) -> Result<Pipeline, RunError> {
     let preflight = Preflight::take(pid, clock::rfc3339(started_wall));
     preflight.write(dir).map_err(io_at(dir))?;
     let header = LogHeader::live(command, Some(pid), clock::rfc3339(started_wall));
     let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(dir))?;
-    Ok(Pipeline::new(dir, log, header, Some(preflight)))
+    Ok(Pipeline::new(dir, EventFile::new(log, dir, max_size), header, Some(preflight)))
 }
 
 /// Everything a finished session leaves to be written.
@@ -48,8 +54,17 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
         .probes
         .fault_addresses_unavailable()
         .map_or_else(|| "captured".to_string(), |why| format!("unavailable: {why}"));
+    // The wait status is the truth about the root, whatever records were dropped.
+    match end.exit {
+        Some(ExitStatus::Code(c)) => pipeline.book.settle_exit(root, ProcessExit::Code(c)),
+        Some(ExitStatus::Signal { sig, .. }) => {
+            pipeline.book.settle_exit(root, ProcessExit::Signal { sig, sender: None });
+        }
+        None => {}
+    }
     let (records, classification) = pipeline.finish(end.stuck.as_ref()).map_err(io_at(dir))?;
-    report::write(&classification, dir).map_err(io_at(dir))?;
+    // The summary is written even when the report cannot be (a full disk).
+    let report_written = report::write(&classification, dir);
 
     // The exit as observer reaped it, else as the capture saw it (an attached process).
     let from_capture = pipeline.book.process(root).and_then(|p| p.exit.clone());
@@ -62,8 +77,9 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
         (None, Some(exit @ ProcessExit::Signal { sig, .. })) => {
             (describe_exit(&exit), ExitStatus::Signal { sig, core_dumped: false })
         }
+        (None, Some(exit @ ProcessExit::Unknown)) => (describe_exit(&exit), ExitStatus::Code(0)),
         (None, None) if end.detached => ("still running (observer detached)".to_string(), ExitStatus::Code(0)),
-        (None, None) => ("ended (status not captured)".to_string(), ExitStatus::Code(0)),
+        (None, None) => (describe_exit(&ProcessExit::Unknown), ExitStatus::Code(0)),
     };
     let mut s = Summary::default();
     s.put("command", command_line);
@@ -79,6 +95,15 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     );
     s.put("stopped_by", end.stop_reason.as_ref().map_or_else(|| "none".to_string(), |r| r.to_string()));
     s.put("left_running_in_group", if end.leftovers { "yes, stopped with the group" } else { "no" });
+    s.put(
+        "left_running_outside_group",
+        if end.escaped.is_empty() {
+            "no".to_string()
+        } else {
+            let who: Vec<String> = end.escaped.iter().map(|(pid, comm)| format!("{pid} ({comm})")).collect();
+            format!("{}: left the group (setsid/setpgid), stopped with it", who.join(", "))
+        },
+    );
     pipeline.put_outcome(&mut s, &classification, records);
     s.put("events_submitted_by_kernel", counters.submitted_total());
     s.put("events_dropped", counters.dropped_total());
@@ -91,5 +116,6 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("syscall_hooks", kernel.probes.syscall_hooks().to_string());
     pipeline.put_counts(&mut s);
     s.write(dir).map_err(io_at(dir))?;
+    report_written.map_err(io_at(dir))?;
     Ok(RunOutcome { dir: dir.to_path_buf(), exit, summary: s, classification, detaching: None })
 }

@@ -1,7 +1,9 @@
 //! Where decoded events go during a capture: the event log, the run statistics, the process book
 //! and the classifiers, fed in one pass by [`Pipeline`]; the per-thread trace files are rendered
 //! from the event log when the capture ends, so formatting text never competes with the traced
-//! program for a CPU while it runs.
+//! program for a CPU while it runs. Nothing a sink writes can stop a capture: a full disk or the
+//! size limit cuts the files, and the summary says where.
+pub mod event_file;
 pub mod stats;
 pub mod trace_files;
 
@@ -10,77 +12,136 @@ use std::{io, path::Path};
 use crate::{
     analysis::{seed_book, snapshot::StuckSnapshot, Analyzer, Classification, Context},
     event::Event,
-    eventlog::{EventLogWriter, LogHeader},
+    eventlog::LogHeader,
+    interrupt::Hurry,
     preflight::Preflight,
     processes::ProcessBook,
     source::{EventSource, FileSource},
 };
 
+pub use event_file::EventFile;
 pub use stats::RunStats;
 pub use trace_files::TraceFiles;
 
+/// How far the per-thread trace text got.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TraceText {
+    #[default]
+    Complete,
+    /// Stopped at the size limit after this many bytes.
+    CutAtLimit(u64),
+    /// A signal arrived while it was written: observer was asked to finish at once.
+    CutBySignal,
+    /// Not rendered: the disk was full (or failing) when the capture was cut.
+    Skipped,
+    /// Writing it failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for TraceText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TraceText::Complete => write!(f, "complete"),
+            TraceText::CutAtLimit(n) => write!(f, "cut at {n} bytes (--max-size); `observer replay` prints the rest"),
+            TraceText::CutBySignal => {
+                write!(f, "cut short by a signal; `observer replay` prints all of events.bin")
+            }
+            TraceText::Skipped => write!(f, "not written (the disk was full); `observer replay` prints events.bin"),
+            TraceText::Failed(e) => write!(f, "cut by a write error: {e}; `observer replay` prints events.bin"),
+        }
+    }
+}
+
 /// The sinks of one run, fed every event in arrival order.
 pub struct Pipeline {
-    log: Option<EventLogWriter>,
+    log: EventFile,
     dir: std::path::PathBuf,
     pub stats: RunStats,
     pub book: ProcessBook,
     analyzer: Analyzer,
     header: LogHeader,
     preflight: Option<Preflight>,
+    /// A signal while the text is rendered: stop rendering and finish.
+    hurry: Hurry,
+    trace_text: TraceText,
 }
 
 impl Pipeline {
-    /// `log` is the run's `events.bin` writer (in `run_dir`); the trace files are rendered from it.
-    pub fn new(run_dir: &Path, log: EventLogWriter, header: LogHeader, preflight: Option<Preflight>) -> Self {
+    /// `log` is the run's `events.bin` (in `run_dir`); the trace files are rendered from it.
+    pub fn new(run_dir: &Path, log: EventFile, header: LogHeader, preflight: Option<Preflight>) -> Self {
         let mut book = ProcessBook::default();
         seed_book(&mut book, &header);
         Self {
-            log: Some(log),
+            log,
             dir: run_dir.to_path_buf(),
             stats: RunStats::default(),
             book,
             analyzer: Analyzer::default(),
             header,
             preflight,
+            hurry: Hurry::default(),
+            trace_text: TraceText::default(),
         }
     }
 
-    pub fn handle_batch(&mut self, events: &[Event]) -> io::Result<()> {
+    /// Rendering the trace text stops early when a signal arrives meanwhile.
+    pub fn hurry_on(&mut self, hurry: Hurry) {
+        self.hurry = hurry;
+    }
+
+    /// Where events.bin was cut, if it was.
+    pub fn cut(&self) -> Option<&event_file::Cut> {
+        self.log.cut()
+    }
+
+    pub fn handle_batch(&mut self, events: &[Event]) {
         let arrived = std::time::Instant::now();
         for event in events {
-            if let Some(log) = self.log.as_mut() {
-                log.append(event)?;
-            }
+            self.log.append(event);
             self.book.observe(event);
             self.stats.observe(event, arrived);
             let cx =
                 Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref(), stuck: None };
             self.analyzer.observe(event, &cx);
         }
-        if let Some(log) = self.log.as_mut() {
-            log.flush()?;
+        if let Some(first) = events.first() {
+            self.log.flush(first.header().ts_ns);
         }
-        Ok(())
     }
 
-    /// Writes `trace.<tid>.txt` for every thread from the finished event log.
-    fn render_traces(&self) -> io::Result<()> {
+    /// Writes `trace.<tid>.txt` for every thread from the finished event log, at most `limit`
+    /// bytes of it (the same limit as events.bin), and says how far it got.
+    fn render_traces(&self, limit: Option<u64>) -> io::Result<TraceText> {
+        if matches!(self.log.cut(), Some(event_file::Cut { reason: event_file::CutReason::WriteError(_), .. })) {
+            return Ok(TraceText::Skipped);
+        }
         let mut traces = TraceFiles::new(&self.dir);
         let mut source = FileSource::open(&self.dir.join(crate::rundir::EVENTS)).map_err(io::Error::other)?;
         let mut batch = Vec::with_capacity(4096);
+        let mut bytes = 0u64;
+        let signals_before = self.hurry.count();
         loop {
+            if self.hurry.count() > signals_before {
+                traces.flush_all()?;
+                return Ok(TraceText::CutBySignal);
+            }
             batch.clear();
             let more = source.read_batch(&mut batch).map_err(io::Error::other)?;
             for event in &batch {
                 let line = crate::render::trace_line(event, &self.book, self.header.boot_to_wall_ns);
+                bytes += line.len() as u64 + 1;
+                if limit.is_some_and(|max| bytes > max) {
+                    traces.flush_all()?;
+                    return Ok(TraceText::CutAtLimit(bytes - line.len() as u64 - 1));
+                }
                 traces.append(crate::render::owner_tid(event), event.header().ts_ns, line)?;
             }
             if !more {
                 break;
             }
         }
-        traces.flush_all()
+        traces.flush_all()?;
+        Ok(TraceText::Complete)
     }
 
     /// The diagnosis and volume lines every capture's summary starts its facts with.
@@ -91,6 +152,17 @@ impl Pipeline {
         s.put("processes_seen", self.book.processes().count());
         s.put("events_received", self.stats.events_received);
         s.put("events_written", records);
+        s.put(
+            "capture_cut",
+            self.log.cut().map_or_else(
+                || "no".to_string(),
+                |cut| {
+                    let at = crate::clock::time_of_day(cut.first_lost_ns as i64 + self.header.boot_to_wall_ns);
+                    format!("at {at}, {cut}; later events were counted, not written")
+                },
+            ),
+        );
+        s.put("trace_text", self.trace_text.to_string());
     }
 
     /// The summary lines every capture shares: records by kind, calls and failures by syscall and
@@ -129,13 +201,11 @@ impl Pipeline {
     }
 
     /// Flushes everything to disk and runs the classifiers' final pass; returns the number of
-    /// records in the event log and the findings.
+    /// records in the event log and the findings. The trace text has the event log's size limit;
+    /// a failure to write it is noted (in the summary), not fatal.
     pub fn finish(&mut self, stuck: Option<&StuckSnapshot>) -> io::Result<(u64, Classification)> {
-        let records = match self.log.take() {
-            Some(log) => log.finish()?,
-            None => 0,
-        };
-        self.render_traces()?;
+        let records = self.log.finish()?;
+        self.trace_text = self.render_traces(self.log.max_bytes()).unwrap_or_else(|e| TraceText::Failed(e.to_string()));
         let analyzer = std::mem::take(&mut self.analyzer);
         let cx = Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref(), stuck };
         Ok((records, analyzer.finish(&cx)))

@@ -18,7 +18,7 @@ use crate::{
     eventlog::{EventLogWriter, LogHeader},
     preflight::Preflight,
     processes::{ProcessBook, ProcessExit},
-    sinks::Pipeline,
+    sinks::{EventFile, Pipeline},
     summary::Summary,
 };
 
@@ -201,8 +201,11 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     }
     let header = LogHeader::live(vec![input.comm.to_string()], Some(input.pid), clock::rfc3339(now));
     let log = EventLogWriter::create(&dir.join(crate::rundir::EVENTS), &header)?;
-    let mut pipeline = Pipeline::new(&dir, log, header, preflight);
-    pipeline.handle_batch(&input.events)?;
+    let mut pipeline = Pipeline::new(&dir, EventFile::unbounded(log), header, preflight);
+    pipeline.handle_batch(&input.events);
+    if let Some(cut) = pipeline.cut() {
+        return Err(std::io::Error::other(format!("events.bin {cut}")));
+    }
     let (records, classification) = pipeline.finish(input.stuck.as_ref())?;
     let Some(f) = classification.findings.iter().find(|f| input.kind.confirmed_by(f) && f.severity > Severity::Info)
     else {
