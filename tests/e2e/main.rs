@@ -4,7 +4,9 @@
 mod diagnose;
 mod hang;
 mod harness;
+mod hostile_text;
 mod import_strace;
 mod repeat;
 mod run_capture;
 mod run_errors;
+mod stopping;

@@ -67,8 +67,8 @@ pub struct SessionEnd {
     pub stuck: Option<StuckSnapshot>,
     /// Processes of the group outlived the root and were stopped.
     pub leftovers: bool,
-    /// Tracked processes that had left the group (setsid, setpgid) and outlived the root; they
-    /// were stopped too: pid and name.
+    /// Tracked processes that had left the group (setsid, setpgid) and were stopped with it (at
+    /// the stop, or because they outlived the root): pid and name.
     pub escaped: Vec<(u32, String)>,
     /// The session ended by detaching; the target still runs.
     pub detached: bool,
@@ -82,6 +82,8 @@ struct Loop<'a> {
     batch: Vec<Event>,
     watchdog: Watchdog,
     root: u32,
+    /// Processes outside the group that stopping it had to reach.
+    escaped: Vec<(u32, String)>,
 }
 
 impl Loop<'_> {
@@ -99,12 +101,21 @@ impl Loop<'_> {
             .collect()
     }
 
-    /// Sends `sig` to the target: its process group and the tracked processes that left it, or
-    /// (no group: an attached tree) each tracked process.
-    fn signal(&self, group: Option<i32>, sig: i32) -> bool {
+    /// Sends `sig` to the target: its process group and the tracked processes that left it (noted
+    /// in `escaped`), or (no group: an attached tree) each tracked process.
+    fn signal(&mut self, group: Option<i32>, sig: i32) -> bool {
         let me = std::process::id();
         let (mut any, pids) = match group {
-            Some(g) => (child::signal_group(g, sig), self.outside(g).into_iter().map(|(p, _)| p).collect()),
+            Some(g) => {
+                let outside = self.outside(g);
+                let pids = outside.iter().map(|(p, _)| *p).collect();
+                for o in outside {
+                    if !self.escaped.iter().any(|(p, _)| *p == o.0) {
+                        self.escaped.push(o);
+                    }
+                }
+                (child::signal_group(g, sig), pids)
+            }
             None => (false, self.probes.tracked()),
         };
         for pid in pids.into_iter().filter(|&p| p != me) {
@@ -158,6 +169,7 @@ pub async fn watch(
         batch: Vec::with_capacity(4096),
         watchdog: Watchdog::new(opts.hang_after),
         root: target.root,
+        escaped: Vec::new(),
     };
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -222,9 +234,9 @@ pub async fn watch(
     };
     // Whatever the command left running is stopped too, in its group or out of it: a run ends
     // with its command. An attached tree's leftovers are not ours to stop.
-    let escaped = group.map(|g| l.outside(g)).unwrap_or_default();
+    let outlived = group.is_some_and(|g| !l.outside(g).is_empty());
     let leftovers = group.is_some_and(|g| child::signal_group(g, libc::SIGTERM));
-    if leftovers || !escaped.is_empty() {
+    if leftovers || outlived {
         l.signal(group, libc::SIGTERM);
         tokio::time::sleep(opts.kill_grace.min(Duration::from_secs(1))).await;
         l.signal(group, libc::SIGKILL);
@@ -232,7 +244,7 @@ pub async fn watch(
     // Records of the last exit are in the ring before the parent is woken; one more pass collects them.
     tokio::time::sleep(Duration::from_millis(5)).await;
     l.drain();
-    Ok(SessionEnd { exit, stop_reason, stuck, leftovers, escaped, detached: false })
+    Ok(SessionEnd { exit, stop_reason, stuck, leftovers, escaped: l.escaped, detached: false })
 }
 
 async fn tick_opt(interval: Option<&mut tokio::time::Interval>) {
