@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use observer::source::{EventSource, FileSource};
+use observer::source::FileSource;
 
 use crate::harness::*;
 
