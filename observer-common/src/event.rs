@@ -28,8 +28,10 @@ pub mod kind {
     pub const SIGNAL_DELIVER: u16 = 6;
     /// A fault signal's siginfo (`tp_btf/signal_generate`): [`super::FaultEvent`].
     pub const FAULT: u16 = 7;
+    /// `cgroup_attach_task`: a tracked process moved into a cgroup, [`super::CgroupAttachEvent`].
+    pub const CGROUP_ATTACH: u16 = 8;
     /// One past the highest kernel kind; sizes the per-kind counters.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Header flags.
@@ -123,6 +125,32 @@ pub struct ExecEvent {
 impl Default for ExecEvent {
     fn default() -> Self {
         Self { header: EventHeader::default(), old_tid: 0, _pad: 0, comm: [0; COMM_LEN], filename: [0; FILENAME_LEN] }
+    }
+}
+
+/// Bytes of a cgroup path kept (longer paths are cut, NUL-terminated).
+pub const CGROUP_PATH_LEN: usize = 128;
+
+/// A tracked task moved into a cgroup (a wrapper's `echo $$ > cgroup.procs`, systemd-run, a
+/// container runtime). Header: the task moved. Cgroups are inherited at fork, so this and the
+/// start-time cgroups tell which cgroup every later task of the tree is in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CgroupAttachEvent {
+    pub header: EventHeader,
+    /// The hierarchy's id, as the `hierarchy` column of `/proc/cgroups` lists it (0 for v2).
+    pub root: i32,
+    /// Depth of the cgroup below the hierarchy's root.
+    pub level: i32,
+    /// The kernel's cgroup id (the inode of its directory).
+    pub id: u64,
+    /// The path relative to the hierarchy's root, NUL-terminated, cut at `CGROUP_PATH_LEN - 1`.
+    pub path: [u8; CGROUP_PATH_LEN],
+}
+
+impl Default for CgroupAttachEvent {
+    fn default() -> Self {
+        Self { header: EventHeader::default(), root: 0, level: 0, id: 0, path: [0; CGROUP_PATH_LEN] }
     }
 }
 
@@ -266,6 +294,7 @@ records! {
     SignalGenerateEvent => kind::SIGNAL_GENERATE,
     SignalDeliverEvent => kind::SIGNAL_DELIVER,
     FaultEvent => kind::FAULT,
+    CgroupAttachEvent => kind::CGROUP_ATTACH,
 }
 
 /// Size of each record kind, by kind id (0 = unknown kind).
@@ -278,6 +307,7 @@ pub const fn record_size(kind: u16) -> usize {
         SignalGenerateEvent::KIND => core::mem::size_of::<SignalGenerateEvent>(),
         SignalDeliverEvent::KIND => core::mem::size_of::<SignalDeliverEvent>(),
         FaultEvent::KIND => core::mem::size_of::<FaultEvent>(),
+        CgroupAttachEvent::KIND => core::mem::size_of::<CgroupAttachEvent>(),
         _ => 0,
     }
 }
@@ -296,6 +326,7 @@ assert_layout!(ExitEvent, 24 + 16);
 assert_layout!(SignalGenerateEvent, 24 + 24 + 32);
 assert_layout!(SignalDeliverEvent, 24 + 16 + 16);
 assert_layout!(FaultEvent, 24 + 16);
+assert_layout!(CgroupAttachEvent, 24 + 16 + 128);
 assert_layout!(InFlight, 8 + 48 + 8 + 8 + 8);
 const _: () = assert!(core::mem::offset_of!(EventHeader, ts_ns) == 16);
 const _: () = assert!(core::mem::offset_of!(SyscallEvent, args) == 32);

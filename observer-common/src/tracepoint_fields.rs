@@ -54,6 +54,11 @@ pub const SIGDEL_ERRNO: usize = 12;
 pub const SIGDEL_CODE: usize = 16;
 pub const SIGDEL_SA_HANDLER: usize = 24;
 pub const SIGDEL_SA_FLAGS: usize = 32;
+pub const CGATTACH_DST_ROOT: usize = 8;
+pub const CGATTACH_DST_LEVEL: usize = 12;
+pub const CGATTACH_DST_ID: usize = 16;
+pub const CGATTACH_PID: usize = 24;
+pub const CGATTACH_DST_PATH_LOC: usize = 28;
 
 /// The non-syscall fields read by the kernel side.
 pub const FIXED: &[Field] = &[
@@ -73,4 +78,9 @@ pub const FIXED: &[Field] = &[
     f("signal", "signal_deliver", "code", SIGDEL_CODE, 4),
     f("signal", "signal_deliver", "sa_handler", SIGDEL_SA_HANDLER, 8),
     f("signal", "signal_deliver", "sa_flags", SIGDEL_SA_FLAGS, 8),
+    f("cgroup", "cgroup_attach_task", "dst_root", CGATTACH_DST_ROOT, 4),
+    f("cgroup", "cgroup_attach_task", "dst_level", CGATTACH_DST_LEVEL, 4),
+    f("cgroup", "cgroup_attach_task", "dst_id", CGATTACH_DST_ID, 8),
+    f("cgroup", "cgroup_attach_task", "pid", CGATTACH_PID, 4),
+    f("cgroup", "cgroup_attach_task", "dst_path", CGATTACH_DST_PATH_LOC, 4),
 ];

@@ -1,6 +1,6 @@
 //! Decoded records: the typed view of one ring-buffer / event-log record, and its raw bytes.
 use observer_common::{
-    kind, record_size, EventHeader, ExecEvent, ExitEvent, FaultEvent, ForkEvent, SignalDeliverEvent,
+    kind, record_size, CgroupAttachEvent, EventHeader, ExecEvent, ExitEvent, FaultEvent, ForkEvent, SignalDeliverEvent,
     SignalGenerateEvent, SyscallEvent,
 };
 
@@ -14,6 +14,7 @@ pub enum Event {
     SignalGenerate(SignalGenerateEvent),
     SignalDeliver(SignalDeliverEvent),
     Fault(FaultEvent),
+    CgroupAttach(CgroupAttachEvent),
 }
 
 /// Why a byte string is not a record.
@@ -62,6 +63,7 @@ impl Event {
             kind::SIGNAL_GENERATE => Event::SignalGenerate(read(bytes)),
             kind::SIGNAL_DELIVER => Event::SignalDeliver(read(bytes)),
             kind::FAULT => Event::Fault(read(bytes)),
+            kind::CGROUP_ATTACH => Event::CgroupAttach(read(bytes)),
             other => return Err(DecodeError::UnknownKind(other)),
         })
     }
@@ -76,6 +78,7 @@ impl Event {
             Event::SignalGenerate(e) => bytes_of(e),
             Event::SignalDeliver(e) => bytes_of(e),
             Event::Fault(e) => bytes_of(e),
+            Event::CgroupAttach(e) => bytes_of(e),
         }
     }
 
@@ -88,6 +91,7 @@ impl Event {
             Event::SignalGenerate(e) => &e.header,
             Event::SignalDeliver(e) => &e.header,
             Event::Fault(e) => &e.header,
+            Event::CgroupAttach(e) => &e.header,
         }
     }
 
@@ -113,6 +117,7 @@ pub fn kind_name(kind: u16) -> &'static str {
         kind::SIGNAL_GENERATE => "signal_generate",
         kind::SIGNAL_DELIVER => "signal_deliver",
         kind::FAULT => "fault",
+        kind::CGROUP_ATTACH => "cgroup_attach",
         _ => "unknown",
     }
 }

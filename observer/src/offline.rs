@@ -82,8 +82,9 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let mut source = capture.open()?;
     let header = source.header().clone();
     let preflight = Preflight::read(&capture.dir);
+    let failures = crate::analysis::failure_facts::read(&capture.dir);
     let stuck = StuckSnapshot::read(&capture.dir);
-    let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref())
+    let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref(), &failures)
         .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
     report::write(&classification, &capture.dir)
         .map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;

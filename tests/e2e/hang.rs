@@ -106,7 +106,8 @@ fn a_ppoll_on_an_eventfd_and_a_self_pipe_is_decoded() {
     let f = finding(&c, Signature::HangBlocked);
     let pid = summary(&dir)["pid"].clone();
     assert!(
-        f.summary.contains(&format!("main thread {pid} in ppoll on eventfd fd 3, pipe fd 4 (self-pipe)")),
+        f.summary
+            .contains(&format!("main thread {pid} in ppoll on eventfd fd 3, pipe fd 4 (write end in this process)")),
         "{}",
         f.summary
     );
@@ -116,7 +117,7 @@ fn a_ppoll_on_an_eventfd_and_a_self_pipe_is_decoded() {
     let call = t.syscall.as_ref().unwrap();
     assert_eq!((call.name.as_str(), call.source.as_str()), ("ppoll", "kernel in-flight table"));
     assert!(call.blocked_s.unwrap() >= 2.0);
-    assert_eq!(t.fds[1].note, "self-pipe: the write end is fd 5 of this process");
+    assert_eq!(t.fds[1].note, "write end held only by this process (fd 5)");
 }
 
 #[test]
@@ -135,7 +136,14 @@ fn timeout_cat_in_a_terminal_is_a_stopped_tree() {
     let stopped = finding(&c, Signature::HangStopped);
     assert!(stopped.summary.contains("(cat) is stopped (state T"), "{}", stopped.summary);
     assert!(stopped.summary.contains("see job-control-stop"), "{}", stopped.summary);
-    assert_eq!(c.findings[0].signature, Signature::HangStopped, "the verdict is the stopped process");
+    // Root cause first: the background read that stopped cat, then the stop, then who waits on it.
+    let order: Vec<Signature> = c.findings.iter().map(|f| f.signature).collect();
+    assert_eq!(
+        order[..3],
+        [Signature::JobControlStop, Signature::HangStopped, Signature::HangWaitingChild],
+        "the verdict is the stop, its consequences under it: {c:#?}"
+    );
+    assert_eq!(c.findings[2].caused_by, [c.findings[1].id.clone()]);
     let chain = finding(&c, Signature::HangWaitingChild);
     assert!(
         chain.summary.contains("(timeout) is blocked in rt_sigsuspend, which pid")

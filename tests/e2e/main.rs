@@ -9,4 +9,5 @@ mod import_strace;
 mod repeat;
 mod run_capture;
 mod run_errors;
+mod runtimes;
 mod stopping;

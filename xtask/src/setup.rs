@@ -75,11 +75,37 @@ fn bpftool() -> Result<()> {
     run(Command::new("apt-get").args(["install", "-y", "-qq", "bpftool"]).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// The runtimes of the e2e corpus (tests/workloads/): each Debian package whose program is
+/// missing (python3 is part of the base system).
+fn runtimes() -> Result<()> {
+    let missing: Vec<&str> = [
+        ("javac", "openjdk-17-jdk-headless"),
+        ("go", "golang-go"),
+        ("ocamlopt", "ocaml-nox"),
+        ("node", "nodejs"),
+        ("chromium", "chromium"),
+    ]
+    .into_iter()
+    .filter(|(program, _)| !have(program))
+    .map(|(_, package)| package)
+    .collect();
+    if missing.is_empty() || !is_root() {
+        return Ok(());
+    }
+    eprintln!("setup: installing the corpus runtimes: {}", missing.join(" "));
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// Everything the build and the BPF tests need, installed when missing.
 pub fn ensure() -> Result<()> {
     rust_src()?;
     bpf_linker()?;
     bpftool()?;
+    runtimes()?;
     tracefs();
     Ok(())
 }

@@ -309,6 +309,7 @@ impl Probes {
             ("sched_process_exit", "sched"),
             ("signal_generate", "signal"),
             ("signal_deliver", "signal"),
+            ("cgroup_attach_task", "cgroup"),
         ] {
             let tp: &mut TracePoint = program_named(&mut ebpf, program)?;
             tp.load().map_err(|e| load_error(program, e))?;

@@ -72,7 +72,8 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
                     (None, Some(j)) => format!("joining thread {j}"),
                     _ => "owner unknown".into(),
                 };
-                line(&mut out, format!("    futex {:#x} {} word {:?}: {who}", f.addr, f.op, f.word));
+                let word = f.word.map_or("unreadable".to_string(), |w| w.to_string());
+                line(&mut out, format!("    futex {:#x} {} word {word}: {who}", f.addr, f.op));
             }
             if let Some(w) = &t.child_wait {
                 line(&mut out, format!("    waits for {}", w.waits_for));
