@@ -276,40 +276,37 @@ pub const COUNTER_INFLIGHT_FULL: u32 = 0;
 /// one kind under another's id.
 pub trait Record: Copy + 'static {
     const KIND: u16;
+    /// Short name of the kind, as summaries, metrics and `--format json` give it.
+    const NAME: &'static str;
 }
 
+/// The one table of record types: their kind ids and names, and the sizes by kind id.
 macro_rules! records {
-    ($($t:ty => $kind:expr,)*) => {
+    ($($t:ty => $kind:expr, $name:literal;)*) => {
         $(impl Record for $t {
             const KIND: u16 = $kind;
+            const NAME: &'static str = $name;
         })*
+
+        /// Size of each record kind, by kind id (0 = unknown kind).
+        pub const fn record_size(kind: u16) -> usize {
+            $(if kind == <$t as Record>::KIND {
+                return core::mem::size_of::<$t>();
+            })*
+            0
+        }
     };
 }
 
 records! {
-    SyscallEvent => kind::SYSCALL,
-    ForkEvent => kind::FORK,
-    ExecEvent => kind::EXEC,
-    ExitEvent => kind::EXIT,
-    SignalGenerateEvent => kind::SIGNAL_GENERATE,
-    SignalDeliverEvent => kind::SIGNAL_DELIVER,
-    FaultEvent => kind::FAULT,
-    CgroupAttachEvent => kind::CGROUP_ATTACH,
-}
-
-/// Size of each record kind, by kind id (0 = unknown kind).
-pub const fn record_size(kind: u16) -> usize {
-    match kind {
-        SyscallEvent::KIND => core::mem::size_of::<SyscallEvent>(),
-        ForkEvent::KIND => core::mem::size_of::<ForkEvent>(),
-        ExecEvent::KIND => core::mem::size_of::<ExecEvent>(),
-        ExitEvent::KIND => core::mem::size_of::<ExitEvent>(),
-        SignalGenerateEvent::KIND => core::mem::size_of::<SignalGenerateEvent>(),
-        SignalDeliverEvent::KIND => core::mem::size_of::<SignalDeliverEvent>(),
-        FaultEvent::KIND => core::mem::size_of::<FaultEvent>(),
-        CgroupAttachEvent::KIND => core::mem::size_of::<CgroupAttachEvent>(),
-        _ => 0,
-    }
+    SyscallEvent => kind::SYSCALL, "syscall";
+    ForkEvent => kind::FORK, "fork";
+    ExecEvent => kind::EXEC, "exec";
+    ExitEvent => kind::EXIT, "exit";
+    SignalGenerateEvent => kind::SIGNAL_GENERATE, "signal_generate";
+    SignalDeliverEvent => kind::SIGNAL_DELIVER, "signal_deliver";
+    FaultEvent => kind::FAULT, "fault";
+    CgroupAttachEvent => kind::CGROUP_ATTACH, "cgroup_attach";
 }
 
 macro_rules! assert_layout {

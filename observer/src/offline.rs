@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{
     analysis::{analyze_source, report, snapshot::StuckSnapshot, Classification},
+    out_dir::OutDir,
     preflight::Preflight,
     processes::ProcessBook,
     rundir,
@@ -86,8 +87,8 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let stuck = StuckSnapshot::read(&capture.dir);
     let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref(), &failures)
         .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
-    report::write(&classification, &capture.dir)
-        .map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
+    let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
+    report::write(&classification, &OutDir::open(&capture.dir).map_err(write_error)?).map_err(write_error)?;
     let skipped_tail = source.truncated_tail();
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

@@ -75,11 +75,11 @@ pub fn find_inherited(
     None
 }
 
-pub fn write(dir: &Path, facts: &[FailureFacts]) -> io::Result<()> {
+pub fn write(dir: &crate::out_dir::OutDir, facts: &[FailureFacts]) -> io::Result<()> {
     if facts.is_empty() {
         return Ok(());
     }
-    std::fs::write(dir.join(FAILURES_JSON), crate::rundir::json_text(facts).map_err(io::Error::other)?)
+    dir.write(FAILURES_JSON, crate::rundir::json_text(facts).map_err(io::Error::other)?)
 }
 
 /// The facts a run directory holds; none when it has no `failures.json` (older captures too).

@@ -1,8 +1,9 @@
 //! `classification.json` (for programs) and `report.txt` (for people) from a classification.
-use std::{io, path::Path};
+use std::io;
 
 use super::{Classification, Severity};
 use crate::decode::escape_controls;
+use crate::out_dir::OutDir;
 
 pub const CLASSIFICATION_JSON: &str = "classification.json";
 pub const REPORT_TXT: &str = "report.txt";
@@ -61,7 +62,7 @@ pub fn to_text(c: &Classification) -> String {
     out
 }
 
-pub fn write(c: &Classification, dir: &Path) -> io::Result<()> {
-    std::fs::write(dir.join(CLASSIFICATION_JSON), to_json(c))?;
-    std::fs::write(dir.join(REPORT_TXT), to_text(c))
+pub fn write(c: &Classification, dir: &OutDir) -> io::Result<()> {
+    dir.write(CLASSIFICATION_JSON, to_json(c))?;
+    dir.write(REPORT_TXT, to_text(c))
 }

@@ -147,13 +147,10 @@ fn polled_fds(pid: u32, name: &str, args: &[u64]) -> Vec<i32> {
         "poll" | "ppoll" => {
             let n = args[1].min(256) as usize;
             procread::read_memory(pid, args[0], n * 8)
-                .map(|b| {
-                    b.chunks(8)
-                        .map(|c| i32::from_le_bytes(c[..4].try_into().expect("4 bytes")))
-                        .filter(|fd| *fd >= 0)
-                        .collect()
-                })
-                .unwrap_or_default()
+                .chunks_exact(8)
+                .map(|c| i32::from_le_bytes(c[..4].try_into().expect("4 bytes")))
+                .filter(|fd| *fd >= 0)
+                .collect()
         }
         "select" | "pselect6" => {
             let nfds = args[0].min(1024) as usize;
@@ -162,7 +159,8 @@ fn polled_fds(pid: u32, name: &str, args: &[u64]) -> Vec<i32> {
                 if set == 0 {
                     continue;
                 }
-                if let Some(bits) = procread::read_memory(pid, set, nfds.div_ceil(64) * 8) {
+                let bits = procread::read_memory(pid, set, nfds.div_ceil(64) * 8);
+                if bits.len() == nfds.div_ceil(64) * 8 {
                     for fd in 0..nfds {
                         if bits[fd / 8] & (1 << (fd % 8)) != 0 {
                             fds.insert(fd as i32);
@@ -375,7 +373,7 @@ mod tests {
         assert_eq!(snap.processes.len(), 1);
         assert!(snap.processes[0].threads.iter().any(|t| t.tid == me));
         let dir = tempfile::tempdir().unwrap();
-        crate::render::stuck::write(&snap, dir.path()).unwrap();
+        crate::render::stuck::write(&snap, &crate::out_dir::OutDir::open(dir.path()).unwrap()).unwrap();
         assert_eq!(StuckSnapshot::read(dir.path()), Some(snap));
     }
 }

@@ -1,10 +1,11 @@
 //! `stuck.txt` and `stuck.json`: the stuck snapshot as text, one line per process, thread, blocked
 //! call, fd, futex and child wait, and as JSON.
-use std::{io, path::Path};
+use std::io;
 
 use crate::{
     analysis::snapshot::{StuckSnapshot, STUCK_JSON, STUCK_TXT},
     decode::escape_controls,
+    out_dir::OutDir,
 };
 
 /// Appends one line; names, paths and socket peers come from the programs, so control characters
@@ -93,7 +94,7 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
 }
 
 /// Writes `stuck.txt` and `stuck.json` into `dir`.
-pub fn write(snapshot: &StuckSnapshot, dir: &Path) -> io::Result<()> {
-    std::fs::write(dir.join(STUCK_TXT), text(snapshot))?;
-    std::fs::write(dir.join(STUCK_JSON), crate::rundir::json_text(snapshot).map_err(io::Error::other)?)
+pub fn write(snapshot: &StuckSnapshot, dir: &OutDir) -> io::Result<()> {
+    dir.write(STUCK_TXT, text(snapshot))?;
+    dir.write(STUCK_JSON, crate::rundir::json_text(snapshot).map_err(io::Error::other)?)
 }

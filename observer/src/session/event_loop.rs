@@ -3,12 +3,7 @@
 //! first, then SIGTERM, grace, SIGKILL; a second interrupt kills at once) — or, for an attached
 //! tree, detach on interrupt. Nothing written to the run directory can end the loop early: a
 //! command is always stopped on schedule.
-use std::{
-    future::Future,
-    path::{Path, PathBuf},
-    pin::Pin,
-    time::Duration,
-};
+use std::{future::Future, pin::Pin, time::Duration};
 
 use super::{OnHang, RunError, StopReason};
 use crate::{
@@ -18,10 +13,10 @@ use crate::{
     event::Event,
     hang::{progress::Stall, watch::Watchdog},
     interrupt::Interrupts,
+    out_dir::OutDir,
     proc::task::process_stat,
     render,
     sinks::Pipeline,
-    source::EventSource,
 };
 
 /// How often the reader collects records that did not reach the wake-up threshold.
@@ -78,7 +73,7 @@ struct Loop<'a> {
     probes: &'a mut Probes,
     live: &'a mut LiveSource,
     pipeline: &'a mut Pipeline,
-    dir: PathBuf,
+    dir: OutDir,
     batch: Vec<Event>,
     watchdog: Watchdog,
     root: u32,
@@ -129,13 +124,8 @@ impl Loop<'_> {
     /// most [`DRAIN_BUDGET`].
     fn drain(&mut self) {
         let until = std::time::Instant::now() + DRAIN_BUDGET;
-        loop {
-            self.batch.clear();
-            let _ = self.live.read_batch(&mut self.batch);
+        while std::time::Instant::now() < until && self.live.next_batch(&mut self.batch) {
             self.pipeline.handle_batch(&self.batch);
-            if !self.live.more_pending() || std::time::Instant::now() >= until {
-                return;
-            }
         }
     }
 
@@ -146,7 +136,7 @@ impl Loop<'_> {
         let pids = self.probes.tracked();
         let snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
         if let Err(e) = render::stuck::write(&snap, &self.dir) {
-            eprintln!("observer: could not write the stuck snapshot in {}: {e}", self.dir.display());
+            eprintln!("observer: could not write the stuck snapshot in {}: {e}", self.dir.path().display());
         }
         snap
     }
@@ -159,13 +149,13 @@ pub async fn watch(
     mut target: Target,
     opts: &SessionOptions,
     interrupts: &mut Interrupts,
-    dir: &Path,
+    dir: &OutDir,
 ) -> Result<SessionEnd, RunError> {
     let mut l = Loop {
         probes: &mut kernel.probes,
         live: &mut kernel.live,
         pipeline,
-        dir: dir.to_path_buf(),
+        dir: dir.clone(),
         batch: Vec::with_capacity(4096),
         watchdog: Watchdog::new(opts.hang_after),
         root: target.root,

@@ -2,14 +2,9 @@
 //! size limit (`--max-size`) or a write error (a full disk) cuts it, then only says where it was
 //! cut. A little disk room is held back from the start, so a capture cut by a full disk can still
 //! write its snapshot, report and summary.
-use std::{
-    fs::File,
-    io,
-    os::fd::AsRawFd,
-    path::{Path, PathBuf},
-};
+use std::{io, os::fd::AsRawFd};
 
-use crate::{event::Event, eventlog::EventLogWriter};
+use crate::{event::Event, eventlog::EventLogWriter, out_dir::OutDir};
 
 /// Room held back for the files written after a cut (stuck.txt, report.txt, summary.*).
 const RESERVE_BYTES: i64 = 1024 * 1024;
@@ -47,24 +42,23 @@ impl std::fmt::Display for Cut {
 }
 
 /// A file of [`RESERVE_BYTES`] allocated on the run directory's filesystem, deleted to make room.
-struct Reserve(PathBuf);
+struct Reserve(OutDir);
 
 impl Reserve {
-    fn take(dir: &Path) -> Option<Reserve> {
-        let path = dir.join(RESERVE_FILE);
-        let file = File::create(&path).ok()?;
+    fn take(dir: &OutDir) -> Option<Reserve> {
+        let file = dir.create(RESERVE_FILE).ok()?;
         // SAFETY: fallocate on a valid descriptor we own.
         if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, RESERVE_BYTES) } != 0 {
-            let _ = std::fs::remove_file(&path);
+            let _ = dir.remove_file(RESERVE_FILE);
             return None;
         }
-        Some(Reserve(path))
+        Some(Reserve(dir.clone()))
     }
 }
 
 impl Drop for Reserve {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = self.0.remove_file(RESERVE_FILE);
     }
 }
 
@@ -84,7 +78,7 @@ pub struct EventFile {
 
 impl EventFile {
     /// `log` is already created in `dir`; `max_bytes` caps its size.
-    pub fn new(log: EventLogWriter, dir: &Path, max_bytes: Option<u64>) -> Self {
+    pub fn new(log: EventLogWriter, dir: &OutDir, max_bytes: Option<u64>) -> Self {
         Self { state: State::Writing(log), max_bytes, cut: None, reserve: Reserve::take(dir) }
     }
 
@@ -162,12 +156,13 @@ mod tests {
 
     #[test]
     fn the_size_limit_cuts_the_file_on_a_whole_record_and_says_where() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("events.bin");
-        let log = EventLogWriter::create(&path, &LogHeader::default()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OutDir::open(tmp.path()).unwrap();
+        let path = tmp.path().join("events.bin");
+        let log = EventLogWriter::new(std::fs::File::create(&path).unwrap(), &LogHeader::default()).unwrap();
         let start = log.bytes();
-        let mut file = EventFile::new(log, dir.path(), Some(start + 3 * 44 + 10));
-        assert!(dir.path().join(RESERVE_FILE).exists(), "room is held back while the capture runs");
+        let mut file = EventFile::new(log, &dir, Some(start + 3 * 44 + 10));
+        assert!(tmp.path().join(RESERVE_FILE).exists(), "room is held back while the capture runs");
         for ts in 1..=10 {
             file.append(&exit_event(ts));
         }
@@ -176,7 +171,7 @@ mod tests {
         assert_eq!((cut.records, cut.bytes, cut.first_lost_ns), (3, start + 3 * 44, 4));
         assert_eq!(cut.reason, CutReason::MaxSize(start + 3 * 44 + 10));
         assert_eq!(file.finish().unwrap(), 3);
-        assert!(!dir.path().join(RESERVE_FILE).exists());
+        assert!(!tmp.path().join(RESERVE_FILE).exists());
         let mut reader = EventLogReader::open(&path).unwrap();
         let mut n = 0;
         while reader.next_event().unwrap().is_some() {

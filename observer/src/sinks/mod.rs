@@ -7,7 +7,7 @@ pub mod event_file;
 pub mod stats;
 pub mod trace_files;
 
-use std::{io, path::Path};
+use std::io;
 
 use observer_common::syscalls::Syscall;
 
@@ -21,6 +21,7 @@ use crate::{
     event::Event,
     eventlog::LogHeader,
     interrupt::Hurry,
+    out_dir::OutDir,
     preflight::Preflight,
     processes::ProcessBook,
     source::{EventSource, FileSource},
@@ -62,7 +63,7 @@ impl std::fmt::Display for TraceText {
 /// The sinks of one run, fed every event in arrival order.
 pub struct Pipeline {
     log: EventFile,
-    dir: std::path::PathBuf,
+    dir: OutDir,
     pub stats: RunStats,
     pub book: ProcessBook,
     analyzer: Analyzer,
@@ -93,12 +94,12 @@ fn shortage(event: &Event) -> Option<Shortage> {
 
 impl Pipeline {
     /// `log` is the run's `events.bin` (in `run_dir`); the trace files are rendered from it.
-    pub fn new(run_dir: &Path, log: EventFile, header: LogHeader, preflight: Option<Preflight>) -> Self {
+    pub fn new(run_dir: &OutDir, log: EventFile, header: LogHeader, preflight: Option<Preflight>) -> Self {
         let mut book = ProcessBook::default();
         seed_book(&mut book, &header);
         Self {
             log,
-            dir: run_dir.to_path_buf(),
+            dir: run_dir.clone(),
             stats: RunStats::default(),
             book,
             analyzer: Analyzer::default(),
@@ -135,7 +136,7 @@ impl Pipeline {
             FailureFacts { pid: h.tgid, tid: h.tid, shortage: Some(shortage), ts_ns: h.ts_ns, ..Default::default() };
         for _ in 0..8 {
             let Some(pid) = from else { break };
-            let (cgroups, limits) = Preflight::task_limits(pid);
+            let (cgroups, limits) = crate::proc::preflight::task_limits(pid);
             if !cgroups.is_empty() {
                 facts.read = true;
                 facts.read_from = (pid != h.tgid).then_some(pid);
@@ -151,7 +152,7 @@ impl Pipeline {
         // What /proc said of the process itself wins; an ancestor's cgroups only stand in.
         let own = facts.read && facts.read_from.is_none();
         for (root, path) in moved {
-            let Some(info) = Preflight::cgroup_in_hierarchy(root, &path) else { continue };
+            let Some(info) = crate::proc::preflight::cgroup_in_hierarchy(root, &path) else { continue };
             match facts.cgroups.iter_mut().find(|c| c.hierarchy == info.hierarchy) {
                 Some(known) if !own => *known = info,
                 Some(_) => {}
@@ -190,7 +191,7 @@ impl Pipeline {
             return Ok(TraceText::Skipped);
         }
         let mut traces = TraceFiles::new(&self.dir);
-        let mut source = FileSource::open(&self.dir.join(crate::rundir::EVENTS)).map_err(io::Error::other)?;
+        let mut source = FileSource::from_file(self.dir.read(crate::rundir::EVENTS)?).map_err(io::Error::other)?;
         let mut batch = Vec::with_capacity(4096);
         let mut bytes = 0u64;
         let signals_before = self.hurry.count();
