@@ -43,6 +43,18 @@ impl Drop for Reaper {
     }
 }
 
+/// A test's command name (unique on the machine), its scratch directory, and the reaper of what
+/// it may leave behind.
+struct Marked {
+    marker: String,
+    dir: PathBuf,
+    _reaper: Reaper,
+}
+
+fn marked(marker: String) -> Marked {
+    Marked { dir: scratch(&marker), _reaper: Reaper(marker.clone()), marker }
+}
+
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
@@ -99,9 +111,7 @@ fn every_terminating_signal_stops_the_command_after_a_snapshot() {
         return;
     };
     for (sig, name) in [(libc::SIGHUP, "SIGHUP"), (libc::SIGUSR1, "SIGUSR1"), (libc::SIGALRM, "SIGALRM")] {
-        let marker = format!("stop-{name}-{}", std::process::id());
-        let _reaper = Reaper(marker.clone());
-        let dir = scratch(&marker);
+        let Marked { marker, dir, _reaper } = marked(format!("stop-{name}-{}", std::process::id()));
         let mut observer = start(&dir, &["--kill-grace", "1"], &["sh", "-c", LOOP, &marker]);
         wait_for_events(&dir);
         signal(&observer, sig);
@@ -119,9 +129,7 @@ fn sigkill_to_observer_takes_the_command_with_it() {
     let Some(_cpu) = bpf_or_skip("sigkill") else {
         return;
     };
-    let marker = format!("1000.{}", std::process::id());
-    let _reaper = Reaper(marker.clone());
-    let dir = scratch("sigkill");
+    let Marked { marker, dir, _reaper } = marked(format!("1000.{}", std::process::id()));
     let mut observer = start(&dir, &[], &["sleep", &marker]);
     wait_until("the command runs", Duration::from_secs(20), || !with_marker(&marker).is_empty());
     signal(&observer, libc::SIGKILL);
@@ -134,9 +142,7 @@ fn sigterm_as_soon_as_the_command_runs_still_stops_it_with_a_summary() {
     let Some(_cpu) = bpf_or_skip("early-sigterm") else {
         return;
     };
-    let marker = format!("1001.{}", std::process::id());
-    let _reaper = Reaper(marker.clone());
-    let dir = scratch("early-sigterm");
+    let Marked { marker, dir, _reaper } = marked(format!("1001.{}", std::process::id()));
     let mut observer = start(&dir, &[], &["sleep", &marker]);
     wait_until("the command runs", Duration::from_secs(20), || !with_marker(&marker).is_empty());
     signal(&observer, libc::SIGTERM);
@@ -151,9 +157,7 @@ fn a_second_signal_kills_without_waiting_out_the_grace() {
     let Some(_cpu) = bpf_or_skip("second-signal") else {
         return;
     };
-    let marker = format!("second-{}", std::process::id());
-    let _reaper = Reaper(marker.clone());
-    let dir = scratch(&marker);
+    let Marked { marker, dir, _reaper } = marked(format!("second-{}", std::process::id()));
     let script = format!("trap '' TERM; {LOOP}");
     let mut observer = start(&dir, &["--kill-grace", "600"], &["sh", "-c", &script, &marker]);
     wait_for_events(&dir);
@@ -191,9 +195,8 @@ fn a_full_disk_cuts_the_capture_and_the_timeout_still_fires() {
     let Some(_cpu) = bpf_or_skip("enospc") else {
         return;
     };
-    let marker = format!("enospc-{}", std::process::id());
-    let _reaper = Reaper(marker.clone());
-    let tiny = Tmpfs::mount(scratch(&marker).join("tiny"), "4m");
+    let Marked { marker, dir: work, _reaper } = marked(format!("enospc-{}", std::process::id()));
+    let tiny = Tmpfs::mount(work.join("tiny"), "4m");
     let dir = tiny.0.join("r1");
     let busy = format!("exec yes {marker} > /dev/null");
     let mut observer = start(&dir, &["--timeout", "2", "--kill-grace", "1"], &["sh", "-c", &busy]);
@@ -215,9 +218,7 @@ fn max_size_caps_events_and_trace_text() {
     let Some(_cpu) = bpf_or_skip("max-size") else {
         return;
     };
-    let marker = format!("maxsize-{}", std::process::id());
-    let _reaper = Reaper(marker.clone());
-    let dir = scratch(&marker);
+    let Marked { marker, dir, _reaper } = marked(format!("maxsize-{}", std::process::id()));
     let busy = format!("exec yes {marker} > /dev/null");
     let mut observer = start(&dir, &["--timeout", "2", "--max-size", "1M"], &["sh", "-c", &busy]);
     wait_or_kill(&mut observer, Duration::from_secs(60)).expect("observer finishes");
@@ -241,9 +242,7 @@ fn a_child_that_left_the_group_is_stopped_with_it_and_named() {
     let Some(_cpu) = bpf_or_skip("setsid-child") else {
         return;
     };
-    let marker = format!("1002.{}", std::process::id());
-    let _reaper = Reaper(marker.clone());
-    let dir = scratch("setsid-child");
+    let Marked { marker, dir, _reaper } = marked(format!("1002.{}", std::process::id()));
     let script = format!("setsid sleep {marker} & {LOOP}");
     let mut observer = start(&dir, &["--timeout", "1", "--kill-grace", "0.5"], &["sh", "-c", &script]);
     wait_or_kill(&mut observer, Duration::from_secs(60)).expect("observer finishes");
@@ -304,9 +303,7 @@ fn ctrl_c_at_a_terminal_reaches_observer_which_snapshots_then_stops_the_group() 
     let Some(_cpu) = bpf_or_skip("ctrl-c-tty") else {
         return;
     };
-    let marker = format!("tty-{}", std::process::id());
-    let _reaper = Reaper(marker.clone());
-    let dir = scratch(&marker);
+    let Marked { marker, dir, _reaper } = marked(format!("tty-{}", std::process::id()));
     let pty = Pty::open();
     // A command that ignores SIGINT: only observer can stop it on Ctrl-C.
     let script = format!("trap '' INT; {LOOP}");
