@@ -157,12 +157,14 @@ fn wait_for_signals(set: libc::sigset_t, sender: InterruptSender) {
 
 fn stop_with_job() {
     let group = JOB_GROUP.load(Ordering::SeqCst);
-    // SAFETY: plain syscalls; SIGSTOP to ourselves stops every thread until SIGCONT.
+    // SAFETY: plain syscalls. SIGSTOP raised in this very thread stops it (and every other
+    // thread) before the call returns to the next line; sent to the process, another thread
+    // could take it while this one runs on and continues the group at once.
     unsafe {
         if group > 0 {
             libc::killpg(group, libc::SIGSTOP);
         }
-        libc::kill(libc::getpid(), libc::SIGSTOP);
+        libc::raise(libc::SIGSTOP);
         if group > 0 {
             libc::killpg(group, libc::SIGCONT);
         }

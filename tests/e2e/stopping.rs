@@ -372,3 +372,32 @@ fn attach_to_the_shell_observer_runs_from_never_watches_observer() {
         }
     }
 }
+
+/// The state letter of `pid` (`R`, `S`, `T`...), from /proc.
+fn state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()).unwrap_or('?')
+}
+
+#[test]
+fn ctrl_z_stops_the_command_with_observer_and_continuing_observer_resumes_both() {
+    let Some(_cpu) = bpf_or_skip("ctrl-z-tty") else {
+        return;
+    };
+    let Marked { marker, dir, _reaper } = marked(format!("ctrl-z-{}", std::process::id()));
+    let pty = Pty::open();
+    let out = dir.to_str().unwrap();
+    let mut observer =
+        pty.spawn(&["run", "--quiet", "--kill-grace", "1", "--out", out, "--", "sh", "-c", LOOP, &marker]);
+    wait_for_events(&dir);
+    let command = with_marker(&marker)[0];
+    pty.type_keys(b"\x1a");
+    wait_until("the command stops with observer", Duration::from_secs(10), || {
+        state(command) == 'T' && state(observer.id()) == 'T'
+    });
+    signal(&observer, libc::SIGCONT);
+    wait_until("both run again", Duration::from_secs(10), || state(command) != 'T' && state(observer.id()) != 'T');
+    pty.type_keys(b"\x03");
+    let status = wait_or_kill(&mut observer, Duration::from_secs(30)).expect("Ctrl-C stops the run");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+}
