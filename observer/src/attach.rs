@@ -29,6 +29,8 @@ pub struct AttachOptions {
     pub kill_grace: Duration,
     pub hang_after: Option<Duration>,
     pub on_hang: OnHang,
+    /// Save the runtime's own dump of its threads with the stuck snapshot.
+    pub runtime_dumps: bool,
     pub buffer_size: u64,
     /// Largest events.bin (and trace text) the capture writes.
     pub max_size: Option<u64>,
@@ -101,6 +103,7 @@ async fn attach_in(
         kill_grace: opts.kill_grace,
         hang_after: opts.hang_after,
         on_hang: opts.on_hang,
+        runtime_dumps: opts.runtime_dumps,
         on_interrupt: OnInterrupt::Detach,
     };
     let end = session::watch(kernel, &mut pipeline, target, &session, interrupts, &run.dir).await?;

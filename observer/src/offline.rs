@@ -77,7 +77,8 @@ pub struct Analysis {
     pub skipped_tail: u64,
 }
 
-/// Re-runs every classifier on a capture and rewrites its `classification.json` and `report.txt`.
+/// Re-runs every classifier on a capture and rewrites its `classification.json` and `report.txt`,
+/// and the flame graph (`profile.folded`, `flamegraph.svg`) of the stuck snapshot's samples.
 pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let capture = Capture::locate(path)?;
     let mut source = capture.open()?;
@@ -88,7 +89,11 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref(), &failures)
         .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
     let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
-    report::write(&classification, &OutDir::open(&capture.dir).map_err(write_error)?).map_err(write_error)?;
+    let out = OutDir::open(&capture.dir).map_err(write_error)?;
+    report::write(&classification, &out).map_err(write_error)?;
+    if let Some(stuck) = &stuck {
+        crate::render::flame::write(stuck, &out).map_err(write_error)?;
+    }
     let skipped_tail = source.truncated_tail();
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

@@ -10,4 +10,5 @@ mod repeat;
 mod run_capture;
 mod run_errors;
 mod runtimes;
+mod stacks;
 mod stopping;

@@ -320,6 +320,7 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
             rss_kb: procread::rss_kb(pid),
             children: procread::children(pid),
             threads,
+            ..Default::default()
         });
     }
     StuckSnapshot {

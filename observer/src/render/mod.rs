@@ -1,5 +1,6 @@
-//! Text for people: each event as a strace-like trace line ([`trace`]) and the stuck snapshot as
-//! `stuck.txt` ([`stuck`]).
+//! Text for people: each event as a strace-like trace line ([`trace`]), the stuck snapshot as
+//! `stuck.txt` ([`stuck`]) and its sampled stacks as a flame graph ([`flame`]).
+pub mod flame;
 pub mod stuck;
 pub mod trace;
 

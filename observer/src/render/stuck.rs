@@ -1,19 +1,25 @@
 //! `stuck.txt` and `stuck.json`: the stuck snapshot as text, one line per process, thread, blocked
-//! call, fd, futex and child wait, and as JSON.
+//! call, fd, futex, child wait, frame and sampled chain, and as JSON.
 use std::io;
 
 use crate::{
-    analysis::snapshot::{StuckSnapshot, STUCK_JSON, STUCK_TXT},
+    analysis::{
+        runtime::Runtime,
+        snapshot::{StuckSnapshot, STUCK_JSON, STUCK_TXT},
+    },
     decode::escape_controls,
     out_dir::OutDir,
 };
 
-/// Appends one line; names, paths and socket peers come from the programs, so control characters
-/// in them are escaped.
+/// Appends one line; names, paths, socket peers and runtime output come from the programs, so
+/// control characters in them are escaped.
 fn line(out: &mut String, text: String) {
     out.push_str(&escape_controls(&text));
     out.push('\n');
 }
+
+/// Sampled call chains listed per thread (all of them are in stuck.json and profile.folded).
+const STACKS_SHOWN: usize = 5;
 
 /// The snapshot as `stuck.txt` reads.
 pub fn text(snapshot: &StuckSnapshot) -> String {
@@ -37,6 +43,16 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
                 if p.children.is_empty() { String::new() } else { format!(" children {:?}", p.children) }
             ),
         );
+        if p.runtime != Runtime::Unknown {
+            let version = if p.runtime_version.is_empty() { String::new() } else { format!(" {}", p.runtime_version) };
+            line(&mut out, format!("  runtime: {}{version}", p.runtime));
+        }
+        if !p.jit_names.is_empty() {
+            line(&mut out, format!("  jit names: {}", p.jit_names));
+        }
+        if !p.runtime_dump.is_empty() {
+            line(&mut out, format!("  runtime dump: {}", p.runtime_dump));
+        }
         for t in &p.threads {
             line(
                 &mut out,
@@ -82,19 +98,27 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
                     line(&mut out, format!("      child {} ({}) state {}", c.pid, c.comm, c.state));
                 }
             }
+            if !t.activity.is_empty() {
+                line(&mut out, format!("    runtime says: {}", t.activity));
+            }
             for frame in &t.user_frames {
                 line(&mut out, format!("    at {frame}"));
             }
             for (function, n) in &t.samples {
                 line(&mut out, format!("    sampled {n} x {function}"));
             }
+            for stack in t.stacks.iter().take(STACKS_SHOWN) {
+                let chain: Vec<&str> = stack.frames.iter().rev().map(String::as_str).collect();
+                line(&mut out, format!("    chain {} x {}", stack.count, chain.join(" -> ")));
+            }
         }
     }
     out
 }
 
-/// Writes `stuck.txt` and `stuck.json` into `dir`.
+/// Writes `stuck.txt` and `stuck.json` into `dir`, and the flame graph of its samples.
 pub fn write(snapshot: &StuckSnapshot, dir: &OutDir) -> io::Result<()> {
     dir.write(STUCK_TXT, text(snapshot))?;
-    dir.write(STUCK_JSON, crate::rundir::json_text(snapshot).map_err(io::Error::other)?)
+    dir.write(STUCK_JSON, crate::rundir::json_text(snapshot).map_err(io::Error::other)?)?;
+    super::flame::write(snapshot, dir)
 }

@@ -51,6 +51,8 @@ pub struct SessionOptions {
     pub kill_grace: Duration,
     pub hang_after: Option<Duration>,
     pub on_hang: OnHang,
+    /// Save the runtime's own dump of its threads with the stuck snapshot.
+    pub runtime_dumps: bool,
     pub on_interrupt: OnInterrupt,
 }
 
@@ -79,6 +81,7 @@ struct Loop<'a> {
     root: u32,
     /// Processes outside the group that stopping it had to reach.
     escaped: Vec<(u32, String)>,
+    runtime_dumps: bool,
 }
 
 impl Loop<'_> {
@@ -129,12 +132,19 @@ impl Loop<'_> {
         }
     }
 
-    /// Takes the stuck snapshot (after collecting every pending record) and writes it; a failure
-    /// to write it is reported, not fatal (the command must still be stopped).
+    /// Takes the stuck snapshot (after collecting every pending record) and writes it, with the
+    /// runtimes' own dumps when asked; a failure to write them is reported, not fatal (the command
+    /// must still be stopped).
     fn snapshot(&mut self, reason: String) -> StuckSnapshot {
         self.drain();
         let pids = self.probes.tracked();
-        let snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
+        let mut snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
+        if self.runtime_dumps {
+            let dumps = crate::hang::dumps::take(&mut snap);
+            if let Err(e) = crate::hang::dumps::write(&dumps, &self.dir) {
+                eprintln!("observer: could not write the runtime dumps in {}: {e}", self.dir.path().display());
+            }
+        }
         if let Err(e) = render::stuck::write(&snap, &self.dir) {
             eprintln!("observer: could not write the stuck snapshot in {}: {e}", self.dir.path().display());
         }
@@ -160,6 +170,7 @@ pub async fn watch(
         watchdog: Watchdog::new(opts.hang_after),
         root: target.root,
         escaped: Vec::new(),
+        runtime_dumps: opts.runtime_dumps,
     };
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
