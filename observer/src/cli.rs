@@ -49,7 +49,7 @@ pub enum Command {
     #[command(name = "import-strace", after_help = EXIT_CODES_HELP)]
     ImportStrace(ImportStraceArgs),
     /// Re-run every classifier on a run directory (or a bare events.bin) and rewrite
-    /// classification.json and report.txt.
+    /// classification.json, report.txt and report.html.
     #[command(after_help = EXIT_CODES_HELP)]
     Analyze(AnalyzeArgs),
     /// Print the events of a capture, filtered, as trace lines or JSON lines.

@@ -240,9 +240,10 @@ fn analyze_command(args: AnalyzeArgs) -> ExitCode {
             }
             report_skipped(&analysis.capture.events, analysis.skipped_tail);
             println!(
-                "wrote {} and {}",
+                "wrote {}, {} and {}",
                 analysis.capture.dir.join(report::CLASSIFICATION_JSON).display(),
-                analysis.capture.dir.join(report::REPORT_TXT).display()
+                analysis.capture.dir.join(report::REPORT_TXT).display(),
+                analysis.capture.dir.join(observer::render::html::REPORT_HTML).display()
             );
             ExitCode::SUCCESS
         }

@@ -76,7 +76,8 @@ pub struct Analysis {
     pub skipped_tail: u64,
 }
 
-/// Re-runs every classifier on a capture and rewrites its `classification.json` and `report.txt`.
+/// Re-runs every classifier on a capture and rewrites its `classification.json`, `report.txt` and
+/// `report.html`.
 pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let capture = Capture::locate(path)?;
     let mut source = capture.open()?;
@@ -86,6 +87,7 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref())
         .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
     report::write(&classification, &capture.dir)
+        .and_then(|()| crate::render::html::write(&capture.dir, &capture.events, &classification, stuck.as_ref()))
         .map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
     let skipped_tail = source.truncated_tail();
     Ok(Analysis { capture, classification, book, skipped_tail })

@@ -126,3 +126,93 @@ impl Drop for PidsCgroup {
         let _ = std::fs::remove_dir(&self.0);
     }
 }
+
+/// Whether a tool the test needs is missing: skips with the reason, or fails under
+/// OBSERVER_REQUIRE_BPF=1 (CI, where `cargo xtask setup` installs everything).
+pub fn missing_tool(test: &str, reason: &str) {
+    if std::env::var("OBSERVER_REQUIRE_BPF").as_deref() == Ok("1") {
+        panic!("{test}: OBSERVER_REQUIRE_BPF=1 but {reason}");
+    }
+    eprintln!("skipped {test}: {reason}");
+}
+
+/// Headless Chromium (Debian's package), when installed.
+pub fn chromium_or_skip(test: &str) -> Option<PathBuf> {
+    let found = which::which("chromium").ok();
+    if found.is_none() {
+        missing_tool(test, "chromium is not installed (`cargo xtask setup` installs it)");
+    }
+    found
+}
+
+/// What headless Chromium made of a page: the DOM after its scripts ran, the console messages it
+/// logged, and a screenshot.
+pub struct RenderedPage {
+    pub dom: String,
+    pub console: Vec<String>,
+    pub screenshot: PathBuf,
+}
+
+/// Opens `page` from a `file://` URL in headless Chromium (a fresh profile, no network), dumps
+/// its DOM and takes a screenshot into `screenshot`.
+pub fn render_page(chromium: &Path, page: &Path, screenshot: &Path) -> RenderedPage {
+    let profile = screenshot.with_extension("profile");
+    let url = format!("file://{}", page.canonicalize().unwrap().display());
+    let run = |what: &[&str]| {
+        let _ = std::fs::remove_dir_all(&profile);
+        let out = Command::new("timeout")
+            .arg("180")
+            .arg(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--window-size=1400,1200",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(what)
+            .arg(&url)
+            .output()
+            .expect("chromium starts");
+        assert!(out.status.success(), "chromium {what:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let dumped = run(&["--dump-dom"]);
+    let shot = run(&[&format!("--screenshot={}", screenshot.display())]);
+    let _ = std::fs::remove_dir_all(&profile);
+    let console = [&dumped.stderr, &shot.stderr]
+        .iter()
+        .flat_map(|e| String::from_utf8_lossy(e).lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| l.contains(":CONSOLE"))
+        .collect();
+    assert!(screenshot.exists(), "no screenshot at {}", screenshot.display());
+    RenderedPage { dom: String::from_utf8_lossy(&dumped.stdout).into_owned(), console, screenshot: screenshot.into() }
+}
+
+/// Where a test keeps what a person may want to look at afterwards (never committed).
+pub fn artifact(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Every thread a capture traced: the tasks its records come from and the threads they created
+/// (a signal's sender may be outside the capture).
+pub fn traced_threads(dir: &Path) -> std::collections::BTreeSet<u32> {
+    events(dir)
+        .iter()
+        .flat_map(|e| match e {
+            Event::SignalGenerate(g) => vec![g.target_tid],
+            Event::Fork(f) => vec![f.header.tid, f.child_tid],
+            other => vec![other.header().tid],
+        })
+        .collect()
+}

@@ -8,3 +8,4 @@ mod import_strace;
 mod repeat;
 mod run_capture;
 mod run_errors;
+mod see_the_run;

@@ -1,5 +1,6 @@
 //! Installing what a fresh machine lacks, each step skipped when already done: the rust-src
-//! component, LLVM 22 development files, bpf-linker built against them, and a tracefs mount.
+//! component, LLVM 22 development files, bpf-linker built against them, bpftool, Chromium (the
+//! tests render report.html in it) and a tracefs mount.
 use std::{path::Path, process::Command};
 
 use anyhow::{bail, Result};
@@ -75,11 +76,22 @@ fn bpftool() -> Result<()> {
     run(Command::new("apt-get").args(["install", "-y", "-qq", "bpftool"]).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// Chromium: the tests open report.html in it, headless.
+fn chromium() -> Result<()> {
+    if have("chromium") || !is_root() {
+        return Ok(());
+    }
+    eprintln!("setup: installing chromium (the tests render report.html headless)");
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// Everything the build and the BPF tests need, installed when missing.
 pub fn ensure() -> Result<()> {
     rust_src()?;
     bpf_linker()?;
     bpftool()?;
+    chromium()?;
     tracefs();
     Ok(())
 }

@@ -161,5 +161,6 @@ pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(
     s.put("skipped_not_in_schema", emitted.skipped.values().sum::<u64>());
     pipeline.put_counts(&mut s);
     s.write(&dir).map_err(at(&dir))?;
+    crate::render::html::write(&dir, &dir.join(rundir::EVENTS), &classification, None).map_err(at(&dir))?;
     Ok((dir, classification))
 }

@@ -1,5 +1,8 @@
-//! Text for people: each event as a strace-like trace line ([`trace`]) and the stuck snapshot as
-//! `stuck.txt` ([`stuck`]).
+//! What people and other tools read: each event as a strace-like trace line ([`trace`]), the stuck
+//! snapshot as `stuck.txt` ([`stuck`]), the run as `report.html` ([`html`]), and the lanes and
+//! marks every timeline shares ([`lanes`]).
+pub mod html;
+pub mod lanes;
 pub mod stuck;
 pub mod trace;
 

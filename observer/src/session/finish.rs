@@ -91,5 +91,7 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("syscall_hooks", kernel.probes.syscall_hooks().to_string());
     pipeline.put_counts(&mut s);
     s.write(dir).map_err(io_at(dir))?;
+    crate::render::html::write(dir, &dir.join(rundir::EVENTS), &classification, end.stuck.as_ref())
+        .map_err(io_at(dir))?;
     Ok(RunOutcome { dir: dir.to_path_buf(), exit, summary: s, classification, detaching: None })
 }

@@ -245,6 +245,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     );
     s.put("suppressed_before", input.suppressed_before);
     s.write(&dir)?;
+    crate::render::html::write(&dir, &dir.join(crate::rundir::EVENTS), &classification, input.stuck.as_ref())?;
     std::fs::rename(&dir, &final_dir)?;
     Ok(Some((final_dir, classification, line)))
 }
