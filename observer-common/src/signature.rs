@@ -33,6 +33,9 @@ signatures! {
     PthreadStackMmapEnomem = "pthread-stack-mmap-enomem",
     /// A thread or process could not be created (`clone`/`clone3`/`fork`/`vfork` EAGAIN).
     CloneEagain = "clone-eagain",
+    /// A private writable mapping (a heap arena, a JVM thread stack) could not be made (`mmap`
+    /// ENOMEM) under a data or address-space limit.
+    MmapEnomem = "mmap-enomem",
     /// The harmless 5-level-paging probe of an address-space reservation (`mmap` ENOMEM).
     VaProbeEnomem = "va-probe-enomem",
     /// A process ended by a signal.

@@ -83,8 +83,9 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let mut source = capture.open()?;
     let header = source.header().clone();
     let preflight = Preflight::read(&capture.dir);
+    let failures = crate::analysis::failure_facts::read(&capture.dir);
     let stuck = StuckSnapshot::read(&capture.dir);
-    let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref())
+    let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref(), &failures)
         .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
     report::write(&classification, &capture.dir)
         .and_then(|()| crate::render::html::write(&capture.dir, &capture.events, &classification, stuck.as_ref()))

@@ -82,6 +82,9 @@ pub struct CgroupInfo {
     pub pids_max: Option<Option<u64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_current: Option<u64>,
+    /// `pids.events`' `max`: how many forks the limit refused so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_refused: Option<u64>,
     /// Bytes: `memory.max` (v2) or `memory.limit_in_bytes` (v1).
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub memory_max: Option<Option<u64>>,
@@ -150,6 +153,15 @@ impl Preflight {
             sysctls,
             environment,
         }
+    }
+
+    /// The cgroups and resource limits of `pid` now: what explains a failure when it happens (a
+    /// wrapper may have moved the command into a cgroup, or set a limit, after the start).
+    pub fn task_limits(pid: u32) -> (Vec<CgroupInfo>, Vec<Limit>) {
+        let process = i32::try_from(pid).ok().and_then(|p| Process::new(p).ok());
+        let limits =
+            std::fs::read_to_string(format!("/proc/{pid}/limits")).map(|t| parse_limits(&t)).unwrap_or_default();
+        (process.as_ref().map(read_cgroups).unwrap_or_default(), limits)
     }
 
     pub fn limit(&self, name: &str) -> Option<&Limit> {
@@ -343,6 +355,8 @@ fn read_cgroup(v2: bool, controllers: &[String], path: &str, dir: Option<&Path>)
     if has("pids") {
         info.pids_max = limit("pids.max");
         info.pids_current = number("pids.current");
+        info.pids_refused = read_trimmed(&dir.join("pids.events"))
+            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("max ")).and_then(|n| n.trim().parse().ok()));
     }
     if has("memory") {
         let (max, current) =
@@ -464,6 +478,7 @@ Max realtime timeout      unlimited            unlimited            us
         std::fs::write(v2.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
         std::fs::write(v2.join("pids.max"), "512\n").unwrap();
         std::fs::write(v2.join("pids.current"), "3\n").unwrap();
+        std::fs::write(v2.join("pids.events"), "max 7\n").unwrap();
         std::fs::write(v2.join("memory.max"), "max\n").unwrap();
         std::fs::write(v2.join("memory.current"), "1048576\n").unwrap();
         let info = read_cgroup(true, &[], "/user.slice", Some(&v2));
@@ -474,6 +489,7 @@ Max realtime timeout      unlimited            unlimited            us
                 path: "/user.slice".into(),
                 pids_max: Some(Some(512)),
                 pids_current: Some(3),
+                pids_refused: Some(7),
                 memory_max: Some(None),
                 memory_current: Some(1048576),
             }
@@ -554,6 +570,7 @@ Max realtime timeout      unlimited            unlimited            us
                     pids_current: Some(2),
                     memory_max: Some(Some(1 << 30)),
                     memory_current: Some(4096),
+                    ..CgroupInfo::default()
                 },
                 CgroupInfo { hierarchy: "cpu".into(), path: "/".into(), ..CgroupInfo::default() },
             ],

@@ -135,7 +135,14 @@ fn timeout_cat_in_a_terminal_is_a_stopped_tree() {
     let stopped = finding(&c, Signature::HangStopped);
     assert!(stopped.summary.contains("(cat) is stopped (state T"), "{}", stopped.summary);
     assert!(stopped.summary.contains("see job-control-stop"), "{}", stopped.summary);
-    assert_eq!(c.findings[0].signature, Signature::HangStopped, "the verdict is the stopped process");
+    // Root cause first: the background read that stopped cat, then the stop, then who waits on it.
+    let order: Vec<Signature> = c.findings.iter().map(|f| f.signature).collect();
+    assert_eq!(
+        order[..3],
+        [Signature::JobControlStop, Signature::HangStopped, Signature::HangWaitingChild],
+        "the verdict is the stop, its consequences under it: {c:#?}"
+    );
+    assert_eq!(c.findings[2].caused_by, [c.findings[1].id.clone()]);
     let chain = finding(&c, Signature::HangWaitingChild);
     assert!(
         chain.summary.contains("(timeout) is blocked in rt_sigsuspend, which pid")

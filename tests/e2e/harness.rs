@@ -127,22 +127,123 @@ impl Drop for PidsCgroup {
     }
 }
 
-/// Whether a tool the test needs is missing: skips with the reason, or fails under
-/// OBSERVER_REQUIRE_BPF=1 (CI, where `cargo xtask setup` installs everything).
-pub fn missing_tool(test: &str, reason: &str) {
+/// The directory of `tests/workloads/`.
+pub fn workloads_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/workloads")
+}
+
+/// `program` found on PATH (or at an absolute path), or `None` after printing why `test` skips;
+/// under OBSERVER_REQUIRE_BPF=1 a missing runtime fails the test instead (CI installs them with
+/// `cargo xtask setup`).
+pub fn runtime_or_skip(test: &str, program: &str) -> Option<PathBuf> {
+    let candidates: Vec<PathBuf> = if program.starts_with('/') {
+        vec![PathBuf::from(program)]
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join(program)).collect()
+    };
+    if let Some(found) = candidates.into_iter().find(|p| p.is_file()) {
+        return Some(found);
+    }
+    let reason = format!("{program} is not installed (`cargo xtask setup` installs the runtimes)");
     if std::env::var("OBSERVER_REQUIRE_BPF").as_deref() == Ok("1") {
         panic!("{test}: OBSERVER_REQUIRE_BPF=1 but {reason}");
     }
     eprintln!("skipped {test}: {reason}");
+    None
 }
 
-/// Headless Chromium (Debian's package), when installed.
-pub fn chromium_or_skip(test: &str) -> Option<PathBuf> {
-    let found = which::which("chromium").ok();
-    if found.is_none() {
-        missing_tool(test, "chromium is not installed (`cargo xtask setup` installs it)");
+/// Builds `out` once per test binary run, one build at a time (compilers put temporary files
+/// beside their output, named after it): `build(tmp)` writes to a temporary name, renamed into
+/// place when the build succeeded.
+fn build_once(out: PathBuf, what: &str, build: impl FnOnce(&Path) -> Command) -> PathBuf {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    if !out.exists() {
+        let tmp = out.with_extension("building");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let mut cmd = build(&tmp);
+        let output = cmd.output().unwrap_or_else(|e| panic!("building {what}: {cmd:?}: {e}"));
+        assert!(
+            output.status.success(),
+            "building {what}: {cmd:?}\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::rename(&tmp, &out).unwrap();
     }
-    found
+    out
+}
+
+fn built(kind: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("workload-{kind}-{name}-{}", std::process::id()))
+}
+
+/// `tests/workloads/go/<name>.go` built with `go build`.
+pub fn go_workload(test: &str, name: &str) -> Option<PathBuf> {
+    let go = runtime_or_skip(test, "go")?;
+    let src = workloads_dir().join("go").join(format!("{name}.go"));
+    Some(build_once(built("go", name), &src.display().to_string(), |tmp| {
+        let mut c = Command::new(go);
+        c.args(["build", "-o"]).arg(tmp).arg(&src).env("GOFLAGS", "-buildvcs=false");
+        c
+    }))
+}
+
+/// `tests/workloads/ocaml/<name>.ml` built with `ocamlopt` and the threads library (the source is
+/// copied into a build directory of this thread's own: ocamlopt writes its objects beside the
+/// source, and the file name is the module name that symbols carry).
+pub fn ocaml_workload(test: &str, name: &str) -> Option<PathBuf> {
+    let ocamlopt = runtime_or_skip(test, "ocamlopt")?;
+    let src = workloads_dir().join("ocaml").join(format!("{name}.ml"));
+    let build_dir =
+        built("ocaml-build", name).with_extension(format!("{:?}", std::thread::current().id()).replace(['(', ')'], ""));
+    std::fs::create_dir_all(&build_dir).unwrap();
+    let copy = build_dir.join(format!("{name}.ml"));
+    std::fs::copy(&src, &copy).unwrap();
+    Some(build_once(built("ocaml", name), &src.display().to_string(), |tmp| {
+        let mut c = Command::new(ocamlopt);
+        c.args(["-I", "+threads", "unix.cmxa", "threads.cmxa"]).arg(&copy).arg("-o").arg(tmp).current_dir(&build_dir);
+        c
+    }))
+}
+
+/// `tests/workloads/rust/<name>.rs` built with `rustc -O`.
+pub fn rust_workload(test: &str, name: &str) -> Option<PathBuf> {
+    let rustc = runtime_or_skip(test, "rustc")?;
+    let src = workloads_dir().join("rust").join(format!("{name}.rs"));
+    Some(build_once(built("rust", name), &src.display().to_string(), |tmp| {
+        let mut c = Command::new(rustc);
+        c.args(["-O", "--edition", "2021", "-o"]).arg(tmp).arg(&src);
+        c
+    }))
+}
+
+/// The classes of `tests/workloads/java/*.java`, compiled with `javac` into one directory (the
+/// class path), and the `java` launcher.
+pub fn java_workloads(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let javac = runtime_or_skip(test, "javac")?;
+    let java = runtime_or_skip(test, "java")?;
+    let dir = workloads_dir().join("java");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "java"))
+        .collect();
+    sources.sort();
+    let classes = build_once(built("java", "classes"), &dir.display().to_string(), |tmp| {
+        let mut c = Command::new(javac);
+        c.arg("-d").arg(tmp).args(&sources);
+        c
+    });
+    Some((java, classes))
+}
+
+/// A script under `tests/workloads/` and the interpreter that runs it (`python3` prefers the
+/// distribution's /usr/bin/python3 over a PATH shim: shims are shell scripts that add a process).
+pub fn script_workload(test: &str, interpreter: &str, path: &str) -> Option<(PathBuf, PathBuf)> {
+    let distro = Path::new("/usr/bin").join(interpreter);
+    let program = if distro.is_file() { distro } else { runtime_or_skip(test, interpreter)? };
+    Some((program, workloads_dir().join(path)))
 }
 
 /// What headless Chromium made of a page: the DOM after its scripts ran, the console messages it

@@ -8,4 +8,5 @@ mod import_strace;
 mod repeat;
 mod run_capture;
 mod run_errors;
+mod runtimes;
 mod see_the_run;

@@ -59,7 +59,7 @@ fn open_report(chromium: &Path, dir: &Path, name: &str) -> RenderedPage {
 
 #[test]
 fn the_report_of_a_deadlock_shows_both_threads_first_and_the_snapshot() {
-    let Some(chromium) = chromium_or_skip("report of a deadlock") else { return };
+    let Some(chromium) = runtime_or_skip("report of a deadlock", "chromium") else { return };
     let Some(_cpu) = bpf_or_skip("report of a deadlock") else { return };
     let dir = scratch("see-abba");
     observe(&dir, &["--hang-after", "2", "--timeout", "60"], &[workload("abba").to_str().unwrap()]);
@@ -84,7 +84,7 @@ fn the_report_of_a_deadlock_shows_both_threads_first_and_the_snapshot() {
 
 #[test]
 fn the_report_of_a_spinning_thread_has_its_flame_graph() {
-    let Some(chromium) = chromium_or_skip("report of a spin") else { return };
+    let Some(chromium) = runtime_or_skip("report of a spin", "chromium") else { return };
     let Some(_cpu) = bpf_alone_or_skip("report of a spin") else { return };
     let dir = scratch("see-spin");
     observe(&dir, &["--hang-after", "2", "--timeout", "60"], &[workload("spin_named").to_str().unwrap()]);
@@ -99,7 +99,7 @@ fn the_report_of_a_spinning_thread_has_its_flame_graph() {
 
 #[test]
 fn the_report_of_the_data_limit_demo_marks_the_failed_mprotect() {
-    let Some(chromium) = chromium_or_skip("report of the demo") else { return };
+    let Some(chromium) = runtime_or_skip("report of the demo", "chromium") else { return };
     let Some(_cpu) = bpf_or_skip("report of the demo") else { return };
     let dir = scratch("see-data");
     observe(&dir, &[], &["prlimit", "--data=41943040", workload("threads").to_str().unwrap(), "8"]);

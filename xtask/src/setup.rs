@@ -1,6 +1,5 @@
 //! Installing what a fresh machine lacks, each step skipped when already done: the rust-src
-//! component, LLVM 22 development files, bpf-linker built against them, bpftool, Chromium (the
-//! tests render report.html in it) and a tracefs mount.
+//! component, LLVM 22 development files, bpf-linker built against them, and a tracefs mount.
 use std::{path::Path, process::Command};
 
 use anyhow::{bail, Result};
@@ -76,14 +75,30 @@ fn bpftool() -> Result<()> {
     run(Command::new("apt-get").args(["install", "-y", "-qq", "bpftool"]).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-/// Chromium: the tests open report.html in it, headless.
-fn chromium() -> Result<()> {
-    if have("chromium") || !is_root() {
+/// The runtimes of the e2e corpus (tests/workloads/): each Debian package whose program is
+/// missing (python3 is part of the base system).
+fn runtimes() -> Result<()> {
+    let missing: Vec<&str> = [
+        ("javac", "openjdk-17-jdk-headless"),
+        ("go", "golang-go"),
+        ("ocamlopt", "ocaml-nox"),
+        ("node", "nodejs"),
+        // Also the browser the tests open report.html in.
+        ("chromium", "chromium"),
+    ]
+    .into_iter()
+    .filter(|(program, _)| !have(program))
+    .map(|(_, package)| package)
+    .collect();
+    if missing.is_empty() || !is_root() {
         return Ok(());
     }
-    eprintln!("setup: installing chromium (the tests render report.html headless)");
+    eprintln!("setup: installing the corpus runtimes: {}", missing.join(" "));
     run(Command::new("apt-get").args(["update", "-qq"]))?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// Everything the build and the BPF tests need, installed when missing.
@@ -91,7 +106,7 @@ pub fn ensure() -> Result<()> {
     rust_src()?;
     bpf_linker()?;
     bpftool()?;
-    chromium()?;
+    runtimes()?;
     tracefs();
     Ok(())
 }

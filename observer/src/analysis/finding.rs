@@ -3,9 +3,12 @@
 pub use observer_common::Signature;
 use serde::{Deserialize, Serialize};
 
+use super::causes::Verdict;
 use crate::{event::Event, processes::ProcessBook, render};
 
-pub const CLASSIFICATION_SCHEMA: u32 = 1;
+/// 2: findings carry `id` and `caused_by`, and the classification its `verdict`. Schema 1 files
+/// (without them) still read.
+pub const CLASSIFICATION_SCHEMA: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,18 +79,50 @@ pub enum Cause {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
+    /// `F1`, `F2`...: the finding's place in the report, root causes first.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     pub signature: Signature,
     pub severity: Severity,
     pub pid: u32,
     pub tid: u32,
     pub summary: String,
     pub evidence: Vec<Evidence>,
+    /// Other processes the same finding covers (one limit hit by many processes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<u32>,
+    /// Ids of the findings that led to this one (a clone failure before the trap that followed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caused_by: Vec<String>,
     /// Not part of `classification.json` (schema 1): read in process, by `observer watch`.
     #[serde(skip)]
     pub cause: Option<Cause>,
 }
 
 impl Finding {
+    /// A finding with no links yet (the linking pass gives ids and causes).
+    pub fn new(
+        signature: Signature,
+        severity: Severity,
+        pid: u32,
+        tid: u32,
+        summary: impl Into<String>,
+        evidence: Vec<Evidence>,
+    ) -> Self {
+        Finding {
+            id: String::new(),
+            signature,
+            severity,
+            pid,
+            tid,
+            summary: summary.into(),
+            evidence,
+            processes: Vec::new(),
+            caused_by: Vec::new(),
+            cause: None,
+        }
+    }
+
     fn first_ts(&self) -> u64 {
         self.evidence.iter().filter_map(|e| e.ts_ns).min().unwrap_or(u64::MAX)
     }
@@ -96,13 +131,16 @@ impl Finding {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Classification {
     pub schema: u32,
+    /// The root cause and its chain; absent when nothing above info was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
     pub findings: Vec<Finding>,
 }
 
 impl Classification {
-    /// Orders findings most severe first, then by when their evidence starts, so the same capture
-    /// always gives the same file.
-    pub fn new(mut findings: Vec<Finding>) -> Self {
+    /// Links causes to consequences and orders the findings root cause first (then most severe,
+    /// then by when their evidence starts), so the same capture always gives the same file.
+    pub fn new(mut findings: Vec<Finding>, book: &ProcessBook) -> Self {
         findings.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -110,7 +148,8 @@ impl Classification {
                 .then(a.signature.cmp(&b.signature))
                 .then(a.tid.cmp(&b.tid))
         });
-        Classification { schema: CLASSIFICATION_SCHEMA, findings }
+        let verdict = super::causes::link(&mut findings, book);
+        Classification { schema: CLASSIFICATION_SCHEMA, verdict, findings }
     }
 
     pub fn has(&self, signature: Signature) -> bool {

@@ -1,11 +1,15 @@
 //! Diagnosis: classifiers read the decoded event stream (live or replayed, the same way) plus the
 //! preflight snapshot, and say what happened as findings with evidence.
+pub mod causes;
 pub mod classifiers;
+pub mod failure_facts;
 pub mod finding;
 pub mod mappings;
 pub mod report;
 pub mod snapshot;
 pub mod waitfor;
+
+use failure_facts::FailureFacts;
 
 use crate::{
     analysis::snapshot::StuckSnapshot,
@@ -26,6 +30,8 @@ pub struct Context<'a> {
     pub preflight: Option<&'a Preflight>,
     /// The stuck snapshot, when one was taken (timeout or no progress).
     pub stuck: Option<&'a StuckSnapshot>,
+    /// What the kernel said about failing tasks when their failures arrived.
+    pub failures: &'a [FailureFacts],
 }
 
 impl Context<'_> {
@@ -65,7 +71,7 @@ impl Analyzer {
             let found = c.finish(cx, &findings);
             findings.extend(found);
         }
-        Classification::new(findings)
+        Classification::new(findings, cx.book)
     }
 }
 
@@ -76,6 +82,7 @@ pub fn analyze_source(
     header: &LogHeader,
     preflight: Option<&Preflight>,
     stuck: Option<&StuckSnapshot>,
+    failures: &[FailureFacts],
 ) -> Result<(Classification, ProcessBook), SourceError> {
     let mut book = ProcessBook::default();
     seed_book(&mut book, header);
@@ -86,13 +93,13 @@ pub fn analyze_source(
         let more = source.read_batch(&mut batch)?;
         for event in &batch {
             book.observe(event);
-            analyzer.observe(event, &Context { book: &book, header, preflight, stuck });
+            analyzer.observe(event, &Context { book: &book, header, preflight, stuck, failures });
         }
         if !more {
             break;
         }
     }
-    let classification = analyzer.finish(&Context { book: &book, header, preflight, stuck });
+    let classification = analyzer.finish(&Context { book: &book, header, preflight, stuck, failures });
     Ok((classification, book))
 }
 

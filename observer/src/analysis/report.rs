@@ -10,12 +10,17 @@ pub fn to_json(c: &Classification) -> String {
     crate::rundir::json_text(c).expect("findings serialize")
 }
 
-/// The verdict: the most severe finding, or that nothing went wrong.
+/// The verdict: the root cause and what followed from it, or that nothing went wrong.
 pub fn verdict(c: &Classification) -> String {
-    match c.findings.first() {
-        Some(f) if f.severity > Severity::Info => format!("{} [{}] {}", f.severity.as_str(), f.signature, f.summary),
-        Some(_) => "no failure found (informational findings below)".into(),
-        None => "no failure found".into(),
+    let root = c.verdict.as_ref().and_then(|v| c.findings.iter().find(|f| f.id == v.root).map(|f| (v, f)));
+    match (root, c.findings.first()) {
+        (Some((v, f)), _) => format!("{} [{}] {}", v.severity.as_str(), f.signature, v.text),
+        // A schema 1 classification: the most severe finding.
+        (None, Some(f)) if c.verdict.is_none() && f.severity > Severity::Info && f.id.is_empty() => {
+            format!("{} [{}] {}", f.severity.as_str(), f.signature, f.summary)
+        }
+        (None, Some(_)) => "no failure found (informational findings below)".into(),
+        (None, None) => "no failure found".into(),
     }
 }
 
@@ -30,15 +35,18 @@ pub fn finding_lines(c: &Classification) -> Vec<String> {
 pub fn to_text(c: &Classification) -> String {
     let mut out = format!("verdict: {}\n", verdict(c));
     for (i, f) in c.findings.iter().enumerate() {
+        let id = if f.id.is_empty() { format!("{}.", i + 1) } else { format!("{}.", f.id) };
         out.push_str(&format!(
-            "\n{}. {} [{}] pid {} tid {}\n   {}\n",
-            i + 1,
+            "\n{id} {} [{}] pid {} tid {}\n   {}\n",
             f.severity.as_str(),
             f.signature,
             f.pid,
             f.tid,
             f.summary
         ));
+        if !f.caused_by.is_empty() {
+            out.push_str(&format!("   caused by: {}\n", f.caused_by.join(", ")));
+        }
         if !f.evidence.is_empty() {
             out.push_str("   evidence:\n");
             for e in &f.evidence {

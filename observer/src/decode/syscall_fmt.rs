@@ -16,6 +16,8 @@ pub const PROT_READ: u64 = 0x1;
 pub const PROT_WRITE: u64 = 0x2;
 /// `mmap` flag glibc and others set on thread stacks.
 pub const MAP_STACK: u64 = 0x2_0000;
+pub const MAP_PRIVATE: u64 = 0x2;
+pub const MAP_ANONYMOUS: u64 = 0x20;
 /// `mmap` flag: place exactly at `addr` but fail rather than replace an existing mapping.
 pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 
@@ -714,8 +716,6 @@ mod tests {
         -i64::from(errno)
     }
 
-    const MAP_PRIVATE: u64 = 0x2;
-    const MAP_ANONYMOUS: u64 = 0x20;
     const CLONE_THREAD_FLAGS: u64 = 0x3d0f00;
 
     #[test]

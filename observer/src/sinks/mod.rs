@@ -7,8 +7,15 @@ pub mod trace_files;
 
 use std::{io, path::Path};
 
+use observer_common::syscalls::Syscall;
+
 use crate::{
-    analysis::{seed_book, snapshot::StuckSnapshot, Analyzer, Classification, Context},
+    analysis::{
+        failure_facts::{self, FailureFacts, Shortage},
+        seed_book,
+        snapshot::StuckSnapshot,
+        Analyzer, Classification, Context,
+    },
     event::Event,
     eventlog::{EventLogWriter, LogHeader},
     preflight::Preflight,
@@ -28,6 +35,24 @@ pub struct Pipeline {
     analyzer: Analyzer,
     header: LogHeader,
     preflight: Option<Preflight>,
+    /// The first failure of each kind per process, with the task's cgroups and limits read as it
+    /// arrived.
+    failures: Vec<FailureFacts>,
+}
+
+/// What a failed record was short of, if it is a failure worth explaining.
+fn shortage(event: &Event) -> Option<Shortage> {
+    let Event::Syscall(e) = event else { return None };
+    if !crate::event::returned(e) {
+        return None;
+    }
+    match (Syscall::from_nr(e.nr), crate::decode::is_error_return(e.ret)) {
+        (Some(Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork), Some(libc::EAGAIN)) => {
+            Some(Shortage::Tasks)
+        }
+        (Some(Syscall::Mmap | Syscall::Mprotect | Syscall::Brk), Some(libc::ENOMEM)) => Some(Shortage::Memory),
+        _ => None,
+    }
 }
 
 impl Pipeline {
@@ -43,7 +68,36 @@ impl Pipeline {
             analyzer: Analyzer::default(),
             header,
             preflight,
+            failures: Vec::new(),
         }
+    }
+
+    /// Reads the failing task's cgroups and limits the first time a process fails for want of a
+    /// resource (rare, so reading /proc here costs the traced program nothing).
+    fn note_failure(&mut self, event: &Event) {
+        let Some(shortage) = shortage(event) else { return };
+        let h = event.header();
+        if self.failures.iter().any(|f| f.pid == h.tgid && f.shortage == Some(shortage)) {
+            return;
+        }
+        // A process that died at once cannot be read; its parent's cgroups are the ones it was
+        // forked into.
+        let mut from = Some(h.tgid);
+        let mut facts =
+            FailureFacts { pid: h.tgid, tid: h.tid, shortage: Some(shortage), ts_ns: h.ts_ns, ..Default::default() };
+        for _ in 0..8 {
+            let Some(pid) = from else { break };
+            let (cgroups, limits) = Preflight::task_limits(pid);
+            if !cgroups.is_empty() {
+                facts.read = true;
+                facts.read_from = (pid != h.tgid).then_some(pid);
+                facts.cgroups = cgroups;
+                facts.limits = limits;
+                break;
+            }
+            from = self.book.process(pid).and_then(|p| p.parent);
+        }
+        self.failures.push(facts);
     }
 
     pub fn handle_batch(&mut self, events: &[Event]) -> io::Result<()> {
@@ -54,8 +108,14 @@ impl Pipeline {
             }
             self.book.observe(event);
             self.stats.observe(event, arrived);
-            let cx =
-                Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref(), stuck: None };
+            self.note_failure(event);
+            let cx = Context {
+                book: &self.book,
+                header: &self.header,
+                preflight: self.preflight.as_ref(),
+                stuck: None,
+                failures: &self.failures,
+            };
             self.analyzer.observe(event, &cx);
         }
         if let Some(log) = self.log.as_mut() {
@@ -137,7 +197,14 @@ impl Pipeline {
         };
         self.render_traces()?;
         let analyzer = std::mem::take(&mut self.analyzer);
-        let cx = Context { book: &self.book, header: &self.header, preflight: self.preflight.as_ref(), stuck };
+        failure_facts::write(&self.dir, &self.failures)?;
+        let cx = Context {
+            book: &self.book,
+            header: &self.header,
+            preflight: self.preflight.as_ref(),
+            stuck,
+            failures: &self.failures,
+        };
         Ok((records, analyzer.finish(&cx)))
     }
 }

@@ -280,6 +280,9 @@ mod tests {
             summary: String::new(),
             evidence: vec![],
             cause: Some(Cause::Signal { sig, sender: Some(1) }),
+            id: String::new(),
+            caused_by: Vec::new(),
+            processes: Vec::new(),
         }
     }
 

@@ -20,6 +20,9 @@ impl Classifier for ExitNonzero {
         }
         vec![Finding {
             cause: None,
+            id: String::new(),
+            caused_by: Vec::new(),
+            processes: Vec::new(),
             signature: Signature::ExitNonzero,
             severity: Severity::Info,
             pid,

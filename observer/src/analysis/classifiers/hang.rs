@@ -125,6 +125,9 @@ fn blocked(snap: &StuckSnapshot) -> Option<Finding> {
     let (p, t) = threads[0];
     Some(Finding {
         cause: None,
+        id: String::new(),
+        caused_by: Vec::new(),
+        processes: Vec::new(),
         signature: Signature::HangBlocked,
         severity: Severity::Warning,
         pid: p.pid,
@@ -158,6 +161,9 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
             evidence.extend(t.samples.iter().take(5).map(|(f, n)| fact(format!("sampled {n} x {f}"))));
             Finding {
                 cause: None,
+                id: String::new(),
+                caused_by: Vec::new(),
+                processes: Vec::new(),
                 signature: Signature::HangSpinning,
                 severity: Severity::Error,
                 pid: p.pid,
@@ -184,6 +190,9 @@ fn stopped_processes(snap: &StuckSnapshot, earlier: &[Finding]) -> Vec<Finding> 
             let t = p.threads.first();
             Finding {
                 cause: None,
+                id: String::new(),
+                caused_by: Vec::new(),
+                processes: Vec::new(),
                 signature: Signature::HangStopped,
                 severity: Severity::Error,
                 pid: p.pid,
@@ -256,15 +265,14 @@ fn waiting_on_hung_children(snap: &StuckSnapshot) -> Vec<Finding> {
             };
         }
         if all_hung && chain.len() > 1 {
-            out.push(Finding {
-                cause: None,
-                signature: Signature::HangWaitingChild,
-                severity: Severity::Error,
-                pid: p.pid,
-                tid: t.tid,
-                summary: chain.join(", which "),
+            out.push(Finding::new(
+                Signature::HangWaitingChild,
+                Severity::Error,
+                p.pid,
+                t.tid,
+                chain.join(", which "),
                 evidence,
-            });
+            ));
         }
     }
     out
@@ -320,15 +328,14 @@ fn deadlock_finding(
         evidence.extend(t.user_frames.iter().take(6).map(|f| fact(format!("thread {tid} at {f}"))));
     }
     let (p, _) = threads[&cycle[0]];
-    Finding {
-        cause: None,
-        signature: Signature::Deadlock,
-        severity: Severity::Error,
-        pid: p.pid,
-        tid: cycle[0],
-        summary: format!("{} threads wait on each other's mutexes: {}", cycle.len(), parts.join("; ")),
+    Finding::new(
+        Signature::Deadlock,
+        Severity::Error,
+        p.pid,
+        cycle[0],
+        format!("{} threads wait on each other's mutexes: {}", cycle.len(), parts.join("; ")),
         evidence,
-    }
+    )
 }
 
 #[cfg(test)]

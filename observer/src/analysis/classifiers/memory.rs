@@ -10,8 +10,11 @@ use observer_common::{
 
 use super::human_bytes;
 use crate::{
-    analysis::{Classifier, Context, Evidence, Finding, Severity, Signature},
-    decode::{is_error_return, MAP_FIXED_NOREPLACE, MAP_STACK, PROT_READ, PROT_WRITE},
+    analysis::{
+        failure_facts::{self, Shortage},
+        Classifier, Context, Evidence, Finding, Severity, Signature,
+    },
+    decode::{is_error_return, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_STACK, PROT_READ, PROT_WRITE},
     event::{returned, Event},
 };
 
@@ -57,9 +60,61 @@ pub(crate) fn limit_fact(
         );
         return Some((change.value, Evidence::fact("capture", text)));
     }
+    let at_failure = failure_facts::find_inherited(cx.failures, tgid, Shortage::Memory, |p| {
+        cx.book.process(p).and_then(|p| p.parent)
+    })
+    .and_then(|f| f.limit(proc_name));
+    if let Some(soft) = at_failure.and_then(|l| l.soft) {
+        let text = format!("{label} soft limit {} when the failure arrived", show(soft));
+        return Some((soft, Evidence::fact("failure", text)));
+    }
     let limit = cx.preflight?.limit(proc_name)?;
     let soft = limit.soft?;
     Some((soft, Evidence::fact("preflight", format!("{label} soft limit {} when the command started", show(soft)))))
+}
+
+/// Why a mapping of `bytes` could not be made: the limits that count it, with their evidence.
+/// RLIMIT_DATA counts private writable mappings only; RLIMIT_AS and the map count count them all.
+fn mapping_limits(cx: &Context<'_>, pid: u32, writable: bool, bytes: u64) -> (Vec<String>, Vec<Evidence>) {
+    let mut why = Vec::new();
+    let mut evidence = Vec::new();
+    if writable {
+        if let Some((soft, fact)) = limit_fact(cx, pid, RLIMIT_DATA, "Max data size", "RLIMIT_DATA") {
+            why.push(format!(
+                "RLIMIT_DATA is {} and counts private writable mappings, so {} more did not fit",
+                human_bytes(soft),
+                human_bytes(bytes)
+            ));
+            evidence.push(fact);
+        }
+    }
+    if let Some((soft, fact)) = limit_fact(cx, pid, RLIMIT_AS, "Max address space", "RLIMIT_AS") {
+        why.push(format!("RLIMIT_AS is {}", human_bytes(soft)));
+        evidence.push(fact);
+    }
+    if let Some(pf) = cx.preflight {
+        if writable && pf.sysctl("vm.overcommit_memory") == Some("2") {
+            let (limit, committed) = (pf.meminfo.commit_limit_kb, pf.meminfo.committed_as_kb);
+            why.push(format!(
+                "vm.overcommit_memory=2 (strict): CommitLimit {} kB, Committed_AS {} kB at start",
+                limit.map_or("?".into(), |v| v.to_string()),
+                committed.map_or("?".into(), |v| v.to_string())
+            ));
+            evidence.push(Evidence::fact(
+                "preflight",
+                format!("vm.overcommit_memory=2, CommitLimit {limit:?} kB, Committed_AS {committed:?} kB"),
+            ));
+        }
+        if let Some(max) = pf.sysctl("vm.max_map_count") {
+            evidence.push(Evidence::fact("preflight", format!("vm.max_map_count = {max}")));
+            if why.is_empty() {
+                why.push(format!(
+                    "no RLIMIT_AS or RLIMIT_DATA; the mapping count may have reached vm.max_map_count ({max})"
+                ));
+            }
+        }
+    }
+    (why, evidence)
 }
 
 /// `mmap(MAP_STACK) = base` then `mprotect(base.., PROT_READ|PROT_WRITE) = -ENOMEM` in one thread.
@@ -140,6 +195,9 @@ impl Classifier for StackCommit {
                 let times = if count > 1 { format!(" ({count} times)") } else { String::new() };
                 Finding {
                     cause: None,
+                    id: String::new(),
+                    caused_by: Vec::new(),
+                    processes: Vec::new(),
                     signature: Signature::PthreadStackMprotectEnomem,
                     severity: Severity::Error,
                     pid,
@@ -157,7 +215,8 @@ impl Classifier for StackCommit {
 /// `mmap(..., MAP_STACK, ...) = -ENOMEM`: no address space left for a thread stack.
 #[derive(Default)]
 pub struct StackMap {
-    failures: Vec<(u32, u32, Evidence, u64)>,
+    /// (pid, tid, first failure, bytes asked, mapped writable).
+    failures: Vec<(u32, u32, Evidence, u64, bool)>,
     count: HashMap<u32, u32>,
 }
 
@@ -168,7 +227,8 @@ impl Classifier for StackMap {
                 let n = self.count.entry(e.header.tid).or_default();
                 *n += 1;
                 if *n == 1 {
-                    self.failures.push((e.header.tgid, e.header.tid, cx.evidence(event), e.args[1]));
+                    let writable = e.args[2] & PROT_WRITE != 0;
+                    self.failures.push((e.header.tgid, e.header.tid, cx.evidence(event), e.args[1], writable));
                 }
             }
         }
@@ -177,34 +237,85 @@ impl Classifier for StackMap {
     fn finish(&mut self, cx: &Context<'_>, _: &[Finding]) -> Vec<Finding> {
         std::mem::take(&mut self.failures)
             .into_iter()
-            .map(|(pid, tid, first, len)| {
+            .map(|(pid, tid, first, len, writable)| {
+                let (why, facts) = mapping_limits(cx, pid, writable, len);
                 let mut evidence = vec![first];
-                let mut why = Vec::new();
-                if let Some((soft, fact)) = limit_fact(cx, pid, RLIMIT_AS, "Max address space", "RLIMIT_AS") {
-                    why.push(format!("RLIMIT_AS is {}", human_bytes(soft)));
-                    evidence.push(fact);
-                }
-                if let Some(max) = cx.preflight.and_then(|p| p.sysctl("vm.max_map_count")) {
-                    evidence.push(Evidence::fact("preflight", format!("vm.max_map_count = {max}")));
-                    if why.is_empty() {
-                        why.push(format!("no RLIMIT_AS; the mapping count may have reached vm.max_map_count ({max})"));
-                    }
-                }
+                evidence.extend(facts);
                 let count = self.count[&tid];
                 let times = if count > 1 { format!(" ({count} times)") } else { String::new() };
+                // A stack mapped read-write at once (guard size 0, as the JVM asks) is charged to
+                // RLIMIT_DATA; a PROT_NONE one only to the address space.
+                let what = if writable {
+                    "the stack is mapped read-write at once (no guard page), so it counts as data"
+                } else {
+                    "the address space is exhausted"
+                };
                 let why = if why.is_empty() { String::new() } else { format!("; {}", why.join(", ")) };
-                Finding {
-                    cause: None,
-                    signature: Signature::PthreadStackMmapEnomem,
-                    severity: Severity::Error,
+                Finding::new(
+                    Signature::PthreadStackMmapEnomem,
+                    Severity::Error,
                     pid,
                     tid,
-                    summary: format!(
-                        "thread {tid} could not map a {} thread stack (mmap MAP_STACK = ENOMEM){times}: the address space is exhausted, so pthread_create returned EAGAIN{why}",
+                    format!(
+                        "thread {tid} could not map a {} thread stack (mmap MAP_STACK = ENOMEM){times}: {what}, so pthread_create returned EAGAIN{why}",
                         human_bytes(len)
                     ),
                     evidence,
-                }
+                )
+            })
+            .collect()
+    }
+}
+
+/// `mmap(..., PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS) = -ENOMEM` for memory other than a thread
+/// stack: a heap arena (Go, the JVM's malloc), under a data or address-space limit.
+#[derive(Default)]
+pub struct MapFailure {
+    /// Per process: (first failing thread, its evidence, bytes asked, failures).
+    failures: Vec<(u32, u32, Evidence, u64)>,
+    count: HashMap<u32, u32>,
+}
+
+impl Classifier for MapFailure {
+    fn observe(&mut self, event: &Event, cx: &Context<'_>) {
+        let Some(e) = syscall(event, Syscall::Mmap) else { return };
+        let private_anon = e.args[3] & (MAP_PRIVATE | MAP_ANONYMOUS) == (MAP_PRIVATE | MAP_ANONYMOUS);
+        let stack_or_probe = e.args[3] & (MAP_STACK | MAP_FIXED_NOREPLACE) != 0;
+        if !private_anon || stack_or_probe || e.args[2] & PROT_WRITE == 0 || is_error_return(e.ret) != Some(ENOMEM) {
+            return;
+        }
+        let n = self.count.entry(e.header.tgid).or_default();
+        *n += 1;
+        if *n == 1 {
+            self.failures.push((e.header.tgid, e.header.tid, cx.evidence(event), e.args[1]));
+        }
+    }
+
+    fn finish(&mut self, cx: &Context<'_>, _: &[Finding]) -> Vec<Finding> {
+        std::mem::take(&mut self.failures)
+            .into_iter()
+            .map(|(pid, tid, first, len)| {
+                let (why, facts) = mapping_limits(cx, pid, true, len);
+                let mut evidence = vec![first];
+                evidence.extend(facts);
+                let count = self.count[&pid];
+                let times = if count > 1 { format!(" ({count} times in the process)") } else { String::new() };
+                let why = if why.is_empty() {
+                    "no limit the capture knows explains it (check the memory cgroup and commit headroom)".to_string()
+                } else {
+                    why.join(", ")
+                };
+                Finding::new(
+                    Signature::MmapEnomem,
+                    Severity::Error,
+                    pid,
+                    tid,
+                    format!(
+                        "thread {tid} could not map {} of private writable memory (mmap = ENOMEM){times}: {why}",
+                        human_bytes(len)
+                    ),
+                    evidence,
+                )
             })
             .collect()
     }
@@ -235,6 +346,9 @@ impl Classifier for VaProbe {
             .into_iter()
             .map(|(pid, tid, evidence)| Finding {
                 cause: None,
+                id: String::new(),
+                caused_by: Vec::new(),
+                processes: Vec::new(),
                 signature: Signature::VaProbeEnomem,
                 severity: Severity::Info,
                 pid,

@@ -15,6 +15,7 @@ pub fn all() -> Vec<Box<dyn Classifier>> {
     vec![
         Box::new(memory::StackCommit::default()),
         Box::new(memory::StackMap::default()),
+        Box::new(memory::MapFailure::default()),
         Box::new(memory::VaProbe::default()),
         Box::new(tasks::CloneEagain::default()),
         Box::new(signals::FatalSignal::default()),

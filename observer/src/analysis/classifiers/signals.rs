@@ -90,7 +90,7 @@ impl Classifier for FatalSignal {
 
     fn finish(&mut self, cx: &Context<'_>, _: &[Finding]) -> Vec<Finding> {
         let observer_pid = cx.header.observer_pid;
-        std::mem::take(&mut self.ended)
+        let ended: Vec<(Option<(i32, i32)>, Finding)> = std::mem::take(&mut self.ended)
             .into_iter()
             .map(|(pid, exit_tid, sig, exit_evidence, exit, during_stop)| {
                 let comm = cx.book.comm(pid).to_string();
@@ -136,11 +136,50 @@ impl Classifier for FatalSignal {
                     ProcessExit::Signal { sender: Some(s), .. } if s.is_process() => Some(s.tgid),
                     _ => None,
                 };
-                let cause = Some(Cause::Signal { sig, sender });
-                Finding { signature: Signature::FatalSignal, severity, pid, tid, summary, evidence, cause }
+                let mut finding = Finding::new(Signature::FatalSignal, severity, pid, tid, summary, evidence);
+                finding.cause = Some(Cause::Signal { sig, sender });
+                let trap = self
+                    .faults
+                    .get(&(pid, sig))
+                    .and_then(|(_, code, ..)| trap_instruction(sig, *code).map(|_| (sig, *code)));
+                (trap, finding)
             })
-            .collect()
+            .collect();
+        merge_traps(ended)
     }
+}
+
+/// Many processes that trap the same way (a browser's children each failing the same CHECK) are
+/// one finding: the first, with the others named.
+fn merge_traps(ended: Vec<(Option<(i32, i32)>, Finding)>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    let mut by_trap: HashMap<(i32, i32), usize> = HashMap::new();
+    for (trap, finding) in ended {
+        let Some(key) = trap else {
+            out.push(finding);
+            continue;
+        };
+        match by_trap.get(&key) {
+            Some(&first) => out[first].processes.push(finding.pid),
+            None => {
+                by_trap.insert(key, out.len());
+                out.push(finding);
+            }
+        }
+    }
+    for f in &mut out {
+        if !f.processes.is_empty() {
+            let others: Vec<String> = f.processes.iter().take(10).map(|p| p.to_string()).collect();
+            let more = if f.processes.len() > 10 { ", ..." } else { "" };
+            f.summary = format!(
+                "{} processes trapped the same way; the first: {} (the others: pids {}{more})",
+                f.processes.len() + 1,
+                f.summary,
+                others.join(", ")
+            );
+        }
+    }
+    out
 }
 
 /// Stops: the default action of SIGTTIN / SIGTTOU / SIGTSTP, and SIGSTOP always.
@@ -190,15 +229,7 @@ impl Classifier for JobControlStop {
                     libc::SIGTSTP => ": a terminal stop (Ctrl-Z) or a SIGTSTP sent to it",
                     _ => ": SIGSTOP cannot be caught; something must send SIGCONT",
                 };
-                Finding {
-                    cause: None,
-                    signature: Signature::JobControlStop,
-                    severity: Severity::Warning,
-                    pid,
-                    tid,
-                    summary: format!("process {pid} ({comm}) was stopped by {} from {by}{why}", name(sig)),
-                    evidence,
-                }
+                Finding::new(Signature::JobControlStop, Severity::Warning, pid, tid, format!("process {pid} ({comm}) was stopped by {} from {by}{why}", name(sig)), evidence)
             })
             .collect()
     }

@@ -108,9 +108,10 @@ pub fn classify_with(events: &[Event], preflight: Option<Preflight>, stuck: Opti
     let mut analyzer = Analyzer::default();
     for e in events {
         book.observe(e);
-        analyzer.observe(e, &Context { book: &book, header: &header, preflight: preflight.as_ref(), stuck });
+        analyzer
+            .observe(e, &Context { book: &book, header: &header, preflight: preflight.as_ref(), stuck, failures: &[] });
     }
-    analyzer.finish(&Context { book: &book, header: &header, preflight: preflight.as_ref(), stuck })
+    analyzer.finish(&Context { book: &book, header: &header, preflight: preflight.as_ref(), stuck, failures: &[] })
 }
 
 /// The single finding of `signature`.
