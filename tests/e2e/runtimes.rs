@@ -54,7 +54,7 @@ fn first(c: &Classification) -> &Finding {
 }
 
 fn finding<'a>(c: &'a Classification, signature: &str) -> &'a Finding {
-    c.findings.iter().find(|f| f.signature == signature).unwrap_or_else(|| panic!("no {signature} in {c:#?}"))
+    c.findings.iter().find(|f| f.signature.name() == signature).unwrap_or_else(|| panic!("no {signature} in {c:#?}"))
 }
 
 /// A healthy run: it ended as `exit` says, nothing above an informational finding, and the verdict
@@ -78,7 +78,7 @@ fn assert_hang_naming(dir: &Path, tids: &[u32]) -> Finding {
     assert!(dir.join("stuck.txt").exists());
     let c = classification(dir);
     let f = first(&c);
-    assert!(["deadlock", "hang-blocked"].contains(&f.signature.as_str()), "the verdict is the hang: {c:#?}");
+    assert!(["deadlock", "hang-blocked"].contains(&f.signature.name()), "the verdict is the hang: {c:#?}");
     for &tid in tids {
         assert!(names_thread(&f.summary, tid), "thread {tid} named in: {}", f.summary);
     }
@@ -276,7 +276,7 @@ fn c_relocking_a_held_mutex_is_a_deadlock_on_itself() {
     observe(&dir, HANG, &[path_str(&workload("mutex_relock"))]);
     let worker = printed_tid(&dir, "worker");
     let f = assert_hang_naming(&dir, &[worker]);
-    assert_eq!(f.signature, "deadlock", "{f:#?}");
+    assert_eq!(f.signature.name(), "deadlock", "{f:#?}");
     assert!(f.summary.contains(&format!("held by thread {worker}")), "{}", f.summary);
     assert!(f.summary.contains("bump_counter_locked"), "the relocking function named in: {}", f.summary);
 }
@@ -324,12 +324,12 @@ fn python_two_threads_spinning_on_the_gil_are_both_spinning() {
     assert!(printed(&dir).lines().any(|l| l == "hung"), "{}", printed(&dir));
     assert_eq!(summary(&dir)["stopped_by"], "no progress for 2s", "verdict: {}", verdict_line(&dir));
     let c = classification(&dir);
-    assert_eq!(first(&c).signature, "hang-spinning", "the verdict is the spin: {c:#?}");
+    assert_eq!(first(&c).signature.name(), "hang-spinning", "the verdict is the spin: {c:#?}");
     for tid in spinners {
         assert!(
             c.findings
                 .iter()
-                .any(|f| f.signature == "hang-spinning" && (f.tid == tid || names_thread(&f.summary, tid))),
+                .any(|f| f.signature.name() == "hang-spinning" && (f.tid == tid || names_thread(&f.summary, tid))),
             "spinner {tid} found spinning: {c:#?}"
         );
     }
@@ -344,19 +344,22 @@ fn assert_clone_eagain_in_pids_cgroup(dir: &Path, max: u32) {
     let f = finding(&c, "clone-eagain");
     assert!(evidence_has(f, "= -1 EAGAIN"), "{f:#?}");
     assert!(f.summary.contains(&format!("allows {max} tasks")), "the pids cgroup named in: {}", f.summary);
-    assert_eq!(first(&c).signature, "clone-eagain", "the verdict is the failed clone: {c:#?}");
-    assert!(!c.findings.iter().any(|f| f.signature == "exit-nonzero"), "the exit is explained: {c:#?}");
+    assert_eq!(first(&c).signature.name(), "clone-eagain", "the verdict is the failed clone: {c:#?}");
+    assert!(!c.findings.iter().any(|f| f.signature.name() == "exit-nonzero"), "the exit is explained: {c:#?}");
 }
 
 /// The verdict is an ENOMEM finding that names RLIMIT_DATA (`mib` MiB), not the address space.
 fn assert_enomem_naming_rlimit_data(dir: &Path, mib: u32) -> Finding {
     let c = classification(dir);
     let f = first(&c);
-    assert!(f.signature.ends_with("-enomem") && f.severity >= Severity::Error, "the verdict is the ENOMEM: {c:#?}");
+    assert!(
+        f.signature.name().ends_with("-enomem") && f.severity >= Severity::Error,
+        "the verdict is the ENOMEM: {c:#?}"
+    );
     assert!(evidence_has(f, "= -1 ENOMEM"), "{f:#?}");
     assert!(f.summary.contains(&format!("RLIMIT_DATA is {mib} MiB")), "RLIMIT_DATA named in: {}", f.summary);
     assert!(!f.summary.contains("RLIMIT_AS"), "not blamed on the address space: {}", f.summary);
-    assert!(!c.findings.iter().any(|f| f.signature == "exit-nonzero"), "the exit is explained: {c:#?}");
+    assert!(!c.findings.iter().any(|f| f.signature.name() == "exit-nonzero"), "the exit is explained: {c:#?}");
     f.clone()
 }
 
@@ -414,7 +417,7 @@ fn rust_spawn_under_rlimit_data_is_a_stack_enomem_naming_rlimit_data() {
     let out = observe(&dir, ENDS, &["env", "-u", "RUST_BACKTRACE", "prlimit", "--data=41943040", path_str(&bin)]);
     assert_eq!(out.status.code(), Some(101), "the spawn panicked");
     let f = assert_enomem_naming_rlimit_data(&dir, 40);
-    assert_eq!(f.signature, "pthread-stack-mprotect-enomem", "{f:#?}");
+    assert_eq!(f.signature.name(), "pthread-stack-mprotect-enomem", "{f:#?}");
 }
 
 #[test]
