@@ -45,10 +45,11 @@ fn open_report(chromium: &Path, dir: &Path, name: &str) -> RenderedPage {
     assert!(page.dom.contains("<div id=\"page-errors\" hidden=\"\"></div>"), "the page reported an error");
     let c = classification(dir);
     let verdict = page.dom.split("<section id=\"verdict\">").nth(1).expect("a verdict section");
-    if let Some(top) = c.findings.first().filter(|f| f.severity > observer::analysis::Severity::Info) {
-        assert!(verdict.starts_with("<div class=\"verdict sev-"), "{verdict}");
+    if let Some(v) = &c.verdict {
+        let root = c.findings.iter().find(|f| f.id == v.root).unwrap();
+        assert!(verdict.starts_with(&format!("<div class=\"verdict sev-{}\">", v.severity.as_str())), "{verdict}");
         let head = &verdict[..verdict.find("</section>").unwrap()];
-        assert!(head.contains(top.signature.name()) && head.contains(&html_escape(&top.summary)), "{head}");
+        assert!(head.contains(root.signature.name()) && head.contains(&html_escape(&v.text)), "{head}");
     }
     let shown: Vec<u32> = lanes(&page.dom).iter().map(|l| l.0).collect();
     let unique: BTreeSet<u32> = shown.iter().copied().collect();

@@ -46,9 +46,14 @@ fn script_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).expect("plain data serializes").replace('<', "\\u003c")
 }
 
-/// The verdict and the findings that led to it, verdict first. Empty when nothing went wrong.
+/// The verdict's chain: its root cause, then the consequences in the order they happened. Empty
+/// when nothing went wrong. (A schema 1 classification has no links: its most severe finding.)
 pub fn chain(c: &Classification) -> Vec<&Finding> {
-    c.findings.iter().take(1).filter(|f| f.severity > Severity::Info).collect()
+    let by_id = |id: &String| c.findings.iter().find(|f| &f.id == id);
+    match &c.verdict {
+        Some(v) => std::iter::once(&v.root).chain(&v.consequences).filter_map(by_id).collect(),
+        None => c.findings.iter().take(1).filter(|f| f.severity > Severity::Info && f.id.is_empty()).collect(),
+    }
 }
 
 /// Writes `report.html` into the run directory `dir`, drawing the timeline from `events` (its
@@ -137,8 +142,10 @@ fn severity_badge(s: Severity) -> String {
 }
 
 fn finding_head(f: &Finding) -> String {
+    let id =
+        if f.id.is_empty() { String::new() } else { format!("<a class=\"fid\" href=\"#{0}\">{0}</a> ", escape(&f.id)) };
     format!(
-        "{} <span class=\"sig\">{}</span> <span class=\"ids\">pid {} tid {}</span>",
+        "{id}{} <span class=\"sig\">{}</span> <span class=\"ids\">pid {} tid {}</span>",
         severity_badge(f.severity),
         f.signature,
         f.pid,
@@ -149,19 +156,23 @@ fn finding_head(f: &Finding) -> String {
 fn verdict(out: &mut String, c: &Classification) {
     let chain = chain(c);
     out.push_str("<section id=\"verdict\">");
-    match chain.split_first() {
-        Some((top, causes)) => {
+    match chain.first() {
+        Some(root) => {
+            let (severity, text) =
+                c.verdict.as_ref().map_or((root.severity, root.summary.as_str()), |v| (v.severity, v.text.as_str()));
             out.push_str(&format!(
-                "<div class=\"verdict sev-{}\"><div class=\"verdict-head\">Verdict: {}</div><p class=\"verdict-text\">{}</p></div>",
-                top.severity.as_str(),
-                finding_head(top),
-                escape(&top.summary)
+                "<div class=\"verdict sev-{}\"><div class=\"verdict-head\">Verdict: {} <span class=\"sig\">{}</span></div><p class=\"verdict-text\">{}</p></div>",
+                severity.as_str(),
+                severity_badge(severity),
+                root.signature,
+                escape(text)
             ));
-            if !causes.is_empty() {
+            if chain.len() > 1 {
                 out.push_str("<ol class=\"chain-list\">");
-                for f in causes {
+                for (i, f) in chain.iter().enumerate() {
+                    let step = if i == 0 { "root cause" } else { "then" };
                     out.push_str(&format!(
-                        "<li><span class=\"because\">because</span> {} {}</li>",
+                        "<li><span class=\"because\">{step}</span> {} {}</li>",
                         finding_head(f),
                         escape(&f.summary)
                     ));
@@ -183,8 +194,16 @@ fn findings(out: &mut String, c: &Classification, origin_boot_ns: Option<u64>) {
     }
     out.push_str(&format!("<section id=\"findings\"><h2>Findings ({})</h2>", c.findings.len()));
     for (i, f) in c.findings.iter().enumerate() {
+        let caused_by: Vec<String> =
+            f.caused_by.iter().map(|id| format!("<a class=\"fid\" href=\"#{0}\">{0}</a>", escape(id))).collect();
+        let caused_by = if caused_by.is_empty() {
+            String::new()
+        } else {
+            format!(" <span class=\"because\">caused by</span> {}", caused_by.join(", "))
+        };
+        let anchor = if f.id.is_empty() { String::new() } else { format!(" id=\"{}\"", escape(&f.id)) };
         out.push_str(&format!(
-            "<details class=\"finding\"{}><summary>{} <span class=\"summary\">{}</span></summary>",
+            "<details class=\"finding\"{anchor}{}><summary>{} <span class=\"summary\">{}</span>{caused_by}</summary>",
             if i == 0 { " open" } else { "" },
             finding_head(f),
             escape(&f.summary)

@@ -168,7 +168,7 @@ impl Default for TimelineBuilder {
             other_marks: 0,
             marks_dropped: 0,
             density: HashMap::new(),
-            column_ns: 1_000_000,
+            column_ns: 1_000,
             calls: HashMap::new(),
             spans: 0,
             seq: 0,
