@@ -317,3 +317,51 @@ pub fn traced_threads(dir: &Path) -> std::collections::BTreeSet<u32> {
         })
         .collect()
 }
+
+/// A Python with the `perfetto` and `protobuf` packages (a virtualenv under the test target
+/// directory, made once), or `None` after printing why not (no venv module, no package index);
+/// under OBSERVER_REQUIRE_BPF=1 their absence fails the test instead.
+pub fn perfetto_python_or_skip(test: &str) -> Option<PathBuf> {
+    static READY: std::sync::Mutex<Option<Result<PathBuf, String>>> = std::sync::Mutex::new(None);
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    let result = ready.get_or_insert_with(|| {
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("perfetto-venv");
+        let python = venv.join("bin/python");
+        let works = |python: &Path| {
+            Command::new(python)
+                .args(["-c", "from perfetto.protos.perfetto.trace import perfetto_trace_pb2"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if works(&python) {
+            return Ok(python);
+        }
+        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).output();
+        if !made.as_ref().is_ok_and(|o| o.status.success()) {
+            return Err(format!("python3 -m venv failed: {made:?}"));
+        }
+        let pip = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "perfetto", "protobuf"])
+            .output()
+            .map_err(|e| format!("pip: {e}"))?;
+        if !pip.status.success() || !works(&python) {
+            return Err(format!(
+                "pip could not install perfetto and protobuf (is the package index reachable?): {}",
+                String::from_utf8_lossy(&pip.stderr).lines().last().unwrap_or("")
+            ));
+        }
+        Ok(python)
+    });
+    match result {
+        Ok(python) => Some(python.clone()),
+        Err(reason) => {
+            let reason = reason.clone();
+            drop(ready);
+            if std::env::var("OBSERVER_REQUIRE_BPF").as_deref() == Ok("1") {
+                panic!("{test}: OBSERVER_REQUIRE_BPF=1 but {reason}");
+            }
+            eprintln!("skipped {test}: {reason}");
+            None
+        }
+    }
+}

@@ -1,9 +1,19 @@
 //! Seeing a run: `report.html` of real runs (a deadlock, a spinning thread, the RLIMIT_DATA demo)
 //! opened from a `file://` URL in headless Chromium, checked in the DOM its script built and kept
-//! as a screenshot under the test target directory (`artifacts/`).
-use std::{collections::BTreeSet, path::Path};
+//! as a screenshot under the test target directory (`artifacts/`); and the same runs exported
+//! with `observer export`, the Perfetto trace decoded with Perfetto's own schema.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+    process::Command,
+};
 
-use observer::analysis::{Classification, Signature};
+use observer::{
+    analysis::{Classification, Signature},
+    decode::signal_name,
+    event::Event,
+};
+use serde_json::Value;
 
 use crate::harness::*;
 
@@ -58,6 +68,96 @@ fn open_report(chromium: &Path, dir: &Path, name: &str) -> RenderedPage {
     page
 }
 
+/// Exports the run as a Perfetto trace, decodes it with the official schema, and checks it against
+/// the capture: one thread track per traced thread, a slice per syscall (balanced, in the right
+/// thread), every signal, valid flows from each fork to its child, every finding. Then the same
+/// for the Chrome JSON.
+fn check_exports(dir: &Path, test: &str) {
+    let events = events(dir);
+    let traced = traced_threads(dir);
+    let mut syscalls: BTreeMap<u32, usize> = BTreeMap::new();
+    for e in &events {
+        if let Event::Syscall(s) = e {
+            *syscalls.entry(s.header.tid).or_default() += 1;
+        }
+    }
+    let signals: Vec<(u32, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SignalGenerate(g) => Some((g.target_tid, signal_name(g.sig).unwrap().to_string())),
+            _ => None,
+        })
+        .collect();
+    let forks = events.iter().filter(|e| matches!(e, Event::Fork(_))).count();
+    let findings = classification(dir).findings.len();
+
+    let trace = dir.join("trace.pftrace");
+    let out = Command::new(observer_bin()).arg("export").arg(dir).arg("-o").arg(&trace).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    if let Some(python) = perfetto_python_or_skip(test) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/decode_perfetto.py");
+        let decoded = Command::new(python).arg(script).arg(&trace).output().unwrap();
+        assert!(decoded.status.success(), "{}", String::from_utf8_lossy(&decoded.stderr));
+        let d: Value = serde_json::from_slice(&decoded.stdout).unwrap();
+        let threads = d["threads"].as_object().unwrap();
+        let tid_of: BTreeMap<&str, u32> =
+            threads.iter().map(|(uuid, t)| (uuid.as_str(), t["tid"].as_u64().unwrap() as u32)).collect();
+        let tracks: Vec<u32> = tid_of.values().copied().collect();
+        assert_eq!(tracks.iter().copied().collect::<BTreeSet<u32>>(), traced, "a thread track per traced thread");
+        assert_eq!(tracks.len(), traced.len(), "one track each");
+        assert_eq!(d["unbalanced_slices"], 0, "every slice begins before it ends, on its own thread");
+        let slices: BTreeMap<u32, usize> = d["slices"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(uuid, list)| (tid_of[uuid.as_str()], list.as_array().unwrap().len()))
+            .collect();
+        assert_eq!(slices, syscalls, "a slice per syscall, on the thread that made it");
+        let instants = d["instants"].as_array().unwrap();
+        let on = |i: &Value| tid_of.get(i["track"].as_str().unwrap()).copied();
+        for (target, name) in &signals {
+            assert!(
+                instants
+                    .iter()
+                    .any(|i| on(i) == Some(*target) && i["name"] == name.as_str() && i["category"][0] == "signal"),
+                "{name} to {target} is an instant on its track"
+            );
+        }
+        let flows = d["flows"].as_array().unwrap();
+        for flow in flows {
+            let (from, to) = (flow["from"].as_array().unwrap(), flow["to"].as_array().unwrap());
+            assert_eq!((from.len(), to.len()), (1, 1), "a flow has one start and one end: {flow}");
+            assert!(from[0][1].as_u64() <= to[0][1].as_u64(), "a flow goes forward in time: {flow}");
+            assert!(
+                tid_of.contains_key(from[0][0].as_str().unwrap()) && tid_of.contains_key(to[0][0].as_str().unwrap())
+            );
+        }
+        assert!(flows.len() >= forks, "a flow from each fork to its child: {} < {forks}", flows.len());
+        let annotated = instants.iter().filter(|i| i["category"][0] == "finding").count();
+        assert_eq!(annotated, findings, "every finding is an annotation");
+        assert_eq!(d["sequence_ids"], serde_json::json!([1]));
+    }
+
+    let json_path = dir.join("trace.json");
+    let out = Command::new(observer_bin())
+        .args(["export", "--format", "chrome-json", "-o"])
+        .arg(&json_path)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let chrome: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).expect("valid JSON");
+    let events = chrome["traceEvents"].as_array().unwrap();
+    let of = |ph: &'static str| events.iter().filter(move |e| e["ph"] == ph);
+    assert_eq!(of("X").filter(|e| e["cat"] == "syscall").count(), syscalls.values().sum::<usize>());
+    let named: BTreeSet<u32> =
+        of("M").filter(|e| e["name"] == "thread_name").map(|e| e["tid"].as_u64().unwrap() as u32).collect();
+    assert_eq!(named, traced, "every thread is named");
+    let starts: BTreeSet<u64> = of("s").map(|e| e["id"].as_u64().unwrap()).collect();
+    let ends: BTreeSet<u64> = of("f").map(|e| e["id"].as_u64().unwrap()).collect();
+    assert_eq!(starts, ends, "every flow starts and ends");
+}
+
 #[test]
 fn the_report_of_a_deadlock_shows_both_threads_first_and_the_snapshot() {
     let Some(chromium) = runtime_or_skip("report of a deadlock", "chromium") else { return };
@@ -81,6 +181,7 @@ fn the_report_of_a_deadlock_shows_both_threads_first_and_the_snapshot() {
     assert!(table.contains("FUTEX_WAIT_PRIVATE") && table.contains("mutex 0x"), "{table}");
     assert!(!marks(&page.dom, "signal").is_empty(), "the SIGTERM that stopped it is a mark");
     assert!(page.dom.contains("\"window\":[") && page.dom.contains("\"snapshot\":"), "the watchdog window is shaded");
+    check_exports(&dir, "export of a deadlock");
 }
 
 #[test]
@@ -96,6 +197,7 @@ fn the_report_of_a_spinning_thread_has_its_flame_graph() {
     assert!(flames.contains(&format!("thread {} (", spin.tid)), "{flames}");
     assert!(flames.contains("<title>spin_forever_in_named_function: "), "{flames}");
     assert_eq!(lanes(&page.dom)[0], (spin.tid, true), "the spinning thread first");
+    check_exports(&dir, "export of a spin");
 }
 
 #[test]
@@ -122,4 +224,5 @@ fn the_report_of_the_data_limit_demo_marks_the_failed_mprotect() {
     let out = std::process::Command::new(observer_bin()).arg("analyze").arg(&dir).output().unwrap();
     assert!(out.status.success());
     assert_eq!(std::fs::read(dir.join("report.html")).unwrap(), before);
+    check_exports(&dir, "export of the demo");
 }

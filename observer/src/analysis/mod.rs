@@ -84,21 +84,27 @@ pub fn analyze_source(
     stuck: Option<&StuckSnapshot>,
     failures: &[FailureFacts],
 ) -> Result<(Classification, ProcessBook), SourceError> {
+    analyze_source_with(source, header, preflight, stuck, failures, |_, _| {})
+}
+
+/// As [`analyze_source`], also handing each event to `also` (with the book that has observed it),
+/// for whoever needs the same pass.
+pub fn analyze_source_with(
+    source: &mut dyn EventSource,
+    header: &LogHeader,
+    preflight: Option<&Preflight>,
+    stuck: Option<&StuckSnapshot>,
+    failures: &[FailureFacts],
+    mut also: impl FnMut(&Event, &ProcessBook),
+) -> Result<(Classification, ProcessBook), SourceError> {
     let mut book = ProcessBook::default();
     seed_book(&mut book, header);
     let mut analyzer = Analyzer::default();
-    let mut batch = Vec::with_capacity(4096);
-    loop {
-        batch.clear();
-        let more = source.read_batch(&mut batch)?;
-        for event in &batch {
-            book.observe(event);
-            analyzer.observe(event, &Context { book: &book, header, preflight, stuck, failures });
-        }
-        if !more {
-            break;
-        }
-    }
+    crate::source::for_each_event(source, |event| {
+        book.observe(event);
+        analyzer.observe(event, &Context { book: &book, header, preflight, stuck, failures });
+        also(event, &book);
+    })?;
     let classification = analyzer.finish(&Context { book: &book, header, preflight, stuck, failures });
     Ok((classification, book))
 }

@@ -16,7 +16,7 @@ use crate::{
     },
     processes::ProcessBook,
     render::lanes::chain_threads,
-    source::{EventSource, FileSource},
+    source::{for_each_event, FileSource},
 };
 use timeline::{Timeline, TimelineBuilder};
 
@@ -82,18 +82,11 @@ fn read_timeline(path: &Path, stuck: Option<&StuckSnapshot>, chain: &[u32]) -> i
     let mut book = ProcessBook::default();
     crate::analysis::seed_book(&mut book, &header);
     let mut builder = TimelineBuilder::default();
-    let mut batch = Vec::with_capacity(4096);
-    loop {
-        batch.clear();
-        let more = source.read_batch(&mut batch).map_err(io::Error::other)?;
-        for event in &batch {
-            book.observe(event);
-            builder.observe(event, &book);
-        }
-        if !more {
-            break;
-        }
-    }
+    for_each_event(&mut source, |event| {
+        book.observe(event);
+        builder.observe(event, &book);
+    })
+    .map_err(io::Error::other)?;
     Ok(Some(builder.finish(&book, &header, stuck, chain)))
 }
 
@@ -325,7 +318,7 @@ fn timeline_section(out: &mut String, timeline: &Timeline) {
     out.push_str(&format!(
         "<section id=\"timeline\"><h2>Timeline</h2><p class=\"note\">One lane per thread, grouped by process; the verdict's threads first. Bars are calls as long as they took; marks are failures, signals, fork/exec/exit and limit changes. Wheel to zoom, drag to pan, hover for the trace line.{order}{dropped}</p>\
 <div class=\"tl-controls\"><button data-zoom=\"all\">whole run</button><button data-zoom=\"window\">snapshot window</button><button data-zoom=\"in\">zoom in</button><button data-zoom=\"out\">zoom out</button><span class=\"tl-range\"></span></div>\
-<div class=\"legend\"><span class=\"lg bar-wait\">waiting call</span><span class=\"lg bar-call\">other call</span><span class=\"lg bar-failed\">failed call</span><span class=\"lg bar-cut\">interrupted / cut off</span><span class=\"lg mk-failure\">failure</span><span class=\"lg mk-signal\">signal</span><span class=\"lg mk-fork\">fork</span><span class=\"lg mk-exec\">exec</span><span class=\"lg mk-exit\">exit</span><span class=\"lg mk-limit\">limit set</span><span class=\"lg shade-window\">watchdog window</span><span class=\"lg shade-snapshot\">snapshot</span></div>\
+<div class=\"legend\"><span class=\"lg bar-wait\">waiting call</span><span class=\"lg bar-call\">other call</span><span class=\"lg bar-failed\">failed call</span><span class=\"lg bar-cut\">interrupted / cut off</span><span class=\"lg bar-cpu\">on CPU, no syscalls</span><span class=\"lg mk-failure\">failure</span><span class=\"lg mk-signal\">signal</span><span class=\"lg mk-fork\">fork</span><span class=\"lg mk-exec\">exec</span><span class=\"lg mk-exit\">exit</span><span class=\"lg mk-limit\">limit set</span><span class=\"lg shade-window\">watchdog window</span><span class=\"lg shade-snapshot\">snapshot</span></div>\
 <div class=\"tl\"><div class=\"tl-axis-row\"><div class=\"tl-corner\"></div><canvas class=\"tl-axis\"></canvas></div><div class=\"tl-body\"></div></div>\
 <script type=\"application/json\" id=\"timeline-data\">{}</script></section>",
         script_json(timeline)

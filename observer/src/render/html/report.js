@@ -19,7 +19,7 @@
   var rangeLabel = root.querySelector('.tl-range');
   var css = getComputedStyle(document.documentElement);
   function color(name) { return css.getPropertyValue('--' + name).trim(); }
-  var COLORS = { wait: color('wait'), call: color('call'), failed: color('failed'), cut: color('cut') };
+  var COLORS = { wait: color('wait'), call: color('call'), failed: color('failed'), cut: color('cut'), cpu: color('cpu') };
   var WINDOW = color('window'), SNAPSHOT = color('snapshot');
   var span = Math.max(D.span, 1000);
   var pad = span * 0.01;
@@ -194,7 +194,7 @@
       var bx0 = x(b[0], w), bx1 = x(b[0] + b[1], w);
       if (bx1 < -1 || bx0 > w + 1) continue;
       ctx.fillStyle = COLORS[b[3]];
-      var top = b[3] === 'wait' || b[3] === 'cut' ? 6 : 8;
+      var top = b[3] === 'call' || b[3] === 'failed' ? 8 : 6;
       ctx.fillRect(bx0, top, Math.max(1, bx1 - bx0), h - top - 7);
     }
     // Marks: one element per pixel column and kind, titled with the first line(s) it stands for.

@@ -43,6 +43,8 @@ pub enum BarClass {
     Failed,
     /// Ended without a real return: interrupted by a signal (ERESTART*) or cut off by the thread's end.
     Cut,
+    /// On a CPU without syscalls over the watchdog's window (from the stuck snapshot).
+    Cpu,
 }
 
 /// A call drawn as a bar: start and length (ns from the origin), its trace line, how it is drawn.
@@ -262,10 +264,28 @@ impl TimelineBuilder {
                 bars.entry(e.header.tid).or_default().push(bar);
             }
         }
+        let snapshot = stuck.and_then(|s| {
+            let wall = crate::clock::parse_rfc3339(&s.taken_at)?;
+            let boot = u64::try_from(wall - header.boot_to_wall_ns).ok()?;
+            Some((since(boot), (s.window_s * 1e9) as u64))
+        });
         let mut marks: HashMap<u32, Vec<Mark>> = HashMap::new();
         for (kind, event) in &self.marks {
             let mark = Mark(since(event.header().ts_ns), kind.name(), text(event));
             marks.entry(owner_tid(event)).or_default().push(mark);
+        }
+        // A thread busy on a CPU makes no syscall to draw: its share over the window is the bar.
+        if let (Some(s), Some((at, window))) = (stuck, snapshot) {
+            for (_, t) in s.threads().filter(|(_, t)| t.cpu_share >= 0.5) {
+                let site = t.samples.first().map_or(String::new(), |(f, _)| format!(", sampled mostly in {f}"));
+                texts.push(format!(
+                    "on CPU {:.0}% of the {:.1}s before the snapshot without completing a syscall{site}",
+                    t.cpu_share * 100.0,
+                    s.window_s
+                ));
+                let bar = Bar(at.saturating_sub(window), window, (texts.len() - 1) as u32, BarClass::Cpu);
+                bars.entry(t.tid).or_default().push(bar);
+            }
         }
         // Fewer columns per thread when there are many threads, so the page stays small.
         let threads = self.density.len().max(1);
@@ -317,11 +337,6 @@ impl TimelineBuilder {
                     .collect(),
             })
             .collect();
-        let snapshot = stuck.and_then(|s| {
-            let wall = crate::clock::parse_rfc3339(&s.taken_at)?;
-            let boot = u64::try_from(wall - header.boot_to_wall_ns).ok()?;
-            Some((since(boot), (s.window_s * 1e9) as u64))
-        });
         let span = self.end.max(snapshot.map_or(0, |(at, _)| at));
         Timeline {
             origin,
