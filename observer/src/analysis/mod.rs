@@ -71,8 +71,23 @@ impl Analyzer {
             let found = c.finish(cx, &findings);
             findings.extend(found);
         }
-        Classification::new(findings, cx.book)
+        let mut classification = Classification::new(findings, cx.book);
+        for f in &mut classification.findings {
+            f.workload = workload_of(f.pid, cx);
+        }
+        classification
     }
+}
+
+/// The workload of process `pid`, from what was read closest to the failure: the stuck snapshot,
+/// the failure facts, else the preflight of the capture's root (whose cgroups every process it
+/// starts inherits, unless something moves it).
+fn workload_of(pid: u32, cx: &Context<'_>) -> Option<crate::container::Workload> {
+    cx.stuck
+        .and_then(|s| s.process(pid))
+        .and_then(|p| p.workload.clone())
+        .or_else(|| cx.failures.iter().find(|f| f.pid == pid && f.read).and_then(FailureFacts::workload))
+        .or_else(|| cx.preflight.and_then(Preflight::workload))
 }
 
 /// Analyses a whole event source (a replayed `events.bin`), returning the findings and the

@@ -33,6 +33,9 @@ pub struct ProcessSnapshot {
     pub rss_kb: u64,
     pub children: Vec<u32>,
     pub threads: Vec<ThreadSnapshot>,
+    /// The container, pod or systemd unit its cgroups name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::container::Workload>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! Everything observer reads about live processes from /proc (on procfs) and the kernel's socket
 //! diagnostics: threads and their state ([`task`]), memory mappings ([`maps`]), unix-socket peers
-//! ([`sockets`]) and process trees, command lines, owners and cgroups (here). No aya in it.
+//! ([`sockets`]) and process trees, command lines, owners, cgroups and the workload they name
+//! (here). No aya in it.
 pub mod maps;
 pub mod sockets;
 pub mod task;
@@ -45,6 +46,20 @@ pub fn cmdline(pid: u32) -> Vec<String> {
 /// The real uid of `pid`.
 pub fn real_uid(pid: u32) -> Option<u32> {
     Some(process(pid)?.status().ok()?.ruid)
+}
+
+/// The workload (container, pod, systemd unit) `pid`'s cgroups name, if any.
+pub fn workload(pid: u32) -> Option<crate::container::Workload> {
+    let groups = process(pid)?.cgroups().ok()?;
+    let lines: Vec<(String, String)> = groups
+        .0
+        .iter()
+        .map(|g| {
+            let v2 = g.hierarchy == 0 && g.controllers.is_empty();
+            (if v2 { "v2".to_string() } else { g.controllers.join(",") }, g.pathname.clone())
+        })
+        .collect();
+    crate::container::Workload::from_cgroups(lines.iter().map(|(h, p)| (h.as_str(), p.as_str())))
 }
 
 /// The cgroup v2 id of `pid` (the inode of its directory under `v2_root`), from its `0::` line.

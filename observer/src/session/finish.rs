@@ -71,6 +71,7 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("started_at", clock::rfc3339(started_wall));
     s.put("duration_s", (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     s.put("pid", root);
+    pipeline.put_workload(&mut s, root, end.stuck.as_ref());
     s.put("exit", exit_text);
     s.put("exit_code", exit.shell_code());
     s.put(

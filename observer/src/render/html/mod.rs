@@ -112,6 +112,11 @@ fn header(out: &mut String, summary: Option<&Map<String, Value>>, timeline: Opti
         ("time", "time"),
         ("duration_s", "duration (s)"),
         ("pid", "pid"),
+        ("container.runtime", "runtime"),
+        ("container.id", "container"),
+        ("pod.uid", "pod"),
+        ("pod.qos_class", "QoS"),
+        ("systemd_unit", "unit"),
         ("exit", "exit"),
         ("stopped_by", "stopped by"),
         ("stuck_snapshot", "stuck snapshot"),
@@ -201,6 +206,13 @@ fn findings(out: &mut String, c: &Classification, origin_boot_ns: Option<u64>) {
             finding_head(f),
             escape(&f.summary)
         ));
+        if let Some(w) = &f.workload {
+            out.push_str(&format!(
+                "<p class=\"workload\">in {} <span class=\"ids\">(cgroup {})</span></p>",
+                escape(&w.describe()),
+                escape(&w.cgroup)
+            ));
+        }
         if !f.evidence.is_empty() {
             out.push_str("<ul class=\"evidence\">");
             for e in &f.evidence {
