@@ -28,8 +28,10 @@ pub mod kind {
     pub const SIGNAL_DELIVER: u16 = 6;
     /// A fault signal's siginfo (`tp_btf/signal_generate`): [`super::FaultEvent`].
     pub const FAULT: u16 = 7;
+    /// `cgroup_attach_task`: a tracked process moved into a cgroup, [`super::CgroupAttachEvent`].
+    pub const CGROUP_ATTACH: u16 = 8;
     /// One past the highest kernel kind; sizes the per-kind counters.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 9;
 }
 
 /// Header flags.
@@ -123,6 +125,32 @@ pub struct ExecEvent {
 impl Default for ExecEvent {
     fn default() -> Self {
         Self { header: EventHeader::default(), old_tid: 0, _pad: 0, comm: [0; COMM_LEN], filename: [0; FILENAME_LEN] }
+    }
+}
+
+/// Bytes of a cgroup path kept (longer paths are cut, NUL-terminated).
+pub const CGROUP_PATH_LEN: usize = 128;
+
+/// A tracked task moved into a cgroup (a wrapper's `echo $$ > cgroup.procs`, systemd-run, a
+/// container runtime). Header: the task moved. Cgroups are inherited at fork, so this and the
+/// start-time cgroups tell which cgroup every later task of the tree is in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CgroupAttachEvent {
+    pub header: EventHeader,
+    /// The hierarchy's id, as the `hierarchy` column of `/proc/cgroups` lists it (0 for v2).
+    pub root: i32,
+    /// Depth of the cgroup below the hierarchy's root.
+    pub level: i32,
+    /// The kernel's cgroup id (the inode of its directory).
+    pub id: u64,
+    /// The path relative to the hierarchy's root, NUL-terminated, cut at `CGROUP_PATH_LEN - 1`.
+    pub path: [u8; CGROUP_PATH_LEN],
+}
+
+impl Default for CgroupAttachEvent {
+    fn default() -> Self {
+        Self { header: EventHeader::default(), root: 0, level: 0, id: 0, path: [0; CGROUP_PATH_LEN] }
     }
 }
 
@@ -245,38 +273,37 @@ pub const COUNTER_INFLIGHT_FULL: u32 = 0;
 /// one kind under another's id.
 pub trait Record: Copy + 'static {
     const KIND: u16;
+    /// Short name of the kind, as summaries, metrics and `--format json` give it.
+    const NAME: &'static str;
 }
 
+/// The one table of record types: their kind ids and names, and the sizes by kind id.
 macro_rules! records {
-    ($($t:ty => $kind:expr,)*) => {
+    ($($t:ty => $kind:expr, $name:literal;)*) => {
         $(impl Record for $t {
             const KIND: u16 = $kind;
+            const NAME: &'static str = $name;
         })*
+
+        /// Size of each record kind, by kind id (0 = unknown kind).
+        pub const fn record_size(kind: u16) -> usize {
+            $(if kind == <$t as Record>::KIND {
+                return core::mem::size_of::<$t>();
+            })*
+            0
+        }
     };
 }
 
 records! {
-    SyscallEvent => kind::SYSCALL,
-    ForkEvent => kind::FORK,
-    ExecEvent => kind::EXEC,
-    ExitEvent => kind::EXIT,
-    SignalGenerateEvent => kind::SIGNAL_GENERATE,
-    SignalDeliverEvent => kind::SIGNAL_DELIVER,
-    FaultEvent => kind::FAULT,
-}
-
-/// Size of each record kind, by kind id (0 = unknown kind).
-pub const fn record_size(kind: u16) -> usize {
-    match kind {
-        SyscallEvent::KIND => core::mem::size_of::<SyscallEvent>(),
-        ForkEvent::KIND => core::mem::size_of::<ForkEvent>(),
-        ExecEvent::KIND => core::mem::size_of::<ExecEvent>(),
-        ExitEvent::KIND => core::mem::size_of::<ExitEvent>(),
-        SignalGenerateEvent::KIND => core::mem::size_of::<SignalGenerateEvent>(),
-        SignalDeliverEvent::KIND => core::mem::size_of::<SignalDeliverEvent>(),
-        FaultEvent::KIND => core::mem::size_of::<FaultEvent>(),
-        _ => 0,
-    }
+    SyscallEvent => kind::SYSCALL, "syscall";
+    ForkEvent => kind::FORK, "fork";
+    ExecEvent => kind::EXEC, "exec";
+    ExitEvent => kind::EXIT, "exit";
+    SignalGenerateEvent => kind::SIGNAL_GENERATE, "signal_generate";
+    SignalDeliverEvent => kind::SIGNAL_DELIVER, "signal_deliver";
+    FaultEvent => kind::FAULT, "fault";
+    CgroupAttachEvent => kind::CGROUP_ATTACH, "cgroup_attach";
 }
 
 macro_rules! assert_layout {
@@ -293,6 +320,7 @@ assert_layout!(ExitEvent, 24 + 16);
 assert_layout!(SignalGenerateEvent, 24 + 24 + 32);
 assert_layout!(SignalDeliverEvent, 24 + 16 + 16);
 assert_layout!(FaultEvent, 24 + 16);
+assert_layout!(CgroupAttachEvent, 24 + 16 + 128);
 assert_layout!(InFlight, 8 + 48 + 8 + 8 + 8);
 const _: () = assert!(core::mem::offset_of!(EventHeader, ts_ns) == 16);
 const _: () = assert!(core::mem::offset_of!(SyscallEvent, args) == 32);

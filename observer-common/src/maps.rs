@@ -1,8 +1,10 @@
-//! The rest of the kernel/user contract: the names userspace looks the kernel's maps and globals
-//! up by, the slots of its counter arrays, the filter bits, and the stack sampler's map key.
+//! The rest of the kernel/user contract: the names userspace looks the kernel's maps, globals and
+//! programs up by, the tracepoints the programs attach to, the slots of its counter arrays, the
+//! filter bits, and the stack sampler's map key.
 //!
-//! A map's name is the name of its `static` in observer-ebpf (aya's `#[map]` takes no constant),
-//! so each name here must equal that identifier; loading the object checks every one of them.
+//! A map's or program's name is the name of its `static` or `fn` in observer-ebpf (aya's
+//! attributes take no constant), so each name here must equal that identifier; loading the object
+//! checks every one of them.
 
 /// Map names, as the `#[map] static`s of observer-ebpf are called.
 pub mod names {
@@ -23,6 +25,44 @@ pub mod names {
     pub const SAMPLES: &str = "SAMPLES";
     pub const SAMPLE_STACKS: &str = "SAMPLE_STACKS";
     pub const SAMPLE_COUNTERS: &str = "SAMPLE_COUNTERS";
+}
+
+/// Program names, as the `fn`s of observer-ebpf are called.
+pub mod programs {
+    /// `tp_btf/sys_enter` and `tp_btf/sys_exit`: syscall entry and exit, paired in the kernel.
+    pub const SYS_ENTER: &str = "sys_enter";
+    pub const SYS_EXIT: &str = "sys_exit";
+    /// The same on raw tracepoints, for kernels without BTF.
+    pub const SYS_ENTER_RAW: &str = "sys_enter_raw";
+    pub const SYS_EXIT_RAW: &str = "sys_exit_raw";
+    /// Classic tracepoints, each named after the one it attaches to.
+    pub const SCHED_PROCESS_FORK: &str = "sched_process_fork";
+    pub const SCHED_PROCESS_EXEC: &str = "sched_process_exec";
+    pub const SCHED_PROCESS_EXIT: &str = "sched_process_exit";
+    pub const SIGNAL_GENERATE: &str = "signal_generate";
+    pub const SIGNAL_DELIVER: &str = "signal_deliver";
+    pub const CGROUP_ATTACH_TASK: &str = "cgroup_attach_task";
+    /// `tp_btf/signal_generate`: the siginfo of fault signals.
+    pub const SIGNAL_FAULT: &str = "signal_fault";
+    /// The on-demand stack sampler (`perf_event`).
+    pub const SAMPLE_USER_STACK: &str = "sample_user_stack";
+}
+
+/// The kernel tracepoints the programs attach to: `(category, name)` in tracefs.
+pub mod tracepoints {
+    pub const RAW_SYSCALLS: &str = "raw_syscalls";
+    pub const SCHED: &str = "sched";
+    pub const SIGNAL: &str = "signal";
+    pub const CGROUP: &str = "cgroup";
+    /// In `raw_syscalls`, and the BTF functions of the same names.
+    pub const SYS_ENTER: &str = "sys_enter";
+    pub const SYS_EXIT: &str = "sys_exit";
+    pub const SCHED_PROCESS_FORK: &str = "sched_process_fork";
+    pub const SCHED_PROCESS_EXEC: &str = "sched_process_exec";
+    pub const SCHED_PROCESS_EXIT: &str = "sched_process_exit";
+    pub const SIGNAL_GENERATE: &str = "signal_generate";
+    pub const SIGNAL_DELIVER: &str = "signal_deliver";
+    pub const CGROUP_ATTACH_TASK: &str = "cgroup_attach_task";
 }
 
 /// Read-only globals the loader patches (`#[unsafe(no_mangle)] static`s of observer-ebpf).

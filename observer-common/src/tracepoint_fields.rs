@@ -54,23 +54,35 @@ pub const SIGDEL_ERRNO: usize = 12;
 pub const SIGDEL_CODE: usize = 16;
 pub const SIGDEL_SA_HANDLER: usize = 24;
 pub const SIGDEL_SA_FLAGS: usize = 32;
+pub const CGATTACH_DST_ROOT: usize = 8;
+pub const CGATTACH_DST_LEVEL: usize = 12;
+pub const CGATTACH_DST_ID: usize = 16;
+pub const CGATTACH_PID: usize = 24;
+pub const CGATTACH_DST_PATH_LOC: usize = 28;
+
+use crate::maps::tracepoints as tp;
 
 /// The non-syscall fields read by the kernel side.
 pub const FIXED: &[Field] = &[
-    f("sched", "sched_process_fork", "child_pid", FORK_CHILD_PID, 4),
-    f("sched", "sched_process_exec", "filename", EXEC_FILENAME_LOC, 4),
-    f("sched", "sched_process_exec", "old_pid", EXEC_OLD_PID, 4),
-    f("sched", "sched_process_exit", "group_dead", EXIT_GROUP_DEAD, 1),
-    f("signal", "signal_generate", "sig", SIGGEN_SIG, 4),
-    f("signal", "signal_generate", "errno", SIGGEN_ERRNO, 4),
-    f("signal", "signal_generate", "code", SIGGEN_CODE, 4),
-    f("signal", "signal_generate", "comm", SIGGEN_COMM, 16),
-    f("signal", "signal_generate", "pid", SIGGEN_PID, 4),
-    f("signal", "signal_generate", "group", SIGGEN_GROUP, 4),
-    f("signal", "signal_generate", "result", SIGGEN_RESULT, 4),
-    f("signal", "signal_deliver", "sig", SIGDEL_SIG, 4),
-    f("signal", "signal_deliver", "errno", SIGDEL_ERRNO, 4),
-    f("signal", "signal_deliver", "code", SIGDEL_CODE, 4),
-    f("signal", "signal_deliver", "sa_handler", SIGDEL_SA_HANDLER, 8),
-    f("signal", "signal_deliver", "sa_flags", SIGDEL_SA_FLAGS, 8),
+    f(tp::SCHED, tp::SCHED_PROCESS_FORK, "child_pid", FORK_CHILD_PID, 4),
+    f(tp::SCHED, tp::SCHED_PROCESS_EXEC, "filename", EXEC_FILENAME_LOC, 4),
+    f(tp::SCHED, tp::SCHED_PROCESS_EXEC, "old_pid", EXEC_OLD_PID, 4),
+    f(tp::SCHED, tp::SCHED_PROCESS_EXIT, "group_dead", EXIT_GROUP_DEAD, 1),
+    f(tp::SIGNAL, tp::SIGNAL_GENERATE, "sig", SIGGEN_SIG, 4),
+    f(tp::SIGNAL, tp::SIGNAL_GENERATE, "errno", SIGGEN_ERRNO, 4),
+    f(tp::SIGNAL, tp::SIGNAL_GENERATE, "code", SIGGEN_CODE, 4),
+    f(tp::SIGNAL, tp::SIGNAL_GENERATE, "comm", SIGGEN_COMM, 16),
+    f(tp::SIGNAL, tp::SIGNAL_GENERATE, "pid", SIGGEN_PID, 4),
+    f(tp::SIGNAL, tp::SIGNAL_GENERATE, "group", SIGGEN_GROUP, 4),
+    f(tp::SIGNAL, tp::SIGNAL_GENERATE, "result", SIGGEN_RESULT, 4),
+    f(tp::SIGNAL, tp::SIGNAL_DELIVER, "sig", SIGDEL_SIG, 4),
+    f(tp::SIGNAL, tp::SIGNAL_DELIVER, "errno", SIGDEL_ERRNO, 4),
+    f(tp::SIGNAL, tp::SIGNAL_DELIVER, "code", SIGDEL_CODE, 4),
+    f(tp::SIGNAL, tp::SIGNAL_DELIVER, "sa_handler", SIGDEL_SA_HANDLER, 8),
+    f(tp::SIGNAL, tp::SIGNAL_DELIVER, "sa_flags", SIGDEL_SA_FLAGS, 8),
+    f(tp::CGROUP, tp::CGROUP_ATTACH_TASK, "dst_root", CGATTACH_DST_ROOT, 4),
+    f(tp::CGROUP, tp::CGROUP_ATTACH_TASK, "dst_level", CGATTACH_DST_LEVEL, 4),
+    f(tp::CGROUP, tp::CGROUP_ATTACH_TASK, "dst_id", CGATTACH_DST_ID, 8),
+    f(tp::CGROUP, tp::CGROUP_ATTACH_TASK, "pid", CGATTACH_PID, 4),
+    f(tp::CGROUP, tp::CGROUP_ATTACH_TASK, "dst_path", CGATTACH_DST_PATH_LOC, 4),
 ];

@@ -9,8 +9,11 @@ use observer_common::{
     flags,
     syscall_bits::{CLONE, CLONE3},
     syscalls::CLONE_THREAD,
-    tracepoint_fields::{EXEC_FILENAME_LOC, EXEC_OLD_PID, EXIT_GROUP_DEAD, FORK_CHILD_PID},
-    ExecEvent, ExitEvent, ForkEvent,
+    tracepoint_fields::{
+        CGATTACH_DST_ID, CGATTACH_DST_LEVEL, CGATTACH_DST_PATH_LOC, CGATTACH_DST_ROOT, CGATTACH_PID, EXEC_FILENAME_LOC,
+        EXEC_OLD_PID, EXIT_GROUP_DEAD, FORK_CHILD_PID,
+    },
+    CgroupAttachEvent, ExecEvent, ExitEvent, ForkEvent,
 };
 
 use crate::{
@@ -36,6 +39,14 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     if try_exec(&ctx).is_err() {
         lost::<ExecEvent>();
+    }
+    0
+}
+
+#[tracepoint]
+pub fn cgroup_attach_task(ctx: TracePointContext) -> u32 {
+    if try_cgroup_attach(&ctx).is_err() {
+        lost::<CgroupAttachEvent>();
     }
     0
 }
@@ -92,6 +103,31 @@ fn try_fork(ctx: &TracePointContext) -> Result<(), i32> {
         child_tgid,
         parent_comm: bpf_get_current_comm().unwrap_or_default(),
     };
+    emit(&event);
+    Ok(())
+}
+
+/// A tracked process moved into a cgroup. Moving a process moves each of its threads; the leader's
+/// move (its tid is the tgid) stands for the process.
+fn try_cgroup_attach(ctx: &TracePointContext) -> Result<(), i32> {
+    // SAFETY: offsets checked against the format file.
+    let pid: i32 = unsafe { ctx.read_at(CGATTACH_PID)? };
+    let pid = pid as u32;
+    if !is_tracked(pid) {
+        return Ok(());
+    }
+    let mut event = CgroupAttachEvent {
+        header: header::<CgroupAttachEvent>(0, pid, pid),
+        root: unsafe { ctx.read_at(CGATTACH_DST_ROOT)? },
+        level: unsafe { ctx.read_at(CGATTACH_DST_LEVEL)? },
+        id: unsafe { ctx.read_at(CGATTACH_DST_ID)? },
+        ..CgroupAttachEvent::default()
+    };
+    // __data_loc: low 16 bits offset from the record start, high 16 bits length.
+    let loc: u32 = unsafe { ctx.read_at(CGATTACH_DST_PATH_LOC)? };
+    // SAFETY: the offset points inside this tracepoint record.
+    let src = unsafe { (ctx_ptr(ctx) as *const u8).add((loc & 0xffff) as usize) };
+    let _ = unsafe { bpf_probe_read_kernel_str_bytes(src, &mut event.path) };
     emit(&event);
     Ok(())
 }

@@ -4,20 +4,19 @@
 use std::{
     future::Future,
     os::fd::{FromRawFd, OwnedFd},
-    path::{Path, PathBuf},
-    time::{Duration, Instant},
+    path::PathBuf,
+    time::Duration,
 };
 
 use tokio::io::unix::AsyncFd;
 
 use crate::{
     capture::Kernel,
-    clock,
     proc::{self, task::process_stat},
-    rundir,
+    rundir::Place,
     session::{
-        self, finalize, io_at, open_capture, Finished, OnHang, OnInterrupt, RunError, RunOutcome, SessionOptions,
-        Target,
+        self, create_run_dir, finalize, open_live_capture, Finished, OnHang, OnInterrupt, RunError, RunOutcome,
+        SessionOptions, Target,
     },
 };
 
@@ -68,16 +67,11 @@ async fn attach_in(
     let pid = opts.pid;
     let tally = kernel.tally();
 
-    let started_wall = clock::now_wall_ns();
-    let started = Instant::now();
     let command = proc::cmdline(pid);
     let comm = process_stat(pid).map_or_else(|| pid.to_string(), |s| s.comm);
-    let dir = rundir::create(opts.out.as_deref(), &format!("attach-{comm}"), &clock::compact_utc(started_wall))
-        .map_err(io_at(opts.out.as_deref().unwrap_or(Path::new(rundir::DEFAULT_PARENT))))?;
-    let command_line = rundir::shell_join(&command);
-    std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n# attached to pid {pid}\n"))
-        .map_err(io_at(&dir))?;
-    let mut pipeline = open_capture(&dir, pid, command, started_wall)?;
+    let place = Place::out_or_default(opts.out.as_deref(), format!("attach-{comm}"));
+    let run = create_run_dir(&place, &command, Some(&format!("# attached to pid {pid}")))?;
+    let mut pipeline = open_live_capture(&run, pid, command)?;
     session::track_running(&mut kernel.probes, &proc::process_tree(pid))?;
     let ended = exited(pid).map_err(|_| RunError::NoSuchProcess(pid))?;
     let target = Target {
@@ -95,6 +89,6 @@ async fn attach_in(
         on_hang: opts.on_hang,
         on_interrupt: OnInterrupt::Detach,
     };
-    let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &dir).await?;
-    finalize(Finished { dir: &dir, started_wall, started, command_line, root: pid, kernel, tally, pipeline, end })
+    let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &run.dir).await?;
+    finalize(Finished { run, root: pid, kernel, tally, pipeline, end })
 }

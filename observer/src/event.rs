@@ -1,20 +1,8 @@
 //! Decoded records: the typed view of one ring-buffer / event-log record, and its raw bytes.
 use observer_common::{
-    kind, record_size, EventHeader, ExecEvent, ExitEvent, FaultEvent, ForkEvent, SignalDeliverEvent,
-    SignalGenerateEvent, SyscallEvent,
+    record_size, CgroupAttachEvent, EventHeader, ExecEvent, ExitEvent, FaultEvent, ForkEvent, Record,
+    SignalDeliverEvent, SignalGenerateEvent, SyscallEvent,
 };
-
-/// One record, in any of the kernel's kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    Syscall(SyscallEvent),
-    Fork(ForkEvent),
-    Exec(ExecEvent),
-    Exit(ExitEvent),
-    SignalGenerate(SignalGenerateEvent),
-    SignalDeliver(SignalDeliverEvent),
-    Fault(FaultEvent),
-}
 
 /// Why a byte string is not a record.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,6 +13,59 @@ pub enum DecodeError {
     UnknownKind(u16),
     #[error("record of kind {kind} is {got} bytes, expected at least {expected}")]
     SizeMismatch { kind: u16, expected: usize, got: usize },
+}
+
+/// The decoded view of each record type: a variant per [`Record`], read by its `Record::KIND`.
+macro_rules! events {
+    ($($variant:ident($t:ty),)*) => {
+        /// One record, in any of the kernel's kinds.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Event {
+            $($variant($t),)*
+        }
+
+        impl Event {
+            /// The record of kind `kind` in `bytes` (long enough for it).
+            fn read_kind(kind: u16, bytes: &[u8]) -> Option<Event> {
+                $(if kind == <$t as Record>::KIND {
+                    return Some(Event::$variant(read(bytes)));
+                })*
+                None
+            }
+
+            /// The record exactly as the kernel wrote it.
+            pub fn as_bytes(&self) -> &[u8] {
+                match self {
+                    $(Event::$variant(e) => bytes_of(e),)*
+                }
+            }
+
+            pub fn header(&self) -> &EventHeader {
+                match self {
+                    $(Event::$variant(e) => &e.header,)*
+                }
+            }
+        }
+
+        /// Name of a record kind id.
+        pub fn kind_name(kind: u16) -> &'static str {
+            $(if kind == <$t as Record>::KIND {
+                return <$t as Record>::NAME;
+            })*
+            "unknown"
+        }
+    };
+}
+
+events! {
+    Syscall(SyscallEvent),
+    Fork(ForkEvent),
+    Exec(ExecEvent),
+    Exit(ExitEvent),
+    SignalGenerate(SignalGenerateEvent),
+    SignalDeliver(SignalDeliverEvent),
+    Fault(FaultEvent),
+    CgroupAttach(CgroupAttachEvent),
 }
 
 fn read<T: Copy>(bytes: &[u8]) -> T {
@@ -54,41 +95,7 @@ impl Event {
         if bytes.len() < expected {
             return Err(DecodeError::SizeMismatch { kind: header.kind, expected, got: bytes.len() });
         }
-        Ok(match header.kind {
-            kind::SYSCALL => Event::Syscall(read(bytes)),
-            kind::FORK => Event::Fork(read(bytes)),
-            kind::EXEC => Event::Exec(read(bytes)),
-            kind::EXIT => Event::Exit(read(bytes)),
-            kind::SIGNAL_GENERATE => Event::SignalGenerate(read(bytes)),
-            kind::SIGNAL_DELIVER => Event::SignalDeliver(read(bytes)),
-            kind::FAULT => Event::Fault(read(bytes)),
-            other => return Err(DecodeError::UnknownKind(other)),
-        })
-    }
-
-    /// The record exactly as the kernel wrote it.
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Event::Syscall(e) => bytes_of(e),
-            Event::Fork(e) => bytes_of(e),
-            Event::Exec(e) => bytes_of(e),
-            Event::Exit(e) => bytes_of(e),
-            Event::SignalGenerate(e) => bytes_of(e),
-            Event::SignalDeliver(e) => bytes_of(e),
-            Event::Fault(e) => bytes_of(e),
-        }
-    }
-
-    pub fn header(&self) -> &EventHeader {
-        match self {
-            Event::Syscall(e) => &e.header,
-            Event::Fork(e) => &e.header,
-            Event::Exec(e) => &e.header,
-            Event::Exit(e) => &e.header,
-            Event::SignalGenerate(e) => &e.header,
-            Event::SignalDeliver(e) => &e.header,
-            Event::Fault(e) => &e.header,
-        }
+        Event::read_kind(header.kind, bytes).ok_or(DecodeError::UnknownKind(header.kind))
     }
 
     /// Short name of the record kind, as used in summaries and `--format json`.
@@ -103,20 +110,6 @@ pub fn returned(e: &SyscallEvent) -> bool {
     e.header.flags & (observer_common::flags::NO_RETURN | observer_common::flags::UNFINISHED) == 0
 }
 
-/// Name of a record kind id.
-pub fn kind_name(kind: u16) -> &'static str {
-    match kind {
-        kind::SYSCALL => "syscall",
-        kind::FORK => "fork",
-        kind::EXEC => "exec",
-        kind::EXIT => "exit",
-        kind::SIGNAL_GENERATE => "signal_generate",
-        kind::SIGNAL_DELIVER => "signal_deliver",
-        kind::FAULT => "fault",
-        _ => "unknown",
-    }
-}
-
 /// A NUL-terminated kernel string (comm, filename) as text.
 pub fn c_str(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -125,6 +118,8 @@ pub fn c_str(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use observer_common::kind;
+
     use super::*;
 
     fn sample_syscall() -> SyscallEvent {
@@ -175,6 +170,15 @@ mod tests {
         for event in events {
             assert_eq!(Event::decode(event.as_bytes()), Ok(event));
         }
+    }
+
+    #[test]
+    fn kind_names_come_from_the_record_types() {
+        assert_eq!(kind_name(kind::SYSCALL), "syscall");
+        assert_eq!(kind_name(kind::FAULT), "fault");
+        assert_eq!(kind_name(0), "unknown");
+        let names: Vec<&str> = (1..kind::COUNT as u16).map(kind_name).collect();
+        assert!(!names.contains(&"unknown"), "every kind below COUNT has a record type: {names:?}");
     }
 
     #[test]

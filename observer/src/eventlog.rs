@@ -40,11 +40,10 @@ pub struct LogHeader {
 impl LogHeader {
     /// The header of a capture taken on this machine now by this process.
     pub fn live(command: Vec<String>, root_pid: Option<u32>, started_at: String) -> Self {
-        let read = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default();
         LogHeader {
             record_schema: RECORD_SCHEMA,
-            kernel_release: read("/proc/sys/kernel/osrelease"),
-            hostname: read("/proc/sys/kernel/hostname"),
+            kernel_release: crate::proc::sysctl("kernel.osrelease").unwrap_or_default(),
+            hostname: crate::proc::sysctl("kernel.hostname").unwrap_or_default(),
             boot_to_wall_ns: crate::clock::boot_to_wall_offset_ns(),
             started_at,
             command,
@@ -61,8 +60,9 @@ pub struct EventLogWriter {
 }
 
 impl EventLogWriter {
-    pub fn create(path: &Path, header: &LogHeader) -> io::Result<Self> {
-        let mut out = BufWriter::with_capacity(256 * 1024, File::create(path)?);
+    /// Starts the log in `file` (new and empty) with `header`.
+    pub fn new(file: File, header: &LogHeader) -> io::Result<Self> {
+        let mut out = BufWriter::with_capacity(256 * 1024, file);
         let json = serde_json::to_vec(header)?;
         out.write_all(MAGIC)?;
         out.write_all(&FORMAT_VERSION.to_le_bytes())?;
@@ -256,7 +256,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.bin");
         let header = LogHeader { record_schema: RECORD_SCHEMA, command: vec!["true".into()], ..Default::default() };
-        let mut writer = EventLogWriter::create(&path, &header).unwrap();
+        let mut writer = EventLogWriter::new(File::create(&path).unwrap(), &header).unwrap();
         for e in events {
             writer.append(e).unwrap();
         }

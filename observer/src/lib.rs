@@ -13,6 +13,7 @@ pub mod eventlog;
 pub mod hang;
 pub mod import_strace;
 pub mod offline;
+pub mod out_dir;
 pub mod preflight;
 pub mod proc;
 pub mod processes;

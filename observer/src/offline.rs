@@ -6,6 +6,7 @@ use crate::{
     analysis::{analyze_source_with, report, snapshot::StuckSnapshot, Classification},
     event::Event,
     eventlog::LogHeader,
+    out_dir::OutDir,
     preflight::Preflight,
     processes::ProcessBook,
     rundir,
@@ -107,8 +108,10 @@ pub fn diagnose(capture: &Capture, also: impl FnMut(&Event, &ProcessBook)) -> Re
 pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let capture = Capture::locate(path)?;
     let Diagnosis { classification, book, stuck, skipped_tail, .. } = diagnose(&capture, |_, _| {})?;
-    report::write(&classification, &capture.dir)
-        .and_then(|()| crate::render::html::write(&capture.dir, &capture.events, &classification, stuck.as_ref()))
-        .map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
+    let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
+    let dir = OutDir::open(&capture.dir).map_err(write_error)?;
+    report::write(&classification, &dir)
+        .and_then(|()| crate::render::html::write(&dir, &capture.events, &classification, stuck.as_ref()))
+        .map_err(write_error)?;
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

@@ -49,6 +49,9 @@ pub struct Process {
     /// Soft resource limits set during the capture (by prlimit64/setrlimit, or inherited from a
     /// parent that set them): resource id -> (rlim_cur, when, set by pid).
     pub limits: BTreeMap<u64, LimitChange>,
+    /// Cgroups it was moved into during the capture (or inherited from a parent that was), by
+    /// hierarchy id: hierarchy -> path.
+    pub cgroups: BTreeMap<i32, String>,
 }
 
 /// A soft limit changed during the capture.
@@ -188,11 +191,13 @@ impl ProcessBook {
                 self.see(e.child_tid, e.child_tgid);
                 if e.header.flags & flags::THREAD == 0 {
                     let parent_comm = c_str(&e.parent_comm);
-                    let inherited = self.processes.get(&h.tgid).map(|p| p.limits.clone()).unwrap_or_default();
+                    let (limits, cgroups) =
+                        self.processes.get(&h.tgid).map(|p| (p.limits.clone(), p.cgroups.clone())).unwrap_or_default();
                     let child = self.process_mut(e.child_tgid);
                     child.parent = Some(h.tgid);
                     child.comm = parent_comm;
-                    child.limits = inherited;
+                    child.limits = limits;
+                    child.cgroups = cgroups;
                 }
                 let parent_comm = c_str(&e.parent_comm);
                 self.name(h.tgid, &parent_comm);
@@ -226,6 +231,10 @@ impl ProcessBook {
                 self.name(target_tgid, &c_str(&e.target_comm));
             }
             Event::Fault(_) => self.see(h.tid, h.tgid),
+            Event::CgroupAttach(e) => {
+                self.see(h.tid, h.tgid);
+                self.process_mut(h.tgid).cgroups.insert(e.root, c_str(&e.path));
+            }
             Event::SignalDeliver(e) => {
                 self.see(h.tid, h.tgid);
                 let default_handler = e.sa_handler == 0;

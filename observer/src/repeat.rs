@@ -16,8 +16,9 @@ use crate::{
     child::ExitStatus,
     clock,
     decode::signal_name,
+    out_dir::OutDir,
     run::{run_in, RunOptions},
-    rundir,
+    rundir::{self, Place},
     session::RunError,
 };
 
@@ -78,6 +79,11 @@ pub struct RepeatReport {
     /// Whether the hunt found what `--until` asked for.
     pub found: bool,
     pub interrupted: bool,
+}
+
+/// The directory of attempt `number` inside the parent.
+fn attempt_name(number: u32) -> String {
+    format!("attempt-{number:03}")
 }
 
 fn join(signatures: &[Signature], separator: &str) -> String {
@@ -147,9 +153,9 @@ impl RepeatReport {
         out
     }
 
-    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        std::fs::write(dir.join("repeat.txt"), self.to_text())?;
-        std::fs::write(dir.join("repeat.json"), rundir::json_text(self).map_err(std::io::Error::other)?)
+    pub fn write(&self, dir: &OutDir) -> std::io::Result<()> {
+        dir.write("repeat.txt", self.to_text())?;
+        dir.write("repeat.json", rundir::json_text(self).map_err(std::io::Error::other)?)
     }
 }
 
@@ -166,17 +172,10 @@ pub async fn repeat(
     let argv0 = opts.run.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
     crate::child::resolve(&argv0).map_err(RunError::from)?;
     let command: Vec<String> = opts.run.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    let parent = match &opts.out {
-        Some(out) => out.clone(),
-        None => PathBuf::from(rundir::DEFAULT_PARENT).join(rundir::default_name(
-            &format!(
-                "repeat-{}",
-                Path::new(&argv0).file_name().map_or(argv0.clone(), |n| n.to_string_lossy().into_owned())
-            ),
-            &clock::compact_utc(clock::now_wall_ns()),
-        )),
-    };
-    std::fs::create_dir_all(&parent).map_err(|source| RepeatError::Io { path: parent.clone(), source })?;
+    let base = Path::new(&argv0).file_name().map_or(argv0.clone(), |n| n.to_string_lossy().into_owned());
+    let place = Place::out_or_default(opts.out.as_deref(), format!("repeat-{base}"));
+    let parent = rundir::create(&place, &clock::compact_utc(clock::now_wall_ns()))
+        .map_err(|source| RepeatError::Io { path: place.path(), source })?;
     let mut kernel = Kernel::load(opts.run.buffer_size).map_err(RunError::from)?;
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut report = RepeatReport {
@@ -189,15 +188,16 @@ pub async fn repeat(
         interrupted: false,
     };
     for number in 1..=opts.max_attempts {
-        let dir = parent.join(format!("attempt-{number:03}"));
-        let run_opts = RunOptions { out: Some(dir.clone()), quiet: true, ..opts.run.clone() };
+        let name = attempt_name(number);
+        let attempt_place = Place::Inside(parent.clone(), name.clone());
+        let run_opts = RunOptions { quiet: true, ..opts.run.clone() };
         let (notify, flag) = (interrupt.clone(), interrupted.clone());
         let stop = async move {
             notify.notified().await;
             flag.store(true, std::sync::atomic::Ordering::SeqCst);
             "SIGINT"
         };
-        let outcome = run_in(&mut kernel, &run_opts, stop).await?;
+        let outcome = run_in(&mut kernel, &run_opts, &attempt_place, stop).await?;
         let mut signatures: Vec<Signature> = outcome.classification.findings.iter().map(|f| f.signature).collect();
         signatures.dedup();
         let hit = if opts.until.is_empty() {
@@ -212,7 +212,8 @@ pub async fn repeat(
         let exit = exit_label(&outcome.exit);
         *report.exit_counts.entry(exit.clone()).or_default() += 1;
         let duration_s = outcome.summary.get("duration_s").and_then(|v| v.as_f64()).unwrap_or(0.0);
-        let attempt = Attempt { number, dir: dir.display().to_string(), kept: true, duration_s, exit, signatures, hit };
+        let dir = parent.join(&name).display().to_string();
+        let attempt = Attempt { number, dir, kept: true, duration_s, exit, signatures, hit };
         progress(&report.progress_line(&attempt, opts.max_attempts));
         report.attempts.push(attempt);
         let stop_hunt = (!opts.until.is_empty() && hit) || interrupted.load(std::sync::atomic::Ordering::SeqCst);
@@ -226,7 +227,7 @@ pub async fn repeat(
                     Keep::All => true,
                 };
                 if !keep {
-                    let _ = std::fs::remove_dir_all(&a.dir);
+                    let _ = parent.remove_dir_all(&attempt_name(a.number));
                     a.kept = false;
                 }
             }
@@ -236,10 +237,10 @@ pub async fn repeat(
         }
     }
     report.interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
-    report.write(&parent).map_err(|source| RepeatError::Io { path: parent.clone(), source })?;
+    report.write(&parent).map_err(|source| RepeatError::Io { path: parent.path().to_path_buf(), source })?;
     let detaching = kernel.detach_in_background();
     let _ = detaching.join();
-    Ok((parent, report))
+    Ok((parent.path().to_path_buf(), report))
 }
 
 #[cfg(test)]

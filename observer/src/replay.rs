@@ -158,6 +158,9 @@ pub fn to_json(event: &Event, book: &ProcessBook, boot_to_wall_ns: i64) -> Value
             json!({"sig": d.sig, "code": d.code, "sa_handler": d.sa_handler, "sa_flags": d.sa_flags})
         }
         Event::Fault(f) => json!({"sig": f.sig, "code": f.code, "addr": f.addr}),
+        Event::CgroupAttach(c) => {
+            json!({"hierarchy": c.root, "level": c.level, "cgroup_id": c.id, "path": c_str(&c.path)})
+        }
     };
     if let (Value::Object(base), Value::Object(more)) = (&mut v, extra) {
         base.extend(more);

@@ -7,16 +7,16 @@ use std::{
     io::{Read, Write},
     os::fd::OwnedFd,
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use crate::{
     capture::{Kernel, Probes},
     child::{self, BlockedChild, ExitStatus},
-    clock, rundir,
+    rundir::{self, Place},
     session::{
-        self, finalize, io_at, open_capture, Finished, OnHang, OnInterrupt, RunError, RunOutcome, SessionOptions,
-        Target,
+        self, create_run_dir, finalize, io_at, open_live_capture, Finished, OnHang, OnInterrupt, RunDir, RunError,
+        RunOutcome, SessionOptions, Target,
     },
     sinks::Pipeline,
 };
@@ -78,17 +78,16 @@ fn pipe_files() -> std::io::Result<(File, File)> {
 /// track it in the kernel.
 fn prepare_capture(
     probes: &mut Probes,
-    dir: &Path,
+    run: &RunDir,
     pid: i32,
     command: &[String],
-    started_wall: i64,
     cgroup: Option<&Path>,
 ) -> Result<Pipeline, RunError> {
     if let Some(cgroup) = cgroup {
         std::fs::write(cgroup.join("cgroup.procs"), pid.to_string())
             .map_err(|source| RunError::Cgroup { path: cgroup.to_path_buf(), source })?;
     }
-    let pipeline = open_capture(dir, pid as u32, command.to_vec(), started_wall)?;
+    let pipeline = open_live_capture(run, pid as u32, command.to_vec())?;
     probes.track(pid as u32)?;
     Ok(pipeline)
 }
@@ -100,30 +99,29 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>)
     let argv0 = opts.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
     child::resolve(&argv0)?;
     let mut kernel = Kernel::load(opts.buffer_size)?;
-    let result = run_in(&mut kernel, &opts, shutdown).await;
+    let place = Place::out_or_default(opts.out.as_deref(), argv0);
+    let result = run_in(&mut kernel, &opts, &place, shutdown).await;
     let detaching = kernel.detach_in_background();
     result.map(|outcome| RunOutcome { detaching: Some(detaching), ..outcome })
 }
 
-/// One run with probes that are already loaded (`run`, or each attempt of `repeat`).
+/// One run with probes that are already loaded (`run`, or each attempt of `repeat`), its run
+/// directory at `place`.
 pub async fn run_in(
     kernel: &mut Kernel,
     opts: &RunOptions,
+    place: &Place,
     shutdown: impl Future<Output = &'static str>,
 ) -> Result<RunOutcome, RunError> {
     let argv0 = opts.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
     let program = child::resolve(&argv0)?;
     let tally = kernel.tally();
-    let started_wall = clock::now_wall_ns();
-    let started = Instant::now();
-    let dir = rundir::create(opts.out.as_deref(), &argv0, &clock::compact_utc(started_wall))
-        .map_err(io_at(opts.out.as_deref().unwrap_or(Path::new(rundir::DEFAULT_PARENT))))?;
     let command: Vec<String> = opts.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    let command_line = rundir::shell_join(&command);
-    std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n")).map_err(io_at(&dir))?;
+    let run = create_run_dir(place, &command, None)?;
+    let dir = run.dir.path().to_path_buf();
 
-    let stdout_file = File::create(dir.join(rundir::STDOUT)).map_err(io_at(&dir))?;
-    let stderr_file = File::create(dir.join(rundir::STDERR)).map_err(io_at(&dir))?;
+    let stdout_file = run.dir.create(rundir::STDOUT).map_err(io_at(&dir))?;
+    let stderr_file = run.dir.create(rundir::STDERR).map_err(io_at(&dir))?;
     let mut tees = Vec::new();
     let stdio = if opts.tee {
         let (out_r, out_w) = pipe_files().map_err(io_at(&dir))?;
@@ -137,7 +135,7 @@ pub async fn run_in(
 
     let mut child = BlockedChild::spawn(&program, &opts.command, stdio)?;
     let pid = child.pid();
-    let ready = prepare_capture(&mut kernel.probes, &dir, pid, &command, started_wall, opts.cgroup.as_deref());
+    let ready = prepare_capture(&mut kernel.probes, &run, pid, &command, opts.cgroup.as_deref());
     let mut pipeline = match ready {
         Ok(ready) => ready,
         Err(e) => {
@@ -161,18 +159,8 @@ pub async fn run_in(
         on_hang: opts.on_hang,
         on_interrupt: OnInterrupt::Stop,
     };
-    let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &dir).await?;
-    let finished = finalize(Finished {
-        dir: &dir,
-        started_wall,
-        started,
-        command_line,
-        root: pid as u32,
-        kernel,
-        tally,
-        pipeline,
-        end,
-    })?;
+    let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &run.dir).await?;
+    let finished = finalize(Finished { run, root: pid as u32, kernel, tally, pipeline, end })?;
     for t in tees {
         let _ = t.join();
     }

@@ -4,6 +4,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use crate::out_dir::OutDir;
+
 pub const EVENTS: &str = "events.bin";
 pub const STDOUT: &str = "stdout.txt";
 pub const STDERR: &str = "stderr.txt";
@@ -11,6 +13,8 @@ pub const COMMAND: &str = "command.txt";
 pub const SUMMARY_TXT: &str = "summary.txt";
 pub const SUMMARY_JSON: &str = "summary.json";
 pub const DEFAULT_PARENT: &str = "observer-runs";
+/// The link in [`DEFAULT_PARENT`] to the newest default run directory.
+pub const LATEST: &str = "latest";
 
 /// A directory name from a command and a time: `sleep-20261122T004107Z`.
 pub fn default_name(command: &str, compact_time: &str) -> String {
@@ -20,33 +24,57 @@ pub fn default_name(command: &str, compact_time: &str) -> String {
     format!("{clean}-{compact_time}")
 }
 
-/// Creates the run directory. With `out`, that path exactly (it may exist but must be empty of a
-/// previous capture); without, `./observer-runs/<cmd>-<time>/` plus a `latest` symlink.
-pub fn create(out: Option<&Path>, command: &str, compact_time: &str) -> io::Result<PathBuf> {
-    if let Some(out) = out {
-        if out.join(EVENTS).exists() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} already holds a capture; choose another --out", out.display()),
-            ));
+/// Where a run directory goes.
+#[derive(Clone, Debug)]
+pub enum Place {
+    /// `./observer-runs/<label>-<time>/`, with `./observer-runs/latest` pointing at it.
+    Default { label: String },
+    /// `--out DIR`: that path exactly (it may exist but must not hold a capture).
+    Exactly(PathBuf),
+    /// A new directory of this name inside an open one (`repeat`'s attempts).
+    Inside(OutDir, String),
+}
+
+impl Place {
+    /// `--out DIR` when given, else the default place named after `label`.
+    pub fn out_or_default(out: Option<&Path>, label: impl Into<String>) -> Place {
+        match out {
+            Some(out) => Place::Exactly(out.to_path_buf()),
+            None => Place::Default { label: label.into() },
         }
-        std::fs::create_dir_all(out)?;
-        return Ok(out.to_path_buf());
     }
-    let parent = Path::new(DEFAULT_PARENT);
-    std::fs::create_dir_all(parent)?;
-    let name = default_name(command, compact_time);
-    let mut dir = parent.join(&name);
-    let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = parent.join(format!("{name}.{n}"));
+
+    /// The path an error in creating it is about.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Place::Default { .. } => PathBuf::from(DEFAULT_PARENT),
+            Place::Exactly(out) => out.clone(),
+            Place::Inside(parent, name) => parent.join(name),
+        }
     }
-    std::fs::create_dir(&dir)?;
-    let latest = parent.join("latest");
-    let _ = std::fs::remove_file(&latest);
-    std::os::unix::fs::symlink(dir.file_name().expect("named"), &latest)?;
-    Ok(dir)
+}
+
+/// Creates the run directory at `place`; `compact_time` names a default one.
+pub fn create(place: &Place, compact_time: &str) -> io::Result<OutDir> {
+    match place {
+        Place::Exactly(out) => {
+            if out.join(EVENTS).exists() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already holds a capture; choose another --out", out.display()),
+                ));
+            }
+            OutDir::open_or_create(out)
+        }
+        Place::Inside(parent, name) => parent.create_dir(name),
+        Place::Default { label } => {
+            let parent = OutDir::open_or_create(Path::new(DEFAULT_PARENT))?;
+            let dir = parent.create_unique_dir(&default_name(label, compact_time))?;
+            let name = dir.path().file_name().expect("named").to_string_lossy().into_owned();
+            parent.replace_link(LATEST, &name)?;
+            Ok(dir)
+        }
+    }
 }
 
 /// A value as the JSON files of a run directory hold it: pretty-printed, ending with a newline.

@@ -43,6 +43,11 @@ impl FileSource {
         Ok(Self { reader: EventLogReader::open(path)? })
     }
 
+    /// An event log already open (read through a run directory's descriptor).
+    pub fn from_file(file: std::fs::File) -> Result<Self, SourceError> {
+        Ok(Self { reader: EventLogReader::from_reader(Box::new(file))? })
+    }
+
     pub fn header(&self) -> &LogHeader {
         self.reader.header()
     }

@@ -1,8 +1,10 @@
 //! `summary.txt` and `summary.json`: the same ordered key/value facts about a run, for people and
 //! for programs.
-use std::{io, path::Path};
+use std::io;
 
 use serde_json::{Map, Value};
+
+use crate::out_dir::OutDir;
 
 /// Ordered `key: value` facts.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -36,9 +38,9 @@ impl Summary {
         crate::rundir::json_text(&Value::Object(map)).expect("plain values serialize")
     }
 
-    pub fn write(&self, dir: &Path) -> io::Result<()> {
-        std::fs::write(dir.join(crate::rundir::SUMMARY_TXT), self.to_text())?;
-        std::fs::write(dir.join(crate::rundir::SUMMARY_JSON), self.to_json())
+    pub fn write(&self, dir: &OutDir) -> io::Result<()> {
+        dir.write(crate::rundir::SUMMARY_TXT, self.to_text())?;
+        dir.write(crate::rundir::SUMMARY_JSON, self.to_json())
     }
 }
 

@@ -108,7 +108,7 @@ fn write_log(events: &[Event]) -> (Vec<u8>, Vec<usize>) {
         command: vec!["true".into()],
         ..Default::default()
     };
-    let mut writer = EventLogWriter::create(&path, &header).unwrap();
+    let mut writer = EventLogWriter::new(std::fs::File::create(&path).unwrap(), &header).unwrap();
     for event in events {
         writer.append(event).unwrap();
     }

@@ -106,7 +106,8 @@ fn a_ppoll_on_an_eventfd_and_a_self_pipe_is_decoded() {
     let f = finding(&c, Signature::HangBlocked);
     let pid = summary(&dir)["pid"].clone();
     assert!(
-        f.summary.contains(&format!("main thread {pid} in ppoll on eventfd fd 3, pipe fd 4 (self-pipe)")),
+        f.summary
+            .contains(&format!("main thread {pid} in ppoll on eventfd fd 3, pipe fd 4 (write end in this process)")),
         "{}",
         f.summary
     );
@@ -116,7 +117,7 @@ fn a_ppoll_on_an_eventfd_and_a_self_pipe_is_decoded() {
     let call = t.syscall.as_ref().unwrap();
     assert_eq!((call.name.as_str(), call.source.as_str()), ("ppoll", "kernel in-flight table"));
     assert!(call.blocked_s.unwrap() >= 2.0);
-    assert_eq!(t.fds[1].note, "self-pipe: the write end is fd 5 of this process");
+    assert_eq!(t.fds[1].note, "write end held only by this process (fd 5)");
 }
 
 #[test]

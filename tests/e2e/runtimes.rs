@@ -277,7 +277,9 @@ fn c_relocking_a_held_mutex_is_a_deadlock_on_itself() {
     let worker = printed_tid(&dir, "worker");
     let f = assert_hang_naming(&dir, &[worker]);
     assert_eq!(f.signature.name(), "deadlock", "{f:#?}");
-    assert!(f.summary.contains(&format!("held by thread {worker}")), "{}", f.summary);
+    assert!(f.summary.starts_with("self-deadlock: "), "{}", f.summary);
+    assert!(f.summary.contains(&format!("thread {worker} (")), "{}", f.summary);
+    assert!(f.summary.contains("which it holds itself"), "{}", f.summary);
     assert!(f.summary.contains("bump_counter_locked"), "the relocking function named in: {}", f.summary);
 }
 

@@ -108,6 +108,12 @@ fn explains(cause: &Finding, effect: &Finding, book: &ProcessBook) -> bool {
             effect.signature != Signature::HangStopped && !tree(book, effect.pid).is_disjoint(&processes(cause, book))
         }
         (Role::Stop, Role::Hang) => effect.signature == Signature::HangStopped && cause.pid == effect.pid,
+        // Threads deadlocked keep their process, and whoever waits on it, from progressing.
+        (Role::Other, Role::Hang) => {
+            cause.signature == Signature::Deadlock
+                && effect.signature != Signature::HangStopped
+                && tree(book, effect.pid).contains(&cause.pid)
+        }
         // A stopped process holds whoever waits on it.
         (Role::Hang, Role::Hang) => {
             cause.signature == Signature::HangStopped

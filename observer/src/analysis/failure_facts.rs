@@ -62,12 +62,12 @@ pub fn find(facts: &[FailureFacts], pid: u32, shortage: Shortage) -> Option<&Fai
 
 /// As [`find`]; for a process that was gone before it could be read, the facts of its nearest
 /// ancestor that failed the same way (cgroups and limits are inherited at fork).
-pub fn find_inherited<'a>(
-    facts: &'a [FailureFacts],
+pub fn find_inherited(
+    facts: &[FailureFacts],
     pid: u32,
     shortage: Shortage,
     parent_of: impl Fn(u32) -> Option<u32>,
-) -> Option<&'a FailureFacts> {
+) -> Option<&FailureFacts> {
     let mut at = Some(pid);
     let mut hops = 0;
     while let Some(p) = at.filter(|_| hops < 64) {
@@ -80,11 +80,11 @@ pub fn find_inherited<'a>(
     None
 }
 
-pub fn write(dir: &Path, facts: &[FailureFacts]) -> io::Result<()> {
+pub fn write(dir: &crate::out_dir::OutDir, facts: &[FailureFacts]) -> io::Result<()> {
     if facts.is_empty() {
         return Ok(());
     }
-    std::fs::write(dir.join(FAILURES_JSON), crate::rundir::json_text(facts).map_err(io::Error::other)?)
+    dir.write(FAILURES_JSON, crate::rundir::json_text(facts).map_err(io::Error::other)?)
 }
 
 /// The facts a run directory holds; none when it has no `failures.json` (older captures too).

@@ -80,13 +80,24 @@ impl Analyzer {
 }
 
 /// The workload of process `pid`, from what was read closest to the failure: the stuck snapshot,
-/// the failure facts, else the preflight of the capture's root (whose cgroups every process it
-/// starts inherits, unless something moves it).
+/// the failure facts, the cgroup moves of the capture, else the preflight of the capture's root
+/// (whose cgroups every process it starts inherits, unless something moves it).
 fn workload_of(pid: u32, cx: &Context<'_>) -> Option<crate::container::Workload> {
     cx.stuck
         .and_then(|s| s.process(pid))
         .and_then(|p| p.workload.clone())
         .or_else(|| cx.failures.iter().find(|f| f.pid == pid && f.read).and_then(FailureFacts::workload))
+        .or_else(|| {
+            // Cgroups it moved into during the capture (or inherited from a parent that did).
+            let moved: Vec<(String, &str)> = cx
+                .book
+                .process(pid)?
+                .cgroups
+                .iter()
+                .map(|(root, path)| (if *root == 0 { "v2".to_string() } else { root.to_string() }, path.as_str()))
+                .collect();
+            crate::container::Workload::from_cgroups(moved.iter().map(|(h, p)| (h.as_str(), *p)))
+        })
         .or_else(|| cx.preflight.and_then(Preflight::workload))
 }
 

@@ -1,7 +1,8 @@
 //! `classification.json` (for programs) and `report.txt` (for people) from a classification.
-use std::{io, path::Path};
+use std::io;
 
 use super::{Classification, Severity};
+use crate::out_dir::OutDir;
 
 pub const CLASSIFICATION_JSON: &str = "classification.json";
 pub const REPORT_TXT: &str = "report.txt";
@@ -60,7 +61,7 @@ pub fn to_text(c: &Classification) -> String {
     out
 }
 
-pub fn write(c: &Classification, dir: &Path) -> io::Result<()> {
-    std::fs::write(dir.join(CLASSIFICATION_JSON), to_json(c))?;
-    std::fs::write(dir.join(REPORT_TXT), to_text(c))
+pub fn write(c: &Classification, dir: &OutDir) -> io::Result<()> {
+    dir.write(CLASSIFICATION_JSON, to_json(c))?;
+    dir.write(REPORT_TXT, to_text(c))
 }

@@ -48,6 +48,10 @@ pub struct ThreadSnapshot {
     pub cpu_system_s: f64,
     /// Share of one CPU used over the window.
     pub cpu_share: f64,
+    /// Seconds since the thread last made a call that did more than wait (sleep, poll, futex):
+    /// how long it has been stuck. Absent in older snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscall: Option<BlockedCall>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -84,9 +88,13 @@ pub struct FdWait {
     pub target: String,
     /// eventfd, pipe, socket, tty, file, anon_inode, unknown
     pub kind: String,
-    /// Who holds the other end / what it is, in words (`self-pipe: write end held by this process`).
+    /// Who holds the other end / what it is, in words (`write end held only by this process (fd 5)`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
+    /// The tracked processes holding the other end (a pipe's write end, a unix socket's peer, the
+    /// eventfd itself): who could wake this wait. Empty when none or unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_end: Vec<u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -172,53 +172,56 @@ impl WaitGraph {
         self.closed.contains(&tid) && !matches!(self.nodes[&tid].wait, Wait::Timer { .. })
     }
 
+    /// What `node` waits for, in words; `in` names the function it waits in when its stack is
+    /// known, else the call.
     fn describe(&self, node: &Node) -> String {
         let thread = |tid: u32| match self.nodes.get(&tid) {
-            Some(n) => format!("thread {tid} ({})", n.comm),
-            None => format!("thread {tid}"),
+            Some(n) if n.comm != node.comm => format!("thread {tid} ({})", n.comm),
+            _ => format!("thread {tid}"),
         };
         let holders = |pids: &[u32]| -> String {
             if pids == [node.pid] {
-                "only this process".to_string()
+                "this process only".to_string()
             } else {
                 let names: Vec<String> = pids.iter().map(|p| format!("pid {p}")).collect();
                 names.join(", ")
             }
         };
+        let at = |call: &str| node.site.clone().unwrap_or_else(|| call.to_string());
         match &node.wait {
             Wait::Running => "is running".into(),
-            Wait::Timer { call } => format!("sleeps on a timer in {call}"),
+            Wait::Timer { call } => format!("sleeps on a timer in {}", at(call)),
             Wait::Unknown { what } => format!("waits in {what}"),
             Wait::Mutex { call, addr, owner } if *owner == node.tid => {
-                format!("waits in {call} for mutex {addr:#x}, which it holds itself")
+                format!("waits in {} for mutex {addr:#x}, which it holds itself", at(call))
             }
             Wait::Mutex { call, addr, owner } => {
-                format!("waits in {call} for mutex {addr:#x} held by {}", thread(*owner))
+                format!("waits in {} for mutex {addr:#x} held by {}", at(call), thread(*owner))
             }
             Wait::Futex { call, addr } => format!(
-                "waits in {call} on futex {addr:#x} (a condition variable or a lock without owner), which only another thread of pid {} can wake",
+                "waits in {} on futex {addr:#x} (a condition variable or a lock without owner), which only another thread of pid {} can wake",
+                at(call),
                 node.pid
             ),
-            Wait::Join { call, tid } => format!("waits in {call} to join {}", thread(*tid)),
+            Wait::Join { call, tid } => format!("waits in {} to join {}", at(call), thread(*tid)),
             Wait::Fd { call, fd, kind, holders: h, outside } => {
                 let end = if kind == "pipe" { "write end" } else { "other end" };
                 if *outside || h.is_empty() {
-                    format!("waits in {call} on {kind} fd {fd}, whose {end} is held outside the capture")
+                    format!("waits in {} on {kind} fd {fd}, whose {end} is held outside the capture", at(call))
                 } else {
-                    format!("waits in {call} on {kind} fd {fd}, whose {end} is held by {}", holders(h))
+                    format!("waits in {} on {kind} fd {fd}, whose {end} is held by {}", at(call), holders(h))
                 }
             }
             Wait::Children { call, pids } => {
                 let names: Vec<String> = pids.iter().map(|p| format!("pid {p}")).collect();
-                format!("waits in {call} for child {}", names.join(", "))
+                format!("waits in {} for child {}", at(call), names.join(", "))
             }
         }
     }
 
     fn step(&self, node: &Node) -> Step {
-        let site = node.site.as_deref().map_or(String::new(), |s| format!(" (in {s})"));
         let age = node.stuck_s.map_or(String::new(), |s| format!(" for {s:.1}s"));
-        Step { tid: node.tid, why: format!("thread {} ({}){site} {}{age}", node.tid, node.comm, self.describe(node)) }
+        Step { tid: node.tid, why: format!("thread {} ({}) {}{age}", node.tid, node.comm, self.describe(node)) }
     }
 
     /// The next thread to follow from `node`: the one waker, or among several the one whose own
@@ -410,7 +413,7 @@ mod tests {
         assert_eq!(d.len(), 1, "{d:#?}");
         assert_eq!(d[0].kinds, ["pipe", "mutex"]);
         let s = d[0].sentence();
-        assert!(s.starts_with("deadlock across pipe and mutex: thread 11 (t11) waits in read on pipe fd 5, whose write end is held by only this process"), "{s}");
+        assert!(s.starts_with("deadlock across pipe and mutex: thread 11 (t11) waits in read on pipe fd 5, whose write end is held by this process only"), "{s}");
         assert!(s.contains("thread 12 (t12) waits in futex for mutex 0x55 held by thread 11 (t11)"), "{s}");
     }
 

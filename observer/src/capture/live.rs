@@ -17,8 +17,8 @@ pub const MAX_BATCH: usize = 16 * 1024;
 pub struct LiveSource {
     ring: AsyncFd<RingBuf<MapData>>,
     undecodable: u64,
-    /// The last batch stopped at `MAX_BATCH`: the ring may hold more.
-    more_pending: bool,
+    /// The last batch did not fill up: the ring was empty, the drain in progress is over.
+    drained: bool,
 }
 
 impl LiveSource {
@@ -26,7 +26,7 @@ impl LiveSource {
         // SAFETY: the ring buffer owns its fd for as long as the AsyncFd holds it.
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| e.into_parts().1)?;
-        Ok(Self { ring, undecodable: 0, more_pending: false })
+        Ok(Self { ring, undecodable: 0, drained: false })
     }
 
     /// Waits until the kernel signals pending data (it does so only past the wake-up threshold;
@@ -42,9 +42,18 @@ impl LiveSource {
         self.undecodable
     }
 
-    /// Whether the last batch was cut at `MAX_BATCH` (read again before waiting).
-    pub fn more_pending(&self) -> bool {
-        self.more_pending
+    /// Fills `batch` (cleared first) with the next records of the ring, at most [`MAX_BATCH`],
+    /// and says whether there is a batch to handle. A drain is
+    /// `while live.next_batch(&mut batch) { handle(&batch) }`: it ends after the first batch the
+    /// ring could not fill, so a producer that keeps refilling the ring never holds the caller
+    /// away from its timers.
+    pub fn next_batch(&mut self, batch: &mut Vec<Event>) -> bool {
+        batch.clear();
+        if std::mem::take(&mut self.drained) {
+            return false;
+        }
+        let _ = self.read_batch(batch);
+        true
     }
 }
 
@@ -62,7 +71,7 @@ impl EventSource for LiveSource {
                 Err(_) => self.undecodable += 1,
             }
         }
-        self.more_pending = taken == MAX_BATCH;
+        self.drained = taken < MAX_BATCH;
         Ok(true)
     }
 }

@@ -5,18 +5,13 @@ const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
-/// Effective capability set of this process, from /proc/self/status (none when unreadable).
-fn effective_caps() -> u64 {
-    procfs::process::Process::myself().and_then(|me| me.status()).map_or(0, |status| status.capeff)
-}
-
 pub fn may_load_bpf(caps: u64) -> bool {
     let has = |cap: u32| caps & (1u64 << cap) != 0;
     has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
 }
 
 pub fn check() -> Result<(), CaptureError> {
-    if may_load_bpf(effective_caps()) {
+    if may_load_bpf(crate::proc::effective_capabilities()) {
         Ok(())
     } else {
         Err(CaptureError::NotPrivileged)

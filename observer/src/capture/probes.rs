@@ -7,7 +7,7 @@ use aya::{
 };
 use observer_common::{
     host_bits, kind,
-    maps::{filters, globals, names, ring_fill},
+    maps::{filters, globals, names, programs, ring_fill, tracepoints},
     syscall_bits::WATCHED as BIT_WATCHED,
     syscalls::{Syscall, HOST_WIDE_ERRORS, TABLE_SIZE, WATCHED},
     InFlight, COUNTER_INFLIGHT_FULL,
@@ -83,8 +83,9 @@ pub struct Probes {
 }
 
 fn attach_fault_program(ebpf: &mut Ebpf, btf: &Btf) -> Result<BtfTracePointLink, String> {
-    let program: &mut BtfTracePoint = program_named(ebpf, "signal_fault").map_err(|e| e.to_string())?;
-    program.load("signal_generate", btf).map_err(|e| load_error("signal_fault", e).to_string())?;
+    let name = programs::SIGNAL_FAULT;
+    let program: &mut BtfTracePoint = program_named(ebpf, name).map_err(|e| e.to_string())?;
+    program.load(tracepoints::SIGNAL_GENERATE, btf).map_err(|e| load_error(name, e).to_string())?;
     let id = program.attach().map_err(|e| e.to_string())?;
     program.take_link(id).map_err(|e| e.to_string())
 }
@@ -92,9 +93,10 @@ fn attach_fault_program(ebpf: &mut Ebpf, btf: &Btf) -> Result<BtfTracePointLink,
 /// The BTF-typed syscall programs, both or neither (a half-attached pair would pair nothing).
 fn attach_btf_syscall_programs(ebpf: &mut Ebpf, btf: &Btf, links: &mut Vec<Box<dyn Send>>) -> Result<(), String> {
     let mut attached: Vec<Box<dyn Send>> = Vec::new();
-    for name in ["sys_enter", "sys_exit"] {
+    for (name, function) in [(programs::SYS_ENTER, tracepoints::SYS_ENTER), (programs::SYS_EXIT, tracepoints::SYS_EXIT)]
+    {
         let program: &mut BtfTracePoint = program_named(ebpf, name).map_err(|e| e.to_string())?;
-        program.load(name, btf).map_err(|e| load_error(name, e).to_string())?;
+        program.load(function, btf).map_err(|e| load_error(name, e).to_string())?;
         let id = program.attach().map_err(|e| e.to_string())?;
         attached.push(Box::new(program.take_link(id).map_err(|e| e.to_string())?));
     }
@@ -217,10 +219,7 @@ impl Probes {
             }
         }
         // One slot per possible pid (kernel.pid_max, at most 4 Mi).
-        let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(4 << 20);
+        let pid_max: u32 = crate::proc::sysctl("kernel.pid_max").and_then(|s| s.parse().ok()).unwrap_or(4 << 20);
         let hooks_only: u8 = std::env::var_os(HOOKS_ONLY_ENV).is_some_and(|v| v == "1").into();
         if hooks_only != 0 {
             eprintln!("observer: {HOOKS_ONLY_ENV}=1: the syscall programs return at once and record nothing (benchmark floor)");
@@ -288,7 +287,9 @@ impl Probes {
         if syscall_programs.is_err() {
             // Without BTF the same programs run on raw tracepoints, reading registers through a
             // helper call (about 25 ns more per syscall).
-            for (program, tracepoint) in [("sys_enter_raw", "sys_enter"), ("sys_exit_raw", "sys_exit")] {
+            for (program, tracepoint) in
+                [(programs::SYS_ENTER_RAW, tracepoints::SYS_ENTER), (programs::SYS_EXIT_RAW, tracepoints::SYS_EXIT)]
+            {
                 let raw: &mut RawTracePoint = program_named(&mut ebpf, program)?;
                 raw.load().map_err(|e| load_error(program, e))?;
                 let attach_error = |e: ProgramError| CaptureError::Attach {
@@ -300,21 +301,22 @@ impl Probes {
                 links.push(Box::new(raw.take_link(id).map_err(attach_error)?));
             }
         }
-        for (program, category) in [
-            ("sched_process_fork", "sched"),
-            ("sched_process_exec", "sched"),
-            ("sched_process_exit", "sched"),
-            ("signal_generate", "signal"),
-            ("signal_deliver", "signal"),
+        for (program, category, tracepoint) in [
+            (programs::SCHED_PROCESS_FORK, tracepoints::SCHED, tracepoints::SCHED_PROCESS_FORK),
+            (programs::SCHED_PROCESS_EXEC, tracepoints::SCHED, tracepoints::SCHED_PROCESS_EXEC),
+            (programs::SCHED_PROCESS_EXIT, tracepoints::SCHED, tracepoints::SCHED_PROCESS_EXIT),
+            (programs::SIGNAL_GENERATE, tracepoints::SIGNAL, tracepoints::SIGNAL_GENERATE),
+            (programs::SIGNAL_DELIVER, tracepoints::SIGNAL, tracepoints::SIGNAL_DELIVER),
+            (programs::CGROUP_ATTACH_TASK, tracepoints::CGROUP, tracepoints::CGROUP_ATTACH_TASK),
         ] {
             let tp: &mut TracePoint = program_named(&mut ebpf, program)?;
             tp.load().map_err(|e| load_error(program, e))?;
             let attach_error = |e: ProgramError| CaptureError::Attach {
                 program: program.into(),
-                target: format!("{category}/{program}"),
+                target: format!("{category}/{tracepoint}"),
                 reason: e.to_string(),
             };
-            let id = tp.attach(category, program).map_err(attach_error)?;
+            let id = tp.attach(category, tracepoint).map_err(attach_error)?;
             links.push(Box::new(tp.take_link(id).map_err(attach_error)?));
         }
         let fault_link = btf.and_then(|btf| attach_fault_program(&mut ebpf, &btf));

@@ -13,13 +13,12 @@ use aya::{
 
 use observer_common::maps::{
     names::{SAMPLES, SAMPLE_COUNTERS as COUNTERS, SAMPLE_STACKS as STACKS},
+    programs::SAMPLE_USER_STACK as PROGRAM,
     sample_counters::{self, SAMPLED_KERNEL, SAMPLED_USER, SAMPLES_FULL, STACK_FAILED},
     SampleKey,
 };
 
 use super::{probes::load_error, CaptureError, Probes};
-
-const PROGRAM: &str = "sample_user_stack";
 
 /// Where a sampled thread was, and how many ticks found it there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,7 +131,7 @@ fn attach_error(tid: u32, reason: impl std::fmt::Display) -> CaptureError {
 
 /// The kernel refuses sampling frequencies above this sysctl with a bare EINVAL.
 fn max_sample_rate() -> Option<u64> {
-    std::fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate").ok()?.trim().parse().ok()
+    crate::proc::sysctl("kernel.perf_event_max_sample_rate")?.parse().ok()
 }
 
 impl Probes {
@@ -267,9 +266,8 @@ mod tests {
     /// Waits until `tid` sits in a syscall (the pthread_join futex wait), so its user stack is
     /// readable from /proc/<pid>/task/<tid>/syscall.
     fn wait_blocked(pid: u32, tid: u32) {
-        let path = format!("/proc/{pid}/task/{tid}/syscall");
         for _ in 0..200 {
-            if std::fs::read_to_string(&path).is_ok_and(|s| !s.starts_with("running")) {
+            if crate::proc::task::current_syscall(pid, tid).is_some() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));

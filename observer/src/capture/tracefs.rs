@@ -6,6 +6,7 @@ use std::{
 };
 
 use observer_common::{
+    maps::tracepoints,
     syscalls::WATCHED,
     tracepoint_fields::{Field, FIXED},
 };
@@ -134,8 +135,8 @@ pub fn verify_layout(root: &Path) -> Result<usize, CaptureError> {
     // Syscalls are caught by the raw sys_enter/sys_exit tracepoints, whose arguments are the saved
     // registers; what the format files still tell is that each watched call exists on this
     // kernel with at least the arguments observer records.
-    read_format(root, "raw_syscalls", "sys_enter")?;
-    read_format(root, "raw_syscalls", "sys_exit")?;
+    read_format(root, tracepoints::RAW_SYSCALLS, tracepoints::SYS_ENTER)?;
+    read_format(root, tracepoints::RAW_SYSCALLS, tracepoints::SYS_EXIT)?;
     for sc in WATCHED {
         let enter = format!("sys_enter_{}", sc.name);
         let fields = read_format(root, "syscalls", &enter)?;

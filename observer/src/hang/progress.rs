@@ -100,27 +100,43 @@ pub enum Stall {
     Spinning(Vec<u32>),
 }
 
-/// Total CPU share below which "no CPU gained" holds (scheduler tick noise).
-const IDLE_SHARE: f64 = 0.02;
+/// Total CPU share below which "no CPU gained" holds: scheduler tick noise, and the few
+/// milliseconds tickers spend (OCaml's tick thread, Go's sysmon, a timer loop).
+const IDLE_SHARE: f64 = 0.1;
+/// Share of a CPU each of several threads passing a lock must use to count as spinning together.
+const GROUP_SPIN_SHARE: f64 = 0.2;
 
-/// Decides whether the tracked threads stalled over `cpu`'s window, given the threads that
-/// completed a syscall in that window.
-pub fn detect(
-    cpu: &CpuWindow,
-    window: Duration,
-    syscalls_in_window: &dyn Fn(u32) -> bool,
-    any_syscall: bool,
-) -> Option<Stall> {
+/// What each thread did over the window, as the capture saw it.
+pub struct Activity<'a> {
+    /// The thread completed a syscall in the window.
+    pub syscalled: &'a dyn Fn(u32) -> bool,
+    /// The thread completed a syscall that did more than wait (see `sinks::stats::only_waits`).
+    pub progressed: &'a dyn Fn(u32) -> bool,
+}
+
+/// Decides whether the tracked threads stalled over `cpu`'s window. Progress is judged per
+/// thread: tickers that only time out and wait again, and threads that only hand a lock back and
+/// forth, are not progress.
+pub fn detect(cpu: &CpuWindow, window: Duration, activity: &Activity<'_>) -> Option<Stall> {
     // Not enough history yet to judge a whole window.
     if cpu.seconds + 0.05 < window.as_secs_f64() {
         return None;
     }
     let spinning: Vec<u32> =
-        cpu.gained.keys().copied().filter(|&tid| cpu.share(tid) >= SPIN_SHARE && !syscalls_in_window(tid)).collect();
+        cpu.gained.keys().copied().filter(|&tid| cpu.share(tid) >= SPIN_SHARE && !(activity.syscalled)(tid)).collect();
     if !spinning.is_empty() {
         return Some(Stall::Spinning(spinning));
     }
-    if !any_syscall && cpu.total() / cpu.seconds < IDLE_SHARE {
+    if cpu.gained.keys().any(|&tid| (activity.progressed)(tid)) {
+        return None;
+    }
+    // Nobody progressed: CPU burnt together by threads that only pass a lock is a spin.
+    let busy: Vec<u32> = cpu.gained.keys().copied().filter(|&tid| cpu.share(tid) >= GROUP_SPIN_SHARE).collect();
+    let busy_share: f64 = busy.iter().map(|&t| cpu.share(t)).sum();
+    if busy.len() >= 2 && busy_share >= SPIN_SHARE {
+        return Some(Stall::Spinning(busy));
+    }
+    if cpu.total() / cpu.seconds < IDLE_SHARE {
         return Some(Stall::Blocked);
     }
     None
@@ -134,25 +150,44 @@ mod tests {
         CpuWindow { seconds: 2.0, gained: gained.iter().map(|&(t, s)| (t, (s, 0.0))).collect() }
     }
 
+    fn activity<'a>(syscalled: &'a dyn Fn(u32) -> bool, progressed: &'a dyn Fn(u32) -> bool) -> Activity<'a> {
+        Activity { syscalled, progressed }
+    }
+
     #[test]
     fn a_thread_on_cpu_without_syscalls_is_spinning() {
         let cpu = window(&[(1, 0.0), (2, 1.95)]);
-        assert_eq!(detect(&cpu, Duration::from_secs(2), &|_| false, false), Some(Stall::Spinning(vec![2])));
-        assert_eq!(detect(&cpu, Duration::from_secs(2), &|t| t == 2, true), None, "its syscalls are progress");
+        let w = Duration::from_secs(2);
+        assert_eq!(detect(&cpu, w, &activity(&|_| false, &|_| false)), Some(Stall::Spinning(vec![2])));
+        assert_eq!(detect(&cpu, w, &activity(&|t| t == 2, &|t| t == 2)), None, "its syscalls are progress");
+    }
+
+    #[test]
+    fn tickers_are_no_progress_and_threads_passing_a_lock_spin_together() {
+        let w = Duration::from_secs(2);
+        // OCaml's tick thread: pselect every 50 ms, a sliver of CPU; the others asleep.
+        let ticking = window(&[(1, 0.0), (2, 0.0), (3, 0.004)]);
+        assert_eq!(detect(&ticking, w, &activity(&|t| t == 3, &|_| false)), Some(Stall::Blocked));
+        // Two CPython threads handing the GIL over: half a CPU each, futex calls only.
+        let gil = window(&[(1, 0.0), (2, 0.96), (3, 0.94)]);
+        assert_eq!(detect(&gil, w, &activity(&|t| t > 1, &|_| false)), Some(Stall::Spinning(vec![2, 3])));
+        // The same threads doing real work (a read, a write) are progress.
+        assert_eq!(detect(&gil, w, &activity(&|t| t > 1, &|t| t == 2)), None);
     }
 
     #[test]
     fn no_cpu_and_no_syscalls_is_blocked_but_either_one_is_progress() {
+        let w = Duration::from_secs(2);
         let idle = window(&[(1, 0.0), (2, 0.01)]);
-        assert_eq!(detect(&idle, Duration::from_secs(2), &|_| false, false), Some(Stall::Blocked));
-        assert_eq!(detect(&idle, Duration::from_secs(2), &|_| true, true), None);
+        assert_eq!(detect(&idle, w, &activity(&|_| false, &|_| false)), Some(Stall::Blocked));
+        assert_eq!(detect(&idle, w, &activity(&|_| true, &|_| true)), None);
         let working = window(&[(1, 0.5)]);
-        assert_eq!(detect(&working, Duration::from_secs(2), &|_| false, false), None);
+        assert_eq!(detect(&working, w, &activity(&|_| false, &|_| false)), None);
     }
 
     #[test]
     fn nothing_is_concluded_before_a_whole_window_was_watched() {
         let short = CpuWindow { seconds: 0.5, gained: BTreeMap::new() };
-        assert_eq!(detect(&short, Duration::from_secs(2), &|_| false, false), None);
+        assert_eq!(detect(&short, Duration::from_secs(2), &activity(&|_| false, &|_| false)), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Taking the stuck snapshot: reads every tracked thread from outside — state, wait channel, the
 //! syscall it is blocked in (from the kernel's in-flight table, else /proc), the fds, futex and
 //! children it waits on — into the model `analysis::snapshot` defines.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use observer_common::{flags, kind, syscalls, EventHeader, InFlight, SyscallEvent};
 
@@ -71,45 +71,61 @@ fn holders(pids: &[u32], target: &str) -> Vec<(u32, i32, bool)> {
 fn describe_fd(pid: u32, fd: i32, pids: &[u32]) -> FdWait {
     let target = procread::fd_target(pid, fd).unwrap_or_else(|| "(closed)".into());
     let kind = fd_kind(&target);
+    let mut other_end = Vec::new();
     let note = match kind {
         "pipe" => {
             let all = holders(pids, &target);
             let writers: Vec<&(u32, i32, bool)> = all.iter().filter(|(_, _, w)| *w).collect();
+            other_end = writers.iter().map(|(p, _, _)| *p).collect();
             if writers.is_empty() {
                 "no tracked process holds the write end".to_string()
             } else if writers.iter().all(|(p, _, _)| *p == pid) {
-                format!("self-pipe: the write end is fd {} of this process", writers[0].1)
+                format!("write end held only by this process (fd {})", writers[0].1)
             } else {
                 let list: Vec<String> = writers.iter().map(|(p, f, _)| format!("pid {p} fd {f}")).collect();
                 format!("write end held by {}", list.join(", "))
             }
         }
-        "socket" => describe_socket(pid, &target, pids),
-        "eventfd" => "an eventfd: woken only when some thread writes to it".to_string(),
+        "socket" => {
+            let (note, peers) = describe_socket(pid, &target, pids);
+            other_end = peers;
+            note
+        }
+        "eventfd" => {
+            other_end = holders(pids, &target).into_iter().map(|(p, _, _)| p).collect();
+            "an eventfd: woken only when some thread writes to it".to_string()
+        }
         _ => String::new(),
     };
-    FdWait { fd, target, kind: kind.into(), note }
+    other_end.sort_unstable();
+    other_end.dedup();
+    FdWait { fd, target, kind: kind.into(), note, other_end }
 }
 
 /// A socket's other end: for a unix socket the peer the kernel reports through sock_diag and who
 /// holds it ("self" for a socketpair inside one process), else who else has it open.
-fn describe_socket(pid: u32, target: &str, pids: &[u32]) -> String {
+fn describe_socket(pid: u32, target: &str, pids: &[u32]) -> (String, Vec<u32>) {
     let unix = socket_inode(target).and_then(|ino| unix_sockets().remove(&ino));
     match unix {
         Some(sock) => {
             let name = sock.path.as_deref().map_or("unnamed unix socket".to_string(), |p| format!("unix socket {p}"));
-            let Some(peer) = sock.peer else { return format!("{name}, no peer (listening or unconnected)") };
+            let Some(peer) = sock.peer else {
+                return (format!("{name}, no peer (listening or unconnected)"), Vec::new());
+            };
             let peer_target = format!("socket:[{peer}]");
-            let held: Vec<String> = holders(pids, &peer_target)
-                .into_iter()
-                .map(|(p, f, _)| if p == pid { format!("this process (fd {f})") } else { format!("pid {p} fd {f}") })
+            let holding = holders(pids, &peer_target);
+            let held: Vec<String> = holding
+                .iter()
+                .map(|(p, f, _)| if *p == pid { format!("this process (fd {f})") } else { format!("pid {p} fd {f}") })
                 .collect();
+            let peers = holding.iter().map(|(p, _, _)| *p).collect();
             if held.is_empty() {
-                format!("{name}, peer {peer_target} held by no tracked process")
+                (format!("{name}, peer {peer_target} held by no tracked process"), peers)
             } else {
-                format!("{name}, peer {peer_target} held by {}", held.join(", "))
+                (format!("{name}, peer {peer_target} held by {}", held.join(", ")), peers)
             }
         }
+        // Not a unix socket: its peer is not exposed, so nobody in the capture is known to hold it.
         None => {
             let others: Vec<String> = holders(pids, target)
                 .into_iter()
@@ -117,9 +133,9 @@ fn describe_socket(pid: u32, target: &str, pids: &[u32]) -> String {
                 .map(|(p, f, _)| format!("pid {p} fd {f}"))
                 .collect();
             if others.is_empty() {
-                "not a unix socket; its peer is not exposed".to_string()
+                ("not a unix socket; its peer is not exposed".to_string(), Vec::new())
             } else {
-                format!("also open in {}", others.join(", "))
+                (format!("also open in {}", others.join(", ")), Vec::new())
             }
         }
     }
@@ -131,13 +147,10 @@ fn polled_fds(pid: u32, name: &str, args: &[u64]) -> Vec<i32> {
         "poll" | "ppoll" => {
             let n = args[1].min(256) as usize;
             procread::read_memory(pid, args[0], n * 8)
-                .map(|b| {
-                    b.chunks(8)
-                        .map(|c| i32::from_le_bytes(c[..4].try_into().expect("4 bytes")))
-                        .filter(|fd| *fd >= 0)
-                        .collect()
-                })
-                .unwrap_or_default()
+                .chunks_exact(8)
+                .map(|c| i32::from_le_bytes(c[..4].try_into().expect("4 bytes")))
+                .filter(|fd| *fd >= 0)
+                .collect()
         }
         "select" | "pselect6" => {
             let nfds = args[0].min(1024) as usize;
@@ -146,7 +159,8 @@ fn polled_fds(pid: u32, name: &str, args: &[u64]) -> Vec<i32> {
                 if set == 0 {
                     continue;
                 }
-                if let Some(bits) = procread::read_memory(pid, set, nfds.div_ceil(64) * 8) {
+                let bits = procread::read_memory(pid, set, nfds.div_ceil(64) * 8);
+                if bits.len() == nfds.div_ceil(64) * 8 {
                     for fd in 0..nfds {
                         if bits[fd / 8] & (1 << (fd % 8)) != 0 {
                             fds.insert(fd as i32);
@@ -223,6 +237,17 @@ pub struct Input<'a> {
     pub reason: String,
     pub taken_at: String,
     pub syscalls_in_window: u64,
+    /// Per thread, the kernel time of its latest call that did more than wait.
+    pub last_progress_ns: &'a HashMap<u32, u64>,
+    /// Per thread, when the capture first saw it.
+    pub first_seen_ns: &'a HashMap<u32, u64>,
+}
+
+/// Seconds since `tid` last did more than wait (since it was first seen, if never); unknown for a
+/// thread the capture never saw (one that existed before an attach and made no call since).
+fn idle_seconds(input: &Input<'_>, tid: u32) -> Option<f64> {
+    let since = input.last_progress_ns.get(&tid).or_else(|| input.first_seen_ns.get(&tid))?;
+    Some(input.now_boot_ns.saturating_sub(*since) as f64 / 1e9)
 }
 
 pub fn boot_ns_now() -> u64 {
@@ -252,6 +277,7 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
                 cpu_user_s: user,
                 cpu_system_s: system,
                 cpu_share: input.cpu.share(tid),
+                idle_s: idle_seconds(input, tid),
                 ..Default::default()
             };
             let call = match in_flight.get(&tid) {
@@ -330,19 +356,25 @@ mod tests {
     fn a_snapshot_of_this_process_round_trips_through_json() {
         let me = std::process::id();
         let cpu = CpuWindow::default();
+        let now = boot_ns_now();
+        let first_seen = HashMap::from([(me, now - 3_000_000_000)]);
         let snap = take(&Input {
             pids: &[me],
             in_flight: &[],
-            now_boot_ns: boot_ns_now(),
+            now_boot_ns: now,
             cpu: &cpu,
             reason: "test".into(),
             taken_at: "now".into(),
             syscalls_in_window: 0,
+            last_progress_ns: &HashMap::new(),
+            first_seen_ns: &first_seen,
         });
+        let main = snap.processes[0].threads.iter().find(|t| t.tid == me).unwrap();
+        assert_eq!(main.idle_s, Some(3.0), "idle since first seen, never progressed");
         assert_eq!(snap.processes.len(), 1);
         assert!(snap.processes[0].threads.iter().any(|t| t.tid == me));
         let dir = tempfile::tempdir().unwrap();
-        crate::render::stuck::write(&snap, dir.path()).unwrap();
+        crate::render::stuck::write(&snap, &crate::out_dir::OutDir::open(dir.path()).unwrap()).unwrap();
         assert_eq!(StuckSnapshot::read(dir.path()), Some(snap));
     }
 }

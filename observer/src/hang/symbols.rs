@@ -11,7 +11,7 @@ use crate::{
     capture::StackSample,
     proc::{
         maps::{mapping_of, mappings, Mapping},
-        task::current_syscall,
+        task::{current_syscall, read_memory},
     },
 };
 
@@ -144,24 +144,12 @@ pub fn top_functions(pid: u32, samples: &[StackSample], n: usize) -> Vec<(String
 /// How much of a blocked thread's stack is scanned for return addresses.
 const STACK_SCAN_BYTES: usize = 8 * 1024;
 
-/// Copies `len` bytes at `addr` of process `pid` without stopping it; short when part of the range
-/// is unmapped.
-fn read_remote(pid: u32, addr: u64, len: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; len];
-    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: len };
-    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: len };
-    // SAFETY: `local` describes `buf`, which outlives the call; the remote side is only read.
-    let n = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
-    buf.truncate(usize::try_from(n).unwrap_or(0));
-    buf
-}
-
 /// Whether the bytes before `addr` end in a call instruction, as those before a return address do.
 /// x86-64 only: `call rel32` (E8), and `call r/m64` (FF /2) in its 2- to 7-byte forms.
 #[cfg(target_arch = "x86_64")]
 fn follows_a_call(pid: u32, addr: u64) -> bool {
     let Some(start) = addr.checked_sub(7) else { return false };
-    let code = read_remote(pid, start, 7);
+    let code = read_memory(pid, start, 7);
     if code.len() != 7 {
         return false;
     }
@@ -195,7 +183,7 @@ pub fn blocked_user_stack(pid: u32, tid: u32, max_frames: usize) -> Vec<u64> {
     // Stop at the end of the stack's mapping rather than relying on a short read.
     let len =
         mapping_of(&maps, sp).map(|m| (m.end - sp).min(STACK_SCAN_BYTES as u64) as usize).unwrap_or(STACK_SCAN_BYTES);
-    let stack = read_remote(pid, sp, len);
+    let stack = read_memory(pid, sp, len);
     let mut chain = vec![pc];
     for word in stack.chunks_exact(8) {
         if chain.len() >= max_frames {

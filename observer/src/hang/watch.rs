@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    progress::{detect, CpuSampler, Stall},
+    progress::{detect, Activity, CpuSampler, Stall},
     snapshot, symbols,
 };
 use crate::{
@@ -64,8 +64,10 @@ impl Watchdog {
         }
         let cpu = self.sampler.window(window);
         let now = Instant::now();
-        let recent = |tid: u32| stats.last_syscall_at.get(&tid).is_some_and(|t| now.duration_since(*t) < window);
-        detect(&cpu, window, &recent, self.syscalls_since(window) > 0)
+        let since_ns = snapshot::boot_ns_now().saturating_sub(window.as_nanos() as u64);
+        let syscalled = |tid: u32| stats.last_syscall_at.get(&tid).is_some_and(|t| now.duration_since(*t) < window);
+        let progressed = |tid: u32| stats.last_progress_ns.get(&tid).is_some_and(|&t| t >= since_ns);
+        detect(&cpu, window, &Activity { syscalled: &syscalled, progressed: &progressed })
     }
 
     /// The stuck snapshot now. Without enough CPU history it measures a short window on the spot.
@@ -95,6 +97,8 @@ impl Watchdog {
             reason,
             taken_at: clock::rfc3339(clock::now_wall_ns()),
             syscalls_in_window: self.syscalls_since(window),
+            last_progress_ns: &stats.last_progress_ns,
+            first_seen_ns: &stats.first_seen_ns,
         });
         add_stacks(&mut snap, probes);
         snap

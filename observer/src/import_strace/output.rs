@@ -16,10 +16,10 @@ use super::{
 use crate::{
     analysis::{report, Classification},
     clock,
-    eventlog::{EventLogWriter, LogHeader, RECORD_SCHEMA},
+    eventlog::{LogHeader, RECORD_SCHEMA},
     processes::{describe_exit, describe_exit_signal, ProcessExit},
-    rundir,
-    sinks::Pipeline,
+    rundir::{self, Place},
+    session::open_capture,
     summary::Summary,
 };
 
@@ -105,9 +105,9 @@ pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(
         let path = path.to_path_buf();
         move |source| ImportError::RunDir { path, source }
     };
-    let default_parent = Path::new(rundir::DEFAULT_PARENT);
-    let dir = rundir::create(out, &format!("import-{name}"), &clock::compact_utc(clock::now_wall_ns()))
-        .map_err(at(out.unwrap_or(default_parent)))?;
+    let place = Place::out_or_default(out, format!("import-{name}"));
+    let dir = rundir::create(&place, &clock::compact_utc(clock::now_wall_ns())).map_err(at(&place.path()))?;
+    let path = dir.path();
     let started_at = meta.span.map_or_else(|| "unknown".to_string(), |(first, _)| clock::rfc3339(first));
     let header = LogHeader {
         record_schema: RECORD_SCHEMA,
@@ -119,22 +119,21 @@ pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(
         observer_pid: 0,
         root_pid: emitted.root_pid,
     };
-    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(at(&dir))?;
-    let mut pipeline = Pipeline::new(&dir, log, header, None);
+    let mut pipeline = open_capture(&dir, header, None).map_err(at(path))?;
     for chunk in emitted.events.chunks(4096) {
-        pipeline.handle_batch(chunk).map_err(at(&dir))?;
+        pipeline.handle_batch(chunk).map_err(at(path))?;
     }
-    let (records, classification) = pipeline.finish(None).map_err(at(&dir))?;
-    report::write(&classification, &dir).map_err(at(&dir))?;
+    let (records, classification) = pipeline.finish(None).map_err(at(path))?;
+    report::write(&classification, &dir).map_err(at(path))?;
     let command_line = rundir::shell_join(&emitted.command);
     if !emitted.command.is_empty() {
-        std::fs::write(dir.join(rundir::COMMAND), format!("{command_line}\n")).map_err(at(&dir))?;
+        dir.write(rundir::COMMAND, format!("{command_line}\n")).map_err(at(path))?;
     }
-    std::fs::write(dir.join(IMPORT_TXT), import_txt(meta, emitted, records)).map_err(at(&dir))?;
+    dir.write(IMPORT_TXT, import_txt(meta, emitted, records)).map_err(at(path))?;
 
     let mut s = Summary::default();
     s.put("command", if emitted.command.is_empty() { "unknown".to_string() } else { command_line });
-    s.put("run_dir", dir.display().to_string());
+    s.put("run_dir", path.display().to_string());
     s.put("source", format!("imported from strace: {}", meta.input.display()));
     s.put("started_at", started_at);
     match meta.span {
@@ -160,7 +159,7 @@ pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(
     s.put("unparsed_lines", meta.unparsed.len());
     s.put("skipped_not_in_schema", emitted.skipped.values().sum::<u64>());
     pipeline.put_counts(&mut s);
-    s.write(&dir).map_err(at(&dir))?;
-    crate::render::html::write(&dir, &dir.join(rundir::EVENTS), &classification, None).map_err(at(&dir))?;
-    Ok((dir, classification))
+    s.write(&dir).map_err(at(path))?;
+    crate::render::html::write(&dir, &path.join(rundir::EVENTS), &classification, None).map_err(at(path))?;
+    Ok((path.to_path_buf(), classification))
 }

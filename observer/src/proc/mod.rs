@@ -1,8 +1,9 @@
 //! Everything observer reads about live processes from /proc (on procfs) and the kernel's socket
 //! diagnostics: threads and their state ([`task`]), memory mappings ([`maps`]), unix-socket peers
-//! ([`sockets`]) and process trees, command lines, owners, cgroups and the workload they name
-//! (here). No aya in it.
+//! ([`sockets`]), a process's preflight ([`preflight`]) and process trees, command lines, owners,
+//! cgroups, the workload they name, and sysctls (here). No aya in it.
 pub mod maps;
+pub mod preflight;
 pub mod sockets;
 pub mod task;
 
@@ -41,6 +42,17 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
 /// The command line of `pid` (empty for kernel threads, zombies and processes that are gone).
 pub fn cmdline(pid: u32) -> Vec<String> {
     process(pid).and_then(|p| p.cmdline().ok()).unwrap_or_default()
+}
+
+/// A sysctl by its dotted name (`kernel.pid_max`), trimmed; `None` when unreadable.
+pub fn sysctl(name: &str) -> Option<String> {
+    let path = Path::new("/proc/sys").join(name.replace('.', "/"));
+    std::fs::read_to_string(path).ok().map(|t| t.trim().to_string())
+}
+
+/// The effective capability set of this process (none when unreadable).
+pub fn effective_capabilities() -> u64 {
+    Process::myself().and_then(|me| me.status()).map_or(0, |status| status.capeff)
 }
 
 /// The real uid of `pid`.
@@ -82,5 +94,7 @@ mod tests {
         // SAFETY: getuid has no preconditions.
         assert_eq!(real_uid(me), Some(unsafe { libc::getuid() }));
         assert!(!exists(u32::MAX - 1));
+        assert!(sysctl("kernel.pid_max").is_some_and(|v| v.parse::<u32>().is_ok()));
+        assert_eq!(sysctl("kernel.no_such_sysctl"), None);
     }
 }

@@ -134,18 +134,20 @@ pub fn opened_write_only(fdinfo: &str) -> bool {
         .is_some_and(|flags| flags & 0o3 == 0o1)
 }
 
-/// Reads `len` bytes of another process's memory without stopping it.
-pub fn read_memory(pid: u32, addr: u64, len: usize) -> Option<Vec<u8>> {
+/// Copies `len` bytes at `addr` of process `pid` without stopping it; shorter (down to empty)
+/// when part of the range is unmapped or the process is gone.
+pub fn read_memory(pid: u32, addr: u64, len: usize) -> Vec<u8> {
     let mut buf = vec![0u8; len];
     let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: len };
     let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: len };
-    // SAFETY: one local iovec over our own buffer of `len` bytes; the remote side is checked by the kernel.
-    let n = unsafe { libc::process_vm_readv(pid as i32, &local, 1, &remote, 1, 0) };
-    (n == len as isize).then_some(buf)
+    // SAFETY: one local iovec over our own buffer of `len` bytes; the remote side is only read.
+    let n = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
+    buf.truncate(usize::try_from(n).unwrap_or(0));
+    buf
 }
 
 pub fn read_i32(pid: u32, addr: u64) -> Option<i32> {
-    read_memory(pid, addr, 4).map(|b| i32::from_le_bytes(b[..4].try_into().expect("4 bytes")))
+    read_memory(pid, addr, 4).try_into().ok().map(i32::from_le_bytes)
 }
 
 /// How many mappings the process has (lines of /proc/<pid>/maps).
@@ -193,6 +195,7 @@ mod tests {
         assert!(thread_stat(me, tid).is_some_and(|s| s.state == 'R'), "the reading thread is running");
         let value: i32 = 0x1234_5678;
         assert_eq!(read_i32(me, &value as *const i32 as u64), Some(0x1234_5678));
+        assert_eq!(read_i32(me, 8), None, "the zero page is never mapped");
         assert!(!fds(me).is_empty());
         assert!(process_stat(me).is_some_and(|s| s.tid == me && s.ppid > 0));
         assert!(maps_lines(me) > 0 && rss_kb(me) > 0);

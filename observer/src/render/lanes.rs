@@ -145,6 +145,8 @@ pub enum MarkKind {
     Exit,
     /// A resource limit set (prlimit64 / setrlimit).
     Limit,
+    /// The process moved into another cgroup.
+    Cgroup,
 }
 
 impl MarkKind {
@@ -159,6 +161,7 @@ impl MarkKind {
             MarkKind::Exec => "exec",
             MarkKind::Exit => "exit",
             MarkKind::Limit => "limit",
+            MarkKind::Cgroup => "cgroup",
         }
     }
 
@@ -183,6 +186,7 @@ impl MarkKind {
             Event::SignalGenerate(_) => Some(MarkKind::Signal),
             Event::SignalDeliver(_) => Some(MarkKind::Delivery),
             Event::Fault(_) => Some(MarkKind::Fault),
+            Event::CgroupAttach(_) => Some(MarkKind::Cgroup),
         }
     }
 }

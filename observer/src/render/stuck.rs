@@ -1,8 +1,11 @@
 //! `stuck.txt` and `stuck.json`: the stuck snapshot as text, one line per process, thread, blocked
 //! call, fd, futex and child wait, and as JSON.
-use std::{io, path::Path};
+use std::io;
 
-use crate::analysis::snapshot::{StuckSnapshot, STUCK_JSON, STUCK_TXT};
+use crate::{
+    analysis::snapshot::{StuckSnapshot, STUCK_JSON, STUCK_TXT},
+    out_dir::OutDir,
+};
 
 /// The snapshot as `stuck.txt` reads.
 pub fn text(snapshot: &StuckSnapshot) -> String {
@@ -52,7 +55,8 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
                     (None, Some(j)) => format!("joining thread {j}"),
                     _ => "owner unknown".into(),
                 };
-                out.push_str(&format!("    futex {:#x} {} word {:?}: {who}\n", f.addr, f.op, f.word));
+                let word = f.word.map_or("unreadable".to_string(), |w| w.to_string());
+                out.push_str(&format!("    futex {:#x} {} word {word}: {who}\n", f.addr, f.op));
             }
             if let Some(w) = &t.child_wait {
                 out.push_str(&format!("    waits for {}\n", w.waits_for));
@@ -72,7 +76,7 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
 }
 
 /// Writes `stuck.txt` and `stuck.json` into `dir`.
-pub fn write(snapshot: &StuckSnapshot, dir: &Path) -> io::Result<()> {
-    std::fs::write(dir.join(STUCK_TXT), text(snapshot))?;
-    std::fs::write(dir.join(STUCK_JSON), crate::rundir::json_text(snapshot).map_err(io::Error::other)?)
+pub fn write(snapshot: &StuckSnapshot, dir: &OutDir) -> io::Result<()> {
+    dir.write(STUCK_TXT, text(snapshot))?;
+    dir.write(STUCK_JSON, crate::rundir::json_text(snapshot).map_err(io::Error::other)?)
 }

@@ -58,6 +58,9 @@ pub fn describe(event: &Event, book: &ProcessBook) -> String {
                 e.addr
             )
         }
+        Event::CgroupAttach(e) => {
+            format!("+++ moved to cgroup {} (hierarchy {}) +++", c_str(&e.path), e.root)
+        }
         Event::SignalDeliver(e) => {
             let handler = match e.sa_handler {
                 0 => "SIG_DFL".to_string(),

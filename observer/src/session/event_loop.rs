@@ -1,12 +1,7 @@
 //! The capture loop shared by `run` and `attach`: drain the ring buffer on wake-ups and on a timer,
 //! watch for hangs, and stop the target's process group on timeout, hang or interrupt (snapshot
 //! first, then SIGTERM, grace, SIGKILL) — or, for an attached tree, detach on interrupt.
-use std::{
-    future::Future,
-    path::{Path, PathBuf},
-    pin::Pin,
-    time::Duration,
-};
+use std::{future::Future, pin::Pin, time::Duration};
 
 use super::{io_at, OnHang, RunError, StopReason};
 use crate::{
@@ -15,9 +10,9 @@ use crate::{
     child::{self, ExitStatus},
     event::Event,
     hang::{progress::Stall, watch::Watchdog},
+    out_dir::OutDir,
     render,
     sinks::Pipeline,
-    source::EventSource,
 };
 
 /// How often the reader collects records that did not reach the wake-up threshold.
@@ -68,7 +63,7 @@ struct Loop<'a> {
     probes: &'a mut Probes,
     live: &'a mut LiveSource,
     pipeline: &'a mut Pipeline,
-    dir: PathBuf,
+    dir: OutDir,
     batch: Vec<Event>,
     watchdog: Watchdog,
     root: u32,
@@ -92,16 +87,10 @@ impl Loop<'_> {
 
     /// Hands everything pending in the ring to the pipeline, one bounded batch at a time.
     fn drain(&mut self) -> Result<(), RunError> {
-        loop {
-            self.batch.clear();
-            let _ = self.live.read_batch(&mut self.batch);
-            self.pipeline
-                .handle_batch(&self.batch)
-                .map_err(|source| RunError::RunDir { path: self.dir.clone(), source })?;
-            if !self.live.more_pending() {
-                return Ok(());
-            }
+        while self.live.next_batch(&mut self.batch) {
+            self.pipeline.handle_batch(&self.batch).map_err(io_at(self.dir.path()))?;
         }
+        Ok(())
     }
 
     /// Takes the stuck snapshot (after collecting every pending record) and writes it.
@@ -109,7 +98,7 @@ impl Loop<'_> {
         self.drain()?;
         let pids = self.probes.tracked();
         let snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
-        render::stuck::write(&snap, &self.dir).map_err(io_at(&self.dir))?;
+        render::stuck::write(&snap, &self.dir).map_err(io_at(self.dir.path()))?;
         Ok(snap)
     }
 }
@@ -121,13 +110,13 @@ pub async fn watch(
     mut target: Target,
     opts: &SessionOptions,
     shutdown: impl Future<Output = &'static str>,
-    dir: &Path,
+    dir: &OutDir,
 ) -> Result<SessionEnd, RunError> {
     let mut l = Loop {
         probes: &mut kernel.probes,
         live: &mut kernel.live,
         pipeline,
-        dir: dir.to_path_buf(),
+        dir: dir.clone(),
         batch: Vec::with_capacity(4096),
         watchdog: Watchdog::new(opts.hang_after),
         root: target.root,

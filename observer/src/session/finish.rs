@@ -1,37 +1,18 @@
-//! The files around a capture: before it, the preflight and the event log header; after it, the
-//! classification, report and summary of the finished capture.
-use std::{path::Path, time::Instant};
-
-use super::{io_at, RunError, RunOutcome, SessionEnd};
+//! The files after a capture: the classification, report and summary of the finished capture.
+use super::{io_at, RunDir, RunError, RunOutcome, SessionEnd};
 use crate::{
     analysis::{report, snapshot::STUCK_TXT},
     capture::{Kernel, Tally},
     child::ExitStatus,
     clock,
-    eventlog::{EventLogWriter, LogHeader},
-    preflight::Preflight,
     processes::{describe_exit, describe_exit_signal, ProcessExit},
-    rundir,
     sinks::Pipeline,
     summary::Summary,
 };
 
-/// The run directory's capture files for process `pid`: its preflight, the event log with its
-/// header, and the sinks fed from it.
-pub fn open_capture(dir: &Path, pid: u32, command: Vec<String>, started_wall: i64) -> Result<Pipeline, RunError> {
-    let preflight = Preflight::take(pid, clock::rfc3339(started_wall));
-    preflight.write(dir).map_err(io_at(dir))?;
-    let header = LogHeader::live(command, Some(pid), clock::rfc3339(started_wall));
-    let log = EventLogWriter::create(&dir.join(rundir::EVENTS), &header).map_err(io_at(dir))?;
-    Ok(Pipeline::new(dir, log, header, Some(preflight)))
-}
-
 /// Everything a finished session leaves to be written.
 pub struct Finished<'a> {
-    pub dir: &'a Path,
-    pub started_wall: i64,
-    pub started: Instant,
-    pub command_line: String,
+    pub run: RunDir,
     pub root: u32,
     pub kernel: &'a Kernel,
     /// The kernel's counters when the capture began.
@@ -42,14 +23,16 @@ pub struct Finished<'a> {
 
 /// Classifies, and writes the summary and report of a finished capture.
 pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
-    let Finished { dir, started_wall, started, command_line, root, kernel, tally, mut pipeline, end } = f;
+    let Finished { run, root, kernel, tally, mut pipeline, end } = f;
+    let RunDir { dir, command_line, started_wall, started } = run;
+    let path = dir.path();
     let Tally { counters, undecodable } = kernel.tally_since(&tally);
     let fault_addresses = kernel
         .probes
         .fault_addresses_unavailable()
         .map_or_else(|| "captured".to_string(), |why| format!("unavailable: {why}"));
-    let (records, classification) = pipeline.finish(end.stuck.as_ref()).map_err(io_at(dir))?;
-    report::write(&classification, dir).map_err(io_at(dir))?;
+    let (records, classification) = pipeline.finish(end.stuck.as_ref()).map_err(io_at(path))?;
+    report::write(&classification, &dir).map_err(io_at(path))?;
 
     // The exit as observer reaped it, else as the capture saw it (an attached process).
     let from_capture = pipeline.book.process(root).and_then(|p| p.exit.clone());
@@ -67,7 +50,7 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     };
     let mut s = Summary::default();
     s.put("command", command_line);
-    s.put("run_dir", dir.display().to_string());
+    s.put("run_dir", path.display().to_string());
     s.put("started_at", clock::rfc3339(started_wall));
     s.put("duration_s", (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     s.put("pid", root);
@@ -91,8 +74,8 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("fault_addresses", fault_addresses);
     s.put("syscall_hooks", kernel.probes.syscall_hooks().to_string());
     pipeline.put_counts(&mut s);
-    s.write(dir).map_err(io_at(dir))?;
-    crate::render::html::write(dir, &dir.join(rundir::EVENTS), &classification, end.stuck.as_ref())
-        .map_err(io_at(dir))?;
-    Ok(RunOutcome { dir: dir.to_path_buf(), exit, summary: s, classification, detaching: None })
+    s.write(&dir).map_err(io_at(path))?;
+    crate::render::html::write(&dir, &path.join(crate::rundir::EVENTS), &classification, end.stuck.as_ref())
+        .map_err(io_at(path))?;
+    Ok(RunOutcome { dir: path.to_path_buf(), exit, summary: s, classification, detaching: None })
 }

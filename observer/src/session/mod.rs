@@ -1,9 +1,9 @@
 //! One capture, whichever command starts it: the types `run`, `attach` and `repeat` share (what
-//! to do on a hang, why a capture stopped, its errors and outcome), the capture loop
-//! ([`event_loop`]) and the files written around it ([`finish`]): run dir -> capture -> loop ->
-//! finalize.
+//! to do on a hang, why a capture stopped, its errors and outcome) and the skeleton they compose:
+//! run dir ([`start`]) -> capture -> loop ([`event_loop`]) -> finalize ([`finish`]).
 pub mod event_loop;
 pub mod finish;
+pub mod start;
 
 use std::{
     path::{Path, PathBuf},
@@ -30,7 +30,8 @@ pub fn track_running(probes: &mut Probes, pids: &[u32]) -> Result<(), CaptureErr
 }
 
 pub use event_loop::{watch, OnInterrupt, SessionEnd, SessionOptions, Target};
-pub use finish::{finalize, open_capture, Finished};
+pub use finish::{finalize, Finished};
+pub use start::{create_run_dir, open_capture, open_live_capture, RunDir};
 
 /// What `--on-hang` asks for once a hang is declared.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 pub mod stats;
 pub mod trace_files;
 
-use std::{io, path::Path};
+use std::io;
 
 use observer_common::syscalls::Syscall;
 
@@ -18,6 +18,7 @@ use crate::{
     },
     event::Event,
     eventlog::{EventLogWriter, LogHeader},
+    out_dir::OutDir,
     preflight::Preflight,
     processes::ProcessBook,
     source::{EventSource, FileSource},
@@ -29,7 +30,7 @@ pub use trace_files::TraceFiles;
 /// The sinks of one run, fed every event in arrival order.
 pub struct Pipeline {
     log: Option<EventLogWriter>,
-    dir: std::path::PathBuf,
+    dir: OutDir,
     pub stats: RunStats,
     pub book: ProcessBook,
     analyzer: Analyzer,
@@ -57,12 +58,12 @@ fn shortage(event: &Event) -> Option<Shortage> {
 
 impl Pipeline {
     /// `log` is the run's `events.bin` writer (in `run_dir`); the trace files are rendered from it.
-    pub fn new(run_dir: &Path, log: EventLogWriter, header: LogHeader, preflight: Option<Preflight>) -> Self {
+    pub fn new(run_dir: &OutDir, log: EventLogWriter, header: LogHeader, preflight: Option<Preflight>) -> Self {
         let mut book = ProcessBook::default();
         seed_book(&mut book, &header);
         Self {
             log: Some(log),
-            dir: run_dir.to_path_buf(),
+            dir: run_dir.clone(),
             stats: RunStats::default(),
             book,
             analyzer: Analyzer::default(),
@@ -87,7 +88,7 @@ impl Pipeline {
             FailureFacts { pid: h.tgid, tid: h.tid, shortage: Some(shortage), ts_ns: h.ts_ns, ..Default::default() };
         for _ in 0..8 {
             let Some(pid) = from else { break };
-            let (cgroups, limits) = Preflight::task_limits(pid);
+            let (cgroups, limits) = crate::proc::preflight::task_limits(pid);
             if !cgroups.is_empty() {
                 facts.read = true;
                 facts.read_from = (pid != h.tgid).then_some(pid);
@@ -96,6 +97,20 @@ impl Pipeline {
                 break;
             }
             from = self.book.process(pid).and_then(|p| p.parent);
+        }
+        // The cgroups the kernel saw the process (or an ancestor, inherited at fork) move into
+        // during the capture, read now: they outlive the task.
+        let moved = self.book.process(h.tgid).map(|p| p.cgroups.clone()).unwrap_or_default();
+        // What /proc said of the process itself wins; an ancestor's cgroups only stand in.
+        let own = facts.read && facts.read_from.is_none();
+        for (root, path) in moved {
+            let Some(info) = crate::proc::preflight::cgroup_in_hierarchy(root, &path) else { continue };
+            match facts.cgroups.iter_mut().find(|c| c.hierarchy == info.hierarchy) {
+                Some(known) if !own => *known = info,
+                Some(_) => {}
+                None => facts.cgroups.push(info),
+            }
+            facts.read = true;
         }
         self.failures.push(facts);
     }
@@ -127,7 +142,7 @@ impl Pipeline {
     /// Writes `trace.<tid>.txt` for every thread from the finished event log.
     fn render_traces(&self) -> io::Result<()> {
         let mut traces = TraceFiles::new(&self.dir);
-        let mut source = FileSource::open(&self.dir.join(crate::rundir::EVENTS)).map_err(io::Error::other)?;
+        let mut source = FileSource::from_file(self.dir.read(crate::rundir::EVENTS)?).map_err(io::Error::other)?;
         let mut batch = Vec::with_capacity(4096);
         loop {
             batch.clear();

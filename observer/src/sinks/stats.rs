@@ -6,6 +6,8 @@ use std::{
 
 use observer_common::flags;
 
+use observer_common::syscalls::Syscall;
+
 use crate::{decode::is_error_return, event::Event};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,13 +29,46 @@ pub struct RunStats {
     pub syscall_records: u64,
     /// When each thread's latest syscall record arrived (batch arrival time).
     pub last_syscall_at: HashMap<u32, Instant>,
+    /// Per thread, the kernel time of its latest call that did more than wait: a ticker's timed
+    /// waits, a lock's futex dance and sleeps are no progress (see [`only_waits`]).
+    pub last_progress_ns: HashMap<u32, u64>,
+    /// Per thread, the kernel time it was first seen in the capture.
+    pub first_seen_ns: HashMap<u32, u64>,
+}
+
+/// Calls that only wait, sleep, or hand a lock over: a thread making nothing but these makes no
+/// progress of its own (OCaml's tick thread, Go's sysmon, a timer loop, two threads passing a GIL).
+pub fn only_waits(nr: u32) -> bool {
+    matches!(
+        Syscall::from_nr(nr),
+        Some(
+            Syscall::Futex
+                | Syscall::Poll
+                | Syscall::Ppoll
+                | Syscall::Select
+                | Syscall::Pselect6
+                | Syscall::EpollWait
+                | Syscall::EpollPwait
+                | Syscall::EpollPwait2
+                | Syscall::Nanosleep
+                | Syscall::ClockNanosleep
+        )
+    )
 }
 
 impl RunStats {
     pub fn observe(&mut self, event: &Event, arrived: Instant) {
         self.events_received += 1;
         *self.by_kind.entry(event.kind_name()).or_default() += 1;
+        let h = event.header();
+        self.first_seen_ns.entry(h.tid).or_insert(h.ts_ns);
+        if let Event::Fork(f) = event {
+            self.first_seen_ns.entry(f.child_tid).or_insert(h.ts_ns);
+        }
         if let Event::Syscall(e) = event {
+            if !only_waits(e.nr) {
+                self.last_progress_ns.insert(e.header.tid, e.header.ts_ns + e.duration_ns);
+            }
             self.syscall_records += 1;
             self.last_syscall_at.insert(e.header.tid, arrived);
             let count = self.syscalls.entry(e.nr).or_default();

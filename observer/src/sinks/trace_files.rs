@@ -1,11 +1,11 @@
 //! `trace.<tid>.txt`: one strace-like log per thread. Lines are buffered per thread and appended
 //! in chunks, so ten thousand threads never mean ten thousand open files.
 use std::{
-    collections::HashMap,
-    fs::OpenOptions,
+    collections::{HashMap, HashSet},
     io::{self, Write},
-    path::{Path, PathBuf},
 };
+
+use crate::out_dir::OutDir;
 
 /// Lines held per thread before they are appended to its file.
 const FLUSH_AT: usize = 256;
@@ -13,7 +13,9 @@ const FLUSH_AT: usize = 256;
 const FLUSH_ALL_AT: usize = 64 * 1024;
 
 pub struct TraceFiles {
-    dir: PathBuf,
+    dir: OutDir,
+    /// Threads whose file exists: created once, appended to after.
+    created: HashSet<u32>,
     /// (timestamp, line) per thread. A syscall record arrives when the call returns, after events
     /// that happened during it (the exec inside execve, the fork inside clone), so lines are put
     /// back in timestamp order before they are written.
@@ -22,12 +24,12 @@ pub struct TraceFiles {
 }
 
 impl TraceFiles {
-    pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf(), pending: HashMap::new(), pending_lines: 0 }
+    pub fn new(dir: &OutDir) -> Self {
+        Self { dir: dir.clone(), created: HashSet::new(), pending: HashMap::new(), pending_lines: 0 }
     }
 
-    pub fn path(dir: &Path, tid: u32) -> PathBuf {
-        dir.join(format!("trace.{tid}.txt"))
+    pub fn name(tid: u32) -> String {
+        format!("trace.{tid}.txt")
     }
 
     pub fn append(&mut self, tid: u32, ts_ns: u64, line: String) -> io::Result<()> {
@@ -45,14 +47,19 @@ impl TraceFiles {
         Ok(())
     }
 
-    fn write(&self, tid: u32, mut lines: Vec<(u64, String)>) -> io::Result<()> {
+    fn write(&mut self, tid: u32, mut lines: Vec<(u64, String)>) -> io::Result<()> {
         lines.sort_by_key(|(ts, _)| *ts);
         let mut text = String::with_capacity(lines.iter().map(|(_, l)| l.len() + 1).sum());
         for (_, line) in lines {
             text.push_str(&line);
             text.push('\n');
         }
-        OpenOptions::new().create(true).append(true).open(Self::path(&self.dir, tid))?.write_all(text.as_bytes())
+        let mut file = if self.created.insert(tid) {
+            self.dir.create(&Self::name(tid))?
+        } else {
+            self.dir.append(&Self::name(tid))?
+        };
+        file.write_all(text.as_bytes())
     }
 
     pub fn flush_all(&mut self) -> io::Result<()> {

@@ -3,7 +3,7 @@
 //! a run directory, built from the tree's flight recorder.
 use std::{
     collections::HashMap,
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::{Duration, Instant},
 };
 
@@ -15,10 +15,11 @@ use crate::{
     clock,
     decode::{is_error_return, MAP_STACK, PROT_READ, PROT_WRITE},
     event::{returned, Event},
-    eventlog::{EventLogWriter, LogHeader},
-    preflight::Preflight,
+    eventlog::LogHeader,
+    out_dir::{first_free, OutDir},
+    proc,
     processes::{ProcessBook, ProcessExit},
-    sinks::Pipeline,
+    session::open_capture,
     summary::Summary,
 };
 
@@ -176,7 +177,7 @@ pub struct IncidentLine {
 
 /// What an incident directory is written from.
 pub struct IncidentInput<'a> {
-    pub parent: &'a Path,
+    pub parent: &'a OutDir,
     /// What the incident is about; a finding that confirms it names the directory.
     pub kind: IncidentKind,
     pub pid: u32,
@@ -192,35 +193,24 @@ pub struct IncidentInput<'a> {
 pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Classification, IncidentLine)>> {
     let now = clock::now_wall_ns();
     // Built under a hidden name, renamed once the finding (and so the name) is known.
-    let dir = input.parent.join(format!(".incident-{}-{}.partial", input.pid, now));
-    std::fs::create_dir_all(&dir)?;
-    // The affected process's limits and cgroups now, if it is still there.
-    let preflight = crate::proc::exists(input.pid).then(|| Preflight::take(input.pid, clock::rfc3339(now)));
-    if let Some(p) = &preflight {
-        p.write(&dir)?;
-    }
+    let hidden = format!(".incident-{}-{}.partial", input.pid, now);
+    let dir = input.parent.create_dir(&hidden)?;
     if let Some(s) = &input.stuck {
         crate::render::stuck::write(s, &dir)?;
     }
+    // The affected process's limits and cgroups now, if it is still there.
+    let preflight = proc::exists(input.pid).then(|| proc::preflight::take(input.pid, clock::rfc3339(now)));
     let header = LogHeader::live(vec![input.comm.to_string()], Some(input.pid), clock::rfc3339(now));
-    let log = EventLogWriter::create(&dir.join(crate::rundir::EVENTS), &header)?;
-    let mut pipeline = Pipeline::new(&dir, log, header, preflight);
+    let mut pipeline = open_capture(&dir, header, preflight)?;
     pipeline.handle_batch(&input.events)?;
     let (records, classification) = pipeline.finish(input.stuck.as_ref())?;
     let Some(f) = classification.findings.iter().find(|f| input.kind.confirmed_by(f) && f.severity > Severity::Info)
     else {
-        std::fs::remove_dir_all(&dir)?;
+        input.parent.remove_dir_all(&hidden)?;
         return Ok(None);
     };
     report::write(&classification, &dir)?;
-    let name = format!("{}-{}-{}", clock::compact_utc(now), f.signature, input.pid);
-    let mut final_dir = input.parent.join(&name);
-    let mut n = 1;
-    while final_dir.exists() {
-        n += 1;
-        final_dir = input.parent.join(format!("{name}.{n}"));
-    }
-    let line = IncidentLine {
+    let mut line = IncidentLine {
         time: clock::rfc3339(now),
         signature: f.signature,
         severity: f.severity.as_str().into(),
@@ -228,7 +218,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
         tid: f.tid,
         comm: input.comm.into(),
         summary: f.summary.clone(),
-        dir: final_dir.display().to_string(),
+        dir: String::new(),
         suppressed_before: input.suppressed_before,
         events: input.events.len(),
         events_dropped_so_far: input.dropped_so_far,
@@ -252,9 +242,21 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     );
     s.put("suppressed_before", input.suppressed_before);
     s.write(&dir)?;
-    crate::render::html::write(&dir, &dir.join(crate::rundir::EVENTS), &classification, input.stuck.as_ref())?;
-    std::fs::rename(&dir, &final_dir)?;
+    crate::render::html::write(
+        &dir,
+        &input.parent.join(&hidden).join(crate::rundir::EVENTS),
+        &classification,
+        input.stuck.as_ref(),
+    )?;
+    let name = format!("{}-{}-{}", clock::compact_utc(now), line.signature, input.pid);
+    let final_dir = rename_unique(input.parent, &hidden, &name)?;
+    line.dir = final_dir.display().to_string();
     Ok(Some((final_dir, classification, line)))
+}
+
+/// Renames `hidden` in `parent` to `name`, or `name.2`, `name.3`... when taken; returns its path.
+fn rename_unique(parent: &OutDir, hidden: &str, name: &str) -> std::io::Result<PathBuf> {
+    first_free(name, |candidate| parent.rename_new(hidden, parent, candidate).map(|()| parent.join(candidate)))
 }
 
 #[cfg(test)]

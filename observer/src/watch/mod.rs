@@ -20,10 +20,10 @@ use crate::{
     capture::{probes::HostWide, CaptureError, Kernel},
     event::{kind_name, Event},
     hang::{progress::Stall, watch::Watchdog},
+    out_dir::OutDir,
     proc,
     processes::ProcessBook,
     sinks::RunStats,
-    source::EventSource,
 };
 use incident::{trigger, IncidentInput, IncidentKind, RateLimit};
 use metrics::Metrics;
@@ -121,6 +121,7 @@ struct TreeWatch {
 
 struct Daemon {
     opts: WatchOptions,
+    incidents: OutDir,
     kernel: Kernel,
     book: ProcessBook,
     trees: Trees,
@@ -134,21 +135,18 @@ struct Daemon {
 impl Daemon {
     /// Handles everything pending in the ring, one bounded batch at a time.
     fn drain(&mut self) {
-        loop {
-            self.drain_batch();
-            if !self.kernel.live.more_pending() {
-                return;
-            }
+        // Out of `self` while it is handled: an incident needs all of the daemon.
+        let mut batch = std::mem::take(&mut self.batch);
+        while self.kernel.live.next_batch(&mut batch) {
+            self.handle_batch(&batch);
         }
+        self.batch = batch;
     }
 
-    fn drain_batch(&mut self) {
-        self.batch.clear();
-        let _ = self.kernel.live.read_batch(&mut self.batch);
-        let batch = std::mem::take(&mut self.batch);
+    fn handle_batch(&mut self, batch: &[Event]) {
         let arrived = Instant::now();
         let me = std::process::id();
-        for event in &batch {
+        for event in batch {
             self.book.observe(event);
             let tree = self.trees.record(event);
             self.outcome.events += 1;
@@ -165,7 +163,6 @@ impl Daemon {
                 self.incident(IncidentKind::Signature(signature), tree, event.header().tgid, None);
             }
         }
-        self.batch = batch;
     }
 
     fn incident(
@@ -186,7 +183,7 @@ impl Daemon {
         let dropped = self.kernel.probes.counters().dropped_total();
         let comm = self.book.comm(pid).to_string();
         let input = IncidentInput {
-            parent: &self.opts.incidents,
+            parent: &self.incidents,
             kind,
             pid,
             comm: &comm,
@@ -273,7 +270,7 @@ pub async fn watch(
     shutdown: impl Future<Output = &'static str>,
 ) -> Result<WatchOutcome, WatchError> {
     let cgroups = opts.cgroups.iter().map(|p| cgroup_id(p)).collect::<Result<Vec<u64>, _>>()?;
-    std::fs::create_dir_all(&opts.incidents)
+    let incidents = OutDir::open_or_create(&opts.incidents)
         .map_err(|source| WatchError::Incidents { path: opts.incidents.clone(), source })?;
     let host = HostWide { enabled: true, comms: opts.comms.clone(), uids: opts.uids.clone(), cgroups: cgroups.clone() };
     let mut kernel = Kernel::load_with(opts.buffer_size, &host)?;
@@ -296,6 +293,7 @@ pub async fn watch(
         limit: RateLimit::new(opts.window, opts.max_incidents_per_minute),
         trees: Trees::new(opts.recorder, Duration::from_secs(5)),
         opts,
+        incidents,
         kernel,
         book: ProcessBook::default(),
         metrics,

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
     analysis::snapshot::{ProcessSnapshot, StuckSnapshot, TaskState, ThreadSnapshot, SPIN_SHARE},
+    analysis::waitfor::{Chain, End, Node, Wait, WaitGraph},
     analysis::{Classifier, Context, Evidence, Finding, Severity, Signature},
     event::Event,
 };
@@ -30,7 +31,7 @@ fn wait_site(t: &ThreadSnapshot) -> Option<&str> {
     outside_libc.or(t.user_frames.first()).map(String::as_str)
 }
 
-/// One thread's wait, in words: `ppoll on eventfd fd 3, pipe fd 4 (self-pipe)`.
+/// One thread's wait, in words: `ppoll on eventfd fd 3, pipe fd 4 (write end in this process)`.
 fn describe_wait(t: &ThreadSnapshot) -> String {
     let Some(call) = &t.syscall else {
         return if t.state == TaskState::Running {
@@ -45,12 +46,12 @@ fn describe_wait(t: &ThreadSnapshot) -> String {
             .fds
             .iter()
             .map(|f| {
-                let self_pipe = if f.note.starts_with("self-pipe") { " (self-pipe)" } else { "" };
-                format!(
-                    "{} fd {}{self_pipe}",
-                    if f.kind == "unknown" { f.target.as_str() } else { f.kind.as_str() },
-                    f.fd
-                )
+                let own = if f.note.starts_with("write end held only by this process") {
+                    " (write end in this process)"
+                } else {
+                    ""
+                };
+                format!("{} fd {}{own}", if f.kind == "unknown" { f.target.as_str() } else { f.kind.as_str() }, f.fd)
             })
             .collect();
         text.push_str(&format!(" on {}", fds.join(", ")));
@@ -83,61 +84,171 @@ impl Classifier for Hang {
     fn finish(&mut self, cx: &Context<'_>, earlier: &[Finding]) -> Vec<Finding> {
         let Some(snap) = cx.stuck else { return vec![] };
         let mut findings = Vec::new();
-        findings.extend(deadlocks(snap));
+        let graph = wait_graph(snap);
+        findings.extend(deadlocks(snap, &graph));
         findings.extend(stopped_processes(snap, earlier));
         findings.extend(waiting_on_hung_children(snap));
         findings.extend(spinning(snap));
-        findings.extend(blocked(snap));
+        findings.extend(spinning_together(snap));
+        findings.extend(blocked(snap, &graph));
         findings
     }
 }
 
-fn blocked(snap: &StuckSnapshot) -> Option<Finding> {
+/// Whether `t` made no progress of its own over the whole window: judged per thread where the
+/// snapshot says how long each has been idle (tickers re-entering a timed wait stay idle), else
+/// (older snapshots) by no syscall at all in the window.
+fn idle(snap: &StuckSnapshot, t: &ThreadSnapshot) -> bool {
+    match t.idle_s {
+        Some(s) => s + 0.05 >= snap.window_s,
+        None => snap.syscalls_in_window == 0,
+    }
+}
+
+/// How long `t` has been stuck: in its current call, else since its last progress.
+fn stuck_for(t: &ThreadSnapshot) -> Option<f64> {
+    t.syscall.as_ref().and_then(|c| c.blocked_s).or(t.idle_s)
+}
+
+const FUTEX_CMD_MASK: u64 = !(128 | 256);
+
+/// Whether a blocking call was given a timeout (it wakes by itself).
+fn timed(name: &str, args: &[u64]) -> bool {
+    let arg = |i: usize| args.get(i).copied().unwrap_or(0);
+    match name {
+        "nanosleep" | "clock_nanosleep" => true,
+        // FUTEX_WAIT (0) and FUTEX_WAIT_BITSET (9) with a timeout pointer.
+        "futex" => matches!(arg(1) & FUTEX_CMD_MASK, 0 | 9) && arg(3) != 0,
+        "poll" => arg(2) as i32 >= 0,
+        "epoll_wait" | "epoll_pwait" => arg(3) as i32 >= 0,
+        "ppoll" => arg(2) != 0,
+        "select" | "pselect6" | "epoll_pwait2" => arg(4) != 0 || (name == "epoll_pwait2" && arg(3) != 0),
+        _ => false,
+    }
+}
+
+/// The wait-for graph of a snapshot's threads.
+pub(crate) fn wait_graph(snap: &StuckSnapshot) -> WaitGraph {
+    WaitGraph::new(snap.threads().map(|(p, t)| {
+        let wait = match &t.syscall {
+            _ if !asleep(t) => Wait::Running,
+            None => Wait::Unknown {
+                what: format!("state {} in {}", t.state, if t.wchan.is_empty() { "?" } else { &t.wchan }),
+            },
+            Some(c) => {
+                let call = c.name.clone();
+                if let Some(f) = &t.futex {
+                    match (f.owner_tid, f.joining_tid) {
+                        (Some(owner), _) => Wait::Mutex { call, addr: f.addr, owner },
+                        (None, Some(tid)) => Wait::Join { call, tid },
+                        _ if timed(&c.name, &c.args) => Wait::Timer { call },
+                        _ => Wait::Futex { call, addr: f.addr },
+                    }
+                } else if timed(&c.name, &c.args) {
+                    Wait::Timer { call }
+                } else if let Some(w) = &t.child_wait {
+                    Wait::Children { call, pids: w.children.iter().map(|c| c.pid).collect() }
+                } else if let Some(fd) = t.fds.iter().find(|f| matches!(f.kind.as_str(), "pipe" | "socket" | "eventfd"))
+                {
+                    Wait::Fd {
+                        call,
+                        fd: fd.fd,
+                        kind: fd.kind.clone(),
+                        holders: fd.other_end.clone(),
+                        outside: fd.other_end.is_empty(),
+                    }
+                } else {
+                    Wait::Unknown { what: call }
+                }
+            }
+        };
+        Node {
+            pid: p.pid,
+            tid: t.tid,
+            comm: t.comm.clone(),
+            wait,
+            idle: idle(snap, t),
+            site: wait_site(t).map(str::to_string),
+            stuck_s: stuck_for(t),
+        }
+    }))
+}
+
+/// `thread 5 (app) waits in read ... -> thread 6 (app) ... -> back to thread 5`.
+fn chain_text(chain: &Chain) -> String {
+    let steps: Vec<&str> = chain.steps.iter().map(|s| s.why.as_str()).collect();
+    let end = match &chain.end {
+        End::Cycle(pos) => format!("back to thread {}", chain.steps[*pos].tid),
+        End::Free { how, .. } => how.clone(),
+        End::Outside(why) => why.clone(),
+    };
+    format!("{} -> {end}", steps.join(" -> "))
+}
+
+fn blocked(snap: &StuckSnapshot, graph: &WaitGraph) -> Option<Finding> {
     let threads: Vec<(&ProcessSnapshot, &ThreadSnapshot)> = snap.threads().collect();
-    if threads.is_empty() || snap.syscalls_in_window > 0 || !threads.iter().all(|(_, t)| asleep(t)) {
+    if threads.is_empty() || !threads.iter().all(|(_, t)| asleep(t) && idle(snap, t)) {
         return None;
     }
-    // Group the waits: "12 threads in futex on 3 futexes; main thread in ppoll on ...".
-    let mut by_call: BTreeMap<String, (usize, BTreeSet<u64>)> = BTreeMap::new();
+    // "main thread 5 in ppoll ...; thread 6 stuck 12.0s in read ...; 1 ticker (pselect6)".
     let mut parts = Vec::new();
+    let mut tickers: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_call: BTreeMap<String, (usize, BTreeSet<u64>)> = BTreeMap::new();
     let root = snap.processes.first();
+    let mut evidence = vec![fact(format!("snapshot taken: {}", snap.reason))];
     for (p, t) in &threads {
-        if Some(p.pid) == root.map(|r| r.pid) && t.tid == p.pid {
-            parts.insert(0, format!("main thread {} in {}", t.tid, describe_wait(t)));
+        let node = graph.node(t.tid);
+        if matches!(node.map(|n| &n.wait), Some(Wait::Timer { .. })) && t.tid != p.pid {
+            *tickers.entry(t.syscall.as_ref().map_or("?".into(), |c| c.name.clone())).or_default() += 1;
             continue;
         }
-        let name = t.syscall.as_ref().map_or_else(|| format!("state {}", t.state), |c| c.name.clone());
-        let entry = by_call.entry(name).or_default();
-        entry.0 += 1;
-        if let Some(f) = &t.futex {
-            entry.1.insert(f.addr);
+        let age = stuck_for(t).map_or(String::new(), |s| format!(" for {s:.1}s"));
+        if Some(p.pid) == root.map(|r| r.pid) && t.tid == p.pid {
+            parts.insert(0, format!("main thread {} in {}{age}", t.tid, describe_wait(t)));
+        } else if graph.stuck_for_good(t.tid) || t.futex.as_ref().is_some_and(|f| f.owner_tid.is_some()) {
+            parts.push(format!("thread {} ({}) in {}{age}", t.tid, t.comm, describe_wait(t)));
+        } else {
+            let name = t.syscall.as_ref().map_or_else(|| format!("state {}", t.state), |c| c.name.clone());
+            let entry = by_call.entry(name).or_default();
+            entry.0 += 1;
+            entry.1.extend(t.futex.as_ref().map(|f| f.addr));
         }
     }
     for (name, (n, futexes)) in by_call {
-        let on = if futexes.is_empty() {
-            String::new()
-        } else {
-            format!(" on {} futex{}", futexes.len(), if futexes.len() == 1 { "" } else { "es" })
+        let on = match futexes.len() {
+            0 => String::new(),
+            1 => " on 1 futex".to_string(),
+            k => format!(" on {k} futexes"),
         };
         parts.push(format!("{n} thread{} in {name}{on}", if n == 1 { "" } else { "s" }));
     }
+    for (call, n) in tickers {
+        parts.push(format!("{n} ticker thread{} only timing out in {call}", if n == 1 { "" } else { "s" }));
+    }
     parts.push("nothing on CPU".into());
+    // What each stuck thread waits for, followed as far as the snapshot allows.
+    let mut chained = BTreeSet::new();
+    for (_, t) in &threads {
+        if chained.contains(&t.tid) || matches!(graph.node(t.tid).map(|n| &n.wait), Some(Wait::Timer { .. })) {
+            continue;
+        }
+        let chain = graph.chain(t.tid);
+        if chain.steps.len() > 1 {
+            chained.extend(chain.steps.iter().map(|s| s.tid));
+            evidence.push(Evidence::fact("wait-for", chain_text(&chain)));
+        }
+    }
+    evidence.extend(threads.iter().map(|(p, t)| fact(thread_line(p, t))));
+    let longest = threads.iter().filter_map(|(_, t)| stuck_for(t)).fold(snap.window_s, f64::max);
     let (p, t) = threads[0];
-    Some(Finding {
-        cause: None,
-        id: String::new(),
-        caused_by: Vec::new(),
-        workload: None,
-        processes: Vec::new(),
-        signature: Signature::HangBlocked,
-        severity: Severity::Warning,
-        pid: p.pid,
-        tid: t.tid,
-        summary: format!("no thread made progress for {:.1}s: {}", snap.window_s, parts.join("; ")),
-        evidence: std::iter::once(fact(format!("snapshot taken: {}", snap.reason)))
-            .chain(threads.iter().map(|(p, t)| fact(thread_line(p, t))))
-            .collect(),
-    })
+    Some(Finding::new(
+        Signature::HangBlocked,
+        Severity::Warning,
+        p.pid,
+        t.tid,
+        format!("no thread made progress for {longest:.1}s: {}", parts.join("; ")),
+        evidence,
+    ))
 }
 
 fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
@@ -178,6 +289,51 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
             }
         })
         .collect()
+}
+
+/// Share of a CPU each of several threads passing a lock must use to spin together.
+const GROUP_SPIN_SHARE: f64 = 0.2;
+
+/// Threads that burn a CPU between them while only handing a lock back and forth (two CPython
+/// threads passing the GIL: half a CPU each, futex calls, no progress).
+fn spinning_together(snap: &StuckSnapshot) -> Option<Finding> {
+    let threads: Vec<(&ProcessSnapshot, &ThreadSnapshot)> = snap.threads().collect();
+    if threads.iter().any(|(_, t)| !idle(snap, t) || t.cpu_share >= SPIN_SHARE) {
+        return None;
+    }
+    let busy: Vec<&(&ProcessSnapshot, &ThreadSnapshot)> =
+        threads.iter().filter(|(_, t)| t.cpu_share >= GROUP_SPIN_SHARE).collect();
+    let total: f64 = busy.iter().map(|(_, t)| t.cpu_share).sum();
+    if busy.len() < 2 || total < SPIN_SHARE {
+        return None;
+    }
+    let names: Vec<String> = busy
+        .iter()
+        .map(|(p, t)| format!("thread {} ({}) of pid {} at {:.0}%", t.tid, t.comm, p.pid, t.cpu_share * 100.0))
+        .collect();
+    let mut evidence = vec![fact(format!(
+        "{} threads used {:.0}% of a CPU between them over {:.1}s and made no call but waits (futex, poll, sleep)",
+        busy.len(),
+        total * 100.0,
+        snap.window_s
+    ))];
+    for (p, t) in &busy {
+        evidence.push(fact(thread_line(p, t)));
+        evidence.extend(t.samples.iter().take(3).map(|(f, n)| fact(format!("thread {} sampled {n} x {f}", t.tid))));
+    }
+    let (p, t) = busy[0];
+    Some(Finding::new(
+        Signature::HangSpinning,
+        Severity::Error,
+        p.pid,
+        t.tid,
+        format!(
+            "{} threads spin together, passing a lock back and forth without progress: {}",
+            busy.len(),
+            names.join(", ")
+        ),
+        evidence,
+    ))
 }
 
 fn stopped_processes(snap: &StuckSnapshot, earlier: &[Finding]) -> Vec<Finding> {
@@ -281,64 +437,24 @@ fn waiting_on_hung_children(snap: &StuckSnapshot) -> Vec<Finding> {
     out
 }
 
-fn deadlocks(snap: &StuckSnapshot) -> Vec<Finding> {
-    // Wait-for graph: thread -> the thread owning the mutex it waits on.
-    let mut waits: BTreeMap<u32, (u32, u64)> = BTreeMap::new();
-    let mut threads: BTreeMap<u32, (&ProcessSnapshot, &ThreadSnapshot)> = BTreeMap::new();
-    for (p, t) in snap.threads() {
-        threads.insert(t.tid, (p, t));
-        if let Some(f) = &t.futex {
-            if let Some(owner) = f.owner_tid {
-                waits.insert(t.tid, (owner, f.addr));
+fn deadlocks(snap: &StuckSnapshot, graph: &WaitGraph) -> Vec<Finding> {
+    let threads: BTreeMap<u32, (&ProcessSnapshot, &ThreadSnapshot)> =
+        snap.threads().map(|(p, t)| (t.tid, (p, t))).collect();
+    graph
+        .deadlocks()
+        .into_iter()
+        .map(|d| {
+            let first = d.cycle[0].tid;
+            let mut evidence = Vec::new();
+            for step in &d.cycle {
+                let (p, t) = threads[&step.tid];
+                evidence.push(fact(thread_line(p, t)));
+                evidence.extend(t.user_frames.iter().take(6).map(|f| fact(format!("thread {} at {f}", t.tid))));
             }
-        }
-    }
-    let mut reported: BTreeSet<Vec<u32>> = BTreeSet::new();
-    let mut out = Vec::new();
-    for &start in waits.keys() {
-        let mut path = vec![start];
-        let mut at = start;
-        while let Some(&(owner, _)) = waits.get(&at) {
-            if let Some(pos) = path.iter().position(|&t| t == owner) {
-                let cycle: Vec<u32> = path[pos..].to_vec();
-                let mut key = cycle.clone();
-                key.sort_unstable();
-                if reported.insert(key) {
-                    out.push(deadlock_finding(&cycle, &waits, &threads));
-                }
-                break;
-            }
-            path.push(owner);
-            at = owner;
-        }
-    }
-    out
-}
-
-fn deadlock_finding(
-    cycle: &[u32],
-    waits: &BTreeMap<u32, (u32, u64)>,
-    threads: &BTreeMap<u32, (&ProcessSnapshot, &ThreadSnapshot)>,
-) -> Finding {
-    let mut parts = Vec::new();
-    let mut evidence = Vec::new();
-    for &tid in cycle {
-        let (owner, addr) = waits[&tid];
-        let (p, t) = threads[&tid];
-        let site = wait_site(t).map_or(String::new(), |s| format!(" in {s}"));
-        parts.push(format!("thread {tid} ({}) waits{site} for mutex {addr:#x} held by thread {owner}", t.comm));
-        evidence.push(fact(thread_line(p, t)));
-        evidence.extend(t.user_frames.iter().take(6).map(|f| fact(format!("thread {tid} at {f}"))));
-    }
-    let (p, _) = threads[&cycle[0]];
-    Finding::new(
-        Signature::Deadlock,
-        Severity::Error,
-        p.pid,
-        cycle[0],
-        format!("{} threads wait on each other's mutexes: {}", cycle.len(), parts.join("; ")),
-        evidence,
-    )
+            let (p, _) = threads[&first];
+            Finding::new(Signature::Deadlock, Severity::Error, p.pid, first, d.sentence(), evidence)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -393,7 +509,11 @@ mod tests {
             "{}",
             f.summary
         );
-        assert!(f.summary.contains("thread 12 (prog) waits for mutex 0x2000 held by thread 11"), "{}", f.summary);
+        assert!(
+            f.summary.contains("thread 12 (prog) waits in futex for mutex 0x2000 held by thread 11"),
+            "{}",
+            f.summary
+        );
         assert!(c.has(Signature::HangBlocked));
     }
 

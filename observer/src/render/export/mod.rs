@@ -326,6 +326,11 @@ impl TraceBuilder<'_> {
                 let name = signal_name(d.sig).map_or_else(|| format!("signal {}", d.sig), str::to_string);
                 emit(sink, exported, instant(h.ts_ns, thread, format!("{name} delivered"), "signal", &text))?;
             }
+            Event::CgroupAttach(c) => emit(
+                sink,
+                exported,
+                instant(h.ts_ns, thread, format!("moved to cgroup {}", c_str(&c.path)), "lifecycle", &text),
+            )?,
             Event::Fault(f) => {
                 let name = signal_name(f.sig).map_or_else(|| format!("signal {}", f.sig), str::to_string);
                 emit(

@@ -14,6 +14,7 @@ use crate::{
         snapshot::{StuckSnapshot, ThreadSnapshot},
         Classification, Finding, Severity,
     },
+    out_dir::OutDir,
     processes::ProcessBook,
     render::lanes::chain_threads,
     source::{for_each_event, FileSource},
@@ -59,17 +60,18 @@ pub fn chain(c: &Classification) -> Vec<&Finding> {
 /// Writes `report.html` into the run directory `dir`, drawing the timeline from `events` (its
 /// `events.bin`, when there is one) and the facts from its `summary.json`.
 pub fn write(
-    dir: &Path,
+    dir: &OutDir,
     events: &Path,
     classification: &Classification,
     stuck: Option<&StuckSnapshot>,
 ) -> io::Result<()> {
     let chain_tids = chain_threads(&chain(classification), stuck);
     let timeline = read_timeline(events, stuck, &chain_tids)?;
-    let summary: Option<Map<String, Value>> = std::fs::read_to_string(dir.join(crate::rundir::SUMMARY_JSON))
+    let summary: Option<Map<String, Value>> = dir
+        .read(crate::rundir::SUMMARY_JSON)
         .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
-    std::fs::write(dir.join(REPORT_HTML), page(classification, stuck, summary.as_ref(), timeline.as_ref()))
+        .and_then(|file| serde_json::from_reader(io::BufReader::new(file)).ok());
+    dir.write(REPORT_HTML, page(classification, stuck, summary.as_ref(), timeline.as_ref()))
 }
 
 /// The timeline of an event log, or `None` when there is none.
@@ -330,7 +332,7 @@ fn timeline_section(out: &mut String, timeline: &Timeline) {
     out.push_str(&format!(
         "<section id=\"timeline\"><h2>Timeline</h2><p class=\"note\">One lane per thread, grouped by process; the verdict's threads first. Bars are calls as long as they took; marks are failures, signals, fork/exec/exit and limit changes. Wheel to zoom, drag to pan, hover for the trace line.{order}{dropped}</p>\
 <div class=\"tl-controls\"><button data-zoom=\"all\">whole run</button><button data-zoom=\"window\">snapshot window</button><button data-zoom=\"in\">zoom in</button><button data-zoom=\"out\">zoom out</button><span class=\"tl-range\"></span></div>\
-<div class=\"legend\"><span class=\"lg bar-wait\">waiting call</span><span class=\"lg bar-call\">other call</span><span class=\"lg bar-failed\">failed call</span><span class=\"lg bar-cut\">interrupted / cut off</span><span class=\"lg bar-cpu\">on CPU, no syscalls</span><span class=\"lg mk-failure\">failure</span><span class=\"lg mk-signal\">signal</span><span class=\"lg mk-fork\">fork</span><span class=\"lg mk-exec\">exec</span><span class=\"lg mk-exit\">exit</span><span class=\"lg mk-limit\">limit set</span><span class=\"lg shade-window\">watchdog window</span><span class=\"lg shade-snapshot\">snapshot</span></div>\
+<div class=\"legend\"><span class=\"lg bar-wait\">waiting call</span><span class=\"lg bar-call\">other call</span><span class=\"lg bar-failed\">failed call</span><span class=\"lg bar-cut\">interrupted / cut off</span><span class=\"lg bar-cpu\">on CPU, no syscalls</span><span class=\"lg mk-failure\">failure</span><span class=\"lg mk-signal\">signal</span><span class=\"lg mk-fork\">fork</span><span class=\"lg mk-exec\">exec</span><span class=\"lg mk-exit\">exit</span><span class=\"lg mk-limit\">limit set</span><span class=\"lg mk-cgroup\">cgroup move</span><span class=\"lg shade-window\">watchdog window</span><span class=\"lg shade-snapshot\">snapshot</span></div>\
 <div class=\"tl\"><div class=\"tl-axis-row\"><div class=\"tl-corner\"></div><canvas class=\"tl-axis\"></canvas></div><div class=\"tl-body\"></div></div>\
 <script type=\"application/json\" id=\"timeline-data\">{}</script></section>",
         script_json(timeline)

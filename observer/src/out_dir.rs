@@ -1,0 +1,232 @@
+//! A directory observer writes into, held open by a descriptor: every file and directory is made
+//! relative to it, without following a link, so nothing written lands outside it.
+use std::{
+    ffi::CString,
+    fs::File,
+    io::{self, Write},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+/// An open directory and the path it was opened at (for messages and the summary).
+#[derive(Clone, Debug)]
+pub struct OutDir {
+    path: PathBuf,
+    fd: Arc<OwnedFd>,
+}
+
+fn c_name(name: &str) -> io::Result<CString> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?} is not a plain file name")));
+    }
+    CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a file name holds a NUL byte"))
+}
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path holds a NUL byte"))
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Opens a directory at `at`/`name` without following a final link (a link is refused with ELOOP).
+fn open_dir_at(at: libc::c_int, name: &CString) -> io::Result<OwnedFd> {
+    // SAFETY: a NUL-terminated name; the descriptor is owned from here on.
+    let fd = check(unsafe {
+        libc::openat(at, name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    })?;
+    // SAFETY: a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `make(name)`, or `make("name.2")`, `make("name.3")`... while it fails with AlreadyExists.
+pub fn first_free<T>(name: &str, mut make: impl FnMut(&str) -> io::Result<T>) -> io::Result<T> {
+    for n in 1..=10_000u32 {
+        let candidate = if n == 1 { name.to_string() } else { format!("{name}.{n}") };
+        match make(&candidate) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            other => return other,
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{name}.2 to {name}.10000 exist too")))
+}
+
+impl OutDir {
+    /// An existing directory; `path` itself must not be a symbolic link.
+    pub fn open(path: &Path) -> io::Result<OutDir> {
+        let fd = open_dir_at(libc::AT_FDCWD, &c_path(path)?)?;
+        Ok(OutDir { path: path.to_path_buf(), fd: Arc::new(fd) })
+    }
+
+    /// `path`, created when missing (its parents too); an existing `path` must be a directory and
+    /// not a link.
+    pub fn open_or_create(path: &Path) -> io::Result<OutDir> {
+        match std::fs::create_dir_all(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        OutDir::open(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of `name` inside, for messages.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    fn raw(&self) -> libc::c_int {
+        self.fd.as_raw_fd()
+    }
+
+    /// A new directory `name` inside (it must not exist).
+    pub fn create_dir(&self, name: &str) -> io::Result<OutDir> {
+        let c = c_name(name)?;
+        // SAFETY: a NUL-terminated name relative to our descriptor.
+        check(unsafe { libc::mkdirat(self.raw(), c.as_ptr(), 0o777) })?;
+        Ok(OutDir { path: self.join(name), fd: Arc::new(open_dir_at(self.raw(), &c)?) })
+    }
+
+    /// A new directory `name`, or `name.2`, `name.3`... when taken (by another run at the same time).
+    pub fn create_unique_dir(&self, name: &str) -> io::Result<OutDir> {
+        first_free(name, |candidate| self.create_dir(candidate))
+    }
+
+    fn open_file(&self, name: &str, flags: libc::c_int) -> io::Result<File> {
+        let c = c_name(name)?;
+        // SAFETY: a NUL-terminated name relative to our descriptor; the descriptor is owned from here on.
+        let fd = check(unsafe {
+            libc::openat(self.raw(), c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o666 as libc::c_uint)
+        })?;
+        // SAFETY: a fresh descriptor.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// A new file `name` for writing; fails when anything (a file, a link) has that name already.
+    pub fn create(&self, name: &str) -> io::Result<File> {
+        self.open_file(name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)
+    }
+
+    /// An existing regular file `name`, for appending.
+    pub fn append(&self, name: &str) -> io::Result<File> {
+        self.open_file(name, libc::O_WRONLY | libc::O_APPEND)
+    }
+
+    /// A file `name` for reading, not through a link.
+    pub fn read(&self, name: &str) -> io::Result<File> {
+        self.open_file(name, libc::O_RDONLY)
+    }
+
+    /// Writes `name` whole: into a fresh hidden file, then renamed over `name`, so a reader never
+    /// sees half of it and a link named `name` is replaced, never written through.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> io::Result<()> {
+        let temp = format!(".{name}.{}.tmp", std::process::id());
+        let _ = self.remove_file(&temp);
+        let written = self.create(&temp).and_then(|mut f| f.write_all(contents.as_ref()));
+        match written.and_then(|()| self.rename(&temp, self, name)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.remove_file(&temp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Renames `from` (inside) to `to` inside `dest`, replacing what `to` names.
+    pub fn rename(&self, from: &str, dest: &OutDir, to: &str) -> io::Result<()> {
+        let (from, to) = (c_name(from)?, c_name(to)?);
+        // SAFETY: NUL-terminated names relative to our descriptors.
+        check(unsafe { libc::renameat(self.raw(), from.as_ptr(), dest.raw(), to.as_ptr()) }).map(drop)
+    }
+
+    /// Renames `from` (inside) to `to` inside `dest`, failing with AlreadyExists when `to` exists.
+    pub fn rename_new(&self, from: &str, dest: &OutDir, to: &str) -> io::Result<()> {
+        let (from, to) = (c_name(from)?, c_name(to)?);
+        // SAFETY: NUL-terminated names relative to our descriptors.
+        check(unsafe { libc::renameat2(self.raw(), from.as_ptr(), dest.raw(), to.as_ptr(), libc::RENAME_NOREPLACE) })
+            .map(drop)
+    }
+
+    /// Removes the file or link `name` (never what a link points to).
+    pub fn remove_file(&self, name: &str) -> io::Result<()> {
+        let c = c_name(name)?;
+        // SAFETY: a NUL-terminated name relative to our descriptor.
+        check(unsafe { libc::unlinkat(self.raw(), c.as_ptr(), 0) }).map(drop)
+    }
+
+    /// Removes the directory `name` inside with everything in it (links removed, not followed).
+    pub fn remove_dir_all(&self, name: &str) -> io::Result<()> {
+        c_name(name)?;
+        // std removes a tree without following links inside it; the name is checked to be plain.
+        std::fs::remove_dir_all(self.fd_path().join(name))
+    }
+
+    /// Makes `name` a symbolic link to `target`, replacing a link (or file) of that name at once.
+    pub fn replace_link(&self, name: &str, target: &str) -> io::Result<()> {
+        let temp = format!(".{name}.{}.tmp", std::process::id());
+        let (c_temp, c_target) = (c_name(&temp)?, CString::new(target).map_err(io::Error::other)?);
+        let _ = self.remove_file(&temp);
+        // SAFETY: NUL-terminated strings; the link is made relative to our descriptor.
+        check(unsafe { libc::symlinkat(c_target.as_ptr(), self.raw(), c_temp.as_ptr()) })?;
+        self.rename(&temp, self, name).inspect_err(|_| {
+            let _ = self.remove_file(&temp);
+        })
+    }
+
+    /// This directory as the kernel resolves our descriptor (immune to renames and links on the way).
+    fn fd_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.raw()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_replace_a_link_instead_of_writing_through_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("target");
+        std::fs::write(&target, "keep").unwrap();
+        let dir = OutDir::open_or_create(&tmp.path().join("run")).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("report.txt")).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("stdout.txt")).unwrap();
+        dir.write("report.txt", "report").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(std::fs::read_to_string(dir.join("report.txt")).unwrap(), "report");
+        assert!(dir.create("stdout.txt").is_err(), "an existing name is never opened for writing");
+        assert!(dir.append("stdout.txt").is_err(), "nor appended to through a link");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+    }
+
+    #[test]
+    fn a_link_is_refused_as_a_directory_and_names_stay_inside() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(tmp.path(), tmp.path().join("link")).unwrap();
+        assert!(OutDir::open(&tmp.path().join("link")).is_err());
+        let dir = OutDir::open(tmp.path()).unwrap();
+        assert!(dir.create("../x").is_err());
+        assert!(dir.create_dir("..").is_err());
+    }
+
+    #[test]
+    fn unique_directories_take_the_next_free_suffix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OutDir::open(tmp.path()).unwrap();
+        assert_eq!(dir.create_unique_dir("a").unwrap().path(), tmp.path().join("a"));
+        assert_eq!(dir.create_unique_dir("a").unwrap().path(), tmp.path().join("a.2"));
+        dir.replace_link("latest", "a.2").unwrap();
+        dir.replace_link("latest", "a").unwrap();
+        assert_eq!(std::fs::read_link(tmp.path().join("latest")).unwrap(), Path::new("a"));
+    }
+}
