@@ -220,38 +220,57 @@ fn routine_failure(nr: u32, errno: i32) -> bool {
 }
 
 /// The threads a timeline shows first: those the given findings name (their thread and the threads
-/// of their evidence), followed through the stuck snapshot to whoever they wait on (a mutex's
-/// owner, a joined thread).
+/// of their evidence), each followed through the stuck snapshot to whoever it waits on (a mutex's
+/// owner, a joined thread), so the threads of one deadlock stay together.
 pub fn chain_threads(findings: &[&crate::analysis::Finding], stuck: Option<&StuckSnapshot>) -> Vec<u32> {
+    let waits_on: HashMap<u32, u32> = stuck
+        .map(|snap| {
+            snap.threads()
+                .filter_map(|(_, t)| {
+                    let f = t.futex.as_ref()?;
+                    Some((t.tid, f.owner_tid.or(f.joining_tid)?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut tids: Vec<u32> = Vec::new();
-    let add = |tid: u32, tids: &mut Vec<u32>| {
-        if tid != 0 && !tids.contains(&tid) {
+    let named = findings.iter().flat_map(|f| std::iter::once(f.tid).chain(f.evidence.iter().filter_map(|e| e.tid)));
+    for tid in named {
+        let mut next = Some(tid);
+        while let Some(tid) = next.filter(|&t| t != 0 && !tids.contains(&t)) {
             tids.push(tid);
-        }
-    };
-    for f in findings {
-        add(f.tid, &mut tids);
-        for e in &f.evidence {
-            if let Some(tid) = e.tid {
-                add(tid, &mut tids);
-            }
-        }
-    }
-    if let Some(snap) = stuck {
-        let waits_on: HashMap<u32, u32> = snap
-            .threads()
-            .filter_map(|(_, t)| {
-                let f = t.futex.as_ref()?;
-                Some((t.tid, f.owner_tid.or(f.joining_tid)?))
-            })
-            .collect();
-        let mut i = 0;
-        while i < tids.len() {
-            if let Some(&next) = waits_on.get(&tids[i]) {
-                add(next, &mut tids);
-            }
-            i += 1;
+            next = waits_on.get(&tid).copied();
         }
     }
     tids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{
+        snapshot::{FutexWait, ProcessSnapshot, ThreadSnapshot},
+        Finding, Severity, Signature,
+    };
+
+    #[test]
+    fn the_chain_follows_each_named_thread_to_whoever_it_waits_on_before_the_next() {
+        let waits = |tid: u32, owner: u32| ThreadSnapshot {
+            tid,
+            futex: Some(FutexWait { owner_tid: Some(owner), ..Default::default() }),
+            ..Default::default()
+        };
+        let stuck = StuckSnapshot {
+            processes: vec![ProcessSnapshot {
+                pid: 10,
+                threads: vec![waits(10, 11), waits(11, 12), waits(12, 11)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let deadlock = Finding::new(Signature::Deadlock, Severity::Error, 10, 11, "", vec![]);
+        let hang = Finding::new(Signature::HangBlocked, Severity::Warning, 10, 10, "", vec![]);
+        assert_eq!(chain_threads(&[&deadlock, &hang], Some(&stuck)), [11, 12, 10]);
+        assert_eq!(chain_threads(&[&hang], None), [10]);
+    }
 }
