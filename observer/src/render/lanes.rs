@@ -191,32 +191,20 @@ impl MarkKind {
     }
 }
 
-/// Errors that blocking calls return all the time: a timeout, an interrupted or restarted wait, a
+/// Calls that wait for something: the pure waits (futex, poll, sleep...), children, and reads and
+/// writes (of pipes and sockets, mostly).
+pub fn waiting_call(nr: u32) -> bool {
+    use observer_common::syscalls::Syscall;
+    crate::sinks::stats::only_waits(nr)
+        || matches!(Syscall::from_nr(nr), Some(Syscall::Wait4 | Syscall::Waitid | Syscall::Read | Syscall::Write))
+}
+
+/// Errors that waiting calls return all the time: a timeout, an interrupted or restarted wait, a
 /// futex whose word changed, a non-blocking read with nothing to read.
 fn routine_failure(nr: u32, errno: i32) -> bool {
-    use observer_common::syscalls::Syscall;
     const EAGAIN: i32 = libc::EAGAIN;
-    let waits = matches!(
-        Syscall::from_nr(nr),
-        Some(
-            Syscall::Futex
-                | Syscall::Poll
-                | Syscall::Ppoll
-                | Syscall::Select
-                | Syscall::Pselect6
-                | Syscall::EpollWait
-                | Syscall::EpollPwait
-                | Syscall::EpollPwait2
-                | Syscall::Nanosleep
-                | Syscall::ClockNanosleep
-                | Syscall::Wait4
-                | Syscall::Waitid
-                | Syscall::Read
-                | Syscall::Write
-        )
-    );
     // 512..=516: the kernel's ERESTART* codes, seen when a signal interrupts a wait.
-    waits && (matches!(errno, EAGAIN | libc::ETIMEDOUT | libc::EINTR) || (512..=516).contains(&errno))
+    waiting_call(nr) && (matches!(errno, EAGAIN | libc::ETIMEDOUT | libc::EINTR) || (512..=516).contains(&errno))
 }
 
 /// The threads a timeline shows first: those the given findings name (their thread and the threads

@@ -15,7 +15,7 @@ use crate::{
     eventlog::LogHeader,
     processes::ProcessBook,
     render::{
-        lanes::{LaneBook, MarkKind, ProcessLanes},
+        lanes::{waiting_call, LaneBook, MarkKind, ProcessLanes},
         owner_tid, trace_line,
     },
 };
@@ -100,36 +100,12 @@ pub struct Timeline {
     pub marks_dropped: u64,
 }
 
-/// The waiting calls, drawn in their own colour.
-fn waits(nr: u32) -> bool {
-    use observer_common::syscalls::Syscall::*;
-    matches!(
-        observer_common::syscalls::Syscall::from_nr(nr),
-        Some(
-            Futex
-                | Poll
-                | Ppoll
-                | Select
-                | Pselect6
-                | EpollWait
-                | EpollPwait
-                | EpollPwait2
-                | Nanosleep
-                | ClockNanosleep
-                | Wait4
-                | Waitid
-                | Read
-                | Write
-        )
-    )
-}
-
 fn bar_class(e: &observer_common::SyscallEvent) -> BarClass {
     match crate::decode::is_error_return(e.ret) {
         _ if e.header.flags & flags::UNFINISHED != 0 => BarClass::Cut,
         Some(errno) if (512..=516).contains(&errno) => BarClass::Cut,
         Some(_) => BarClass::Failed,
-        None if waits(e.nr) => BarClass::Wait,
+        None if waiting_call(e.nr) => BarClass::Wait,
         None => BarClass::Call,
     }
 }
