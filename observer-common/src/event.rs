@@ -234,6 +234,9 @@ pub struct InFlight {
     pub host: u8,
     /// Non-zero while the slot holds a syscall in progress (slots of the by-tid array are reused).
     pub live: u8,
+    /// The user frame pointer (rbp) at entry: where the blocked thread's frame-pointer chain
+    /// starts, for code whose unwinding needs it.
+    pub bp: u64,
 }
 
 /// Per-syscall behaviour bits stored (with the argument count) in the kernel's syscall table map.
@@ -321,7 +324,7 @@ assert_layout!(SignalGenerateEvent, 24 + 24 + 32);
 assert_layout!(SignalDeliverEvent, 24 + 16 + 16);
 assert_layout!(FaultEvent, 24 + 16);
 assert_layout!(CgroupAttachEvent, 24 + 16 + 128);
-assert_layout!(InFlight, 8 + 48 + 8 + 8 + 8);
+assert_layout!(InFlight, 8 + 48 + 8 + 8 + 8 + 8);
 const _: () = assert!(core::mem::offset_of!(EventHeader, ts_ns) == 16);
 const _: () = assert!(core::mem::offset_of!(SyscallEvent, args) == 32);
 const _: () = assert!(core::mem::offset_of!(SyscallEvent, ret) == 80);

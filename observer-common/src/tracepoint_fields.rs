@@ -17,9 +17,12 @@ const fn f(category: &'static str, event: &'static str, name: &'static str, offs
 }
 
 /// The saved user registers (`struct pt_regs`, x86-64 uapi layout) that the raw `sys_enter` /
-/// `sys_exit` tracepoints pass by pointer. Syscall arguments are read from them, in one copy of
-/// the span `SPAN_START..SPAN_END`.
+/// `sys_exit` tracepoints pass by pointer. Syscall arguments (and the frame pointer, where a
+/// blocked thread's stack unwinding starts) are read from them, in one copy of the span
+/// `SPAN_START..SPAN_END`.
 pub mod pt_regs {
+    /// rbp: the user frame pointer at syscall entry.
+    pub const BP: usize = 32;
     pub const R10: usize = 56;
     pub const R9: usize = 64;
     pub const R8: usize = 72;
@@ -32,7 +35,7 @@ pub mod pt_regs {
     /// The code segment of a 64-bit task; anything else (0x23) is a 32-bit compat syscall, whose
     /// numbers mean other calls.
     pub const USER_CS_64: u64 = 0x33;
-    pub const SPAN_START: usize = R10;
+    pub const SPAN_START: usize = BP;
     pub const SPAN_END: usize = CS + 8;
     /// Offsets of syscall arguments 0..6 in the x86-64 syscall convention.
     pub const ARGS: [usize; 6] = [DI, SI, DX, R10, R8, R9];

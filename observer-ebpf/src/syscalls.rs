@@ -99,7 +99,8 @@ impl SyscallContext for RawTracePointContext {
 
 const REGS_WORDS: usize = (pt_regs::SPAN_END - pt_regs::SPAN_START) / 8;
 
-/// The registers a syscall's arguments (and number, and code segment) live in, copied at once.
+/// The registers a syscall's arguments (and number, code segment and the caller's frame pointer)
+/// live in, copied at once.
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Regs([u64; REGS_WORDS]);
@@ -185,8 +186,15 @@ fn try_sys_enter(ctx: &impl SyscallContext) -> Result<(), i32> {
         return Ok(());
     }
     let nargs = (bits & NARGS_MASK) as usize;
-    let mut entry =
-        InFlight { nr: nr as u32, nargs: nargs as u32, tgid, host, args: regs.args(), ..InFlight::default() };
+    let mut entry = InFlight {
+        nr: nr as u32,
+        nargs: nargs as u32,
+        tgid,
+        host,
+        args: regs.args(),
+        bp: regs.at(pt_regs::BP),
+        ..InFlight::default()
+    };
     read_aux(bits, nargs, &mut entry);
     // An untracked process's call is parked only when its arguments make it worth reporting
     // even if it succeeds; its failures are caught at exit anyway.

@@ -28,6 +28,8 @@ pub struct AttachOptions {
     pub kill_grace: Duration,
     pub hang_after: Option<Duration>,
     pub on_hang: OnHang,
+    /// Save the runtime's own dump of its threads with the stuck snapshot.
+    pub runtime_dumps: bool,
     pub buffer_size: u64,
 }
 
@@ -87,6 +89,7 @@ async fn attach_in(
         kill_grace: opts.kill_grace,
         hang_after: opts.hang_after,
         on_hang: opts.on_hang,
+        runtime_dumps: opts.runtime_dumps,
         on_interrupt: OnInterrupt::Detach,
     };
     let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &run.dir).await?;

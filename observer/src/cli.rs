@@ -100,6 +100,11 @@ pub struct AttachArgs {
     /// What to do once a hang is declared.
     #[arg(long, value_enum, default_value = "kill")]
     pub on_hang: OnHangArg,
+    /// Once a hang is declared, also save the runtime's own view of its threads where it gives one
+    /// without stopping: a JVM's thread dump (jcmd, else SIGQUIT), Python stacks (py-spy, when
+    /// installed); as runtime-PID.txt beside the snapshot.
+    #[arg(long)]
+    pub runtime_dumps: bool,
     /// Kernel ring-buffer size in bytes (a power of two, at least 4096).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE)]
     pub buffer_size: u64,
@@ -126,6 +131,7 @@ impl AttachArgs {
             kill_grace: seconds("kill-grace", self.kill_grace)?,
             hang_after: self.hang_after.map(|t| seconds("hang-after", t)).transpose()?,
             on_hang: self.on_hang.into_on_hang(),
+            runtime_dumps: self.runtime_dumps,
             buffer_size: self.buffer_size,
         })
     }
@@ -151,6 +157,11 @@ pub struct WatchArgs {
     /// Declare a hang in a fully tracked tree after this many seconds without progress.
     #[arg(long, value_name = "SECS")]
     pub hang_after: Option<f64>,
+    /// Once a hang is declared, also save the runtime's own view of its threads where it gives one
+    /// without stopping: a JVM's thread dump (jcmd, else SIGQUIT), Python stacks (py-spy, when
+    /// installed); as runtime-PID.txt beside the snapshot.
+    #[arg(long)]
+    pub runtime_dumps: bool,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464), at /metrics.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
@@ -183,6 +194,7 @@ impl WatchArgs {
             pids: self.pids,
             incidents: self.incidents,
             hang_after: self.hang_after.map(|t| seconds("hang-after", t)).transpose()?,
+            runtime_dumps: self.runtime_dumps,
             metrics: self.metrics,
             json: self.json,
             max_incidents_per_minute: self.max_incidents_per_minute,
@@ -268,6 +280,11 @@ pub struct WatchFlags {
     /// What to do once a hang is declared: stop the process group like --timeout, or keep it running.
     #[arg(long, value_enum, default_value = "kill")]
     pub on_hang: OnHangArg,
+    /// Once a hang is declared, also save the runtime's own view of its threads where it gives one
+    /// without stopping: a JVM's thread dump (jcmd, else SIGQUIT), Python stacks (py-spy, when
+    /// installed); as runtime-PID.txt beside the snapshot.
+    #[arg(long)]
+    pub runtime_dumps: bool,
     /// Start the command inside this cgroup directory (v1 or v2; it must exist), before its
     /// first instruction, so its limits apply from the start and show in the preflight.
     #[arg(long, value_name = "DIR")]
@@ -358,6 +375,7 @@ impl WatchFlags {
             cgroup: self.cgroup,
             hang_after: self.hang_after.map(|t| seconds("hang-after", t)).transpose()?,
             on_hang: self.on_hang.into_on_hang(),
+            runtime_dumps: self.runtime_dumps,
             quiet,
         })
     }

@@ -103,15 +103,18 @@ pub fn diagnose(capture: &Capture, also: impl FnMut(&Event, &ProcessBook)) -> Re
     Ok(Diagnosis { header, classification, book, stuck, skipped_tail: source.truncated_tail() })
 }
 
-/// Re-runs every classifier on a capture and rewrites its `classification.json`, `report.txt` and
-/// `report.html`.
+/// Re-runs every classifier on a capture and rewrites its `classification.json`, `report.txt`,
+/// `report.html`, and the flame graph (`profile.folded`, `flamegraph.svg`) of the stuck snapshot's
+/// samples.
 pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let capture = Capture::locate(path)?;
     let Diagnosis { classification, book, stuck, skipped_tail, .. } = diagnose(&capture, |_, _| {})?;
     let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
-    let dir = OutDir::open(&capture.dir).map_err(write_error)?;
-    report::write(&classification, &dir)
-        .and_then(|()| crate::render::html::write(&dir, &capture.events, &classification, stuck.as_ref()))
-        .map_err(write_error)?;
+    let out = OutDir::open(&capture.dir).map_err(write_error)?;
+    report::write(&classification, &out).map_err(write_error)?;
+    if let Some(stuck) = &stuck {
+        crate::render::flame::write(stuck, &out).map_err(write_error)?;
+    }
+    crate::render::html::write(&out, &capture.events, &classification, stuck.as_ref()).map_err(write_error)?;
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub hang_after: Option<Duration>,
     /// What to do when a hang is declared.
     pub on_hang: OnHang,
+    /// Save the runtime's own dump of its threads with the stuck snapshot.
+    pub runtime_dumps: bool,
     /// A cgroup directory to start the command in.
     pub cgroup: Option<PathBuf>,
     /// Print the summary on stderr at the end.
@@ -157,6 +159,7 @@ pub async fn run_in(
         kill_grace: opts.kill_grace,
         hang_after: opts.hang_after,
         on_hang: opts.on_hang,
+        runtime_dumps: opts.runtime_dumps,
         on_interrupt: OnInterrupt::Stop,
     };
     let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &run.dir).await?;

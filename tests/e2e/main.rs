@@ -11,3 +11,4 @@ mod run_capture;
 mod run_errors;
 mod runtimes;
 mod see_the_run;
+mod stacks;

@@ -17,7 +17,7 @@ const HANG: &[&str] = &["--hang-after", "2", "--timeout", "15"];
 /// Programs that end by themselves; the timeout only bounds a broken run.
 const ENDS: &[&str] = &["--timeout", "30"];
 
-fn classification(dir: &Path) -> Classification {
+pub(crate) fn classification(dir: &Path) -> Classification {
     let text = std::fs::read_to_string(dir.join("classification.json")).expect("classification.json exists");
     serde_json::from_str(&text).expect("classification.json parses")
 }
@@ -27,12 +27,12 @@ fn verdict_line(dir: &Path) -> String {
     report.lines().next().unwrap_or_default().to_string()
 }
 
-fn printed(dir: &Path) -> String {
+pub(crate) fn printed(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("stdout.txt")).unwrap_or_default()
 }
 
 /// The thread id a workload printed as `<label> tid=<N>`.
-fn printed_tid(dir: &Path, label: &str) -> u32 {
+pub(crate) fn printed_tid(dir: &Path, label: &str) -> u32 {
     let out = printed(dir);
     out.lines()
         .find_map(|l| l.strip_prefix(label)?.trim_start().strip_prefix("tid=")?.split_whitespace().next()?.parse().ok())
@@ -53,7 +53,7 @@ fn first(c: &Classification) -> &Finding {
     c.findings.first().unwrap_or_else(|| panic!("no finding at all: {c:#?}"))
 }
 
-fn finding<'a>(c: &'a Classification, signature: &str) -> &'a Finding {
+pub(crate) fn finding<'a>(c: &'a Classification, signature: &str) -> &'a Finding {
     c.findings.iter().find(|f| f.signature.name() == signature).unwrap_or_else(|| panic!("no {signature} in {c:#?}"))
 }
 
@@ -102,7 +102,7 @@ fn kill_members(cgroup: &Path) {
     }
 }
 
-fn path_str(p: &Path) -> &str {
+pub(crate) fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 

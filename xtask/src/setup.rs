@@ -101,12 +101,38 @@ fn runtimes() -> Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// py-spy (a PyPI package shipping a static binary), which `--runtime-dumps` runs for Python
+/// stacks; installed for the system python3 into /usr/local/bin. Not reachable (no network):
+/// the tests that need it say so, and fail under OBSERVER_REQUIRE_BPF=1.
+fn py_spy() {
+    if have("py-spy") || !is_root() {
+        return;
+    }
+    if !Command::new("/usr/bin/python3").args(["-m", "pip", "--version"]).output().is_ok_and(|o| o.status.success()) {
+        eprintln!("setup: installing python3-pip (for py-spy)");
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends", "python3-pip"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status();
+    }
+    eprintln!("setup: installing py-spy (Python stacks for --runtime-dumps)");
+    let installed = Command::new("/usr/bin/python3")
+        .args(["-m", "pip", "install", "--quiet", "--break-system-packages", "py-spy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        eprintln!("setup: py-spy could not be installed; the Python runtime-dump test will say so");
+    }
+}
+
 /// Everything the build and the BPF tests need, installed when missing.
 pub fn ensure() -> Result<()> {
     rust_src()?;
     bpf_linker()?;
     bpftool()?;
     runtimes()?;
+    py_spy();
     tracefs();
     Ok(())
 }

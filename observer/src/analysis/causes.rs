@@ -97,7 +97,12 @@ fn processes(f: &Finding, book: &ProcessBook) -> BTreeSet<u32> {
 
 /// Whether `cause` explains `effect`.
 fn explains(cause: &Finding, effect: &Finding, book: &ProcessBook) -> bool {
-    if std::ptr::eq(cause, effect) || cause.severity == Severity::Info || !before(cause, effect) {
+    // Informational findings (the observer's own stop, a harmless probe) neither cause nor follow.
+    if std::ptr::eq(cause, effect)
+        || cause.severity == Severity::Info
+        || effect.severity == Severity::Info
+        || !before(cause, effect)
+    {
         return false;
     }
     match (role(cause.signature), role(effect.signature)) {

@@ -6,6 +6,7 @@ pub mod failure_facts;
 pub mod finding;
 pub mod mappings;
 pub mod report;
+pub mod runtime;
 pub mod snapshot;
 pub mod waitfor;
 

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::runtime::Runtime;
+
 pub const STUCK_TXT: &str = "stuck.txt";
 pub const STUCK_JSON: &str = "stuck.json";
 pub const SCHEMA: u32 = 1;
@@ -32,6 +34,20 @@ pub struct ProcessSnapshot {
     pub maps_lines: usize,
     pub rss_kb: u64,
     pub children: Vec<u32>,
+    /// The runtime recognised from the executable and the mapped libraries.
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// `go1.19.8`, `python3.11`...; empty when the files do not say.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runtime_version: String,
+    /// Where the names of JIT code came from (`/tmp/perf-12.map`), or how to get them when a
+    /// frame is in JIT code no map names; empty when no frame is in JIT code.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jit_names: String,
+    /// The runtime's own dump of its threads (`runtime-PID.txt` in the run directory), or why
+    /// there is none; empty unless `--runtime-dumps` asked.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runtime_dump: String,
     pub threads: Vec<ThreadSnapshot>,
     /// The container, pod or systemd unit its cgroups name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,12 +76,28 @@ pub struct ThreadSnapshot {
     pub futex: Option<FutexWait>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_wait: Option<ChildWait>,
-    /// User-space frames of a blocked thread (heuristic stack scan, symbolized).
+    /// User-space frames of a blocked thread, innermost first, as `function (file)`: unwound
+    /// where the binary allows; a frame found only by scanning the stack starts with `? `.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_frames: Vec<String>,
-    /// Sampled functions of a thread on CPU: (function, samples).
+    /// Sampled functions of a thread on CPU, by the innermost frame: (function, samples).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<(String, u32)>,
+    /// Sampled call chains of a thread on CPU, most samples first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stacks: Vec<SampledStack>,
+    /// Where the thread is in its runtime's own words (`Mutex.lock`, `waits on a Python lock`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub activity: String,
+}
+
+/// One call chain the sampler found a thread in, and how many ticks found it there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampledStack {
+    /// Function names, innermost first (`JS:*spin`, `main`...); JIT code no map names reads
+    /// `[JIT code]`.
+    pub frames: Vec<String>,
+    pub count: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -128,6 +160,9 @@ pub struct ChildState {
 
 /// Share of one CPU a thread must use to count as spinning.
 pub const SPIN_SHARE: f64 = 0.9;
+/// Share of a CPU each of several threads passing a lock must use to count as spinning together
+/// (with [`SPIN_SHARE`] between them).
+pub const GROUP_SPIN_SHARE: f64 = 0.2;
 
 /// A task's scheduler state, the letter of `/proc/<pid>/stat` (written as that letter).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -214,7 +214,7 @@ mod tests {
     use super::*;
     use crate::{
         capture::{probes::DEFAULT_BUFFER_SIZE, tracefs},
-        hang::symbols::{function_frames, top_functions},
+        hang::symbols::{function_frames, sampled_stacks, top_functions, ProcessSymbols},
     };
 
     #[test]
@@ -296,7 +296,8 @@ mod tests {
         let run = probes.sample_thread(spinner, Duration::from_secs(1), 99).expect("sample the spinner");
         let total: u32 = run.samples.iter().map(|s| s.count).sum();
         eprintln!("stats {:?}; {total} samples in {} distinct stacks", run.stats, run.samples.len());
-        let top = top_functions(pid, &run.samples, 5);
+        let (stacks, _) = sampled_stacks(&ProcessSymbols::read(pid), &run.samples);
+        let top = top_functions(&stacks, 5);
         eprintln!("top functions: {top:?}");
         assert!(total >= 20, "too few samples of a thread spinning for 1 s at 99 Hz: {total}");
         let (name, count) = &top[0];
@@ -309,7 +310,7 @@ mod tests {
         assert!(again_total < total, "the second, shorter run saw {again_total} >= {total} samples");
 
         wait_blocked(pid, pid);
-        let frames = function_frames(pid, pid, 32);
+        let frames = function_frames(&ProcessSymbols::read(pid), pid, None, 32);
         eprintln!("main thread frames: {frames:#?}");
         assert!(
             frames.iter().any(|f| f.function.as_deref() == Some("main")),

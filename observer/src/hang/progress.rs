@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::analysis::snapshot::SPIN_SHARE;
+use crate::analysis::snapshot::{GROUP_SPIN_SHARE, SPIN_SHARE};
 use crate::proc::task as procread;
 
 /// CPU time gained by each thread over a window.
@@ -103,8 +103,6 @@ pub enum Stall {
 /// Total CPU share below which "no CPU gained" holds: scheduler tick noise, and the few
 /// milliseconds tickers spend (OCaml's tick thread, Go's sysmon, a timer loop).
 const IDLE_SHARE: f64 = 0.1;
-/// Share of a CPU each of several threads passing a lock must use to count as spinning together.
-const GROUP_SPIN_SHARE: f64 = 0.2;
 
 /// What each thread did over the window, as the capture saw it.
 pub struct Activity<'a> {

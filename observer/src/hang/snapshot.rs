@@ -321,6 +321,7 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
             children: procread::children(pid),
             threads,
             workload: crate::proc::workload(pid),
+            ..Default::default()
         });
     }
     StuckSnapshot {

@@ -1,14 +1,20 @@
 //! The watchdog half of hang anatomy: checks progress at the cadence the detection window needs
 //! (never faster), and takes the stuck snapshot — CPU window, kernel in-flight table, /proc — when
 //! a run stalls or its timeout fires.
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use super::{
     progress::{detect, Activity, CpuSampler, Stall},
     snapshot, symbols,
 };
 use crate::{
-    analysis::snapshot::{StuckSnapshot, SPIN_SHARE},
+    analysis::{
+        runtime::activity,
+        snapshot::{StuckSnapshot, SPIN_SHARE},
+    },
     capture::Probes,
     clock,
     sinks::RunStats,
@@ -89,9 +95,10 @@ impl Watchdog {
         let cpu = self.sampler.window(window);
         let mut pids_sorted = pids.to_vec();
         pids_sorted.sort_unstable_by_key(|&p| (p != root, p));
+        let in_flight = probes.in_flight();
         let mut snap = snapshot::take(&snapshot::Input {
             pids: &pids_sorted,
-            in_flight: &probes.in_flight(),
+            in_flight: &in_flight,
             now_boot_ns: snapshot::boot_ns_now(),
             cpu: &cpu,
             reason,
@@ -100,36 +107,54 @@ impl Watchdog {
             last_progress_ns: &stats.last_progress_ns,
             first_seen_ns: &stats.first_seen_ns,
         });
-        add_stacks(&mut snap, probes);
+        let frame_pointers: HashMap<u32, u64> = in_flight.iter().map(|(tid, e)| (*tid, e.bp)).collect();
+        add_stacks(&mut snap, probes, &frame_pointers);
         snap
-    }
-}
-
-/// `lock_b_then_a (abba)`: the function and the file it lives in.
-fn frame_text(frame: &symbols::Frame) -> String {
-    let module = frame.module.as_deref().map(|m| m.rsplit('/').next().unwrap_or(m));
-    match (&frame.function, module) {
-        (Some(_), Some(m)) => format!("{} ({m})", symbols::label(frame)),
-        _ => symbols::label(frame),
     }
 }
 
 /// How long a spinning thread is sampled, and how often.
 const SAMPLE_FOR: Duration = Duration::from_secs(1);
 const SAMPLE_HZ: u64 = 99;
+/// Frames kept of a blocked thread's stack.
+const BLOCKED_FRAMES: usize = 32;
 
-/// Where the threads are in their own code: sampled functions for a thread on CPU, the
-/// symbolized user stack for a thread blocked in a syscall. Neither stops the thread.
-fn add_stacks(snap: &mut StuckSnapshot, probes: &mut Probes) {
+/// Where the threads are in their own code: sampled call chains for a thread on CPU, the user
+/// stack for a thread blocked in a syscall — neither stops the thread — named in the process's
+/// runtime's way, with the runtime and where JIT names came from recorded per process.
+/// `frame_pointers` holds each thread's frame pointer at the entry of the syscall it is in, where
+/// the capture saw that entry.
+fn add_stacks(snap: &mut StuckSnapshot, probes: &mut Probes, frame_pointers: &HashMap<u32, u64>) {
     for p in &mut snap.processes {
+        let symbols = symbols::ProcessSymbols::read(p.pid);
+        let runtime = symbols.runtime();
+        p.runtime = runtime;
+        p.runtime_version = symbols.runtime.version.clone();
+        let mut seen: Vec<symbols::Frame> = Vec::new();
         for t in &mut p.threads {
             if t.cpu_share >= SPIN_SHARE {
                 if let Ok(samples) = probes.sample_user_stacks(t.tid, SAMPLE_FOR, SAMPLE_HZ) {
-                    t.samples = symbols::top_functions(p.pid, &samples, 5);
+                    let (stacks, frames) = symbols::sampled_stacks(&symbols, &samples);
+                    t.samples = symbols::top_functions(&stacks, 5);
+                    // What most samples' innermost frames mean, else what the hottest chain does:
+                    // chains of code without frame pointers are short, their leaves are right.
+                    let leaves = t.samples.iter().map(|(f, _)| f.as_str());
+                    let hottest = stacks.first().map(|s| s.frames.iter().map(String::as_str));
+                    t.activity = activity(runtime, leaves)
+                        .or_else(|| hottest.and_then(|f| activity(runtime, f)))
+                        .unwrap_or_default();
+                    t.stacks = stacks;
+                    seen.extend(frames);
                 }
             } else if t.syscall.is_some() {
-                t.user_frames = symbols::function_frames(p.pid, t.tid, 8).iter().map(frame_text).collect();
+                let frames =
+                    symbols::function_frames(&symbols, t.tid, frame_pointers.get(&t.tid).copied(), BLOCKED_FRAMES);
+                t.user_frames = frames.iter().map(symbols::frame_text).collect();
+                let exact = frames.iter().filter(|f| !f.guess).filter_map(|f| f.function.as_deref());
+                t.activity = activity(runtime, exact).unwrap_or_default();
+                seen.extend(frames);
             }
         }
+        p.jit_names = symbols.jit_note(&seen);
     }
 }

@@ -1,11 +1,17 @@
 //! `stuck.txt` and `stuck.json`: the stuck snapshot as text, one line per process, thread, blocked
-//! call, fd, futex and child wait, and as JSON.
+//! call, fd, futex, child wait, frame and sampled chain, and as JSON.
 use std::io;
 
 use crate::{
-    analysis::snapshot::{StuckSnapshot, STUCK_JSON, STUCK_TXT},
+    analysis::{
+        runtime::Runtime,
+        snapshot::{StuckSnapshot, STUCK_JSON, STUCK_TXT},
+    },
     out_dir::OutDir,
 };
+
+/// Sampled call chains listed per thread (all of them are in stuck.json and profile.folded).
+const STACKS_SHOWN: usize = 5;
 
 /// The snapshot as `stuck.txt` reads.
 pub fn text(snapshot: &StuckSnapshot) -> String {
@@ -25,6 +31,16 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
             p.rss_kb,
             if p.children.is_empty() { String::new() } else { format!(" children {:?}", p.children) }
         ));
+        if p.runtime != Runtime::Unknown {
+            let version = if p.runtime_version.is_empty() { String::new() } else { format!(" {}", p.runtime_version) };
+            out.push_str(&format!("  runtime: {}{version}\n", p.runtime));
+        }
+        if !p.jit_names.is_empty() {
+            out.push_str(&format!("  jit names: {}\n", p.jit_names));
+        }
+        if !p.runtime_dump.is_empty() {
+            out.push_str(&format!("  runtime dump: {}\n", p.runtime_dump));
+        }
         for t in &p.threads {
             out.push_str(&format!(
                 "  thread {} ({}) state {} wchan {} cpu {:.0}% (user {:.3}s sys {:.3}s)\n",
@@ -64,19 +80,27 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
                     out.push_str(&format!("      child {} ({}) state {}\n", c.pid, c.comm, c.state));
                 }
             }
+            if !t.activity.is_empty() {
+                out.push_str(&format!("    runtime says: {}\n", t.activity));
+            }
             for frame in &t.user_frames {
                 out.push_str(&format!("    at {frame}\n"));
             }
             for (function, n) in &t.samples {
                 out.push_str(&format!("    sampled {n} x {function}\n"));
             }
+            for stack in t.stacks.iter().take(STACKS_SHOWN) {
+                let chain: Vec<&str> = stack.frames.iter().rev().map(String::as_str).collect();
+                out.push_str(&format!("    chain {} x {}\n", stack.count, chain.join(" -> ")));
+            }
         }
     }
     out
 }
 
-/// Writes `stuck.txt` and `stuck.json` into `dir`.
+/// Writes `stuck.txt` and `stuck.json` into `dir`, and the flame graph of its samples.
 pub fn write(snapshot: &StuckSnapshot, dir: &OutDir) -> io::Result<()> {
     dir.write(STUCK_TXT, text(snapshot))?;
-    dir.write(STUCK_JSON, crate::rundir::json_text(snapshot).map_err(io::Error::other)?)
+    dir.write(STUCK_JSON, crate::rundir::json_text(snapshot).map_err(io::Error::other)?)?;
+    super::flame::write(snapshot, dir)
 }

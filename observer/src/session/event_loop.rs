@@ -44,6 +44,8 @@ pub struct SessionOptions {
     pub kill_grace: Duration,
     pub hang_after: Option<Duration>,
     pub on_hang: OnHang,
+    /// Save the runtime's own dump of its threads with the stuck snapshot.
+    pub runtime_dumps: bool,
     pub on_interrupt: OnInterrupt,
 }
 
@@ -67,6 +69,7 @@ struct Loop<'a> {
     batch: Vec<Event>,
     watchdog: Watchdog,
     root: u32,
+    runtime_dumps: bool,
 }
 
 impl Loop<'_> {
@@ -93,11 +96,16 @@ impl Loop<'_> {
         Ok(())
     }
 
-    /// Takes the stuck snapshot (after collecting every pending record) and writes it.
+    /// Takes the stuck snapshot (after collecting every pending record) and writes it, with the
+    /// runtimes' own dumps when asked.
     fn snapshot(&mut self, reason: String) -> Result<StuckSnapshot, RunError> {
         self.drain()?;
         let pids = self.probes.tracked();
-        let snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
+        let mut snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
+        if self.runtime_dumps {
+            let dumps = crate::hang::dumps::take(&mut snap);
+            crate::hang::dumps::write(&dumps, &self.dir).map_err(io_at(self.dir.path()))?;
+        }
         render::stuck::write(&snap, &self.dir).map_err(io_at(self.dir.path()))?;
         Ok(snap)
     }
@@ -120,6 +128,7 @@ pub async fn watch(
         batch: Vec::with_capacity(4096),
         watchdog: Watchdog::new(opts.hang_after),
         root: target.root,
+        runtime_dumps: opts.runtime_dumps,
     };
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -89,7 +89,10 @@ impl Pipeline {
         for _ in 0..8 {
             let Some(pid) = from else { break };
             let (cgroups, limits) = crate::proc::preflight::task_limits(pid);
-            if !cgroups.is_empty() {
+            // An exiting task is already back in the root cgroups: only a live one tells. Checked
+            // after the read, so the task was alive while it was read.
+            let alive = crate::proc::task::process_stat(pid).is_some_and(|s| !matches!(s.state, 'Z' | 'X'));
+            if !cgroups.is_empty() && alive {
                 facts.read = true;
                 facts.read_from = (pid != h.tgid).then_some(pid);
                 facts.cgroups = cgroups;
@@ -104,7 +107,9 @@ impl Pipeline {
         // What /proc said of the process itself wins; an ancestor's cgroups only stand in.
         let own = facts.read && facts.read_from.is_none();
         for (root, path) in moved {
-            let Some(info) = crate::proc::preflight::cgroup_in_hierarchy(root, &path) else { continue };
+            let Some(mut info) = crate::proc::preflight::cgroup_in_hierarchy(root, &path) else { continue };
+            // Read after the task was gone: the count in use now says nothing of the failure.
+            info.pids_current = None;
             match facts.cgroups.iter_mut().find(|c| c.hierarchy == info.hierarchy) {
                 Some(known) if !own => *known = info,
                 Some(_) => {}

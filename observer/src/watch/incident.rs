@@ -184,6 +184,8 @@ pub struct IncidentInput<'a> {
     pub comm: &'a str,
     pub events: Vec<Event>,
     pub stuck: Option<StuckSnapshot>,
+    /// The runtimes' own dumps taken with the snapshot (`--runtime-dumps`).
+    pub runtime_dumps: Vec<crate::hang::dumps::RuntimeDump>,
     pub dropped_so_far: u64,
     pub suppressed_before: u64,
 }
@@ -198,6 +200,7 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     if let Some(s) = &input.stuck {
         crate::render::stuck::write(s, &dir)?;
     }
+    crate::hang::dumps::write(&input.runtime_dumps, &dir)?;
     // The affected process's limits and cgroups now, if it is still there.
     let preflight = proc::exists(input.pid).then(|| proc::preflight::take(input.pid, clock::rfc3339(now)));
     let header = LogHeader::live(vec![input.comm.to_string()], Some(input.pid), clock::rfc3339(now));

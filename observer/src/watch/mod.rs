@@ -37,6 +37,8 @@ pub struct WatchOptions {
     pub pids: Vec<u32>,
     pub incidents: PathBuf,
     pub hang_after: Option<Duration>,
+    /// Save the runtime's own dump of its threads in a hang incident.
+    pub runtime_dumps: bool,
     pub metrics: Option<SocketAddr>,
     pub json: bool,
     pub max_incidents_per_minute: usize,
@@ -170,7 +172,7 @@ impl Daemon {
         kind: IncidentKind,
         tree: u32,
         pid: u32,
-        stuck: Option<crate::analysis::snapshot::StuckSnapshot>,
+        stuck: Option<(crate::analysis::snapshot::StuckSnapshot, Vec<crate::hang::dumps::RuntimeDump>)>,
     ) {
         if !self.limit.allow(kind, tree, Instant::now()) {
             if let Ok(mut m) = self.metrics.lock() {
@@ -188,7 +190,8 @@ impl Daemon {
             pid,
             comm: &comm,
             events,
-            stuck,
+            stuck: stuck.as_ref().map(|(snap, _)| snap.clone()),
+            runtime_dumps: stuck.map(|(_, dumps)| dumps).unwrap_or_default(),
             dropped_so_far: dropped,
             suppressed_before: self.limit.take_suppressed(kind, tree),
         };
@@ -237,9 +240,10 @@ impl Daemon {
                 }
             };
             let root = pids[0];
-            let snap = w.watchdog.snapshot(&mut self.kernel.probes, &pids, &w.stats, root, reason);
+            let mut snap = w.watchdog.snapshot(&mut self.kernel.probes, &pids, &w.stats, root, reason);
             w.watchdog.reported = true;
-            self.incident(IncidentKind::Hang, tree, root, Some(snap));
+            let dumps = if self.opts.runtime_dumps { crate::hang::dumps::take(&mut snap) } else { Vec::new() };
+            self.incident(IncidentKind::Hang, tree, root, Some((snap, dumps)));
         }
     }
 

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    analysis::snapshot::{ProcessSnapshot, StuckSnapshot, TaskState, ThreadSnapshot, SPIN_SHARE},
+    analysis::runtime::Runtime,
+    analysis::snapshot::{ProcessSnapshot, StuckSnapshot, TaskState, ThreadSnapshot, GROUP_SPIN_SHARE, SPIN_SHARE},
     analysis::waitfor::{Chain, End, Node, Wait, WaitGraph},
     analysis::{Classifier, Context, Evidence, Finding, Severity, Signature},
     event::Event,
@@ -25,10 +26,19 @@ fn stopped(p: &ProcessSnapshot) -> bool {
     p.state.is_stopped() || (!p.threads.is_empty() && p.threads.iter().all(|t| t.state.is_stopped()))
 }
 
-/// The first frame worth naming: outside libc, else the first there is.
+/// The first frame worth naming: the program's own code, unwound (not a `? ` guess from a stack
+/// scan), outside libc and outside a runtime's internals (OCaml's `caml_*` C functions, Go's
+/// `runtime.*`); else the first unwound frame outside libc; else the first there is.
 fn wait_site(t: &ThreadSnapshot) -> Option<&str> {
-    let outside_libc = t.user_frames.iter().find(|f| !f.contains("libc.so") && !f.contains("ld-linux"));
-    outside_libc.or(t.user_frames.first()).map(String::as_str)
+    let unwound = || t.user_frames.iter().filter(|f| !f.starts_with("? "));
+    let outside_libc = |f: &&String| !f.contains("libc.so") && !f.contains("ld-linux");
+    let runtime_internal = |f: &&String| f.starts_with("caml_") || f.starts_with("runtime.");
+    unwound()
+        .filter(outside_libc)
+        .find(|f| !runtime_internal(f))
+        .or_else(|| unwound().find(outside_libc))
+        .or(t.user_frames.first())
+        .map(String::as_str)
 }
 
 /// One thread's wait, in words: `ppoll on eventfd fd 3, pipe fd 4 (write end in this process)`.
@@ -241,6 +251,7 @@ fn blocked(snap: &StuckSnapshot, graph: &WaitGraph) -> Option<Finding> {
     evidence.extend(threads.iter().map(|(p, t)| fact(thread_line(p, t))));
     let longest = threads.iter().filter_map(|(_, t)| stuck_for(t)).fold(snap.window_s, f64::max);
     let (p, t) = threads[0];
+    evidence.extend(snap.processes.iter().filter_map(runtime_fact));
     Some(Finding::new(
         Signature::HangBlocked,
         Severity::Warning,
@@ -251,6 +262,30 @@ fn blocked(snap: &StuckSnapshot, graph: &WaitGraph) -> Option<Finding> {
     ))
 }
 
+/// Frames shown of one call chain: the innermost ones, where the spinning happens.
+const CHAIN_FRAMES: usize = 12;
+/// Call chains shown of a spinning thread.
+const CHAINS: usize = 3;
+
+/// A sampled call chain, caller first: `main -> run -> spin`; `... -> ` where outer frames are
+/// left out.
+fn call_chain_text(innermost_first: &[String]) -> String {
+    let shown: Vec<&str> = innermost_first.iter().take(CHAIN_FRAMES).rev().map(String::as_str).collect();
+    let more = if innermost_first.len() > CHAIN_FRAMES { "... -> " } else { "" };
+    format!("{more}{}", shown.join(" -> "))
+}
+
+/// `pid 12 (node) runs Node.js (V8)`, with the version and where JIT names came from.
+fn runtime_fact(p: &ProcessSnapshot) -> Option<Evidence> {
+    if p.runtime == Runtime::Unknown {
+        return None;
+    }
+    let version = if p.runtime_version.is_empty() { String::new() } else { format!(" ({})", p.runtime_version) };
+    let jit = if p.jit_names.is_empty() { String::new() } else { format!("; {}", p.jit_names) };
+    let dump = if p.runtime_dump.is_empty() { String::new() } else { format!("; runtime dump: {}", p.runtime_dump) };
+    Some(fact(format!("pid {} ({}) runs {}{version}{jit}{dump}", p.pid, p.comm, p.runtime)))
+}
+
 fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
     snap.threads()
         .filter(|(_, t)| {
@@ -258,10 +293,13 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
                 && t.syscall.as_ref().is_none_or(|c| c.blocked_s.is_some_and(|s| s >= snap.window_s))
         })
         .map(|(p, t)| {
-            let top = t.samples.first().map_or("no stack samples".to_string(), |(f, n)| {
-                let total: u32 = t.samples.iter().map(|(_, n)| n).sum();
-                format!("most samples ({n} of {total}) in {f}")
-            });
+            let total: u32 = t.samples.iter().map(|(_, n)| n).sum();
+            let top = t
+                .samples
+                .first()
+                .map_or("no stack samples".to_string(), |(f, n)| format!("most samples ({n} of {total}) in {f}"));
+            let doing = if t.activity.is_empty() { String::new() } else { format!(" ({})", t.activity) };
+            let runtime = if p.runtime == Runtime::Unknown { String::new() } else { format!(", {}", p.runtime) };
             let mut evidence = vec![fact(format!(
                 "thread {} used {:.0}% of a CPU over {:.1}s (user {:.2}s, system {:.2}s) without completing a syscall",
                 t.tid,
@@ -270,29 +308,27 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
                 t.cpu_user_s,
                 t.cpu_system_s
             ))];
+            evidence.extend(runtime_fact(p));
+            let chain_total: u32 = t.stacks.iter().map(|s| s.count).sum();
+            evidence.extend(t.stacks.iter().take(CHAINS).map(|s| {
+                let share = f64::from(s.count) * 100.0 / f64::from(chain_total.max(1));
+                fact(format!("{share:.0}% of samples ({} of {chain_total}) in {}", s.count, call_chain_text(&s.frames)))
+            }));
             evidence.extend(t.samples.iter().take(5).map(|(f, n)| fact(format!("sampled {n} x {f}"))));
-            Finding {
-                cause: None,
-                id: String::new(),
-                caused_by: Vec::new(),
-                workload: None,
-                processes: Vec::new(),
-                signature: Signature::HangSpinning,
-                severity: Severity::Error,
-                pid: p.pid,
-                tid: t.tid,
-                summary: format!(
-                    "thread {} ({}) of pid {} spins on a CPU making no syscalls: {top}",
-                    t.tid, t.comm, p.pid
+            Finding::new(
+                Signature::HangSpinning,
+                Severity::Error,
+                p.pid,
+                t.tid,
+                format!(
+                    "thread {} ({}) of pid {} ({}{runtime}) spins on a CPU making no syscalls: {top}{doing}",
+                    t.tid, t.comm, p.pid, p.comm
                 ),
                 evidence,
-            }
+            )
         })
         .collect()
 }
-
-/// Share of a CPU each of several threads passing a lock must use to spin together.
-const GROUP_SPIN_SHARE: f64 = 0.2;
 
 /// Threads that burn a CPU between them while only handing a lock back and forth (two CPython
 /// threads passing the GIL: half a CPU each, futex calls, no progress).
@@ -452,6 +488,7 @@ fn deadlocks(snap: &StuckSnapshot, graph: &WaitGraph) -> Vec<Finding> {
                 evidence.extend(t.user_frames.iter().take(6).map(|f| fact(format!("thread {} at {f}", t.tid))));
             }
             let (p, _) = threads[&first];
+            evidence.extend(runtime_fact(p));
             Finding::new(Signature::Deadlock, Severity::Error, p.pid, first, d.sentence(), evidence)
         })
         .collect()
@@ -522,9 +559,24 @@ mod tests {
         let mut spinner = thread(11, "R", None);
         spinner.cpu_share = 0.99;
         spinner.samples = vec![("spin_here".into(), 95), ("other".into(), 4)];
-        let snap = snapshot(vec![process(10, "S", vec![thread(10, "S", Some("futex")), spinner])]);
+        let frames = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        spinner.stacks = vec![
+            SampledStack { frames: frames(&["spin_here", "run", "main"]), count: 90 },
+            SampledStack { frames: frames(&["spin_here", "other_caller", "main"]), count: 5 },
+            SampledStack { frames: frames(&["other", "main"]), count: 4 },
+        ];
+        let mut p = process(10, "S", vec![thread(10, "S", Some("futex")), spinner]);
+        p.runtime = crate::analysis::runtime::Runtime::Node;
+        p.jit_names = "JIT code named from /tmp/perf-10.map".into();
+        let snap = snapshot(vec![p]);
         let c = classify_with(&[], None, Some(&snap));
-        assert!(only(&c, Signature::HangSpinning).summary.contains("most samples (95 of 99) in spin_here"));
+        let f = only(&c, Signature::HangSpinning);
+        assert!(f.summary.contains("of pid 10 (prog, Node.js (V8)) spins"), "{}", f.summary);
+        assert!(f.summary.contains("most samples (95 of 99) in spin_here"), "{}", f.summary);
+        let texts: Vec<&str> = f.evidence.iter().map(|e| e.text.as_str()).collect();
+        assert!(texts.contains(&"pid 10 (prog) runs Node.js (V8); JIT code named from /tmp/perf-10.map"), "{texts:#?}");
+        assert!(texts.contains(&"91% of samples (90 of 99) in main -> run -> spin_here"), "{texts:#?}");
+        assert!(texts.contains(&"4% of samples (4 of 99) in main -> other"), "{texts:#?}");
         assert!(!c.has(Signature::HangBlocked), "a thread on CPU is not asleep");
     }
 

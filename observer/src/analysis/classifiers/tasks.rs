@@ -44,7 +44,9 @@ impl CloneEagain {
         match (at_failure, at_start) {
             (Some(cg), start) if matches!(cg.pids_max, Some(Some(_))) => {
                 let Some(Some(max)) = cg.pids_max else { unreachable!("matched above") };
-                let current = cg.pids_current.map_or("?".to_string(), |c| c.to_string());
+                // Unknown when the cgroup could only be read after the task was gone.
+                let in_use = cg.pids_current.map_or(String::new(), |c| format!(" and {c} were in use when it failed"));
+                let current = cg.pids_current.map_or("not read in time".to_string(), |c| c.to_string());
                 let refused =
                     cg.pids_refused.map_or(String::new(), |n| format!("; the kernel refused {n} forks for it so far"));
                 evidence.push(Evidence::fact(
@@ -63,10 +65,7 @@ impl CloneEagain {
                     None => " (the command joined it after the start)".to_string(),
                     _ => String::new(),
                 };
-                reasons.push(format!(
-                    "the pids cgroup {} allows {max} tasks and {current} were in use when it failed{moved}{refused}",
-                    cg.path
-                ));
+                reasons.push(format!("the pids cgroup {} allows {max} tasks{in_use}{moved}{refused}", cg.path));
             }
             _ => {
                 if let Some(cg) = at_start {

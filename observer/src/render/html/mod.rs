@@ -296,19 +296,40 @@ fn stuck_table(out: &mut String, stuck: &StuckSnapshot, chain: &[u32]) {
     out.push_str("</tbody></table></section>");
 }
 
+/// A thread's samples as folded stacks (`outer;inner;leaf`): its unwound call chains when there
+/// are, else the functions its samples landed in.
+fn folded_samples(t: &ThreadSnapshot) -> Vec<(String, u32)> {
+    if t.stacks.is_empty() {
+        return t.samples.clone();
+    }
+    t.stacks
+        .iter()
+        .map(|s| {
+            let frames: Vec<String> = s.frames.iter().rev().map(|f| f.replace(';', ":")).collect();
+            (frames.join(";"), s.count)
+        })
+        .collect()
+}
+
 fn flames(out: &mut String, stuck: &StuckSnapshot) {
     let graphs: Vec<String> = stuck
         .threads()
-        .filter(|(_, t)| !t.samples.is_empty())
+        .filter(|(_, t)| !t.samples.is_empty() || !t.stacks.is_empty())
         .map(|(p, t)| {
             let title = format!("thread {} ({}) of pid {}", t.tid, t.comm, p.pid);
-            format!("<figure><figcaption>{}</figcaption>{}</figure>", escape(&title), flame::svg(&title, &t.samples))
+            let svg = flame::svg(&title, &folded_samples(t));
+            format!("<figure><figcaption>{}</figcaption>{svg}</figure>", escape(&title))
         })
         .collect();
     if graphs.is_empty() {
         return;
     }
-    out.push_str("<section id=\"flames\"><h2>Where the spinning threads are</h2><p class=\"note\">Samples of the user instruction pointer of each thread on CPU (99 Hz for one second); hover a box for its count.</p>");
+    out.push_str(&format!(
+        "<section id=\"flames\"><h2>Where the spinning threads are</h2><p class=\"note\">Samples of each thread on CPU (99 Hz for one second), by call chain, callers above callees; hover a box for its count. The same chains are in <a href=\"{}\">{}</a> (interactive) and <code>{}</code>.</p>",
+        crate::render::flame::FLAMEGRAPH,
+        crate::render::flame::FLAMEGRAPH,
+        crate::render::flame::FOLDED
+    ));
     for g in graphs {
         out.push_str(&g);
     }
