@@ -54,6 +54,7 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("started_at", clock::rfc3339(started_wall));
     s.put("duration_s", (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     s.put("pid", root);
+    pipeline.put_workload(&mut s, root, end.stuck.as_ref());
     s.put("exit", exit_text);
     s.put("exit_code", exit.shell_code());
     s.put(
@@ -74,5 +75,7 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("syscall_hooks", kernel.probes.syscall_hooks().to_string());
     pipeline.put_counts(&mut s);
     s.write(&dir).map_err(io_at(path))?;
+    crate::render::html::write(&dir, &path.join(crate::rundir::EVENTS), &classification, end.stuck.as_ref())
+        .map_err(io_at(path))?;
     Ok(RunOutcome { dir: path.to_path_buf(), exit, summary: s, classification, detaching: None })
 }
