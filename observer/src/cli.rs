@@ -9,7 +9,7 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit status:
   observer run exits with the command's exit code, or 128+N when the command was killed by signal N.
   repeat exits 0 when --until found a hit (or without --until), 1 when it did not.
-  analyze and replay exit 0 when they read the capture. Failures use codes a command rarely returns:
+  analyze, replay and export exit 0 when they read the capture. Failures use codes a command rarely returns:
     2    bad usage (unknown option, missing command, unknown syscall name)
     65   the capture is corrupt, foreign or of an unsupported version (the byte offset is printed)
     66   the capture cannot be opened
@@ -49,12 +49,35 @@ pub enum Command {
     #[command(name = "import-strace", after_help = EXIT_CODES_HELP)]
     ImportStrace(ImportStraceArgs),
     /// Re-run every classifier on a run directory (or a bare events.bin) and rewrite
-    /// classification.json and report.txt.
+    /// classification.json, report.txt and report.html.
     #[command(after_help = EXIT_CODES_HELP)]
     Analyze(AnalyzeArgs),
     /// Print the events of a capture, filtered, as trace lines or JSON lines.
     #[command(after_help = EXIT_CODES_HELP)]
     Replay(ReplayArgs),
+    /// Write a capture as a Perfetto trace (ui.perfetto.dev, trace_processor) or as Chrome's
+    /// Trace Event JSON: a track per thread, a slice per syscall, signals, failures, flows, findings.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Export(ExportArgs),
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Perfetto's TrackEvent protobuf (open it in ui.perfetto.dev or trace_processor).
+    Perfetto,
+    /// Chrome's Trace Event Format JSON (chrome://tracing, Perfetto, speedscope).
+    ChromeJson,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run directory or an events.bin file.
+    pub path: PathBuf,
+    #[arg(long, value_enum, default_value = "perfetto")]
+    pub format: ExportFormat,
+    /// The file to write.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

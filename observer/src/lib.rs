@@ -6,6 +6,7 @@ pub mod capture;
 pub mod child;
 pub mod cli;
 pub mod clock;
+pub mod container;
 pub mod decode;
 pub mod event;
 pub mod eventlog;

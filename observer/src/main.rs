@@ -11,11 +11,12 @@ use observer::{
     attach::attach,
     capture::CaptureError,
     child::ChildError,
-    cli::{AnalyzeArgs, Cli, Command, ReplayArgs, ReplayFormat},
+    cli::{AnalyzeArgs, Cli, Command, ExportArgs, ExportFormat, ReplayArgs, ReplayFormat},
     import_strace,
     interrupt::Interrupts,
     offline::{self, Capture, OfflineError},
     processes::ProcessBook,
+    render::export::{self, ExportError},
     repeat::{self, RepeatError},
     replay::{self, Filter, Format},
     run::{run, RunArgsError},
@@ -255,9 +256,10 @@ fn analyze_command(args: AnalyzeArgs) -> ExitCode {
             }
             report_skipped(&analysis.capture.events, analysis.skipped_tail);
             println!(
-                "wrote {} and {}",
+                "wrote {}, {} and {}",
                 analysis.capture.dir.join(report::CLASSIFICATION_JSON).display(),
-                analysis.capture.dir.join(report::REPORT_TXT).display()
+                analysis.capture.dir.join(report::REPORT_TXT).display(),
+                analysis.capture.dir.join(observer::render::html::REPORT_HTML).display()
             );
             ExitCode::SUCCESS
         }
@@ -335,6 +337,37 @@ fn replay_command(args: ReplayArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn export_command(args: ExportArgs) -> ExitCode {
+    let format = match args.format {
+        ExportFormat::Perfetto => export::Format::Perfetto,
+        ExportFormat::ChromeJson => export::Format::ChromeJson,
+    };
+    match export::export(&args.path, format, &args.output) {
+        Ok(done) => {
+            report_skipped(&args.path, done.skipped_tail);
+            println!(
+                "wrote {}: {} processes, {} threads, {} syscall slices, {} instants ({} flows, {} findings)",
+                args.output.display(),
+                done.processes,
+                done.threads,
+                done.slices,
+                done.instants,
+                done.flows,
+                done.findings
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ExportError::Capture(err)) => {
+            eprintln!("observer: {err}");
+            offline_exit_code(&err)
+        }
+        Err(err) => {
+            eprintln!("observer: {err}");
+            ExitCode::from(125)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -345,5 +378,6 @@ fn main() -> ExitCode {
         Command::ImportStrace(args) => import_strace_command(args),
         Command::Analyze(args) => analyze_command(args),
         Command::Replay(args) => replay_command(args),
+        Command::Export(args) => export_command(args),
     }
 }

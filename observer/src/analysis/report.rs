@@ -52,6 +52,9 @@ pub fn to_text(c: &Classification) -> String {
         if !f.caused_by.is_empty() {
             out.push_str(&format!("   caused by: {}\n", f.caused_by.join(", ")));
         }
+        if let Some(w) = &f.workload {
+            out.push_str(&format!("   in: {} (cgroup {})\n", w.describe(), w.cgroup));
+        }
         if !f.evidence.is_empty() {
             out.push_str("   evidence:\n");
             for e in &f.evidence {

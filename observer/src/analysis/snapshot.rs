@@ -22,6 +22,11 @@ pub struct StuckSnapshot {
     pub window_s: f64,
     /// Syscalls the tracked threads completed in that window (from the capture).
     pub syscalls_in_window: u64,
+    /// How long a thread must go without progress to count as stuck: the watchdog's window
+    /// (`--hang-after`), which the CPU window may exceed by a sampling interval. Absent in older
+    /// snapshots (then `window_s` stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_window_s: Option<f64>,
     pub processes: Vec<ProcessSnapshot>,
 }
 
@@ -49,6 +54,9 @@ pub struct ProcessSnapshot {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub runtime_dump: String,
     pub threads: Vec<ThreadSnapshot>,
+    /// The container, pod or systemd unit its cgroups name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::container::Workload>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -239,6 +239,8 @@ pub struct Input<'a> {
     pub syscalls_in_window: u64,
     /// Per thread, the kernel time of its latest call that did more than wait.
     pub last_progress_ns: &'a HashMap<u32, u64>,
+    /// The window progress was judged over (`--hang-after`, or the spot window of a timeout).
+    pub progress_window: std::time::Duration,
     /// Per thread, when the capture first saw it.
     pub first_seen_ns: &'a HashMap<u32, u64>,
 }
@@ -320,6 +322,7 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
             rss_kb: procread::rss_kb(pid),
             children: procread::children(pid),
             threads,
+            workload: crate::proc::workload(pid),
             ..Default::default()
         });
     }
@@ -328,6 +331,7 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
         taken_at: input.taken_at.clone(),
         reason: input.reason.clone(),
         window_s: input.cpu.seconds,
+        progress_window_s: Some(input.progress_window.as_secs_f64()),
         syscalls_in_window: input.syscalls_in_window,
         processes,
     }
@@ -367,6 +371,7 @@ mod tests {
             taken_at: "now".into(),
             syscalls_in_window: 0,
             last_progress_ns: &HashMap::new(),
+            progress_window: std::time::Duration::from_secs(2),
             first_seen_ns: &first_seen,
         });
         let main = snap.processes[0].threads.iter().find(|t| t.tid == me).unwrap();

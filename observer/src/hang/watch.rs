@@ -105,6 +105,7 @@ impl Watchdog {
             taken_at: clock::rfc3339(clock::now_wall_ns()),
             syscalls_in_window: self.syscalls_since(window),
             last_progress_ns: &stats.last_progress_ns,
+            progress_window: window,
             first_seen_ns: &stats.first_seen_ns,
         });
         let frame_pointers: HashMap<u32, u64> = in_flight.iter().map(|(tid, e)| (*tid, e.bp)).collect();

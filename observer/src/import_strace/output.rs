@@ -163,5 +163,6 @@ pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(
     s.put("skipped_not_in_schema", emitted.skipped.values().sum::<u64>());
     pipeline.put_counts(&mut s);
     s.write(&dir).map_err(at(path))?;
+    crate::render::html::write(&dir, &path.join(rundir::EVENTS), &classification, None).map_err(at(path))?;
     Ok((path.to_path_buf(), classification))
 }

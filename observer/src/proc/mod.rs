@@ -1,7 +1,7 @@
 //! Everything observer reads about live processes from /proc (on procfs) and the kernel's socket
 //! diagnostics: threads and their state ([`task`]), memory mappings ([`maps`]), unix-socket peers
 //! ([`sockets`]), a process's preflight ([`preflight`]) and process trees, command lines, owners,
-//! cgroups and sysctls (here). No aya in it.
+//! cgroups, the workload they name, and sysctls (here). No aya in it.
 pub mod maps;
 pub mod preflight;
 pub mod sockets;
@@ -58,6 +58,20 @@ pub fn effective_capabilities() -> u64 {
 /// The real uid of `pid`.
 pub fn real_uid(pid: u32) -> Option<u32> {
     Some(process(pid)?.status().ok()?.ruid)
+}
+
+/// The workload (container, pod, systemd unit) `pid`'s cgroups name, if any.
+pub fn workload(pid: u32) -> Option<crate::container::Workload> {
+    let groups = process(pid)?.cgroups().ok()?;
+    let lines: Vec<(String, String)> = groups
+        .0
+        .iter()
+        .map(|g| {
+            let v2 = g.hierarchy == 0 && g.controllers.is_empty();
+            (if v2 { "v2".to_string() } else { g.controllers.join(",") }, g.pathname.clone())
+        })
+        .collect();
+    crate::container::Workload::from_cgroups(lines.iter().map(|(h, p)| (h.as_str(), p.as_str())))
 }
 
 /// The cgroup v2 id of `pid` (the inode of its directory under `v2_root`), from its `0::` line.

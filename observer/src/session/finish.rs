@@ -64,6 +64,7 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     s.put("started_at", clock::rfc3339(started_wall));
     s.put("duration_s", (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     s.put("pid", root);
+    pipeline.put_workload(&mut s, root, end.stuck.as_ref());
     s.put("exit", exit_text);
     s.put("exit_code", exit.shell_code());
     s.put(
@@ -94,5 +95,11 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     pipeline.put_counts(&mut s);
     s.write(&dir).map_err(io_at(path))?;
     report_written.map_err(io_at(path))?;
+    // The page is a view of the files above: a full disk may leave it out, never the summary.
+    if let Err(e) =
+        crate::render::html::write(&dir, &path.join(crate::rundir::EVENTS), &classification, end.stuck.as_ref())
+    {
+        eprintln!("observer: could not write report.html in {}: {e}", path.display());
+    }
     Ok(RunOutcome { dir: path.to_path_buf(), exit, summary: s, classification, detaching: None })
 }

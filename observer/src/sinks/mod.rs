@@ -224,6 +224,19 @@ impl Pipeline {
         Ok(TraceText::Complete)
     }
 
+    /// The container, pod or systemd unit process `pid` ran in: as the stuck snapshot read it
+    /// (after any wrapper moved it), else as it started (`container.*`, `pod.*`, `systemd_unit`,
+    /// `cgroup`; nothing when its cgroups name none).
+    pub fn put_workload(&self, s: &mut crate::summary::Summary, pid: u32, stuck: Option<&StuckSnapshot>) {
+        let workload = stuck
+            .and_then(|st| st.process(pid))
+            .and_then(|p| p.workload.clone())
+            .or_else(|| self.preflight.as_ref().and_then(Preflight::workload));
+        if let Some(w) = workload {
+            w.put(s, "");
+        }
+    }
+
     /// The diagnosis and volume lines every capture's summary starts its facts with.
     pub fn put_outcome(&self, s: &mut crate::summary::Summary, classification: &Classification, records: u64) {
         s.put("findings", classification.findings.len());

@@ -170,6 +170,9 @@ pub struct IncidentLine {
     pub suppressed_before: u64,
     pub events: usize,
     pub events_dropped_so_far: u64,
+    /// The container, pod or systemd unit of the process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::container::Workload>,
 }
 
 /// What an incident directory is written from.
@@ -225,12 +228,16 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
         suppressed_before: input.suppressed_before,
         events: input.events.len(),
         events_dropped_so_far: input.dropped_so_far,
+        workload: f.workload.clone(),
     };
     let mut s = Summary::default();
     s.put("incident", line.signature.name());
     s.put("time", line.time.clone());
     s.put("pid", line.pid);
     s.put("comm", line.comm.clone());
+    if let Some(w) = &line.workload {
+        w.put(&mut s, "");
+    }
     s.put("verdict", report::verdict(&classification));
     s.put("events_written", records);
     s.put("flight_recorder_events", input.events.len());
@@ -241,6 +248,12 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     );
     s.put("suppressed_before", input.suppressed_before);
     s.write(&dir)?;
+    crate::render::html::write(
+        &dir,
+        &input.parent.join(&hidden).join(crate::rundir::EVENTS),
+        &classification,
+        input.stuck.as_ref(),
+    )?;
     let name = format!("{}-{}-{}", clock::compact_utc(now), line.signature, input.pid);
     let final_dir = rename_unique(input.parent, &hidden, &name)?;
     line.dir = final_dir.display().to_string();
@@ -284,6 +297,7 @@ mod tests {
             cause: Some(Cause::Signal { sig, sender: Some(1) }),
             id: String::new(),
             caused_by: Vec::new(),
+            workload: None,
             processes: Vec::new(),
         }
     }

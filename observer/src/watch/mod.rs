@@ -195,6 +195,8 @@ impl Daemon {
                 self.outcome.incidents += 1;
                 if let Ok(mut m) = self.metrics.lock() {
                     *m.incidents.entry(line.signature).or_default() += 1;
+                    let workload = metrics::WorkloadLabels::of(line.workload.as_ref());
+                    *m.incidents_by_workload.entry((line.signature, workload)).or_default() += 1;
                 }
                 if self.opts.json {
                     println!("{}", serde_json::to_string(&line).unwrap_or_default());

@@ -110,7 +110,7 @@ impl Classifier for Hang {
 /// (older snapshots) by no syscall at all in the window.
 fn idle(snap: &StuckSnapshot, t: &ThreadSnapshot) -> bool {
     match t.idle_s {
-        Some(s) => s + 0.05 >= snap.window_s,
+        Some(s) => s + 0.05 >= snap.progress_window_s.unwrap_or(snap.window_s),
         None => snap.syscalls_in_window == 0,
     }
 }
@@ -386,6 +386,7 @@ fn stopped_processes(snap: &StuckSnapshot, earlier: &[Finding]) -> Vec<Finding> 
                 cause: None,
                 id: String::new(),
                 caused_by: Vec::new(),
+                workload: None,
                 processes: Vec::new(),
                 signature: Signature::HangStopped,
                 severity: Severity::Error,
@@ -521,8 +522,25 @@ mod tests {
             reason: "no progress for 2s".into(),
             window_s: 2.0,
             syscalls_in_window: 0,
+            progress_window_s: None,
             processes,
         }
+    }
+
+    #[test]
+    fn a_thread_idle_for_the_watchdogs_window_is_stuck_though_the_cpu_window_ran_longer() {
+        // The CPU window reaches back one sampling interval more than --hang-after.
+        let mut reader = thread(11, "S", Some("read"));
+        reader.idle_s = Some(2.34);
+        let mut ticker = thread(12, "S", Some("pselect6"));
+        ticker.idle_s = Some(2.5);
+        let mut snap = snapshot(vec![process(10, "S", vec![reader, ticker])]);
+        snap.window_s = 2.5;
+        snap.syscalls_in_window = 40;
+        assert!(classify_with(&[], None, Some(&snap)).findings.is_empty(), "without the watchdog's window: too short");
+        snap.progress_window_s = Some(2.0);
+        let c = classify_with(&[], None, Some(&snap));
+        assert!(only(&c, Signature::HangBlocked).summary.starts_with("no thread made progress"), "{c:#?}");
     }
 
     fn process(pid: u32, state: &str, threads: Vec<ThreadSnapshot>) -> ProcessSnapshot {
