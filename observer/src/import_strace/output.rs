@@ -121,7 +121,10 @@ pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(
     };
     let mut pipeline = open_capture(&dir, header, None).map_err(at(path))?;
     for chunk in emitted.events.chunks(4096) {
-        pipeline.handle_batch(chunk).map_err(at(path))?;
+        pipeline.handle_batch(chunk);
+    }
+    if let Some(cut) = pipeline.cut() {
+        return Err(at(path)(std::io::Error::other(format!("events.bin {cut}"))));
     }
     let (records, classification) = pipeline.finish(None).map_err(at(path))?;
     report::write(&classification, &dir).map_err(at(path))?;

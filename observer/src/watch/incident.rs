@@ -205,7 +205,10 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     let preflight = proc::exists(input.pid).then(|| proc::preflight::take(input.pid, clock::rfc3339(now)));
     let header = LogHeader::live(vec![input.comm.to_string()], Some(input.pid), clock::rfc3339(now));
     let mut pipeline = open_capture(&dir, header, preflight)?;
-    pipeline.handle_batch(&input.events)?;
+    pipeline.handle_batch(&input.events);
+    if let Some(cut) = pipeline.cut() {
+        return Err(std::io::Error::other(format!("events.bin {cut}")));
+    }
     let (records, classification) = pipeline.finish(input.stuck.as_ref())?;
     let Some(f) = classification.findings.iter().find(|f| input.kind.confirmed_by(f) && f.severity > Severity::Info)
     else {
