@@ -81,6 +81,21 @@ fn spawn_alone(cmd: &mut Command) -> Child {
     cmd.process_group(0).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
 }
 
+/// A child that makes itself a session of its own (as a daemon does) after the fork: the watch
+/// sees it forked into this test's tree, then leave it.
+fn spawn_in_own_session(cmd: &mut Command) -> Child {
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+}
+
 fn incidents(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
@@ -164,11 +179,16 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
         );
     }
 
-    // A crash, a pthread_create failure, a fork storm in a small pids cgroup, a deadlock. Other
+    // Three crashes, each in a session of its own (one incident each, whatever their common
+    // parent), a pthread_create failure, a fork storm in a small pids cgroup, a deadlock. Other
     // processes of the machine may have incidents too: ours are told apart by pid.
-    let mut crash = spawn_alone(&mut Command::new(&segv));
-    let crash_pid = crash.id();
-    crash.wait().unwrap();
+    let crash_pids: Vec<u32> = (0..3)
+        .map(|_| {
+            let mut crash = spawn_in_own_session(&mut Command::new(&segv));
+            crash.wait().unwrap();
+            crash.id()
+        })
+        .collect();
     let mut limited = spawn_alone(Command::new("prlimit").arg("--data=41943040").arg(&threads).arg("8"));
     let limited_pid = limited.id();
     limited.wait().unwrap();
@@ -188,7 +208,9 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
     let deadlocked_pid = deadlocked.id();
 
     let expected = [
-        ("fatal-signal", crash_pid),
+        ("fatal-signal", crash_pids[0]),
+        ("fatal-signal", crash_pids[1]),
+        ("fatal-signal", crash_pids[2]),
         ("pthread-stack-mprotect-enomem", limited_pid),
         ("clone-eagain", storm_pid),
         ("deadlock", deadlocked_pid),
@@ -199,7 +221,7 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
             .filter(|d| d.ends_with(&format!("-{sig}-{pid}")) || d.contains(&format!("-{sig}-{pid}.")))
             .collect()
     };
-    wait_for("four incidents", Duration::from_secs(30), || {
+    wait_for("six incidents", Duration::from_secs(30), || {
         expected.iter().all(|(sig, pid)| !ours(sig, *pid).is_empty())
     });
     let _ = deadlocked.kill();
@@ -216,14 +238,28 @@ fn watch_turns_each_incident_into_one_directory_and_leaves_nothing_loaded() {
         let c = std::fs::read_to_string(dir.join("classification.json")).unwrap();
         assert!(c.contains(&format!("\"signature\": \"{sig}\"")), "{sig}: {c}");
     }
+    // A crash's flight recorder holds its own tree: nothing of the process it was forked from.
+    for pid in &crash_pids {
+        let events = std::fs::read(incident_dir.join(&ours("fatal-signal", *pid)[0]).join("events.bin")).unwrap();
+        let mut log = observer::eventlog::EventLogReader::from_bytes(events).unwrap();
+        while let Some(e) = log.next_event().unwrap() {
+            assert_eq!(e.header().tgid, *pid, "crash {pid}'s incident holds another process's event: {e:?}");
+        }
+    }
     let storm_dir = incident_dir.join(&ours("clone-eagain", storm_pid)[0]);
     assert!(std::fs::read_to_string(storm_dir.join("report.txt")).unwrap().contains("EAGAIN"));
     assert!(incident_dir.join(&ours("deadlock", deadlocked_pid)[0]).join("stuck.txt").exists());
 
+    // Other processes of the machine (and the deadlocked one, killed above) may add incidents
+    // while this looks: the counters lie between the directories before and after the scrape.
+    let before = incidents(&incident_dir);
     let metrics = scrape(addr);
-    let count = |sig: &str| found.iter().filter(|d| d.contains(&format!("-{sig}-"))).count() as f64;
-    assert_eq!(metric(&metrics, "observer_incidents_total{signature=\"clone-eagain\"}"), count("clone-eagain"));
-    assert_eq!(metric(&metrics, "observer_incidents_total{signature=\"fatal-signal\"}"), count("fatal-signal"));
+    let after = incidents(&incident_dir);
+    let count = |dirs: &[String], sig: &str| dirs.iter().filter(|d| d.contains(&format!("-{sig}-"))).count() as f64;
+    for sig in ["clone-eagain", "fatal-signal"] {
+        let counted = metric(&metrics, &format!("observer_incidents_total{{signature=\"{sig}\"}}"));
+        assert!((count(&before, sig)..=count(&after, sig)).contains(&counted), "{sig}: {counted} in {metrics}");
+    }
     assert!(
         metric(&metrics, "observer_incidents_suppressed_total{signature=\"clone-eagain\"}") >= 1.0,
         "the storm's other failures are counted: {metrics}"

@@ -267,6 +267,9 @@ pub mod host_bits {
     /// `prlimit64` / `setrlimit`: also report a call that sets a new limit (not a mere read),
     /// so a limit set by a launcher explains a later failure.
     pub const LIMIT_SETS: u8 = 0x04;
+    /// `setsid` / `setpgid`: report every call, so a host-wide watch can follow a process into the
+    /// session or process group it moves to (a rare call, once per daemon or job).
+    pub const GROUP_CHANGES: u8 = 0x08;
 }
 
 /// Index of the per-kind counters map entry that counts in-flight table overflows.

@@ -59,6 +59,9 @@ watched! {
     Execveat = sc("execveat", 322, 5, 0),
     Exit = sc("exit", 60, 1, NO_RETURN),
     ExitGroup = sc("exit_group", 231, 1, NO_RETURN),
+    // sessions and process groups: a process leaving its parent's tree
+    Setsid = sc("setsid", 112, 0, 0),
+    Setpgid = sc("setpgid", 109, 2, 0),
     // signals sent
     Kill = sc("kill", 62, 2, 0),
     Tkill = sc("tkill", 200, 2, 0),

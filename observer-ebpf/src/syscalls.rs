@@ -11,7 +11,7 @@ use aya_ebpf::{
 };
 use observer_common::{
     flags,
-    host_bits::{ERRORS, LIMIT_SETS, STACK_MMAPS},
+    host_bits::{ERRORS, GROUP_CHANGES, LIMIT_SETS, STACK_MMAPS},
     syscall_bits::{CLONE3, NARGS_MASK, NO_RETURN, RLIMIT},
     tracepoint_fields::pt_regs,
     EventHeader, InFlight, Record, SyscallEvent, COUNTER_INFLIGHT_FULL, MAX_ARGS,
@@ -177,7 +177,7 @@ fn try_sys_enter(ctx: &impl SyscallContext) -> Result<(), i32> {
         return Ok(());
     } else {
         match HOST_TABLE.get(nr as u32) {
-            Some(h) if *h & (STACK_MMAPS | LIMIT_SETS) != 0 => *h,
+            Some(h) if *h & (STACK_MMAPS | LIMIT_SETS | GROUP_CHANGES) != 0 => *h,
             _ => return Ok(()),
         }
     };
@@ -277,12 +277,13 @@ fn failed(ret: i64) -> bool {
     (-4095..0).contains(&ret)
 }
 
-/// Host-wide: a call reported even when it succeeds (a thread-stack mapping, a limit set).
+/// Host-wide: a call reported even when it succeeds (a thread-stack mapping, a limit set, a move
+/// to another session or process group).
 #[inline(always)]
 fn host_reportable_success(entry: &InFlight) -> bool {
     let stack = entry.host & STACK_MMAPS != 0 && entry.args[3] & MAP_STACK != 0;
     let limit_set = entry.host & LIMIT_SETS != 0 && entry.flags & flags::AUX_RLIMIT_CUR != 0;
-    stack || limit_set
+    stack || limit_set || entry.host & GROUP_CHANGES != 0
 }
 
 /// `MAP_STACK` in mmap's flags.

@@ -12,6 +12,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::{
     capture::Kernel,
+    interrupt::Interrupts,
     out_dir::Access,
     proc::{self, task::process_stat},
     rundir::Place,
@@ -34,6 +35,8 @@ pub struct AttachOptions {
     pub buffer_size: u64,
     /// Who may read the run directory (`--group`).
     pub access: Access,
+    /// Largest events.bin (and trace text) the capture writes.
+    pub max_size: Option<u64>,
 }
 
 /// Resolves when `pid` has exited (a pidfd becomes readable), without being its parent.
@@ -53,13 +56,23 @@ fn exited(pid: u32) -> std::io::Result<impl Future<Output = ()>> {
     })
 }
 
-pub async fn attach(opts: AttachOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
+/// The processes of `pid`'s tree that attach watches: never observer itself (nor what it started),
+/// which is in the tree when attaching to the shell observer was started from.
+fn tree_without_observer(pid: u32) -> Vec<u32> {
+    let ours = proc::process_tree(std::process::id());
+    proc::process_tree(pid).into_iter().filter(|p| !ours.contains(p)).collect()
+}
+
+pub async fn attach(opts: AttachOptions, interrupts: &mut Interrupts) -> Result<RunOutcome, RunError> {
     let pid = opts.pid;
     if process_stat(pid).is_none() {
         return Err(RunError::NoSuchProcess(pid));
     }
+    if pid == std::process::id() {
+        return Err(RunError::AttachToSelf(pid));
+    }
     let mut kernel = Kernel::load(opts.buffer_size)?;
-    let result = attach_in(&mut kernel, &opts, shutdown).await;
+    let result = attach_in(&mut kernel, &opts, interrupts).await;
     let detaching = kernel.detach_in_background();
     result.map(|outcome| RunOutcome { detaching: Some(detaching), ..outcome })
 }
@@ -67,7 +80,7 @@ pub async fn attach(opts: AttachOptions, shutdown: impl Future<Output = &'static
 async fn attach_in(
     kernel: &mut Kernel,
     opts: &AttachOptions,
-    shutdown: impl Future<Output = &'static str>,
+    interrupts: &mut Interrupts,
 ) -> Result<RunOutcome, RunError> {
     let pid = opts.pid;
     let tally = kernel.tally();
@@ -76,8 +89,9 @@ async fn attach_in(
     let comm = process_stat(pid).map_or_else(|| pid.to_string(), |s| s.comm);
     let place = Place::out_or_default(opts.out.as_deref(), format!("attach-{comm}"), opts.access);
     let run = create_run_dir(&place, &command, Some(&format!("# attached to pid {pid}")))?;
-    let mut pipeline = open_live_capture(&run, pid, command)?;
-    session::track_running(&mut kernel.probes, &proc::process_tree(pid))?;
+    let mut pipeline = open_live_capture(&run, pid, command, opts.max_size)?;
+    pipeline.hurry_on(interrupts.hurry());
+    session::track_running(&mut kernel.probes, &tree_without_observer(pid))?;
     let ended = exited(pid).map_err(|_| RunError::NoSuchProcess(pid))?;
     let target = Target {
         root: pid,
@@ -95,6 +109,6 @@ async fn attach_in(
         runtime_dumps: opts.runtime_dumps,
         on_interrupt: OnInterrupt::Detach,
     };
-    let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &run.dir).await?;
+    let end = session::watch(kernel, &mut pipeline, target, &session, interrupts, &run.dir).await?;
     finalize(Finished { run, root: pid, kernel, tally, pipeline, end })
 }

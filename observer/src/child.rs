@@ -1,5 +1,10 @@
 //! Starting the traced command held at a gate: forked into its own process group, blocked on a
 //! pipe until the probes track its pid, then released to exec. Also its wait and group kill.
+//!
+//! The command never outlives observer unobserved: its leader gets PR_SET_PDEATHSIG (SIGKILL),
+//! so it ends with observer even when observer is killed with SIGKILL. What the leader started
+//! itself is not covered by that: those processes are stopped with the group when observer stops
+//! normally, and run on when observer is SIGKILLed (see docs/security.md).
 use std::{
     ffi::{CString, OsString},
     os::{
@@ -67,8 +72,10 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), ChildError> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Where the child's output goes.
+/// Where the child's input comes from and its output goes.
 pub struct Stdio {
+    /// `None`: observer's own standard input.
+    pub stdin: Option<OwnedFd>,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
 }
@@ -79,17 +86,12 @@ pub struct BlockedChild {
     gate: Option<OwnedFd>,
     exec_error: OwnedFd,
     path: PathBuf,
-    terminal: Option<Terminal>,
-}
-
-/// The controlling terminal handed to the child's process group, taken back at the end.
-struct Terminal {
-    fd: i32,
-    our_pgrp: i32,
 }
 
 impl BlockedChild {
-    /// Forks the child into a new process group; it waits at the gate until `release`.
+    /// Forks the child into a new process group; it waits at the gate until `release`. Call it
+    /// from the thread that lives as long as observer (the main thread): the leader's
+    /// PR_SET_PDEATHSIG fires when the thread that forked it ends.
     pub fn spawn(path: &Path, argv: &[OsString], stdio: Stdio) -> Result<Self, ChildError> {
         let c_path = cstring(path.as_os_str().as_bytes())?;
         let c_args: Vec<CString> = argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<_, _>>()?;
@@ -97,9 +99,18 @@ impl BlockedChild {
         c_argv.push(std::ptr::null());
         let (gate_read, gate_write) = pipe()?;
         let (error_read, error_write) = pipe()?;
+        // SAFETY: getpid has no preconditions.
+        let observer = unsafe { libc::getpid() };
+        // SAFETY: sigemptyset initialises the zeroed set.
+        let no_signals = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            set
+        };
 
-        // SAFETY: after fork the child only calls async-signal-safe functions (setpgid, dup2,
-        // close, read, write, execv, _exit) on data prepared before the fork.
+        // SAFETY: after fork the child only calls async-signal-safe functions (setpgid, prctl,
+        // sigprocmask, signal, dup2, close, read, write, execv, _exit) on data prepared before
+        // the fork.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             return Err(ChildError::Spawn(std::io::Error::last_os_error()));
@@ -107,6 +118,21 @@ impl BlockedChild {
         if pid == 0 {
             unsafe {
                 libc::setpgid(0, 0);
+                // Killed with observer, however observer ends; if observer is already gone, the
+                // command must not start at all.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+                if libc::getppid() != observer {
+                    libc::_exit(127);
+                }
+                // Observer's own signal arrangements (blocked stop signals, ignored SIGPIPE,
+                // SIGXFSZ, SIGTTIN) are not the command's: it starts with the defaults.
+                libc::sigprocmask(libc::SIG_SETMASK, &no_signals, std::ptr::null_mut());
+                for sig in [libc::SIGPIPE, libc::SIGXFSZ, libc::SIGTTIN] {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+                if let Some(stdin) = &stdio.stdin {
+                    libc::dup2(stdin.as_raw_fd(), 0);
+                }
                 libc::dup2(stdio.stdout.as_raw_fd(), 1);
                 libc::dup2(stdio.stderr.as_raw_fd(), 2);
                 libc::close(gate_write.as_raw_fd());
@@ -132,8 +158,7 @@ impl BlockedChild {
         // Also from the parent, so the group exists whichever side runs first.
         // SAFETY: plain syscall on our own child.
         unsafe { libc::setpgid(pid, pid) };
-        let terminal = hand_over_terminal(pid);
-        Ok(Self { pid, gate: Some(gate_write), exec_error: error_read, path: path.to_path_buf(), terminal })
+        Ok(Self { pid, gate: Some(gate_write), exec_error: error_read, path: path.to_path_buf() })
     }
 
     pub fn pid(&self) -> i32 {
@@ -154,47 +179,9 @@ impl BlockedChild {
             let mut status = 0;
             // SAFETY: reaping our own child, which has exited with 127.
             unsafe { libc::waitpid(self.pid, &mut status, 0) };
-            self.take_back_terminal();
             return Err(ChildError::Exec { path: self.path.clone(), reason: std::io::Error::from_raw_os_error(errno) });
         }
         Ok(())
-    }
-
-    /// Returns the terminal to observer's own process group (if it was handed over).
-    pub fn take_back_terminal(&mut self) {
-        if let Some(t) = self.terminal.take() {
-            // SAFETY: ignoring SIGTTOU while a background group takes the terminal back, as shells do.
-            unsafe {
-                let old = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
-                libc::tcsetpgrp(t.fd, t.our_pgrp);
-                libc::signal(libc::SIGTTOU, old);
-            }
-        }
-    }
-}
-
-impl Drop for BlockedChild {
-    fn drop(&mut self) {
-        self.take_back_terminal();
-    }
-}
-
-/// When observer runs in the foreground of a terminal, the child's group becomes the foreground
-/// group so that reading stdin does not stop it with SIGTTIN (the job-control trap).
-fn hand_over_terminal(child_pgrp: i32) -> Option<Terminal> {
-    // SAFETY: plain queries and tcsetpgrp on fd 0, with its documented error returns checked.
-    unsafe {
-        if libc::isatty(0) != 1 {
-            return None;
-        }
-        let our_pgrp = libc::getpgrp();
-        if libc::tcgetpgrp(0) != our_pgrp {
-            return None;
-        }
-        if libc::tcsetpgrp(0, child_pgrp) != 0 {
-            return None;
-        }
-        Some(Terminal { fd: 0, our_pgrp })
     }
 }
 

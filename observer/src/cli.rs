@@ -9,7 +9,7 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit status:
   observer run exits with the command's exit code, or 128+N when the command was killed by signal N.
   repeat exits 0 when --until found a hit (or without --until), 1 when it did not.
-  analyze and replay exit 0 when they read the capture. Failures use codes a command rarely returns:
+  analyze, replay and export exit 0 when they read the capture. Failures use codes a command rarely returns:
     2    bad usage (unknown option, missing command, unknown syscall name)
     65   the capture is corrupt, foreign or of an unsupported version (the byte offset is printed)
     66   the capture cannot be opened
@@ -49,12 +49,35 @@ pub enum Command {
     #[command(name = "import-strace", after_help = EXIT_CODES_HELP)]
     ImportStrace(ImportStraceArgs),
     /// Re-run every classifier on a run directory (or a bare events.bin) and rewrite
-    /// classification.json and report.txt.
+    /// classification.json, report.txt and report.html.
     #[command(after_help = EXIT_CODES_HELP)]
     Analyze(AnalyzeArgs),
     /// Print the events of a capture, filtered, as trace lines or JSON lines.
     #[command(after_help = EXIT_CODES_HELP)]
     Replay(ReplayArgs),
+    /// Write a capture as a Perfetto trace (ui.perfetto.dev, trace_processor) or as Chrome's
+    /// Trace Event JSON: a track per thread, a slice per syscall, signals, failures, flows, findings.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Export(ExportArgs),
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Perfetto's TrackEvent protobuf (open it in ui.perfetto.dev or trace_processor).
+    Perfetto,
+    /// Chrome's Trace Event Format JSON (chrome://tracing, Perfetto, speedscope).
+    ChromeJson,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run directory or an events.bin file.
+    pub path: PathBuf,
+    #[arg(long, value_enum, default_value = "perfetto")]
+    pub format: ExportFormat,
+    /// The file to write.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 /// `--group`: who besides the owner may read what observer writes.
@@ -105,6 +128,9 @@ pub struct AttachArgs {
     /// Kernel ring-buffer size in bytes (a power of two, at least 4096).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE)]
     pub buffer_size: u64,
+    /// Stop writing events.bin at this size (and the trace text at as much); see `run --help`.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub max_size: u64,
     /// Do not print the summary at the end.
     #[arg(long, short)]
     pub quiet: bool,
@@ -131,6 +157,7 @@ impl AttachArgs {
             runtime_dumps: self.runtime_dumps,
             buffer_size: self.buffer_size,
             access: self.group.access()?,
+            max_size: Some(self.max_size),
         })
     }
 }
@@ -295,6 +322,31 @@ pub struct WatchFlags {
     /// Also copy the command's stdout and stderr to the terminal.
     #[arg(long)]
     pub tee: bool,
+    /// Stop writing events.bin at this size (bytes, or with K, M, G, T): the command runs on and
+    /// is stopped as planned, later events are counted but not written, and the summary says
+    /// where the capture was cut. The trace text rendered from it stops at as much.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub max_size: u64,
+}
+
+/// `4096`, `512K`, `64M`, `1G`, `2T` (powers of 1024; a trailing `B` or `iB` is allowed).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let (digits, shift) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 10),
+        Some('M') => (&t[..t.len() - 1], 20),
+        Some('G') => (&t[..t.len() - 1], 30),
+        Some('T') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let bad = || format!("{text:?} is not a size: give bytes, or a number with K, M, G or T (e.g. 512M)");
+    let n: u64 = digits.trim().parse().map_err(|_| bad())?;
+    let bytes = n.checked_mul(1 << shift).ok_or_else(bad)?;
+    if bytes < 64 * 1024 {
+        return Err(format!("{text}: at least 64K, room for the header and a few records"));
+    }
+    Ok(bytes)
 }
 
 #[derive(Debug, Args)]
@@ -387,6 +439,7 @@ impl WatchFlags {
             runtime_dumps: self.runtime_dumps,
             quiet,
             access,
+            max_size: Some(self.max_size),
         })
     }
 }
@@ -394,5 +447,21 @@ impl WatchFlags {
 impl RunArgs {
     pub fn into_options(self) -> Result<crate::run::RunOptions, RunArgsError> {
         self.watch.into_options(self.command, self.out, self.quiet, self.group.access()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes_and_refuse_nonsense() {
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("lots").unwrap_err().contains("not a size"));
+        assert!(parse_size("1K").unwrap_err().contains("at least 64K"));
+        assert!(parse_size("99999999999T").is_err());
     }
 }

@@ -42,6 +42,31 @@ pub fn rfc3339(wall_ns: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", sod / 3600, sod % 3600 / 60, sod % 60)
 }
 
+/// Nanoseconds since the Unix epoch of an [`rfc3339`] time (`2026-11-22T00:41:07.123456Z`; any
+/// number of fraction digits, `Z` only, as observer writes them).
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, mo, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, s) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 || fraction.len() > 9 {
+        return None;
+    }
+    let nanos =
+        if fraction.is_empty() { 0 } else { fraction.parse::<i64>().ok()? * 10_i64.pow(9 - fraction.len() as u32) };
+    // Days from civil (Howard Hinnant's algorithm), the inverse of `civil_from_days`.
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000_000) + nanos)
+}
+
 /// `20261122T004107Z`, for directory names.
 pub fn compact_utc(wall_ns: i64) -> String {
     let secs = wall_ns.div_euclid(1_000_000_000);
@@ -71,6 +96,16 @@ mod tests {
         assert_eq!(time_of_day(ns), "00:41:07.123456");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn parses_what_it_formats() {
+        for ns in [1_795_308_067_123_456_000, 0, 951_782_400_000_000_000, 4_102_444_799_999_999_000] {
+            assert_eq!(parse_rfc3339(&rfc3339(ns)), Some(ns));
+        }
+        assert_eq!(parse_rfc3339("2026-11-22T00:41:07Z"), Some(1_795_308_067_000_000_000));
+        assert_eq!(parse_rfc3339("2026-11-22 00:41:07"), None);
+        assert_eq!(parse_rfc3339("2026-13-22T00:41:07Z"), None);
     }
 
     #[test]

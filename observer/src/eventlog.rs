@@ -2,7 +2,7 @@
 //! records exactly as the kernel wrote them. See docs/event-log.md.
 use std::{
     fs::File,
-    io::{self, BufWriter, Read, Write},
+    io::{self, Read, Seek, SeekFrom, Write},
     path::Path,
 };
 
@@ -53,41 +53,92 @@ impl LogHeader {
     }
 }
 
-/// Appends records to an event log.
+/// Records buffered before they are written to the file.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// Appends records to an event log. The file only ever ends on a whole record: when a write
+/// fails, what it left of the unwritten records is cut off again.
 pub struct EventLogWriter {
-    out: BufWriter<File>,
+    file: File,
+    buf: Vec<u8>,
+    /// Bytes in the file, all of them whole records (or the header).
+    written: u64,
     records: u64,
+    /// Records in the file (the rest are in `buf`).
+    written_records: u64,
 }
 
 impl EventLogWriter {
     /// Starts the log in `file` (new and empty) with `header`.
-    pub fn new(file: File, header: &LogHeader) -> io::Result<Self> {
-        let mut out = BufWriter::with_capacity(256 * 1024, file);
+    pub fn new(mut file: File, header: &LogHeader) -> io::Result<Self> {
         let json = serde_json::to_vec(header)?;
-        out.write_all(MAGIC)?;
-        out.write_all(&FORMAT_VERSION.to_le_bytes())?;
-        out.write_all(&(json.len() as u32).to_le_bytes())?;
-        out.write_all(&json)?;
-        out.flush()?;
-        Ok(Self { out, records: 0 })
+        let mut head = Vec::with_capacity(PREAMBLE_LEN + json.len());
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        head.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        head.extend_from_slice(&json);
+        file.write_all(&head)?;
+        Ok(Self {
+            file,
+            buf: Vec::with_capacity(WRITE_BUFFER),
+            written: head.len() as u64,
+            records: 0,
+            written_records: 0,
+        })
+    }
+
+    /// The bytes a record adds to the file.
+    pub fn framed_len(event: &Event) -> u64 {
+        4 + event.as_bytes().len() as u64
     }
 
     pub fn append(&mut self, event: &Event) -> io::Result<()> {
         let bytes = event.as_bytes();
-        self.out.write_all(&(bytes.len() as u32).to_le_bytes())?;
-        self.out.write_all(bytes)?;
+        self.buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(bytes);
         self.records += 1;
+        if self.buf.len() >= WRITE_BUFFER {
+            self.flush()?;
+        }
         Ok(())
     }
 
-    /// Pushes buffered records to the file so a reader sees them (called after every batch).
+    /// The file's size once everything appended is written.
+    pub fn bytes(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+
+    /// Records appended and not lost to a failed write.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Pushes buffered records to the file so a reader sees them (called after every batch). On
+    /// failure the buffered records are lost and the file is cut back to its last whole record.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        match self.file.write_all(&self.buf) {
+            Ok(()) => {
+                self.written += self.buf.len() as u64;
+                self.written_records = self.records;
+                self.buf.clear();
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.clear();
+                self.records = self.written_records;
+                let _ = self.file.set_len(self.written);
+                let _ = self.file.seek(SeekFrom::Start(self.written));
+                Err(e)
+            }
+        }
     }
 
     pub fn finish(mut self) -> io::Result<u64> {
-        self.out.flush()?;
-        self.out.get_ref().sync_data()?;
+        self.flush()?;
+        self.file.sync_data()?;
         Ok(self.records)
     }
 }
@@ -300,6 +351,18 @@ mod tests {
         let mut reader = EventLogReader::from_bytes(data).unwrap();
         let err = reader.next_event().unwrap_err().to_string();
         assert!(err.contains(&format!("at byte {first}")), "{err}");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_file_on_its_last_whole_record() {
+        // /dev/full fails every write with ENOSPC, like a full disk.
+        let Ok(full) = File::options().write(true).open("/dev/full") else { return };
+        let mut writer = EventLogWriter { file: full, buf: Vec::new(), written: 100, records: 2, written_records: 2 };
+        writer.append(&exit_event(1)).unwrap();
+        assert_eq!(writer.bytes(), 144);
+        let err = writer.flush().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!((writer.bytes(), writer.records()), (100, 2));
     }
 
     #[test]

@@ -11,10 +11,12 @@ use observer::{
     attach::attach,
     capture::CaptureError,
     child::ChildError,
-    cli::{AnalyzeArgs, Cli, Command, ReplayArgs, ReplayFormat},
+    cli::{AnalyzeArgs, Cli, Command, ExportArgs, ExportFormat, ReplayArgs, ReplayFormat},
     import_strace,
+    interrupt::Interrupts,
     offline::{self, Capture, OfflineError},
     processes::ProcessBook,
+    render::export::{self, ExportError},
     repeat::{self, RepeatError},
     replay::{self, Filter, Format},
     run::{run, RunArgsError},
@@ -38,10 +40,11 @@ fn exit_code_for(err: &RunError) -> u8 {
             | CaptureError::Load(_)
             | CaptureError::NoEbpfObject,
         ) => 79,
-        RunError::Capture(CaptureError::BufferSize(_)) | RunError::NoCommand => 2,
+        RunError::Capture(CaptureError::BufferSize(_)) | RunError::NoCommand | RunError::NotACgroup(_) => 2,
         RunError::Capture(CaptureError::Map { .. }) | RunError::RunDir { .. } | RunError::Cgroup { .. } => 125,
         RunError::Child(ChildError::NotFound(_)) => 127,
         RunError::NoSuchProcess(_) => 66,
+        RunError::AttachToSelf(_) => 2,
         RunError::Child(_) => 126,
     }
 }
@@ -59,16 +62,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     })
 }
 
-/// Resolves with the name of the first SIGINT or SIGTERM observer receives.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    }
+/// The signals that stop a capture, taken from now on (before the runtime starts its threads).
+fn interrupts() -> Result<Interrupts, ExitCode> {
+    Interrupts::from_signals().map_err(|e| {
+        eprintln!("observer: cannot take over the stop signals: {e}");
+        ExitCode::from(125)
+    })
 }
 
 /// Runs a capture (`run` or `attach`) to its end and reports it.
@@ -101,10 +100,16 @@ fn capture_command(quiet: bool, capture: impl std::future::Future<Output = Resul
 }
 
 fn run_command(args: observer::cli::RunArgs) -> ExitCode {
+    // First thing: no stop signal may end observer from here on (offline commands keep the
+    // default, Ctrl-C ends them).
+    let mut interrupts = match interrupts() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     match args.into_options() {
         Ok(opts) => {
             let quiet = opts.quiet;
-            capture_command(quiet, async move { run(opts, shutdown_signal()).await })
+            capture_command(quiet, async move { run(opts, &mut interrupts).await })
         }
         Err(RunArgsError(msg)) => {
             eprintln!("observer: {msg}");
@@ -114,9 +119,15 @@ fn run_command(args: observer::cli::RunArgs) -> ExitCode {
 }
 
 fn attach_command(args: observer::cli::AttachArgs) -> ExitCode {
+    // First thing: no stop signal may end observer from here on (offline commands keep the
+    // default, Ctrl-C ends them).
+    let mut interrupts = match interrupts() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     let quiet = args.quiet;
     match args.into_options() {
-        Ok(opts) => capture_command(quiet, async move { attach(opts, shutdown_signal()).await }),
+        Ok(opts) => capture_command(quiet, async move { attach(opts, &mut interrupts).await }),
         Err(RunArgsError(msg)) => {
             eprintln!("observer: {msg}");
             ExitCode::from(2)
@@ -125,6 +136,12 @@ fn attach_command(args: observer::cli::AttachArgs) -> ExitCode {
 }
 
 fn repeat_command(args: observer::cli::RepeatArgs) -> ExitCode {
+    // First thing: no stop signal may end observer from here on (offline commands keep the
+    // default, Ctrl-C ends them).
+    let mut interrupts = match interrupts() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     let opts = match args.into_options() {
         Ok(o) => o,
         Err(RunArgsError(msg)) => {
@@ -137,15 +154,8 @@ fn repeat_command(args: observer::cli::RepeatArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let result = runtime.block_on(async move {
-        let interrupt = std::sync::Arc::new(tokio::sync::Notify::new());
-        let notify = interrupt.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            notify.notify_one();
-        });
-        repeat::repeat(opts, interrupt, |line| eprintln!("observer: {line}")).await
-    });
+    let result = runtime
+        .block_on(async move { repeat::repeat(opts, &mut interrupts, |line| eprintln!("observer: {line}")).await });
     match result {
         Ok((parent, report)) => {
             print!("{}", report.to_text());
@@ -164,6 +174,12 @@ fn repeat_command(args: observer::cli::RepeatArgs) -> ExitCode {
 }
 
 fn watch_command(args: observer::cli::WatchArgs) -> ExitCode {
+    // First thing: no stop signal may end observer from here on (offline commands keep the
+    // default, Ctrl-C ends them).
+    let mut interrupts = match interrupts() {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     let opts = match args.into_options() {
         Ok(o) => o,
         Err(RunArgsError(msg)) => {
@@ -175,7 +191,7 @@ fn watch_command(args: observer::cli::WatchArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match runtime.block_on(watch::watch(opts, shutdown_signal())) {
+    match runtime.block_on(watch::watch(opts, interrupts.recv())) {
         Ok(outcome) => {
             eprintln!(
                 "observer watch: stopped; {} events, {} dropped, {} incidents, {} held back by rate limits; every program detached",
@@ -217,7 +233,7 @@ fn import_strace_command(args: observer::cli::ImportStraceArgs) -> ExitCode {
                 report.unparsed.len()
             );
             for (file, line, text) in report.unparsed.iter().take(5) {
-                eprintln!("observer: {}:{line}: not understood: {text}", file.display());
+                eprintln!("observer: not understood: {}", import_strace::located(file, *line, text));
             }
             println!("run directory: {}", report.dir.display());
             ExitCode::SUCCESS
@@ -247,9 +263,10 @@ fn analyze_command(args: AnalyzeArgs) -> ExitCode {
             }
             report_skipped(&analysis.capture.events, analysis.skipped_tail);
             println!(
-                "wrote {} and {}",
+                "wrote {}, {} and {}",
                 analysis.capture.dir.join(report::CLASSIFICATION_JSON).display(),
-                analysis.capture.dir.join(report::REPORT_TXT).display()
+                analysis.capture.dir.join(report::REPORT_TXT).display(),
+                analysis.capture.dir.join(observer::render::html::REPORT_HTML).display()
             );
             ExitCode::SUCCESS
         }
@@ -327,6 +344,37 @@ fn replay_command(args: ReplayArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn export_command(args: ExportArgs) -> ExitCode {
+    let format = match args.format {
+        ExportFormat::Perfetto => export::Format::Perfetto,
+        ExportFormat::ChromeJson => export::Format::ChromeJson,
+    };
+    match export::export(&args.path, format, &args.output) {
+        Ok(done) => {
+            report_skipped(&args.path, done.skipped_tail);
+            println!(
+                "wrote {}: {} processes, {} threads, {} syscall slices, {} instants ({} flows, {} findings)",
+                args.output.display(),
+                done.processes,
+                done.threads,
+                done.slices,
+                done.instants,
+                done.flows,
+                done.findings
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ExportError::Capture(err)) => {
+            eprintln!("observer: {err}");
+            offline_exit_code(&err)
+        }
+        Err(err) => {
+            eprintln!("observer: {err}");
+            ExitCode::from(125)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -337,5 +385,6 @@ fn main() -> ExitCode {
         Command::ImportStrace(args) => import_strace_command(args),
         Command::Analyze(args) => analyze_command(args),
         Command::Replay(args) => replay_command(args),
+        Command::Export(args) => export_command(args),
     }
 }

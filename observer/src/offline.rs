@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
-    analysis::{analyze_source, report, snapshot::StuckSnapshot, Classification},
+    analysis::{analyze_source_with, report, snapshot::StuckSnapshot, Classification},
+    event::Event,
+    eventlog::LogHeader,
     out_dir::OutDir,
     preflight::Preflight,
     processes::ProcessBook,
@@ -77,24 +79,43 @@ pub struct Analysis {
     pub skipped_tail: u64,
 }
 
-/// Re-runs every classifier on a capture and rewrites its `classification.json` and `report.txt`,
-/// and the flame graph (`profile.folded`, `flamegraph.svg`) of the stuck snapshot's samples.
-pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
-    let capture = Capture::locate(path)?;
-    // Opened first: a directory that cannot be written (a link) is refused before any work.
-    let dir = OutDir::open(&capture.dir).map_err(|source| OfflineError::Write { path: capture.dir.clone(), source })?;
+/// A capture diagnosed again, nothing written.
+pub struct Diagnosis {
+    pub header: LogHeader,
+    pub classification: Classification,
+    pub book: ProcessBook,
+    pub stuck: Option<StuckSnapshot>,
+    /// Bytes at the end of `events.bin` that did not form a whole record.
+    pub skipped_tail: u64,
+}
+
+/// Re-runs every classifier on a capture, with what its run directory knows (preflight, failure
+/// facts, stuck snapshot), handing each event to `also` on the way.
+pub fn diagnose(capture: &Capture, also: impl FnMut(&Event, &ProcessBook)) -> Result<Diagnosis, OfflineError> {
     let mut source = capture.open()?;
     let header = source.header().clone();
     let preflight = Preflight::read(&capture.dir);
     let failures = crate::analysis::failure_facts::read(&capture.dir);
     let stuck = StuckSnapshot::read(&capture.dir);
-    let (classification, book) = analyze_source(&mut source, &header, preflight.as_ref(), stuck.as_ref(), &failures)
-        .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
+    let (classification, book) =
+        analyze_source_with(&mut source, &header, preflight.as_ref(), stuck.as_ref(), &failures, also)
+            .map_err(|source| OfflineError::Data { path: capture.events.clone(), source })?;
+    Ok(Diagnosis { header, classification, book, stuck, skipped_tail: source.truncated_tail() })
+}
+
+/// Re-runs every classifier on a capture and rewrites its `classification.json`, `report.txt`,
+/// `report.html`, and the flame graph (`profile.folded`, `flamegraph.svg`) of the stuck snapshot's
+/// samples.
+pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
+    let capture = Capture::locate(path)?;
     let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
+    // Opened first: a directory that cannot be written (a link) is refused before any work.
+    let dir = OutDir::open(&capture.dir).map_err(write_error)?;
+    let Diagnosis { classification, book, stuck, skipped_tail, .. } = diagnose(&capture, |_, _| {})?;
     report::write(&classification, &dir).map_err(write_error)?;
     if let Some(stuck) = &stuck {
         crate::render::flame::write(stuck, &dir).map_err(write_error)?;
     }
-    let skipped_tail = source.truncated_tail();
+    crate::render::html::write(&dir, &capture.events, &classification, stuck.as_ref()).map_err(write_error)?;
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

@@ -108,6 +108,11 @@ impl Preflight {
         self.sysctls.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
+    /// The container, pod or systemd unit the process started in, when its cgroups name one.
+    pub fn workload(&self) -> Option<crate::container::Workload> {
+        crate::container::Workload::from_cgroups(self.cgroups.iter().map(|c| (c.hierarchy.as_str(), c.path.as_str())))
+    }
+
     /// The first cgroup whose pids controller sets a number, else the first where the controller
     /// applies but says "max": a number is what explains a failed clone, "max" rules that out.
     pub fn pids_cgroup(&self) -> Option<&CgroupInfo> {

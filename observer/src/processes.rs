@@ -33,7 +33,13 @@ impl Sender {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProcessExit {
     Code(i32),
-    Signal { sig: i32, sender: Option<Sender> },
+    Signal {
+        sig: i32,
+        sender: Option<Sender>,
+    },
+    /// The capture holds no record of the cause (exit_group, a fatal signal): they were dropped,
+    /// or happened before observer was watching. Never read as code 0.
+    Unknown,
 }
 
 /// One process seen in the capture.
@@ -44,6 +50,9 @@ pub struct Process {
     pub comm: String,
     pub threads: BTreeSet<u32>,
     pub exit_group_code: Option<i32>,
+    /// The code the group leader passed to `exit` (not exit_group): the process's status when its
+    /// threads all leave that way.
+    pub leader_exit_code: Option<i32>,
     pub fatal_signal: Option<i32>,
     pub exit: Option<ProcessExit>,
     /// Soft resource limits set during the capture (by prlimit64/setrlimit, or inherited from a
@@ -166,8 +175,15 @@ impl ProcessBook {
             Event::Syscall(e) => {
                 self.see(h.tid, h.tgid);
                 let call = Syscall::from_nr(e.nr);
-                if e.header.flags & flags::NO_RETURN != 0 && call == Some(Syscall::ExitGroup) {
-                    self.process_mut(h.tgid).exit_group_code = Some((e.args[0] & 0xff) as i32);
+                if e.header.flags & flags::NO_RETURN != 0 {
+                    let code = (e.args[0] & 0xff) as i32;
+                    match call {
+                        Some(Syscall::ExitGroup) => self.process_mut(h.tgid).exit_group_code = Some(code),
+                        Some(Syscall::Exit) if h.tid == h.tgid => {
+                            self.process_mut(h.tgid).leader_exit_code = Some(code)
+                        }
+                        _ => {}
+                    }
                 }
                 if e.header.flags & flags::AUX_RLIMIT_CUR != 0 && e.ret == 0 {
                     let (target, resource) = match call {
@@ -264,7 +280,7 @@ impl ProcessBook {
     /// fatal signal) sent by a process, or a fault the kernel raised. The SIGKILLs the kernel
     /// sends to the other threads inside exit_group and exec are not causes of death.
     fn cause_of_death(&self, tgid: u32) -> ProcessExit {
-        let Some(p) = self.processes.get(&tgid) else { return ProcessExit::Code(0) };
+        let Some(p) = self.processes.get(&tgid) else { return ProcessExit::Unknown };
         let unhandled = self.pending_fatal.get(&tgid).map_or(&[][..], Vec::as_slice);
         let signal = |sig: i32| ProcessExit::Signal { sig, sender: self.sender_of(tgid, sig).cloned() };
         let killed_by_sender = unhandled
@@ -282,7 +298,18 @@ impl ProcessBook {
                 Some(&sig) => signal(sig),
                 None => signal(libc::SIGKILL),
             },
-            (None, None, None) => ProcessExit::Code(0),
+            (None, None, None) => p.leader_exit_code.map_or(ProcessExit::Unknown, ProcessExit::Code),
+        }
+    }
+
+    /// Settles how `tgid` ended from its wait status (observer reaped it), which beats whatever
+    /// the capture could tell, since records can be dropped.
+    pub fn settle_exit(&mut self, tgid: u32, exit: ProcessExit) {
+        let p = self.process_mut(tgid);
+        match (&p.exit, &exit) {
+            // The capture knows who sent the signal; the wait status only which one.
+            (Some(ProcessExit::Signal { sig: known, .. }), ProcessExit::Signal { sig, .. }) if known == sig => {}
+            _ => p.exit = Some(exit),
         }
     }
 }
@@ -301,5 +328,49 @@ pub fn describe_exit(exit: &ProcessExit) -> String {
     match exit {
         ProcessExit::Code(c) => format!("code {c}"),
         ProcessExit::Signal { sig, sender } => describe_exit_signal(*sig, sender.as_ref()),
+        ProcessExit::Unknown => "unknown (no record of its exit_group or of a fatal signal)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::classifiers::testing::{deliver, exit, generate, syscall};
+
+    fn ended(events: &[Event]) -> Option<ProcessExit> {
+        let mut book = ProcessBook::default();
+        events.iter().for_each(|e| book.observe(e));
+        book.process(10).and_then(|p| p.exit.clone())
+    }
+
+    #[test]
+    fn an_exit_without_its_cause_in_the_capture_is_unknown_never_code_0() {
+        assert_eq!(ended(&[exit(10, 10, true)]), Some(ProcessExit::Unknown));
+        assert_eq!(describe_exit(&ProcessExit::Unknown).split(' ').next(), Some("unknown"));
+    }
+
+    #[test]
+    fn the_exit_code_comes_from_exit_group_or_the_leaders_exit() {
+        let exit_group = syscall(10, 11, "exit_group", [3, 0, 0, 0, 0, 0], 0);
+        assert_eq!(ended(&[exit_group, exit(10, 10, true)]), Some(ProcessExit::Code(3)));
+        let leader = syscall(10, 10, "exit", [4, 0, 0, 0, 0, 0], 0);
+        let other = syscall(10, 11, "exit", [5, 0, 0, 0, 0, 0], 0);
+        assert_eq!(ended(&[leader, other, exit(10, 11, true)]), Some(ProcessExit::Code(4)));
+    }
+
+    #[test]
+    fn a_wait_status_settles_an_unknown_exit_but_keeps_a_known_sender() {
+        let mut book = ProcessBook::default();
+        book.observe(&exit(10, 10, true));
+        book.settle_exit(10, ProcessExit::Code(0));
+        assert_eq!(book.process(10).unwrap().exit, Some(ProcessExit::Code(0)));
+
+        let mut book = ProcessBook::default();
+        for e in [generate(99, 99, 10, libc::SIGTERM, 0), deliver(10, 10, libc::SIGTERM, 0), exit(10, 10, true)] {
+            book.observe(&e);
+        }
+        book.settle_exit(10, ProcessExit::Signal { sig: libc::SIGTERM, sender: None });
+        let Some(ProcessExit::Signal { sender: Some(s), .. }) = &book.process(10).unwrap().exit else { panic!() };
+        assert_eq!(s.tgid, 99);
     }
 }

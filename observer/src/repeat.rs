@@ -4,11 +4,9 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::Arc,
 };
 
 use serde::Serialize;
-use tokio::sync::Notify;
 
 use crate::{
     analysis::{Severity, Signature},
@@ -16,8 +14,9 @@ use crate::{
     child::ExitStatus,
     clock,
     decode::signal_name,
+    interrupt::Interrupts,
     out_dir::OutDir,
-    run::{run_in, RunOptions},
+    run::{check_cgroup, run_in, RunOptions},
     rundir::{self, Place},
     session::RunError,
 };
@@ -159,11 +158,11 @@ impl RepeatReport {
     }
 }
 
-/// Runs the attempts. `interrupt` is notified on Ctrl-C / SIGTERM: the current attempt is stopped
-/// like a timeout and no further attempt starts. `progress` receives a line per attempt.
+/// Runs the attempts. On a signal in `interrupts` (Ctrl-C, SIGTERM...) the current attempt is
+/// stopped like a timeout and no further attempt starts. `progress` receives a line per attempt.
 pub async fn repeat(
     opts: RepeatOptions,
-    interrupt: Arc<Notify>,
+    interrupts: &mut Interrupts,
     mut progress: impl FnMut(&str),
 ) -> Result<(PathBuf, RepeatReport), RepeatError> {
     if opts.max_attempts == 0 {
@@ -171,13 +170,13 @@ pub async fn repeat(
     }
     let argv0 = opts.run.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
     crate::child::resolve(&argv0).map_err(RunError::from)?;
+    check_cgroup(opts.run.cgroup.as_deref())?;
     let command: Vec<String> = opts.run.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let base = Path::new(&argv0).file_name().map_or(argv0.clone(), |n| n.to_string_lossy().into_owned());
     let place = Place::out_or_default(opts.out.as_deref(), format!("repeat-{base}"), opts.run.access);
     let parent = rundir::create(&place, &clock::compact_utc(clock::now_wall_ns()))
         .map_err(|source| RepeatError::Io { path: place.path(), source })?;
     let mut kernel = Kernel::load(opts.run.buffer_size).map_err(RunError::from)?;
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut report = RepeatReport {
         command: rundir::shell_join(&command),
         until: opts.until.clone(),
@@ -191,13 +190,7 @@ pub async fn repeat(
         let name = attempt_name(number);
         let attempt_place = Place::Inside(parent.clone(), name.clone());
         let run_opts = RunOptions { quiet: true, ..opts.run.clone() };
-        let (notify, flag) = (interrupt.clone(), interrupted.clone());
-        let stop = async move {
-            notify.notified().await;
-            flag.store(true, std::sync::atomic::Ordering::SeqCst);
-            "SIGINT"
-        };
-        let outcome = run_in(&mut kernel, &run_opts, &attempt_place, stop).await?;
+        let outcome = run_in(&mut kernel, &run_opts, &attempt_place, interrupts).await?;
         let mut signatures: Vec<Signature> = outcome.classification.findings.iter().map(|f| f.signature).collect();
         signatures.dedup();
         let hit = if opts.until.is_empty() {
@@ -216,7 +209,7 @@ pub async fn repeat(
         let attempt = Attempt { number, dir, kept: true, duration_s, exit, signatures, hit };
         progress(&report.progress_line(&attempt, opts.max_attempts));
         report.attempts.push(attempt);
-        let stop_hunt = (!opts.until.is_empty() && hit) || interrupted.load(std::sync::atomic::Ordering::SeqCst);
+        let stop_hunt = (!opts.until.is_empty() && hit) || interrupts.received() > 0;
         report.found |= !opts.until.is_empty() && hit;
         // Bound disk use over long hunts: drop what the caller does not want kept.
         if opts.keep != Keep::All {
@@ -236,7 +229,7 @@ pub async fn repeat(
             break;
         }
     }
-    report.interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    report.interrupted = interrupts.received() > 0;
     report.write(&parent).map_err(|source| RepeatError::Io { path: parent.path().to_path_buf(), source })?;
     let detaching = kernel.detach_in_background();
     let _ = detaching.join();

@@ -3,7 +3,6 @@
 use std::{
     ffi::OsString,
     fs::File,
-    future::Future,
     io::{Read, Write},
     os::fd::OwnedFd,
     path::{Path, PathBuf},
@@ -13,13 +12,16 @@ use std::{
 use crate::{
     capture::{Kernel, Probes},
     child::{self, BlockedChild, ExitStatus},
+    interrupt::{self, Interrupts},
     out_dir::Access,
+    proc,
     rundir::{self, Place},
     session::{
         self, create_run_dir, finalize, io_at, open_live_capture, Finished, OnHang, OnInterrupt, RunDir, RunError,
         RunOutcome, SessionOptions, Target,
     },
     sinks::Pipeline,
+    terminal::InputRelay,
 };
 
 /// Validated options of one run.
@@ -43,6 +45,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Who may read the run directory (`--group`).
     pub access: Access,
+    /// Largest events.bin (and trace text) a run writes.
+    pub max_size: Option<u64>,
 }
 
 /// An option value that does not make sense (e.g. a negative timeout).
@@ -87,25 +91,39 @@ fn prepare_capture(
     pid: i32,
     command: &[String],
     cgroup: Option<&Path>,
+    max_size: Option<u64>,
 ) -> Result<Pipeline, RunError> {
     if let Some(cgroup) = cgroup {
         std::fs::write(cgroup.join("cgroup.procs"), pid.to_string())
             .map_err(|source| RunError::Cgroup { path: cgroup.to_path_buf(), source })?;
     }
-    let pipeline = open_live_capture(run, pid as u32, command.to_vec())?;
+    let pipeline = open_live_capture(run, pid as u32, command.to_vec(), max_size)?;
     probes.track(pid as u32)?;
     Ok(pipeline)
 }
 
-/// Runs the command under observation. `shutdown` resolves when the user asks observer to stop
-/// (Ctrl-C, SIGTERM); the command is then stopped like a timeout and the run finalised.
-pub async fn run(opts: RunOptions, shutdown: impl Future<Output = &'static str>) -> Result<RunOutcome, RunError> {
+/// `--cgroup DIR` must be a directory of a cgroup filesystem: anywhere else, "joining" it would
+/// write an ordinary file named cgroup.procs.
+pub fn check_cgroup(cgroup: Option<&Path>) -> Result<(), RunError> {
+    let Some(path) = cgroup else { return Ok(()) };
+    match proc::cgroup_fs(path) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(RunError::NotACgroup(path.to_path_buf())),
+        Err(source) => Err(RunError::Cgroup { path: path.to_path_buf(), source }),
+    }
+}
+
+/// Runs the command under observation. `interrupts` are the signals asking observer to stop
+/// (Ctrl-C, SIGTERM, SIGHUP...): the command is then stopped like a timeout (a second one kills it
+/// at once) and the run finalised.
+pub async fn run(opts: RunOptions, interrupts: &mut Interrupts) -> Result<RunOutcome, RunError> {
     // Fail fast on what needs no kernel work.
     let argv0 = opts.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
     child::resolve(&argv0)?;
+    check_cgroup(opts.cgroup.as_deref())?;
     let mut kernel = Kernel::load(opts.buffer_size)?;
     let place = Place::out_or_default(opts.out.as_deref(), argv0, opts.access);
-    let result = run_in(&mut kernel, &opts, &place, shutdown).await;
+    let result = run_in(&mut kernel, &opts, &place, interrupts).await;
     let detaching = kernel.detach_in_background();
     result.map(|outcome| RunOutcome { detaching: Some(detaching), ..outcome })
 }
@@ -116,7 +134,7 @@ pub async fn run_in(
     kernel: &mut Kernel,
     opts: &RunOptions,
     place: &Place,
-    shutdown: impl Future<Output = &'static str>,
+    interrupts: &mut Interrupts,
 ) -> Result<RunOutcome, RunError> {
     let argv0 = opts.command.first().ok_or(RunError::NoCommand)?.to_string_lossy().into_owned();
     let program = child::resolve(&argv0)?;
@@ -128,28 +146,41 @@ pub async fn run_in(
     let stdout_file = run.dir.create(rundir::STDOUT).map_err(io_at(&dir))?;
     let stderr_file = run.dir.create(rundir::STDERR).map_err(io_at(&dir))?;
     let mut tees = Vec::new();
+    // At a terminal, the command's group is kept out of the foreground (Ctrl-C is observer's);
+    // what is typed reaches it through a relay.
+    let (stdin, relay) = match InputRelay::start().map_err(io_at(&dir))? {
+        Some((fd, relay)) => (Some(fd), Some(relay)),
+        None => (None, None),
+    };
     let stdio = if opts.tee {
         let (out_r, out_w) = pipe_files().map_err(io_at(&dir))?;
         let (err_r, err_w) = pipe_files().map_err(io_at(&dir))?;
         tees.push(tee_thread(out_r, stdout_file, true));
         tees.push(tee_thread(err_r, stderr_file, false));
-        child::Stdio { stdout: OwnedFd::from(out_w), stderr: OwnedFd::from(err_w) }
+        child::Stdio { stdin, stdout: OwnedFd::from(out_w), stderr: OwnedFd::from(err_w) }
     } else {
-        child::Stdio { stdout: OwnedFd::from(stdout_file), stderr: OwnedFd::from(stderr_file) }
+        child::Stdio { stdin, stdout: OwnedFd::from(stdout_file), stderr: OwnedFd::from(stderr_file) }
     };
 
     let mut child = BlockedChild::spawn(&program, &opts.command, stdio)?;
     let pid = child.pid();
-    let ready = prepare_capture(&mut kernel.probes, &run, pid, &command, opts.cgroup.as_deref());
+    interrupt::set_job_group(Some(pid));
+    let ready = prepare_capture(&mut kernel.probes, &run, pid, &command, opts.cgroup.as_deref(), opts.max_size);
     let mut pipeline = match ready {
         Ok(ready) => ready,
         Err(e) => {
             // Never leave the held child behind.
             child::signal_group(pid, libc::SIGKILL);
+            let _ = child::wait_blocking(pid);
+            interrupt::set_job_group(None);
             return Err(e);
         }
     };
-    child.release()?;
+    pipeline.hurry_on(interrupts.hurry());
+    if let Err(e) = child.release() {
+        interrupt::set_job_group(None);
+        return Err(e.into());
+    }
 
     let waiter = tokio::task::spawn_blocking(move || child::wait_blocking(pid));
     let target = Target {
@@ -165,7 +196,14 @@ pub async fn run_in(
         runtime_dumps: opts.runtime_dumps,
         on_interrupt: OnInterrupt::Stop,
     };
-    let end = session::watch(kernel, &mut pipeline, target, &session, shutdown, &run.dir).await?;
+    let end = session::watch(kernel, &mut pipeline, target, &session, interrupts, &run.dir).await;
+    interrupt::set_job_group(None);
+    if end.is_err() {
+        // The command must not run on untraced; the waiter reaps it.
+        child::signal_group(pid, libc::SIGKILL);
+    }
+    drop(relay);
+    let end = end?;
     let finished = finalize(Finished { run, root: pid as u32, kernel, tally, pipeline, end })?;
     for t in tees {
         let _ = t.join();

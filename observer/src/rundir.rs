@@ -83,12 +83,15 @@ pub fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<
     Ok(text)
 }
 
-/// Quotes a command line for display the way a shell would need it.
+/// Quotes a command line for display the way a shell would need it; an argument with control
+/// characters (a newline, an escape sequence) in bash's `$'...'` form, so it stays on one line.
 pub fn shell_join(args: &[String]) -> String {
     args.iter()
         .map(|a| {
             if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
                 a.clone()
+            } else if a.chars().any(char::is_control) {
+                format!("$'{}'", crate::decode::escape(a).replace('\'', r"\'"))
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))
             }
@@ -110,5 +113,6 @@ mod tests {
     #[test]
     fn shell_join_quotes_only_what_needs_it() {
         assert_eq!(shell_join(&["sh".into(), "-c".into(), "echo 'hi'".into()]), r"sh -c 'echo '\''hi'\'''");
+        assert_eq!(shell_join(&["a\n'b\x1b".into()]), r"$'a\n\'b\33'");
     }
 }

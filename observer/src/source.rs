@@ -20,6 +20,19 @@ pub trait EventSource {
     fn read_batch(&mut self, out: &mut Vec<Event>) -> Result<bool, SourceError>;
 }
 
+/// Feeds every event of `source` to `each`, in order, a batch at a time, until the source ends.
+pub fn for_each_event(source: &mut dyn EventSource, mut each: impl FnMut(&Event)) -> Result<(), SourceError> {
+    let mut batch = Vec::with_capacity(4096);
+    loop {
+        batch.clear();
+        let more = source.read_batch(&mut batch)?;
+        batch.iter().for_each(&mut each);
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
 /// Replays an event log.
 pub struct FileSource {
     reader: EventLogReader,

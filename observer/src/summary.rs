@@ -24,8 +24,9 @@ impl Summary {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for (k, v) in &self.entries {
+            // Values may hold names a program chose: one fact stays one line.
             let v = match v {
-                Value::String(s) => s.clone(),
+                Value::String(s) => crate::decode::escape_controls(s).into_owned(),
                 other => other.to_string(),
             };
             out.push_str(&format!("{k}: {v}\n"));

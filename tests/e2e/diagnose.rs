@@ -137,10 +137,11 @@ fn timeout_under_a_terminal_gives_job_control_stop() {
         return;
     };
     let dir = scratch("diag-tty");
-    // `script` gives observer a controlling terminal; `timeout` moves `cat` into a background
-    // process group, so cat's read of the terminal stops it with SIGTTIN.
+    // `script` gives observer a controlling terminal; the command's process group is not the
+    // terminal's foreground (observer is, and relays the command's input), so cat's read of the
+    // terminal itself stops it with SIGTTIN.
     let inner = format!(
-        "{} run -q --timeout 3 --kill-grace 0.5 --out {} -- sh -c 'timeout 1 cat'",
+        "{} run -q --timeout 3 --kill-grace 0.5 --out {} -- sh -c 'timeout 1 cat /dev/tty'",
         observer_bin(),
         dir.display()
     );

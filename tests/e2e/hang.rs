@@ -127,7 +127,7 @@ fn timeout_cat_in_a_terminal_is_a_stopped_tree() {
     };
     let dir = scratch("hang-tty");
     let inner = format!(
-        "{} run -q --hang-after 2 --timeout 60 --out {} -- sh -c 'timeout 60 cat'",
+        "{} run -q --hang-after 2 --timeout 60 --out {} -- sh -c 'timeout 60 cat /dev/tty'",
         observer_bin(),
         dir.display()
     );

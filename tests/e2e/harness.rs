@@ -245,3 +245,123 @@ pub fn script_workload(test: &str, interpreter: &str, path: &str) -> Option<(Pat
     let program = if distro.is_file() { distro } else { runtime_or_skip(test, interpreter)? };
     Some((program, workloads_dir().join(path)))
 }
+
+/// What headless Chromium made of a page: the DOM after its scripts ran, the console messages it
+/// logged, and a screenshot.
+pub struct RenderedPage {
+    pub dom: String,
+    pub console: Vec<String>,
+    pub screenshot: PathBuf,
+}
+
+/// Opens `page` from a `file://` URL in headless Chromium (a fresh profile, no network), dumps
+/// its DOM and takes a screenshot into `screenshot`.
+pub fn render_page(chromium: &Path, page: &Path, screenshot: &Path) -> RenderedPage {
+    let profile = screenshot.with_extension("profile");
+    let url = format!("file://{}", page.canonicalize().unwrap().display());
+    let run = |what: &[&str]| {
+        let _ = std::fs::remove_dir_all(&profile);
+        let out = Command::new("timeout")
+            .arg("180")
+            .arg(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--window-size=1400,1200",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(what)
+            .arg(&url)
+            .output()
+            .expect("chromium starts");
+        assert!(out.status.success(), "chromium {what:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let dumped = run(&["--dump-dom"]);
+    let shot = run(&[&format!("--screenshot={}", screenshot.display())]);
+    let _ = std::fs::remove_dir_all(&profile);
+    let console = [&dumped.stderr, &shot.stderr]
+        .iter()
+        .flat_map(|e| String::from_utf8_lossy(e).lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| l.contains(":CONSOLE"))
+        .collect();
+    assert!(screenshot.exists(), "no screenshot at {}", screenshot.display());
+    RenderedPage { dom: String::from_utf8_lossy(&dumped.stdout).into_owned(), console, screenshot: screenshot.into() }
+}
+
+/// Where a test keeps what a person may want to look at afterwards (never committed).
+pub fn artifact(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Every thread a capture traced: the tasks its records come from and the threads they created
+/// (a signal's sender may be outside the capture).
+pub fn traced_threads(dir: &Path) -> std::collections::BTreeSet<u32> {
+    events(dir)
+        .iter()
+        .flat_map(|e| match e {
+            Event::SignalGenerate(g) => vec![g.target_tid],
+            Event::Fork(f) => vec![f.header.tid, f.child_tid],
+            other => vec![other.header().tid],
+        })
+        .collect()
+}
+
+/// A Python with the `perfetto` and `protobuf` packages (a virtualenv under the test target
+/// directory, made once), or `None` after printing why not (no venv module, no package index);
+/// under OBSERVER_REQUIRE_BPF=1 their absence fails the test instead.
+pub fn perfetto_python_or_skip(test: &str) -> Option<PathBuf> {
+    static READY: std::sync::Mutex<Option<Result<PathBuf, String>>> = std::sync::Mutex::new(None);
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    let result = ready.get_or_insert_with(|| {
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("perfetto-venv");
+        let python = venv.join("bin/python");
+        let works = |python: &Path| {
+            Command::new(python)
+                .args(["-c", "from perfetto.protos.perfetto.trace import perfetto_trace_pb2"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if works(&python) {
+            return Ok(python);
+        }
+        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).output();
+        if !made.as_ref().is_ok_and(|o| o.status.success()) {
+            return Err(format!("python3 -m venv failed: {made:?}"));
+        }
+        let pip = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "perfetto", "protobuf"])
+            .output()
+            .map_err(|e| format!("pip: {e}"))?;
+        if !pip.status.success() || !works(&python) {
+            return Err(format!(
+                "pip could not install perfetto and protobuf (is the package index reachable?): {}",
+                String::from_utf8_lossy(&pip.stderr).lines().last().unwrap_or("")
+            ));
+        }
+        Ok(python)
+    });
+    match result {
+        Ok(python) => Some(python.clone()),
+        Err(reason) => {
+            let reason = reason.clone();
+            drop(ready);
+            if std::env::var("OBSERVER_REQUIRE_BPF").as_deref() == Ok("1") {
+                panic!("{test}: OBSERVER_REQUIRE_BPF=1 but {reason}");
+            }
+            eprintln!("skipped {test}: {reason}");
+            None
+        }
+    }
+}

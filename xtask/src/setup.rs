@@ -83,6 +83,7 @@ fn runtimes() -> Result<()> {
         ("go", "golang-go"),
         ("ocamlopt", "ocaml-nox"),
         ("node", "nodejs"),
+        // Also the browser the tests open report.html in.
         ("chromium", "chromium"),
     ]
     .into_iter()

@@ -45,6 +45,11 @@ impl FailureFacts {
             .or_else(|| self.cgroups.iter().find(|c| c.pids_max.is_some()))
     }
 
+    /// The container, pod or systemd unit the failing task was in.
+    pub fn workload(&self) -> Option<crate::container::Workload> {
+        crate::container::Workload::from_cgroups(self.cgroups.iter().map(|c| (c.hierarchy.as_str(), c.path.as_str())))
+    }
+
     pub fn limit(&self, name: &str) -> Option<&Limit> {
         self.limits.iter().find(|l| l.name == name)
     }

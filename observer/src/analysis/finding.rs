@@ -94,6 +94,9 @@ pub struct Finding {
     /// Ids of the findings that led to this one (a clone failure before the trap that followed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caused_by: Vec<String>,
+    /// The container, pod or systemd unit of the process it is about, when its cgroups name one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::container::Workload>,
     /// Not part of `classification.json` (schema 1): read in process, by `observer watch`.
     #[serde(skip)]
     pub cause: Option<Cause>,
@@ -119,6 +122,7 @@ impl Finding {
             evidence,
             processes: Vec::new(),
             caused_by: Vec::new(),
+            workload: None,
             cause: None,
         }
     }

@@ -72,8 +72,34 @@ impl Analyzer {
             let found = c.finish(cx, &findings);
             findings.extend(found);
         }
-        Classification::new(findings, cx.book)
+        let mut classification = Classification::new(findings, cx.book);
+        for f in &mut classification.findings {
+            f.workload = workload_of(f.pid, cx);
+        }
+        classification
     }
+}
+
+/// The workload of process `pid`, from what was read closest to the failure: the stuck snapshot,
+/// the failure facts, the cgroup moves of the capture, else the preflight of the capture's root
+/// (whose cgroups every process it starts inherits, unless something moves it).
+fn workload_of(pid: u32, cx: &Context<'_>) -> Option<crate::container::Workload> {
+    cx.stuck
+        .and_then(|s| s.process(pid))
+        .and_then(|p| p.workload.clone())
+        .or_else(|| cx.failures.iter().find(|f| f.pid == pid && f.read).and_then(FailureFacts::workload))
+        .or_else(|| {
+            // Cgroups it moved into during the capture (or inherited from a parent that did).
+            let moved: Vec<(String, &str)> = cx
+                .book
+                .process(pid)?
+                .cgroups
+                .iter()
+                .map(|(root, path)| (if *root == 0 { "v2".to_string() } else { root.to_string() }, path.as_str()))
+                .collect();
+            crate::container::Workload::from_cgroups(moved.iter().map(|(h, p)| (h.as_str(), *p)))
+        })
+        .or_else(|| cx.preflight.and_then(Preflight::workload))
 }
 
 /// Analyses a whole event source (a replayed `events.bin`), returning the findings and the
@@ -85,21 +111,27 @@ pub fn analyze_source(
     stuck: Option<&StuckSnapshot>,
     failures: &[FailureFacts],
 ) -> Result<(Classification, ProcessBook), SourceError> {
+    analyze_source_with(source, header, preflight, stuck, failures, |_, _| {})
+}
+
+/// As [`analyze_source`], also handing each event to `also` (with the book that has observed it),
+/// for whoever needs the same pass.
+pub fn analyze_source_with(
+    source: &mut dyn EventSource,
+    header: &LogHeader,
+    preflight: Option<&Preflight>,
+    stuck: Option<&StuckSnapshot>,
+    failures: &[FailureFacts],
+    mut also: impl FnMut(&Event, &ProcessBook),
+) -> Result<(Classification, ProcessBook), SourceError> {
     let mut book = ProcessBook::default();
     seed_book(&mut book, header);
     let mut analyzer = Analyzer::default();
-    let mut batch = Vec::with_capacity(4096);
-    loop {
-        batch.clear();
-        let more = source.read_batch(&mut batch)?;
-        for event in &batch {
-            book.observe(event);
-            analyzer.observe(event, &Context { book: &book, header, preflight, stuck, failures });
-        }
-        if !more {
-            break;
-        }
-    }
+    crate::source::for_each_event(source, |event| {
+        book.observe(event);
+        analyzer.observe(event, &Context { book: &book, header, preflight, stuck, failures });
+        also(event, &book);
+    })?;
     let classification = analyzer.finish(&Context { book: &book, header, preflight, stuck, failures });
     Ok((classification, book))
 }

@@ -2,6 +2,7 @@
 use std::io;
 
 use super::{Classification, Severity};
+use crate::decode::escape_controls;
 use crate::out_dir::OutDir;
 
 pub const CLASSIFICATION_JSON: &str = "classification.json";
@@ -15,10 +16,10 @@ pub fn to_json(c: &Classification) -> String {
 pub fn verdict(c: &Classification) -> String {
     let root = c.verdict.as_ref().and_then(|v| c.findings.iter().find(|f| f.id == v.root).map(|f| (v, f)));
     match (root, c.findings.first()) {
-        (Some((v, f)), _) => format!("{} [{}] {}", v.severity.as_str(), f.signature, v.text),
+        (Some((v, f)), _) => format!("{} [{}] {}", v.severity.as_str(), f.signature, escape_controls(&v.text)),
         // A schema 1 classification: the most severe finding.
         (None, Some(f)) if c.verdict.is_none() && f.severity > Severity::Info && f.id.is_empty() => {
-            format!("{} [{}] {}", f.severity.as_str(), f.signature, f.summary)
+            format!("{} [{}] {}", f.severity.as_str(), f.signature, escape_controls(&f.summary))
         }
         (None, Some(_)) => "no failure found (informational findings below)".into(),
         (None, None) => "no failure found".into(),
@@ -29,7 +30,10 @@ pub fn verdict(c: &Classification) -> String {
 pub fn finding_lines(c: &Classification) -> Vec<String> {
     c.findings
         .iter()
-        .map(|f| format!("{} [{}] pid {} tid {}: {}", f.severity.as_str(), f.signature, f.pid, f.tid, f.summary))
+        .map(|f| {
+            let summary = escape_controls(&f.summary);
+            format!("{} [{}] pid {} tid {}: {summary}", f.severity.as_str(), f.signature, f.pid, f.tid)
+        })
         .collect()
 }
 
@@ -43,15 +47,18 @@ pub fn to_text(c: &Classification) -> String {
             f.signature,
             f.pid,
             f.tid,
-            f.summary
+            escape_controls(&f.summary)
         ));
         if !f.caused_by.is_empty() {
             out.push_str(&format!("   caused by: {}\n", f.caused_by.join(", ")));
         }
+        if let Some(w) = &f.workload {
+            out.push_str(&format!("   in: {} (cgroup {})\n", w.describe(), w.cgroup));
+        }
         if !f.evidence.is_empty() {
             out.push_str("   evidence:\n");
             for e in &f.evidence {
-                out.push_str(&format!("     {}\n", e.to_line()));
+                out.push_str(&format!("     {}\n", escape_controls(&e.to_line())));
             }
         }
     }

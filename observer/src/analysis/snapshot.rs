@@ -54,6 +54,9 @@ pub struct ProcessSnapshot {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub runtime_dump: String,
     pub threads: Vec<ThreadSnapshot>,
+    /// The container, pod or systemd unit its cgroups name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::container::Workload>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -260,6 +260,9 @@ impl Probes {
                 if sc.bits & observer_common::syscall_bits::RLIMIT != 0 {
                     bits |= host_bits::LIMIT_SETS;
                 }
+                if matches!(sc.call, Syscall::Setsid | Syscall::Setpgid) {
+                    bits |= host_bits::GROUP_CHANGES;
+                }
                 if bits != 0 {
                     host_table
                         .set(sc.nr, bits, 0)

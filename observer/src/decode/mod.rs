@@ -2,9 +2,11 @@
 //! `si_code`s, and the one-line rendering of a syscall. Pure functions over x86_64 Linux values.
 
 pub mod all_syscalls;
+pub mod escape;
 pub mod names;
 pub mod syscall_fmt;
 
+pub use escape::{escape, escape_controls};
 pub use names::{
     errno_by_name, errno_message, errno_name, is_error_return, si_code_by_name, si_code_name, signal_by_name,
     signal_name,

@@ -508,7 +508,8 @@ fn decode(name: &str, ev: &SyscallEvent) -> Option<(Vec<String>, Ret)> {
             };
             (vec![cl_args, a[1].to_string()], Ret::Decimal)
         }
-        "fork" | "vfork" => (vec![], Ret::Decimal),
+        "fork" | "vfork" | "setsid" => (vec![], Ret::Decimal),
+        "setpgid" => (vec![int(a[0]), int(a[1])], Ret::Decimal),
         "execve" => (vec![ptr(a[0]), ptr(a[1]), ptr(a[2])], Ret::Decimal),
         "execveat" => (
             vec![

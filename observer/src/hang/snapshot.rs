@@ -322,6 +322,7 @@ pub fn take(input: &Input<'_>) -> StuckSnapshot {
             rss_kb: procread::rss_kb(pid),
             children: procread::children(pid),
             threads,
+            workload: crate::proc::workload(pid),
             ..Default::default()
         });
     }

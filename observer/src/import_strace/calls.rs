@@ -50,6 +50,7 @@ fn layout(name: &str) -> &'static [(usize, Arg)] {
         "execve" => &[(0, Ptr), (1, Ptr), (2, Ptr)],
         "execveat" => &[(0, Fd), (1, Ptr), (2, Ptr), (3, Ptr), (4, Flags(Names::ExecveatFlags))],
         "exit" | "exit_group" => &[(0, Int)],
+        "setpgid" => &[(0, Int), (1, Int)],
         "kill" | "tkill" => &[(0, Int), (1, Signal)],
         "tgkill" => &[(0, Int), (1, Int), (2, Signal)],
         "rt_sigqueueinfo" => &[(0, Int), (1, Signal), (2, Ptr)],

@@ -21,7 +21,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{analysis::Classification, out_dir::Access};
+use crate::{
+    analysis::Classification,
+    decode::{escape, escape_controls},
+    out_dir::Access,
+};
 
 pub use order::UNKNOWN_TID;
 
@@ -43,13 +47,15 @@ pub struct ImportReport {
     pub classification: Classification,
 }
 
-/// `file:line: text`, the text cut to a readable length.
-fn located(file: &Path, line: usize, text: &str) -> String {
+/// `file:line: text`, the text cut to a readable length and escaped like strace escapes strings
+/// (an input line can hold terminal escape sequences).
+pub fn located(file: &Path, line: usize, text: &str) -> String {
     let mut text = text.trim_end().to_string();
     if text.chars().count() > 160 {
         text = text.chars().take(160).collect::<String>() + "...";
     }
-    format!("{}:{line}: {text}", file.display())
+    let file = file.display().to_string();
+    format!("{}:{line}: {}", escape_controls(&file), escape(&text))
 }
 
 fn first_unparsed(first: &Option<(PathBuf, usize, String)>) -> String {

@@ -127,7 +127,10 @@ pub fn write(
     };
     let mut pipeline = open_capture(&dir, header, None).map_err(at(path))?;
     for chunk in emitted.events.chunks(4096) {
-        pipeline.handle_batch(chunk).map_err(at(path))?;
+        pipeline.handle_batch(chunk);
+    }
+    if let Some(cut) = pipeline.cut() {
+        return Err(at(path)(std::io::Error::other(format!("events.bin {cut}"))));
     }
     let (records, classification) = pipeline.finish(None).map_err(at(path))?;
     report::write(&classification, &dir).map_err(at(path))?;
@@ -166,5 +169,6 @@ pub fn write(
     s.put("skipped_not_in_schema", emitted.skipped.values().sum::<u64>());
     pipeline.put_counts(&mut s);
     s.write(&dir).map_err(at(path))?;
+    crate::render::html::write(&dir, &path.join(rundir::EVENTS), &classification, None).map_err(at(path))?;
     Ok((path.to_path_buf(), classification))
 }

@@ -7,8 +7,16 @@ use crate::{
         runtime::Runtime,
         snapshot::{StuckSnapshot, STUCK_JSON, STUCK_TXT},
     },
+    decode::escape_controls,
     out_dir::OutDir,
 };
+
+/// Appends one line; names, paths, socket peers and runtime output come from the programs, so
+/// control characters in them are escaped.
+fn line(out: &mut String, text: String) {
+    out.push_str(&escape_controls(&text));
+    out.push('\n');
+}
 
 /// Sampled call chains listed per thread (all of them are in stuck.json and profile.folded).
 const STACKS_SHOWN: usize = 5;
@@ -20,50 +28,60 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
         snapshot.taken_at, snapshot.reason, snapshot.window_s, snapshot.syscalls_in_window
     );
     for p in &snapshot.processes {
-        out.push_str(&format!(
-            "\nprocess {} ({}) state {} ppid {} threads {} maps_lines {} rss_kb {}{}\n",
-            p.pid,
-            p.comm,
-            p.state,
-            p.ppid,
-            p.threads.len(),
-            p.maps_lines,
-            p.rss_kb,
-            if p.children.is_empty() { String::new() } else { format!(" children {:?}", p.children) }
-        ));
+        out.push('\n');
+        line(
+            &mut out,
+            format!(
+                "process {} ({}) state {} ppid {} threads {} maps_lines {} rss_kb {}{}",
+                p.pid,
+                p.comm,
+                p.state,
+                p.ppid,
+                p.threads.len(),
+                p.maps_lines,
+                p.rss_kb,
+                if p.children.is_empty() { String::new() } else { format!(" children {:?}", p.children) }
+            ),
+        );
         if p.runtime != Runtime::Unknown {
             let version = if p.runtime_version.is_empty() { String::new() } else { format!(" {}", p.runtime_version) };
-            out.push_str(&format!("  runtime: {}{version}\n", p.runtime));
+            line(&mut out, format!("  runtime: {}{version}", p.runtime));
         }
         if !p.jit_names.is_empty() {
-            out.push_str(&format!("  jit names: {}\n", p.jit_names));
+            line(&mut out, format!("  jit names: {}", p.jit_names));
         }
         if !p.runtime_dump.is_empty() {
-            out.push_str(&format!("  runtime dump: {}\n", p.runtime_dump));
+            line(&mut out, format!("  runtime dump: {}", p.runtime_dump));
         }
         for t in &p.threads {
-            out.push_str(&format!(
-                "  thread {} ({}) state {} wchan {} cpu {:.0}% (user {:.3}s sys {:.3}s)\n",
-                t.tid,
-                t.comm,
-                t.state,
-                if t.wchan.is_empty() { "-" } else { &t.wchan },
-                t.cpu_share * 100.0,
-                t.cpu_user_s,
-                t.cpu_system_s
-            ));
+            line(
+                &mut out,
+                format!(
+                    "  thread {} ({}) state {} wchan {} cpu {:.0}% (user {:.3}s sys {:.3}s)",
+                    t.tid,
+                    t.comm,
+                    t.state,
+                    if t.wchan.is_empty() { "-" } else { &t.wchan },
+                    t.cpu_share * 100.0,
+                    t.cpu_user_s,
+                    t.cpu_system_s
+                ),
+            );
             if let Some(c) = &t.syscall {
                 let age = c.blocked_s.map_or("for an unknown time".to_string(), |s| format!("for {s:.3}s"));
-                out.push_str(&format!("    in {} {age} ({})\n", c.text, c.source));
+                line(&mut out, format!("    in {} {age} ({})", c.text, c.source));
             }
             for f in &t.fds {
-                out.push_str(&format!(
-                    "    fd {} -> {} [{}]{}\n",
-                    f.fd,
-                    f.target,
-                    f.kind,
-                    if f.note.is_empty() { String::new() } else { format!(": {}", f.note) }
-                ));
+                line(
+                    &mut out,
+                    format!(
+                        "    fd {} -> {} [{}]{}",
+                        f.fd,
+                        f.target,
+                        f.kind,
+                        if f.note.is_empty() { String::new() } else { format!(": {}", f.note) }
+                    ),
+                );
             }
             if let Some(f) = &t.futex {
                 let who = match (f.owner_tid, f.joining_tid) {
@@ -72,26 +90,26 @@ pub fn text(snapshot: &StuckSnapshot) -> String {
                     _ => "owner unknown".into(),
                 };
                 let word = f.word.map_or("unreadable".to_string(), |w| w.to_string());
-                out.push_str(&format!("    futex {:#x} {} word {word}: {who}\n", f.addr, f.op));
+                line(&mut out, format!("    futex {:#x} {} word {word}: {who}", f.addr, f.op));
             }
             if let Some(w) = &t.child_wait {
-                out.push_str(&format!("    waits for {}\n", w.waits_for));
+                line(&mut out, format!("    waits for {}", w.waits_for));
                 for c in &w.children {
-                    out.push_str(&format!("      child {} ({}) state {}\n", c.pid, c.comm, c.state));
+                    line(&mut out, format!("      child {} ({}) state {}", c.pid, c.comm, c.state));
                 }
             }
             if !t.activity.is_empty() {
-                out.push_str(&format!("    runtime says: {}\n", t.activity));
+                line(&mut out, format!("    runtime says: {}", t.activity));
             }
             for frame in &t.user_frames {
-                out.push_str(&format!("    at {frame}\n"));
+                line(&mut out, format!("    at {frame}"));
             }
             for (function, n) in &t.samples {
-                out.push_str(&format!("    sampled {n} x {function}\n"));
+                line(&mut out, format!("    sampled {n} x {function}"));
             }
             for stack in t.stacks.iter().take(STACKS_SHOWN) {
                 let chain: Vec<&str> = stack.frames.iter().rev().map(String::as_str).collect();
-                out.push_str(&format!("    chain {} x {}\n", stack.count, chain.join(" -> ")));
+                line(&mut out, format!("    chain {} x {}", stack.count, chain.join(" -> ")));
             }
         }
     }

@@ -4,7 +4,7 @@ use observer_common::flags;
 
 use crate::{
     clock::time_of_day,
-    decode::{format_call, si_code_name, signal_name},
+    decode::{escape, escape_controls, format_call, si_code_name, signal_name},
     event::{c_str, Event},
     processes::ProcessBook,
 };
@@ -22,7 +22,7 @@ pub fn describe(event: &Event, book: &ProcessBook) -> String {
             let what = if e.header.flags & flags::THREAD != 0 { "thread" } else { "process" };
             format!("+++ created {what} {} +++", e.child_tid)
         }
-        Event::Exec(e) => format!("+++ exec {} as {} +++", c_str(&e.filename), c_str(&e.comm)),
+        Event::Exec(e) => format!("+++ exec {} as {} +++", escape(&c_str(&e.filename)), escape(&c_str(&e.comm))),
         Event::Exit(e) => {
             let group = e.header.flags & flags::GROUP_DEAD != 0;
             match book.process(e.header.tgid).and_then(|p| p.exit.as_ref()).filter(|_| group) {
@@ -38,7 +38,7 @@ pub fn describe(event: &Event, book: &ProcessBook) -> String {
             let code = si_code_name(e.sig, e.code);
             // SIGCHLD's sender is the child whose state changed: worth naming whatever the code.
             let from = if matches!(e.code, 0 | -1 | -6) || e.sig == libc::SIGCHLD {
-                format!(", si_pid={} ({})", e.header.tgid, c_str(&e.sender_comm))
+                format!(", si_pid={} ({})", e.header.tgid, escape(&c_str(&e.sender_comm)))
             } else {
                 String::new()
             };
@@ -93,10 +93,12 @@ pub fn when(event: &Event, boot_to_wall_ns: i64) -> String {
     }
 }
 
-/// A whole trace line: `22:41:07.123456 mmap(...) = 0x7f... <0.000012>`.
+/// A whole trace line: `22:41:07.123456 mmap(...) = 0x7f... <0.000012>`. Whatever a program
+/// named (paths, command names) is escaped: one event is always one line.
 pub fn trace_line(event: &Event, book: &ProcessBook, boot_to_wall_ns: i64) -> String {
     let when = when(event, boot_to_wall_ns);
-    let text = describe(event, book);
+    let described = describe(event, book);
+    let text = escape_controls(&described);
     match event {
         Event::Syscall(e) if e.header.flags & (flags::NO_RETURN | flags::UNFINISHED | flags::UNKNOWN_DURATION) == 0 => {
             format!("{when} {text} <{}.{:06}>", e.duration_ns / 1_000_000_000, e.duration_ns % 1_000_000_000 / 1000)

@@ -1,22 +1,29 @@
 //! The capture loop shared by `run` and `attach`: drain the ring buffer on wake-ups and on a timer,
 //! watch for hangs, and stop the target's process group on timeout, hang or interrupt (snapshot
-//! first, then SIGTERM, grace, SIGKILL) — or, for an attached tree, detach on interrupt.
+//! first, then SIGTERM, grace, SIGKILL; a second interrupt kills at once) — or, for an attached
+//! tree, detach on interrupt. Nothing written to the run directory can end the loop early: a
+//! command is always stopped on schedule.
 use std::{future::Future, pin::Pin, time::Duration};
 
-use super::{io_at, OnHang, RunError, StopReason};
+use super::{OnHang, RunError, StopReason};
 use crate::{
     analysis::snapshot::StuckSnapshot,
     capture::{Kernel, LiveSource, Probes},
     child::{self, ExitStatus},
     event::Event,
     hang::{progress::Stall, watch::Watchdog},
+    interrupt::Interrupts,
     out_dir::OutDir,
+    proc::task::process_stat,
     render,
     sinks::Pipeline,
 };
 
 /// How often the reader collects records that did not reach the wake-up threshold.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// Longest the loop reads the ring before it looks at its timers and signals again: under a flood
+/// of events the ring never empties, and a timeout must still fire on schedule.
+pub const DRAIN_BUDGET: Duration = Duration::from_millis(50);
 
 /// What a session watches and may stop.
 pub struct Target {
@@ -57,6 +64,9 @@ pub struct SessionEnd {
     pub stuck: Option<StuckSnapshot>,
     /// Processes of the group outlived the root and were stopped.
     pub leftovers: bool,
+    /// Tracked processes that had left the group (setsid, setpgid) and were stopped with it (at
+    /// the stop, or because they outlived the root): pid and name.
+    pub escaped: Vec<(u32, String)>,
     /// The session ended by detaching; the target still runs.
     pub detached: bool,
 }
@@ -69,45 +79,76 @@ struct Loop<'a> {
     batch: Vec<Event>,
     watchdog: Watchdog,
     root: u32,
+    /// Processes outside the group that stopping it had to reach.
+    escaped: Vec<(u32, String)>,
     runtime_dumps: bool,
 }
 
 impl Loop<'_> {
-    /// Sends `sig` to the target: its process group, or each tracked process.
-    fn signal(&self, group: Option<i32>, sig: i32) -> bool {
-        match group {
-            Some(g) => child::signal_group(g, sig),
-            None => {
-                let mut any = false;
-                for pid in self.probes.tracked() {
-                    // SAFETY: plain syscall.
-                    any |= unsafe { libc::kill(pid as i32, sig) } == 0;
-                }
-                any
-            }
-        }
+    /// Tracked processes outside the process group `group` (they called setsid or setpgid):
+    /// signalling the group misses them. Never observer itself.
+    fn outside(&self, group: i32) -> Vec<(u32, String)> {
+        let me = std::process::id();
+        self.probes
+            .tracked()
+            .into_iter()
+            .filter(|&pid| pid != me)
+            .filter_map(|pid| process_stat(pid).map(|s| (pid, s)))
+            .filter(|(_, s)| s.pgrp as i32 != group && s.state != 'Z')
+            .map(|(pid, s)| (pid, s.comm))
+            .collect()
     }
 
-    /// Hands everything pending in the ring to the pipeline, one bounded batch at a time.
-    fn drain(&mut self) -> Result<(), RunError> {
-        while self.live.next_batch(&mut self.batch) {
-            self.pipeline.handle_batch(&self.batch).map_err(io_at(self.dir.path()))?;
+    /// Sends `sig` to the target: its process group and the tracked processes that left it (noted
+    /// in `escaped`), or (no group: an attached tree) each tracked process.
+    fn signal(&mut self, group: Option<i32>, sig: i32) -> bool {
+        let me = std::process::id();
+        let (mut any, pids) = match group {
+            Some(g) => {
+                let outside = self.outside(g);
+                let pids = outside.iter().map(|(p, _)| *p).collect();
+                for o in outside {
+                    if !self.escaped.iter().any(|(p, _)| *p == o.0) {
+                        self.escaped.push(o);
+                    }
+                }
+                (child::signal_group(g, sig), pids)
+            }
+            None => (false, self.probes.tracked()),
+        };
+        for pid in pids.into_iter().filter(|&p| p != me) {
+            // SAFETY: plain syscall.
+            any |= unsafe { libc::kill(pid as i32, sig) } == 0;
         }
-        Ok(())
+        any
+    }
+
+    /// Hands what is pending in the ring to the pipeline, one bounded batch at a time, for at
+    /// most [`DRAIN_BUDGET`].
+    fn drain(&mut self) {
+        let until = std::time::Instant::now() + DRAIN_BUDGET;
+        while std::time::Instant::now() < until && self.live.next_batch(&mut self.batch) {
+            self.pipeline.handle_batch(&self.batch);
+        }
     }
 
     /// Takes the stuck snapshot (after collecting every pending record) and writes it, with the
-    /// runtimes' own dumps when asked.
-    fn snapshot(&mut self, reason: String) -> Result<StuckSnapshot, RunError> {
-        self.drain()?;
+    /// runtimes' own dumps when asked; a failure to write them is reported, not fatal (the command
+    /// must still be stopped).
+    fn snapshot(&mut self, reason: String) -> StuckSnapshot {
+        self.drain();
         let pids = self.probes.tracked();
         let mut snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
         if self.runtime_dumps {
             let dumps = crate::hang::dumps::take(&mut snap);
-            crate::hang::dumps::write(&dumps, &self.dir).map_err(io_at(self.dir.path()))?;
+            if let Err(e) = crate::hang::dumps::write(&dumps, &self.dir) {
+                eprintln!("observer: could not write the runtime dumps in {}: {e}", self.dir.path().display());
+            }
         }
-        render::stuck::write(&snap, &self.dir).map_err(io_at(self.dir.path()))?;
-        Ok(snap)
+        if let Err(e) = render::stuck::write(&snap, &self.dir) {
+            eprintln!("observer: could not write the stuck snapshot in {}: {e}", self.dir.path().display());
+        }
+        snap
     }
 }
 
@@ -117,7 +158,7 @@ pub async fn watch(
     pipeline: &mut Pipeline,
     mut target: Target,
     opts: &SessionOptions,
-    shutdown: impl Future<Output = &'static str>,
+    interrupts: &mut Interrupts,
     dir: &OutDir,
 ) -> Result<SessionEnd, RunError> {
     let mut l = Loop {
@@ -128,6 +169,7 @@ pub async fn watch(
         batch: Vec::with_capacity(4096),
         watchdog: Watchdog::new(opts.hang_after),
         root: target.root,
+        escaped: Vec::new(),
         runtime_dumps: opts.runtime_dumps,
     };
     let mut tick = tokio::time::interval(POLL_INTERVAL);
@@ -137,8 +179,6 @@ pub async fn watch(
     let mut kill_at: Option<tokio::time::Instant> = None;
     let mut stop_reason: Option<StopReason> = None;
     let mut stuck: Option<StuckSnapshot> = None;
-    tokio::pin!(shutdown);
-    let mut shutdown_done = false;
     let group = target.group;
 
     let exit = loop {
@@ -147,11 +187,10 @@ pub async fn watch(
             status = &mut target.ended => break status,
             _ = l.live.readable() => {}
             _ = tick.tick() => {}
-            name = &mut shutdown, if !shutdown_done => {
-                shutdown_done = true;
+            name = interrupts.recv() => {
                 if opts.on_interrupt == OnInterrupt::Detach && stop_reason.is_none() {
-                    l.drain()?;
-                    return Ok(SessionEnd { exit: None, stop_reason: Some(StopReason::Detached(name)), stuck, leftovers: false, detached: true });
+                    l.drain();
+                    return Ok(SessionEnd { exit: None, stop_reason: Some(StopReason::Detached(name)), stuck, leftovers: false, escaped: Vec::new(), detached: true });
                 }
                 begin_stop = Some(StopReason::Signal(name));
             }
@@ -163,14 +202,14 @@ pub async fn watch(
                 kill_at = None;
             }
             _ = tick_opt(check.as_mut()), if check.is_some() && stop_reason.is_none() => {
-                l.drain()?;
+                l.drain();
                 if let Some(stall) = l.watchdog.check(&l.probes.tracked(), &l.pipeline.stats) {
                     let window = opts.hang_after.unwrap_or_default();
                     let reason = match &stall {
                         Stall::Blocked => format!("no progress for {}s", window.as_secs_f64()),
                         Stall::Spinning(tids) => format!("threads {tids:?} on CPU without syscalls for {}s", window.as_secs_f64()),
                     };
-                    stuck = Some(l.snapshot(reason)?);
+                    stuck = Some(l.snapshot(reason));
                     l.watchdog.reported = true;
                     if opts.on_hang == OnHang::Kill {
                         begin_stop = Some(StopReason::NoProgress(window));
@@ -182,7 +221,7 @@ pub async fn watch(
             if stop_reason.is_none() {
                 // What the threads were doing, before stopping them changes it.
                 if stuck.is_none() {
-                    stuck = Some(l.snapshot(reason.to_string())?);
+                    stuck = Some(l.snapshot(reason.to_string()));
                 }
                 l.signal(group, libc::SIGTERM);
                 kill_at = Some(tokio::time::Instant::now() + opts.kill_grace);
@@ -192,19 +231,21 @@ pub async fn watch(
                 l.signal(group, libc::SIGKILL);
             }
         }
-        l.drain()?;
+        l.drain();
     };
-    // Whatever the command left running in its own group is stopped too: a run ends with its
-    // command. An attached tree's leftovers are not ours to stop.
+    // Whatever the command left running is stopped too, in its group or out of it: a run ends
+    // with its command. An attached tree's leftovers are not ours to stop.
+    let outlived = group.is_some_and(|g| !l.outside(g).is_empty());
     let leftovers = group.is_some_and(|g| child::signal_group(g, libc::SIGTERM));
-    if let (true, Some(g)) = (leftovers, group) {
+    if leftovers || outlived {
+        l.signal(group, libc::SIGTERM);
         tokio::time::sleep(opts.kill_grace.min(Duration::from_secs(1))).await;
-        child::signal_group(g, libc::SIGKILL);
+        l.signal(group, libc::SIGKILL);
     }
     // Records of the last exit are in the ring before the parent is woken; one more pass collects them.
     tokio::time::sleep(Duration::from_millis(5)).await;
-    l.drain()?;
-    Ok(SessionEnd { exit, stop_reason, stuck, leftovers, detached: false })
+    l.drain();
+    Ok(SessionEnd { exit, stop_reason, stuck, leftovers, escaped: l.escaped, detached: false })
 }
 
 async fn tick_opt(interval: Option<&mut tokio::time::Interval>) {

@@ -74,8 +74,12 @@ pub enum RunError {
     RunDir { path: PathBuf, source: std::io::Error },
     #[error("cannot start the command in cgroup {path}: {source} (the directory must exist and be writable: a cgroup v1 or v2 directory with cgroup.procs)")]
     Cgroup { path: PathBuf, source: std::io::Error },
+    #[error("--cgroup {0}: not a cgroup directory (give a directory under a cgroup v1 or v2 mount, e.g. /sys/fs/cgroup/...)")]
+    NotACgroup(PathBuf),
     #[error("no process {0}: give the pid of a running process (see `pgrep`)")]
     NoSuchProcess(u32),
+    #[error("pid {0} is observer itself: give the pid of the process to watch")]
+    AttachToSelf(u32),
     #[error("no command given: usage is `observer run [OPTIONS] -- CMD [ARGS...]`")]
     NoCommand,
 }

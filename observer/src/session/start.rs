@@ -10,7 +10,7 @@ use crate::{
     preflight::Preflight,
     proc,
     rundir::{self, Place},
-    sinks::Pipeline,
+    sinks::{EventFile, Pipeline},
 };
 
 /// A run directory that has been created, and when its capture started.
@@ -39,21 +39,37 @@ pub fn create_run_dir(place: &Place, command: &[String], note: Option<&str>) -> 
 }
 
 /// The capture files of a live capture of process `pid` (just started, or attached to): its
-/// preflight now and the event log of this machine.
-pub fn open_live_capture(run: &RunDir, pid: u32, command: Vec<String>) -> Result<Pipeline, RunError> {
+/// preflight now and the event log of this machine, at most `max_size` bytes of it (with room held
+/// back for the files written after a cut: [`EventFile`]).
+pub fn open_live_capture(
+    run: &RunDir,
+    pid: u32,
+    command: Vec<String>,
+    max_size: Option<u64>,
+) -> Result<Pipeline, RunError> {
     let taken_at = clock::rfc3339(run.started_wall);
     let preflight = proc::preflight::take(pid, taken_at.clone());
     let header = LogHeader::live(command, Some(pid), taken_at);
-    open_capture(&run.dir, header, Some(preflight))
+    open_capture_with(&run.dir, header, Some(preflight), |log, dir| EventFile::new(log, dir, max_size))
         .map_err(|source| RunError::RunDir { path: run.dir.path().to_path_buf(), source })
 }
 
 /// The capture files of a run directory: the preflight (when there is one), the event log with
-/// `header`, and the sinks fed from it.
+/// `header`, and the sinks fed from it. Its input is bounded (an import, a flight recorder), so
+/// the event log is too.
 pub fn open_capture(dir: &OutDir, header: LogHeader, preflight: Option<Preflight>) -> io::Result<Pipeline> {
+    open_capture_with(dir, header, preflight, |log, _| EventFile::unbounded(log))
+}
+
+fn open_capture_with(
+    dir: &OutDir,
+    header: LogHeader,
+    preflight: Option<Preflight>,
+    event_file: impl FnOnce(EventLogWriter, &OutDir) -> EventFile,
+) -> io::Result<Pipeline> {
     if let Some(preflight) = &preflight {
         preflight.write(dir)?;
     }
     let log = EventLogWriter::new(dir.create(rundir::EVENTS)?, &header)?;
-    Ok(Pipeline::new(dir, log, header, preflight))
+    Ok(Pipeline::new(dir, event_file(log, dir), header, preflight))
 }

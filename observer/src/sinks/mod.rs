@@ -1,7 +1,9 @@
 //! Where decoded events go during a capture: the event log, the run statistics, the process book
 //! and the classifiers, fed in one pass by [`Pipeline`]; the per-thread trace files are rendered
 //! from the event log when the capture ends, so formatting text never competes with the traced
-//! program for a CPU while it runs.
+//! program for a CPU while it runs. Nothing a sink writes can stop a capture: a full disk or the
+//! size limit cuts the files, and the summary says where.
+pub mod event_file;
 pub mod stats;
 pub mod trace_files;
 
@@ -17,25 +19,59 @@ use crate::{
         Analyzer, Classification, Context,
     },
     event::Event,
-    eventlog::{EventLogWriter, LogHeader},
+    eventlog::LogHeader,
+    interrupt::Hurry,
     out_dir::OutDir,
     preflight::Preflight,
     processes::ProcessBook,
     source::{EventSource, FileSource},
 };
 
+pub use event_file::EventFile;
 pub use stats::RunStats;
 pub use trace_files::TraceFiles;
 
+/// How far the per-thread trace text got.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TraceText {
+    #[default]
+    Complete,
+    /// Stopped at the size limit after this many bytes.
+    CutAtLimit(u64),
+    /// A signal arrived while it was written: observer was asked to finish at once.
+    CutBySignal,
+    /// Not rendered: the disk was full (or failing) when the capture was cut.
+    Skipped,
+    /// Writing it failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for TraceText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TraceText::Complete => write!(f, "complete"),
+            TraceText::CutAtLimit(n) => write!(f, "cut at {n} bytes (--max-size); `observer replay` prints the rest"),
+            TraceText::CutBySignal => {
+                write!(f, "cut short by a signal; `observer replay` prints all of events.bin")
+            }
+            TraceText::Skipped => write!(f, "not written (the disk was full); `observer replay` prints events.bin"),
+            TraceText::Failed(e) => write!(f, "cut by a write error: {e}; `observer replay` prints events.bin"),
+        }
+    }
+}
+
 /// The sinks of one run, fed every event in arrival order.
 pub struct Pipeline {
-    log: Option<EventLogWriter>,
+    log: EventFile,
     dir: OutDir,
     pub stats: RunStats,
     pub book: ProcessBook,
     analyzer: Analyzer,
     header: LogHeader,
     preflight: Option<Preflight>,
+    /// A signal while the text is rendered: stop rendering and finish.
+    hurry: Hurry,
+    trace_text: TraceText,
     /// The first failure of each kind per process, with the task's cgroups and limits read as it
     /// arrived.
     failures: Vec<FailureFacts>,
@@ -57,20 +93,32 @@ fn shortage(event: &Event) -> Option<Shortage> {
 }
 
 impl Pipeline {
-    /// `log` is the run's `events.bin` writer (in `run_dir`); the trace files are rendered from it.
-    pub fn new(run_dir: &OutDir, log: EventLogWriter, header: LogHeader, preflight: Option<Preflight>) -> Self {
+    /// `log` is the run's `events.bin` (in `run_dir`); the trace files are rendered from it.
+    pub fn new(run_dir: &OutDir, log: EventFile, header: LogHeader, preflight: Option<Preflight>) -> Self {
         let mut book = ProcessBook::default();
         seed_book(&mut book, &header);
         Self {
-            log: Some(log),
+            log,
             dir: run_dir.clone(),
             stats: RunStats::default(),
             book,
             analyzer: Analyzer::default(),
             header,
             preflight,
+            hurry: Hurry::default(),
+            trace_text: TraceText::default(),
             failures: Vec::new(),
         }
+    }
+
+    /// Rendering the trace text stops early when a signal arrives meanwhile.
+    pub fn hurry_on(&mut self, hurry: Hurry) {
+        self.hurry = hurry;
+    }
+
+    /// Where events.bin was cut, if it was.
+    pub fn cut(&self) -> Option<&event_file::Cut> {
+        self.log.cut()
     }
 
     /// Reads the failing task's cgroups and limits the first time a process fails for want of a
@@ -120,12 +168,10 @@ impl Pipeline {
         self.failures.push(facts);
     }
 
-    pub fn handle_batch(&mut self, events: &[Event]) -> io::Result<()> {
+    pub fn handle_batch(&mut self, events: &[Event]) {
         let arrived = std::time::Instant::now();
         for event in events {
-            if let Some(log) = self.log.as_mut() {
-                log.append(event)?;
-            }
+            self.log.append(event);
             self.book.observe(event);
             self.stats.observe(event, arrived);
             self.note_failure(event);
@@ -138,29 +184,57 @@ impl Pipeline {
             };
             self.analyzer.observe(event, &cx);
         }
-        if let Some(log) = self.log.as_mut() {
-            log.flush()?;
+        if let Some(first) = events.first() {
+            self.log.flush(first.header().ts_ns);
         }
-        Ok(())
     }
 
-    /// Writes `trace.<tid>.txt` for every thread from the finished event log.
-    fn render_traces(&self) -> io::Result<()> {
+    /// Writes `trace.<tid>.txt` for every thread from the finished event log, at most `limit`
+    /// bytes of it (the same limit as events.bin), and says how far it got.
+    fn render_traces(&self, limit: Option<u64>) -> io::Result<TraceText> {
+        if matches!(self.log.cut(), Some(event_file::Cut { reason: event_file::CutReason::WriteError(_), .. })) {
+            return Ok(TraceText::Skipped);
+        }
         let mut traces = TraceFiles::new(&self.dir);
         let mut source = FileSource::from_file(self.dir.read(crate::rundir::EVENTS)?).map_err(io::Error::other)?;
         let mut batch = Vec::with_capacity(4096);
+        let mut bytes = 0u64;
+        let signals_before = self.hurry.count();
         loop {
+            if self.hurry.count() > signals_before {
+                traces.flush_all()?;
+                return Ok(TraceText::CutBySignal);
+            }
             batch.clear();
             let more = source.read_batch(&mut batch).map_err(io::Error::other)?;
             for event in &batch {
                 let line = crate::render::trace_line(event, &self.book, self.header.boot_to_wall_ns);
+                bytes += line.len() as u64 + 1;
+                if limit.is_some_and(|max| bytes > max) {
+                    traces.flush_all()?;
+                    return Ok(TraceText::CutAtLimit(bytes - line.len() as u64 - 1));
+                }
                 traces.append(crate::render::owner_tid(event), event.header().ts_ns, line)?;
             }
             if !more {
                 break;
             }
         }
-        traces.flush_all()
+        traces.flush_all()?;
+        Ok(TraceText::Complete)
+    }
+
+    /// The container, pod or systemd unit process `pid` ran in: as the stuck snapshot read it
+    /// (after any wrapper moved it), else as it started (`container.*`, `pod.*`, `systemd_unit`,
+    /// `cgroup`; nothing when its cgroups name none).
+    pub fn put_workload(&self, s: &mut crate::summary::Summary, pid: u32, stuck: Option<&StuckSnapshot>) {
+        let workload = stuck
+            .and_then(|st| st.process(pid))
+            .and_then(|p| p.workload.clone())
+            .or_else(|| self.preflight.as_ref().and_then(Preflight::workload));
+        if let Some(w) = workload {
+            w.put(s, "");
+        }
     }
 
     /// The diagnosis and volume lines every capture's summary starts its facts with.
@@ -171,6 +245,17 @@ impl Pipeline {
         s.put("processes_seen", self.book.processes().count());
         s.put("events_received", self.stats.events_received);
         s.put("events_written", records);
+        s.put(
+            "capture_cut",
+            self.log.cut().map_or_else(
+                || "no".to_string(),
+                |cut| {
+                    let at = crate::clock::time_of_day(cut.first_lost_ns as i64 + self.header.boot_to_wall_ns);
+                    format!("at {at}, {cut}; later events were counted, not written")
+                },
+            ),
+        );
+        s.put("trace_text", self.trace_text.to_string());
     }
 
     /// The summary lines every capture shares: records by kind, calls and failures by syscall and
@@ -209,13 +294,11 @@ impl Pipeline {
     }
 
     /// Flushes everything to disk and runs the classifiers' final pass; returns the number of
-    /// records in the event log and the findings.
+    /// records in the event log and the findings. The trace text has the event log's size limit;
+    /// a failure to write it is noted (in the summary), not fatal.
     pub fn finish(&mut self, stuck: Option<&StuckSnapshot>) -> io::Result<(u64, Classification)> {
-        let records = match self.log.take() {
-            Some(log) => log.finish()?,
-            None => 0,
-        };
-        self.render_traces()?;
+        let records = self.log.finish()?;
+        self.trace_text = self.render_traces(self.log.max_bytes()).unwrap_or_else(|e| TraceText::Failed(e.to_string()));
         let analyzer = std::mem::take(&mut self.analyzer);
         failure_facts::write(&self.dir, &self.failures)?;
         let cx = Context {

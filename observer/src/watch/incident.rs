@@ -170,6 +170,9 @@ pub struct IncidentLine {
     pub suppressed_before: u64,
     pub events: usize,
     pub events_dropped_so_far: u64,
+    /// The container, pod or systemd unit of the process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::container::Workload>,
 }
 
 /// What an incident directory is written from.
@@ -202,7 +205,10 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     let preflight = proc::exists(input.pid).then(|| proc::preflight::take(input.pid, clock::rfc3339(now)));
     let header = LogHeader::live(vec![input.comm.to_string()], Some(input.pid), clock::rfc3339(now));
     let mut pipeline = open_capture(&dir, header, preflight)?;
-    pipeline.handle_batch(&input.events)?;
+    pipeline.handle_batch(&input.events);
+    if let Some(cut) = pipeline.cut() {
+        return Err(std::io::Error::other(format!("events.bin {cut}")));
+    }
     let (records, classification) = pipeline.finish(input.stuck.as_ref())?;
     let Some(f) = classification.findings.iter().find(|f| input.kind.confirmed_by(f) && f.severity > Severity::Info)
     else {
@@ -222,12 +228,16 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
         suppressed_before: input.suppressed_before,
         events: input.events.len(),
         events_dropped_so_far: input.dropped_so_far,
+        workload: f.workload.clone(),
     };
     let mut s = Summary::default();
     s.put("incident", line.signature.name());
     s.put("time", line.time.clone());
     s.put("pid", line.pid);
     s.put("comm", line.comm.clone());
+    if let Some(w) = &line.workload {
+        w.put(&mut s, "");
+    }
     s.put("verdict", report::verdict(&classification));
     s.put("events_written", records);
     s.put("flight_recorder_events", input.events.len());
@@ -238,6 +248,12 @@ pub fn write(input: IncidentInput<'_>) -> std::io::Result<Option<(PathBuf, Class
     );
     s.put("suppressed_before", input.suppressed_before);
     s.write(&dir)?;
+    crate::render::html::write(
+        &dir,
+        &input.parent.join(&hidden).join(crate::rundir::EVENTS),
+        &classification,
+        input.stuck.as_ref(),
+    )?;
     let name = format!("{}-{}-{}", clock::compact_utc(now), line.signature, input.pid);
     let final_dir = rename_unique(input.parent, &hidden, &name)?;
     line.dir = final_dir.display().to_string();
@@ -281,6 +297,7 @@ mod tests {
             cause: Some(Cause::Signal { sig, sender: Some(1) }),
             id: String::new(),
             caused_by: Vec::new(),
+            workload: None,
             processes: Vec::new(),
         }
     }

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub events_dropped: BTreeMap<&'static str, u64>,
     pub inflight_overflows: u64,
     pub incidents: BTreeMap<Signature, u64>,
+    /// Incidents by signature and the workload they happened in.
+    pub incidents_by_workload: BTreeMap<(Signature, WorkloadLabels), u64>,
     pub incidents_suppressed: BTreeMap<IncidentKind, u64>,
     pub unconfirmed_triggers: u64,
     pub tracked_processes: usize,
@@ -48,6 +50,27 @@ pub struct Metrics {
 }
 
 pub type Shared = Arc<Mutex<Metrics>>;
+
+/// A workload as metric labels: runtime, container id, pod uid, QoS class, systemd unit (empty
+/// where the cgroup path does not say).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WorkloadLabels([String; 5]);
+
+impl WorkloadLabels {
+    const NAMES: [&'static str; 5] = ["runtime", "container_id", "pod_uid", "qos_class", "systemd_unit"];
+
+    pub fn of(workload: Option<&crate::container::Workload>) -> Self {
+        let text = |v: Option<&String>| v.cloned().unwrap_or_default();
+        let w = workload.cloned().unwrap_or_default();
+        WorkloadLabels([
+            text(w.runtime.as_ref()),
+            text(w.container_id.as_ref()),
+            text(w.pod_uid.as_ref()),
+            text(w.qos_class.as_ref()),
+            text(w.systemd_unit.as_ref()),
+        ])
+    }
+}
 
 fn own_cpu_seconds() -> f64 {
     let ticks = task::process_stat(std::process::id()).map_or(0, |s| s.utime + s.stime);
@@ -110,6 +133,13 @@ impl Collector for Metrics {
         labelled(&mut e, "observer_events_dropped", help, "kind", &self.events_dropped)?;
         let help = "Incident directories written, by signature.";
         labelled(&mut e, "observer_incidents", help, "signature", &self.incidents)?;
+        let help = "Incident directories written, by signature and the workload (container, pod, systemd unit) of the process.";
+        let mut family = e.encode_descriptor("observer_workload_incidents", help, None, MetricType::Counter)?;
+        for ((signature, workload), value) in &self.incidents_by_workload {
+            let mut labels = vec![("signature", signature.to_string())];
+            labels.extend(WorkloadLabels::NAMES.iter().copied().zip(workload.0.iter().cloned()));
+            ConstCounter::new(*value).encode(family.encode_family(&labels)?)?;
+        }
         let help = "Incidents held back by the rate limits, by signature.";
         // By name, `hang` among the signatures.
         let suppressed: BTreeMap<&str, u64> = self.incidents_suppressed.iter().map(|(k, v)| (k.name(), *v)).collect();
@@ -223,6 +253,27 @@ mod tests {
         assert!(text.contains("# TYPE observer_resident_memory_bytes gauge\nobserver_resident_memory_bytes "));
         assert!(text.contains("# TYPE observer_cpu_seconds counter\nobserver_cpu_seconds_total "), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn incidents_are_labelled_with_their_workload() {
+        let mut m = Metrics::default();
+        let pod = crate::container::Workload::from_path(
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0c6c2fd5_2b7e_4f2a_9d4c_7b1f0e2a3c4d.slice/cri-containerd-4f1c6a2b9d8e7f60112233445566778899aabbccddeeff00112233445566aabb.scope",
+        );
+        m.incidents_by_workload.insert((Signature::HangBlocked, WorkloadLabels::of(pod.as_ref())), 2);
+        m.incidents_by_workload.insert((Signature::CloneEagain, WorkloadLabels::of(None)), 1);
+        let text = m.render();
+        assert!(
+            text.contains(
+                "observer_workload_incidents_total{signature=\"hang-blocked\",runtime=\"containerd\",container_id=\"4f1c6a2b9d8e7f60112233445566778899aabbccddeeff00112233445566aabb\",pod_uid=\"0c6c2fd5-2b7e-4f2a-9d4c-7b1f0e2a3c4d\",qos_class=\"burstable\",systemd_unit=\"cri-containerd-4f1c6a2b9d8e7f60112233445566778899aabbccddeeff00112233445566aabb.scope\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("observer_workload_incidents_total{signature=\"clone-eagain\",runtime=\"\",container_id=\"\",pod_uid=\"\",qos_class=\"\",systemd_unit=\"\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

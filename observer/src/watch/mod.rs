@@ -23,6 +23,7 @@ use crate::{
     out_dir::OutDir,
     proc,
     processes::ProcessBook,
+    session::event_loop::DRAIN_BUDGET,
     sinks::RunStats,
 };
 use incident::{trigger, IncidentInput, IncidentKind, RateLimit};
@@ -71,19 +72,11 @@ pub struct WatchOutcome {
     pub dropped: u64,
 }
 
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-
 /// The cgroup v2 id of a directory: its inode number in the cgroup2 filesystem.
 pub fn cgroup_id(path: &Path) -> Result<u64, WatchError> {
     let bad = |reason: String| WatchError::Cgroup { path: path.to_path_buf(), reason };
     let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|e| bad(e.to_string()))?;
-    // SAFETY: statfs into a zeroed struct with a NUL-terminated path.
-    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c.as_ptr(), &mut fs) } != 0 {
-        return Err(bad(std::io::Error::last_os_error().to_string()));
-    }
-    if fs.f_type as i64 != CGROUP2_SUPER_MAGIC {
+    if proc::cgroup_fs(path).map_err(|e| bad(e.to_string()))? != Some(proc::CgroupFs::V2) {
         return Err(bad("not a cgroup v2 directory; the kernel filter matches cgroup v2 ids (on hybrid hosts the v2 hierarchy is mounted at /sys/fs/cgroup/unified)".into()));
     }
     Ok(meta.ino())
@@ -137,11 +130,13 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// Handles everything pending in the ring, one bounded batch at a time.
+    /// Handles what is pending in the ring, one bounded batch at a time, for at most
+    /// [`DRAIN_BUDGET`] (a flood must not keep the daemon from its timers and signals).
     fn drain(&mut self) {
+        let until = Instant::now() + DRAIN_BUDGET;
         // Out of `self` while it is handled: an incident needs all of the daemon.
         let mut batch = std::mem::take(&mut self.batch);
-        while self.kernel.live.next_batch(&mut batch) {
+        while Instant::now() < until && self.kernel.live.next_batch(&mut batch) {
             self.handle_batch(&batch);
         }
         self.batch = batch;
@@ -202,14 +197,17 @@ impl Daemon {
                 self.outcome.incidents += 1;
                 if let Ok(mut m) = self.metrics.lock() {
                     *m.incidents.entry(line.signature).or_default() += 1;
+                    let workload = metrics::WorkloadLabels::of(line.workload.as_ref());
+                    *m.incidents_by_workload.entry((line.signature, workload)).or_default() += 1;
                 }
                 if self.opts.json {
                     println!("{}", serde_json::to_string(&line).unwrap_or_default());
                 } else {
-                    eprintln!(
+                    let text = format!(
                         "observer watch: {} [{}] pid {} ({}): {} -> {}",
                         line.severity, line.signature, line.pid, line.comm, line.summary, line.dir
                     );
+                    eprintln!("{}", crate::decode::escape_controls(&text));
                 }
             }
             Ok(None) => {

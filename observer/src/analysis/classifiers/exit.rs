@@ -22,6 +22,7 @@ impl Classifier for ExitNonzero {
             cause: None,
             id: String::new(),
             caused_by: Vec::new(),
+            workload: None,
             processes: Vec::new(),
             signature: Signature::ExitNonzero,
             severity: Severity::Info,

@@ -386,6 +386,7 @@ fn stopped_processes(snap: &StuckSnapshot, earlier: &[Finding]) -> Vec<Finding> 
                 cause: None,
                 id: String::new(),
                 caused_by: Vec::new(),
+                workload: None,
                 processes: Vec::new(),
                 signature: Signature::HangStopped,
                 severity: Severity::Error,

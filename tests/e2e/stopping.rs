@@ -1,0 +1,403 @@
+//! A run ends on schedule and takes its command with it, whatever happens to observer or its disk:
+//! every terminating signal, SIGKILL, a second signal, Ctrl-C at a terminal, a full disk, the size
+//! limit, a child that left the group.
+use std::{
+    io::{Read, Write},
+    os::{
+        fd::{FromRawFd, OwnedFd},
+        unix::process::CommandExt,
+    },
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use observer::source::FileSource;
+
+use crate::harness::*;
+
+/// Processes of the command whose command line contains `marker` (each test names its command
+/// uniquely); observer, whose arguments hold it too, is not one of them.
+fn with_marker(marker: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmdline =
+            String::from_utf8_lossy(&std::fs::read(entry.path().join("cmdline")).unwrap_or_default()).into_owned();
+        if cmdline.contains(marker) && !cmdline.starts_with(observer_bin()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Kills what a failed test left running.
+struct Reaper(String);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for pid in with_marker(&self.0) {
+            // SAFETY: plain syscall.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+/// A test's command name (unique on the machine), its scratch directory, and the reaper of what
+/// it may leave behind.
+struct Marked {
+    marker: String,
+    dir: PathBuf,
+    _reaper: Reaper,
+}
+
+fn marked(marker: String) -> Marked {
+    Marked { dir: scratch(&marker), _reaper: Reaper(marker.clone()), marker }
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The child's status, or `None` (after killing it) when it is still running after `limit`.
+fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start(dir: &Path, extra: &[&str], cmd: &[&str]) -> Child {
+    Command::new(observer_bin())
+        .args(["run", "--quiet", "--out"])
+        .arg(dir)
+        .args(extra)
+        .arg("--")
+        .args(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("observer starts")
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+/// Records flow: the command runs and is tracked.
+fn wait_for_events(dir: &Path) {
+    wait_until("events in events.bin", Duration::from_secs(20), || {
+        std::fs::metadata(dir.join("events.bin")).map_or(0, |m| m.len()) > 4096
+    });
+}
+
+const LOOP: &str = "while :; do sleep 0.05; done";
+
+#[test]
+fn every_terminating_signal_stops_the_command_after_a_snapshot() {
+    let Some(_cpu) = bpf_or_skip("stop-signals") else {
+        return;
+    };
+    for (sig, name) in [(libc::SIGHUP, "SIGHUP"), (libc::SIGUSR1, "SIGUSR1"), (libc::SIGALRM, "SIGALRM")] {
+        let Marked { marker, dir, _reaper } = marked(format!("stop-{name}-{}", std::process::id()));
+        let mut observer = start(&dir, &["--kill-grace", "1"], &["sh", "-c", LOOP, &marker]);
+        wait_for_events(&dir);
+        signal(&observer, sig);
+        let status = wait_or_kill(&mut observer, Duration::from_secs(30)).expect("observer finishes");
+        assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{name}");
+        let s = summary(&dir);
+        assert_eq!(s["stopped_by"], format!("{name} to observer"));
+        assert_eq!(s["stuck_snapshot"], format!("stuck.txt ({name} to observer)"));
+        assert!(with_marker(&marker).is_empty(), "{name}: the command survived");
+    }
+}
+
+#[test]
+fn sigkill_to_observer_takes_the_command_with_it() {
+    let Some(_cpu) = bpf_or_skip("sigkill") else {
+        return;
+    };
+    let Marked { marker, dir, _reaper } = marked(format!("1000.{}", std::process::id()));
+    let mut observer = start(&dir, &[], &["sleep", &marker]);
+    wait_until("the command runs", Duration::from_secs(20), || !with_marker(&marker).is_empty());
+    signal(&observer, libc::SIGKILL);
+    observer.wait().unwrap();
+    wait_until("the command ends with observer", Duration::from_secs(10), || with_marker(&marker).is_empty());
+}
+
+#[test]
+fn sigterm_as_soon_as_the_command_runs_still_stops_it_with_a_summary() {
+    let Some(_cpu) = bpf_or_skip("early-sigterm") else {
+        return;
+    };
+    let Marked { marker, dir, _reaper } = marked(format!("1001.{}", std::process::id()));
+    let mut observer = start(&dir, &[], &["sleep", &marker]);
+    wait_until("the command runs", Duration::from_secs(20), || !with_marker(&marker).is_empty());
+    signal(&observer, libc::SIGTERM);
+    let status = wait_or_kill(&mut observer, Duration::from_secs(30)).expect("observer finishes");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    assert_eq!(summary(&dir)["stopped_by"], "SIGTERM to observer");
+    assert!(with_marker(&marker).is_empty(), "the command survived");
+}
+
+#[test]
+fn a_second_signal_kills_without_waiting_out_the_grace() {
+    let Some(_cpu) = bpf_or_skip("second-signal") else {
+        return;
+    };
+    let Marked { marker, dir, _reaper } = marked(format!("second-{}", std::process::id()));
+    let script = format!("trap '' TERM; {LOOP}");
+    let mut observer = start(&dir, &["--kill-grace", "600"], &["sh", "-c", &script, &marker]);
+    wait_for_events(&dir);
+    signal(&observer, libc::SIGTERM);
+    wait_until("the stop began", Duration::from_secs(20), || dir.join("stuck.txt").exists());
+    signal(&observer, libc::SIGINT);
+    // Without the second signal this takes the 600 s grace.
+    let status = wait_or_kill(&mut observer, Duration::from_secs(60)).expect("observer finishes");
+    assert_eq!(status.code(), Some(128 + libc::SIGKILL));
+    let s = summary(&dir);
+    assert_eq!(s["stopped_by"], "SIGTERM to observer");
+    assert!(s["exit"].starts_with("signal SIGKILL from pid "), "{}", s["exit"]);
+}
+
+/// A small tmpfs, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: PathBuf, size: &str) -> Self {
+        std::fs::create_dir_all(&at).unwrap();
+        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&at).status();
+        assert!(ok.is_ok_and(|s| s.success()), "mounting a tmpfs at {}", at.display());
+        Tmpfs(at)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_cuts_the_capture_and_the_timeout_still_fires() {
+    let Some(_cpu) = bpf_or_skip("enospc") else {
+        return;
+    };
+    let Marked { marker, dir: work, _reaper } = marked(format!("enospc-{}", std::process::id()));
+    let tiny = Tmpfs::mount(work.join("tiny"), "4m");
+    let dir = tiny.0.join("r1");
+    let busy = format!("exec yes {marker} > /dev/null");
+    let mut observer = start(&dir, &["--timeout", "2", "--kill-grace", "1"], &["sh", "-c", &busy]);
+    let status = wait_or_kill(&mut observer, Duration::from_secs(60)).expect("observer finishes despite the full disk");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    let s = summary(&dir);
+    assert_eq!(s["stopped_by"], "timeout after 2s");
+    assert!(s["capture_cut"].contains("No space left on device"), "{}", s["capture_cut"]);
+    assert!(s["trace_text"].starts_with("not written"), "{}", s["trace_text"]);
+    // events.bin ends on a whole record and holds what the summary says.
+    assert_eq!(events(&dir).len().to_string(), s["events_written"]);
+    assert!(dir.join("report.txt").exists() && dir.join("stuck.txt").exists());
+    assert!(!dir.join(".observer-reserve").exists());
+    assert!(with_marker(&marker).is_empty(), "the command survived");
+}
+
+#[test]
+fn max_size_caps_events_and_trace_text() {
+    let Some(_cpu) = bpf_or_skip("max-size") else {
+        return;
+    };
+    let Marked { marker, dir, _reaper } = marked(format!("maxsize-{}", std::process::id()));
+    let busy = format!("exec yes {marker} > /dev/null");
+    let mut observer = start(&dir, &["--timeout", "2", "--max-size", "1M"], &["sh", "-c", &busy]);
+    wait_or_kill(&mut observer, Duration::from_secs(60)).expect("observer finishes");
+    let s = summary(&dir);
+    assert!(s["capture_cut"].contains("--max-size 1048576 reached"), "{}", s["capture_cut"]);
+    assert!(std::fs::metadata(dir.join("events.bin")).unwrap().len() <= 1 << 20);
+    assert_eq!(events(&dir).len().to_string(), s["events_written"]);
+    let text: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("trace."))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(text > 0 && text <= 1 << 20, "{text} bytes of trace text");
+    // Text is shorter than records for this workload; it is cut only where it would pass the limit.
+    assert!(s["trace_text"] == "complete" || s["trace_text"].starts_with("cut at "), "{}", s["trace_text"]);
+}
+
+#[test]
+fn a_child_that_left_the_group_is_stopped_with_it_and_named() {
+    let Some(_cpu) = bpf_or_skip("setsid-child") else {
+        return;
+    };
+    let Marked { marker, dir, _reaper } = marked(format!("1002.{}", std::process::id()));
+    let script = format!("setsid sleep {marker} & {LOOP}");
+    let mut observer = start(&dir, &["--timeout", "1", "--kill-grace", "0.5"], &["sh", "-c", &script]);
+    wait_or_kill(&mut observer, Duration::from_secs(60)).expect("observer finishes");
+    assert!(with_marker(&marker).is_empty(), "the setsid child survived the timeout");
+    let s = summary(&dir);
+    assert!(s["left_running_outside_group"].contains("(sleep)"), "{}", s["left_running_outside_group"]);
+}
+
+/// A pseudo-terminal: observer runs as the foreground of its own session on the slave side, the
+/// test types on the master side.
+struct Pty {
+    master: std::fs::File,
+    slave: OwnedFd,
+}
+
+impl Pty {
+    fn open() -> Pty {
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: two valid out-pointers; null name, termios and window size are allowed.
+        let rc =
+            unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+        assert_eq!(rc, 0, "openpty");
+        // SAFETY: fresh descriptors owned from here on.
+        unsafe { Pty { master: std::fs::File::from_raw_fd(master), slave: OwnedFd::from_raw_fd(slave) } }
+    }
+
+    /// Starts observer with the terminal as its controlling terminal and stdio.
+    fn spawn(&self, args: &[&str]) -> Child {
+        let io = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
+        let mut command = Command::new(observer_bin());
+        command.args(args).stdin(io(&self.slave)).stdout(io(&self.slave)).stderr(io(&self.slave));
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("observer starts on the terminal");
+        // Whatever observer prints must be read, or a full terminal buffer would block it.
+        let mut reader = self.master.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 4096];
+            while reader.read(&mut sink).is_ok_and(|n| n > 0) {}
+        });
+        child
+    }
+
+    fn type_keys(&self, keys: &[u8]) {
+        (&self.master).write_all(keys).unwrap();
+    }
+}
+
+#[test]
+fn ctrl_c_at_a_terminal_reaches_observer_which_snapshots_then_stops_the_group() {
+    let Some(_cpu) = bpf_or_skip("ctrl-c-tty") else {
+        return;
+    };
+    let Marked { marker, dir, _reaper } = marked(format!("tty-{}", std::process::id()));
+    let pty = Pty::open();
+    // A command that ignores SIGINT: only observer can stop it on Ctrl-C.
+    let script = format!("trap '' INT; {LOOP}");
+    let out = dir.to_str().unwrap();
+    let mut observer =
+        pty.spawn(&["run", "--quiet", "--kill-grace", "1", "--out", out, "--", "sh", "-c", &script, &marker]);
+    wait_for_events(&dir);
+    pty.type_keys(b"\x03");
+    let status = wait_or_kill(&mut observer, Duration::from_secs(30)).expect("Ctrl-C stops the run");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    let s = summary(&dir);
+    assert_eq!(s["stopped_by"], "SIGINT to observer");
+    assert_eq!(s["stuck_snapshot"], "stuck.txt (SIGINT to observer)");
+    assert_eq!(s["exit"], format!("signal SIGTERM from pid {} (observer)", observer.id()));
+    assert!(with_marker(&marker).is_empty(), "the command survived");
+}
+
+#[test]
+fn what_is_typed_at_the_terminal_reaches_the_command() {
+    let Some(_cpu) = bpf_or_skip("tty-input") else {
+        return;
+    };
+    let dir = scratch("tty-input");
+    let pty = Pty::open();
+    let out = dir.to_str().unwrap();
+    let mut observer = pty.spawn(&["run", "--quiet", "--out", out, "--", "sh", "-c", "read line; echo \"got $line\""]);
+    pty.type_keys(b"hello\n");
+    let status = wait_or_kill(&mut observer, Duration::from_secs(30)).expect("the command reads its line and ends");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(dir.join("stdout.txt")).unwrap(), "got hello\n");
+}
+
+#[test]
+fn a_path_that_is_not_a_cgroup_is_refused_and_left_untouched() {
+    let dir = scratch("not-a-cgroup");
+    let fake = dir.join("fake-cgroup");
+    std::fs::create_dir_all(&fake).unwrap();
+    let out = observe(&dir.join("run"), &["--cgroup", fake.to_str().unwrap()], &["true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a cgroup directory"));
+    assert!(!fake.join("cgroup.procs").exists(), "observer wrote into a directory that is not a cgroup");
+}
+
+#[test]
+fn attach_to_the_shell_observer_runs_from_never_watches_observer() {
+    let Some(_cpu) = bpf_or_skip("attach-self") else {
+        return;
+    };
+    let dir = scratch("attach-self");
+    let run = dir.join("run");
+    // The shell starts observer on itself, then waits for it: observer is in the attached tree.
+    let script = r#""$0" attach --pid $$ --quiet --timeout 1 --kill-grace 0.5 --out "$1"; echo "observer exited $?""#;
+    let mut shell = Command::new("sh")
+        .args(["-c", script, observer_bin(), run.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_or_kill(&mut shell, Duration::from_secs(60)).expect("the shell ends");
+    wait_until("the summary", Duration::from_secs(30), || run.join("summary.json").exists());
+    let source = FileSource::open(&run.join("events.bin")).unwrap();
+    let observer_pid = source.header().observer_pid;
+    for e in events(&run) {
+        if !matches!(e, observer::event::Event::SignalGenerate(_)) {
+            assert_ne!(e.header().tgid, observer_pid, "observer traced itself: {e:?}");
+        }
+    }
+}
+
+/// The state letter of `pid` (`R`, `S`, `T`...), from /proc.
+fn state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()).unwrap_or('?')
+}
+
+#[test]
+fn ctrl_z_stops_the_command_with_observer_and_continuing_observer_resumes_both() {
+    let Some(_cpu) = bpf_or_skip("ctrl-z-tty") else {
+        return;
+    };
+    let Marked { marker, dir, _reaper } = marked(format!("ctrl-z-{}", std::process::id()));
+    let pty = Pty::open();
+    let out = dir.to_str().unwrap();
+    let mut observer =
+        pty.spawn(&["run", "--quiet", "--kill-grace", "1", "--out", out, "--", "sh", "-c", LOOP, &marker]);
+    wait_for_events(&dir);
+    let command = with_marker(&marker)[0];
+    pty.type_keys(b"\x1a");
+    wait_until("the command stops with observer", Duration::from_secs(10), || {
+        state(command) == 'T' && state(observer.id()) == 'T'
+    });
+    signal(&observer, libc::SIGCONT);
+    wait_until("both run again", Duration::from_secs(10), || state(command) != 'T' && state(observer.id()) != 'T');
+    pty.type_keys(b"\x03");
+    let status = wait_or_kill(&mut observer, Duration::from_secs(30)).expect("Ctrl-C stops the run");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+}
