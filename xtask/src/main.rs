@@ -19,7 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what building and loading eBPF needs: rust-src, llvm-22-dev, bpf-linker; mount tracefs.
+    /// Install what building and loading eBPF needs (rust-src, llvm-22-dev, bpf-linker; tracefs
+    /// mounted) and what the tests need (the corpus runtimes, chromium, py-spy).
     Setup,
     /// Build the eBPF object alone, the one observer embeds (target/ebpf/bpfel-unknown-none/release/observer).
     BuildEbpf,
@@ -112,7 +113,7 @@ fn demo() -> Result<()> {
 }
 
 fn test(args: &[String]) -> Result<()> {
-    setup::ensure()?;
+    setup::ensure_for_tests()?;
     run(cargo().arg("test").args(args))
 }
 
@@ -134,7 +135,7 @@ fn lint() -> Result<()> {
 
 fn main() -> Result<()> {
     match Cli::parse().task {
-        Task::Setup => setup::ensure(),
+        Task::Setup => setup::ensure_for_tests(),
         Task::BuildEbpf => {
             setup::ensure()?;
             build_ebpf()

@@ -131,8 +131,15 @@ pub fn ensure() -> Result<()> {
     rust_src()?;
     bpf_linker()?;
     bpftool()?;
+    tracefs();
+    Ok(())
+}
+
+/// Everything the test suite needs besides the build: the runtimes of the workload corpus, the
+/// browser report.html is checked in, py-spy for runtime dumps.
+pub fn ensure_for_tests() -> Result<()> {
+    ensure()?;
     runtimes()?;
     py_spy();
-    tracefs();
     Ok(())
 }
