@@ -13,6 +13,7 @@ use tokio::io::unix::AsyncFd;
 use crate::{
     capture::Kernel,
     interrupt::Interrupts,
+    out_dir::Access,
     proc::{self, task::process_stat},
     rundir::Place,
     session::{
@@ -32,6 +33,8 @@ pub struct AttachOptions {
     /// Save the runtime's own dump of its threads with the stuck snapshot.
     pub runtime_dumps: bool,
     pub buffer_size: u64,
+    /// Who may read the run directory (`--group`).
+    pub access: Access,
     /// Largest events.bin (and trace text) the capture writes.
     pub max_size: Option<u64>,
 }
@@ -84,7 +87,7 @@ async fn attach_in(
 
     let command = proc::cmdline(pid);
     let comm = process_stat(pid).map_or_else(|| pid.to_string(), |s| s.comm);
-    let place = Place::out_or_default(opts.out.as_deref(), format!("attach-{comm}"));
+    let place = Place::out_or_default(opts.out.as_deref(), format!("attach-{comm}"), opts.access);
     let run = create_run_dir(&place, &command, Some(&format!("# attached to pid {pid}")))?;
     let mut pipeline = open_live_capture(&run, pid, command, opts.max_size)?;
     pipeline.hurry_on(interrupts.hurry());

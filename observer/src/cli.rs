@@ -3,7 +3,7 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{capture::probes::DEFAULT_BUFFER_SIZE, run::RunArgsError};
+use crate::{capture::probes::DEFAULT_BUFFER_SIZE, out_dir::Access, run::RunArgsError};
 
 pub const EXIT_CODES_HELP: &str = "\
 Exit status:
@@ -80,6 +80,24 @@ pub struct ExportArgs {
     pub output: PathBuf,
 }
 
+/// `--group`: who besides the owner may read what observer writes.
+#[derive(Debug, Args)]
+pub struct GroupFlag {
+    /// Let this group (a name or a gid) read the output: directories 0750 and files 0640 with
+    /// that group, instead of 0700 and 0600 (see docs/security.md).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+impl GroupFlag {
+    pub fn access(&self) -> Result<Access, RunArgsError> {
+        match &self.group {
+            Some(name) => Access::for_group(name).map_err(|e| RunArgsError(e.to_string())),
+            None => Ok(Access::OWNER),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     /// The process to watch (with all its descendants).
@@ -88,6 +106,8 @@ pub struct AttachArgs {
     /// The run directory to write (default: ./observer-runs/attach-<comm>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub group: GroupFlag,
     /// Stop the tree (snapshot first) after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
@@ -136,6 +156,7 @@ impl AttachArgs {
             on_hang: self.on_hang.into_on_hang(),
             runtime_dumps: self.runtime_dumps,
             buffer_size: self.buffer_size,
+            access: self.group.access()?,
             max_size: Some(self.max_size),
         })
     }
@@ -158,6 +179,8 @@ pub struct WatchArgs {
     /// Where incident directories go.
     #[arg(long, value_name = "DIR", default_value = "observer-incidents")]
     pub incidents: PathBuf,
+    #[command(flatten)]
+    pub group: GroupFlag,
     /// Declare a hang in a fully tracked tree after this many seconds without progress.
     #[arg(long, value_name = "SECS")]
     pub hang_after: Option<f64>,
@@ -197,6 +220,7 @@ impl WatchArgs {
             uids: self.uids,
             pids: self.pids,
             incidents: self.incidents,
+            access: self.group.access()?,
             hang_after: self.hang_after.map(|t| seconds("hang-after", t)).transpose()?,
             runtime_dumps: self.runtime_dumps,
             metrics: self.metrics,
@@ -219,6 +243,8 @@ pub struct ImportStraceArgs {
     /// The run directory to write (default: ./observer-runs/import-<name>-<UTC time>/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub group: GroupFlag,
 }
 
 #[derive(Debug, Args)]
@@ -326,8 +352,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The run directory to write (default: ./observer-runs/<cmd>-<UTC time>/, with a `latest` link).
+    /// It must not exist yet, or be empty.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub group: GroupFlag,
     #[command(flatten)]
     pub watch: WatchFlags,
     /// Do not print the summary at the end (the run directory path is still printed).
@@ -360,6 +389,8 @@ pub struct RepeatArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
+    pub group: GroupFlag,
+    #[command(flatten)]
     pub watch: WatchFlags,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, required = true, value_name = "CMD")]
@@ -377,7 +408,7 @@ impl RepeatArgs {
                 KeepArg::Last => crate::repeat::Keep::Last,
             },
             out: self.out,
-            run: self.watch.into_options(self.command, None, true)?,
+            run: self.watch.into_options(self.command, None, true, self.group.access()?)?,
         })
     }
 }
@@ -393,6 +424,7 @@ impl WatchFlags {
         command: Vec<OsString>,
         out: Option<PathBuf>,
         quiet: bool,
+        access: Access,
     ) -> Result<crate::run::RunOptions, RunArgsError> {
         Ok(crate::run::RunOptions {
             timeout: self.timeout.map(|t| seconds("timeout", t)).transpose()?,
@@ -406,6 +438,7 @@ impl WatchFlags {
             on_hang: self.on_hang.into_on_hang(),
             runtime_dumps: self.runtime_dumps,
             quiet,
+            access,
             max_size: Some(self.max_size),
         })
     }
@@ -413,7 +446,7 @@ impl WatchFlags {
 
 impl RunArgs {
     pub fn into_options(self) -> Result<crate::run::RunOptions, RunArgsError> {
-        self.watch.into_options(self.command, self.out, self.quiet)
+        self.watch.into_options(self.command, self.out, self.quiet, self.group.access()?)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod out_dir;
 pub mod preflight;
 pub mod proc;
 pub mod processes;
+pub mod redact;
 pub mod render;
 pub mod repeat;
 pub mod replay;

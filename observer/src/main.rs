@@ -212,7 +212,14 @@ fn watch_command(args: observer::cli::WatchArgs) -> ExitCode {
 }
 
 fn import_strace_command(args: observer::cli::ImportStraceArgs) -> ExitCode {
-    match import_strace::import(&args.path, args.out.as_deref()) {
+    let access = match args.group.access() {
+        Ok(access) => access,
+        Err(RunArgsError(msg)) => {
+            eprintln!("observer: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    match import_strace::import(&args.path, args.out.as_deref(), access) {
         Ok(report) => {
             println!("verdict: {}", analysis::report::verdict(&report.classification));
             for line in analysis::report::finding_lines(&report.classification) {

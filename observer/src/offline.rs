@@ -108,13 +108,14 @@ pub fn diagnose(capture: &Capture, also: impl FnMut(&Event, &ProcessBook)) -> Re
 /// samples.
 pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let capture = Capture::locate(path)?;
-    let Diagnosis { classification, book, stuck, skipped_tail, .. } = diagnose(&capture, |_, _| {})?;
     let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
-    let out = OutDir::open(&capture.dir).map_err(write_error)?;
-    report::write(&classification, &out).map_err(write_error)?;
+    // Opened first: a directory that cannot be written (a link) is refused before any work.
+    let dir = OutDir::open(&capture.dir).map_err(write_error)?;
+    let Diagnosis { classification, book, stuck, skipped_tail, .. } = diagnose(&capture, |_, _| {})?;
+    report::write(&classification, &dir).map_err(write_error)?;
     if let Some(stuck) = &stuck {
-        crate::render::flame::write(stuck, &out).map_err(write_error)?;
+        crate::render::flame::write(stuck, &dir).map_err(write_error)?;
     }
-    crate::render::html::write(&out, &capture.events, &classification, stuck.as_ref()).map_err(write_error)?;
+    crate::render::html::write(&dir, &capture.events, &classification, stuck.as_ref()).map_err(write_error)?;
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

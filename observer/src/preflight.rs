@@ -1,6 +1,6 @@
 //! `preflight.txt` and `preflight.json`: the limits, cgroups, memory and environment the traced
-//! child starts with — the data model, its text, and which environment values are kept out.
-//! Reading it from a live process is `proc::preflight`.
+//! child starts with — the data model and its text. Reading it from a live process is
+//! `proc::preflight`; which environment values are kept out is `redact`.
 use std::{fmt::Write as _, io, path::Path};
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -20,11 +20,8 @@ pub const SYSCTLS: [&str; 6] = [
     "kernel.pid_max",
 ];
 
-/// Substrings of environment variable names (compared case-insensitively) whose values are kept
-/// out of the run directory, since run directories get attached to bug reports.
-const SECRET_WORDS: [&str; 5] = ["KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL"];
-
-pub const REDACTED: &str = "<redacted>";
+/// The value of every variable of a process observer may not show (another user's process).
+pub const NOT_KEPT: &str = "<not kept>";
 
 /// What the traced child was allowed to use when it started.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,8 +39,12 @@ pub struct Preflight {
     pub meminfo: MemInfo,
     /// `(name, value)` in the order of [`SYSCTLS`]; unreadable ones are left out.
     pub sysctls: Vec<(String, String)>,
-    /// Sorted by name, secret-looking values replaced by [`REDACTED`].
+    /// Sorted by name, secrets replaced by `redact::REDACTED` (see `redact`), or every value by
+    /// [`NOT_KEPT`] (see `environment_values_not_kept`).
     pub environment: Vec<(String, String)>,
+    /// Why no value of the environment is kept (a process of another user), when none is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_values_not_kept: Option<String>,
 }
 
 /// One row of `/proc/<pid>/limits`.
@@ -171,6 +172,9 @@ impl Preflight {
         }
 
         out.push_str("\n[environment]\n");
+        if let Some(why) = &self.environment_values_not_kept {
+            let _ = writeln!(out, "# values not kept: {why}");
+        }
         for (k, v) in &self.environment {
             let _ = writeln!(out, "{}: {}", one_line(k), one_line(v));
         }
@@ -193,16 +197,6 @@ impl Preflight {
     }
 }
 
-/// `value` unless `name` looks like it holds a secret.
-pub fn redact(name: &str, value: &str) -> String {
-    let upper = name.to_ascii_uppercase();
-    if SECRET_WORDS.iter().any(|w| upper.contains(w)) {
-        REDACTED.to_string()
-    } else {
-        value.to_string()
-    }
-}
-
 fn or_unlimited(v: Option<u64>) -> String {
     v.map_or_else(|| "unlimited".to_string(), |v| v.to_string())
 }
@@ -219,17 +213,7 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_values_of_secret_looking_names_case_insensitively() {
-        assert_eq!(redact("AWS_SECRET_ACCESS_KEY", "abc"), REDACTED);
-        assert_eq!(redact("github_token", "ghp_x"), REDACTED);
-        assert_eq!(redact("DbPassword", "hunter2"), REDACTED);
-        assert_eq!(redact("GOOGLE_APPLICATION_CREDENTIALS", "/k.json"), REDACTED);
-        assert_eq!(redact("ssh_keyfile", "/id"), REDACTED);
-        assert_eq!(redact("PATH", "/usr/bin"), "/usr/bin");
-        assert_eq!(redact("HOME", "/root"), "/root");
-    }
+    use crate::redact::REDACTED;
 
     #[test]
     fn json_written_to_a_run_directory_reads_back_identically() {
@@ -265,6 +249,7 @@ mod tests {
             meminfo: MemInfo { mem_total_kb: Some(1), committed_as_kb: Some(2), commit_limit_kb: None },
             sysctls: vec![("vm.overcommit_memory".into(), "0".into())],
             environment: vec![("API_KEY".into(), REDACTED.into()), ("PATH".into(), "/bin".into())],
+            environment_values_not_kept: None,
         };
         let tmp = tempfile::tempdir().unwrap();
         p.write(&OutDir::open(tmp.path()).unwrap()).unwrap();

@@ -173,7 +173,7 @@ pub async fn repeat(
     check_cgroup(opts.run.cgroup.as_deref())?;
     let command: Vec<String> = opts.run.command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let base = Path::new(&argv0).file_name().map_or(argv0.clone(), |n| n.to_string_lossy().into_owned());
-    let place = Place::out_or_default(opts.out.as_deref(), format!("repeat-{base}"));
+    let place = Place::out_or_default(opts.out.as_deref(), format!("repeat-{base}"), opts.run.access);
     let parent = rundir::create(&place, &clock::compact_utc(clock::now_wall_ns()))
         .map_err(|source| RepeatError::Io { path: place.path(), source })?;
     let mut kernel = Kernel::load(opts.run.buffer_size).map_err(RunError::from)?;

@@ -13,6 +13,7 @@ use crate::{
     capture::{Kernel, Probes},
     child::{self, BlockedChild, ExitStatus},
     interrupt::{self, Interrupts},
+    out_dir::Access,
     proc,
     rundir::{self, Place},
     session::{
@@ -42,6 +43,8 @@ pub struct RunOptions {
     pub cgroup: Option<PathBuf>,
     /// Print the summary on stderr at the end.
     pub quiet: bool,
+    /// Who may read the run directory (`--group`).
+    pub access: Access,
     /// Largest events.bin (and trace text) a run writes.
     pub max_size: Option<u64>,
 }
@@ -119,7 +122,7 @@ pub async fn run(opts: RunOptions, interrupts: &mut Interrupts) -> Result<RunOut
     child::resolve(&argv0)?;
     check_cgroup(opts.cgroup.as_deref())?;
     let mut kernel = Kernel::load(opts.buffer_size)?;
-    let place = Place::out_or_default(opts.out.as_deref(), argv0);
+    let place = Place::out_or_default(opts.out.as_deref(), argv0, opts.access);
     let result = run_in(&mut kernel, &opts, &place, interrupts).await;
     let detaching = kernel.detach_in_background();
     result.map(|outcome| RunOutcome { detaching: Some(detaching), ..outcome })

@@ -4,7 +4,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::out_dir::OutDir;
+use crate::out_dir::{Access, OutDir};
 
 pub const EVENTS: &str = "events.bin";
 pub const STDOUT: &str = "stdout.txt";
@@ -28,19 +28,19 @@ pub fn default_name(command: &str, compact_time: &str) -> String {
 #[derive(Clone, Debug)]
 pub enum Place {
     /// `./observer-runs/<label>-<time>/`, with `./observer-runs/latest` pointing at it.
-    Default { label: String },
-    /// `--out DIR`: that path exactly (it may exist but must not hold a capture).
-    Exactly(PathBuf),
+    Default { label: String, access: Access },
+    /// `--out DIR`: that path exactly, claimed (see [`OutDir::claim`]).
+    Exactly { path: PathBuf, access: Access },
     /// A new directory of this name inside an open one (`repeat`'s attempts).
     Inside(OutDir, String),
 }
 
 impl Place {
     /// `--out DIR` when given, else the default place named after `label`.
-    pub fn out_or_default(out: Option<&Path>, label: impl Into<String>) -> Place {
+    pub fn out_or_default(out: Option<&Path>, label: impl Into<String>, access: Access) -> Place {
         match out {
-            Some(out) => Place::Exactly(out.to_path_buf()),
-            None => Place::Default { label: label.into() },
+            Some(out) => Place::Exactly { path: out.to_path_buf(), access },
+            None => Place::Default { label: label.into(), access },
         }
     }
 
@@ -48,7 +48,7 @@ impl Place {
     pub fn path(&self) -> PathBuf {
         match self {
             Place::Default { .. } => PathBuf::from(DEFAULT_PARENT),
-            Place::Exactly(out) => out.clone(),
+            Place::Exactly { path, .. } => path.clone(),
             Place::Inside(parent, name) => parent.join(name),
         }
     }
@@ -57,21 +57,20 @@ impl Place {
 /// Creates the run directory at `place`; `compact_time` names a default one.
 pub fn create(place: &Place, compact_time: &str) -> io::Result<OutDir> {
     match place {
-        Place::Exactly(out) => {
-            if out.join(EVENTS).exists() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{} already holds a capture; choose another --out", out.display()),
-                ));
-            }
-            OutDir::open_or_create(out)
-        }
+        Place::Exactly { path, access } => OutDir::claim(path, *access),
         Place::Inside(parent, name) => parent.create_dir(name),
-        Place::Default { label } => {
-            let parent = OutDir::open_or_create(Path::new(DEFAULT_PARENT))?;
+        Place::Default { label, access } => {
+            let parent = OutDir::open_or_create(Path::new(DEFAULT_PARENT), *access)?;
             let dir = parent.create_unique_dir(&default_name(label, compact_time))?;
             let name = dir.path().file_name().expect("named").to_string_lossy().into_owned();
-            parent.replace_link(LATEST, &name)?;
+            // A `latest` that is not a link (a directory someone made) stays; the run goes on.
+            if let Err(e) = parent.replace_link(LATEST, &name) {
+                eprintln!(
+                    "observer: {} not updated ({e}): it is not a link observer made; the run directory is {}",
+                    parent.join(LATEST).display(),
+                    dir.path().display()
+                );
+            }
             Ok(dir)
         }
     }

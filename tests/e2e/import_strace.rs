@@ -12,6 +12,7 @@ use observer::{
     analysis::{Classification, Finding, Signature},
     event::Event,
     import_strace::{import, ImportError, ImportReport},
+    out_dir::Access,
 };
 use observer_common::flags;
 
@@ -66,7 +67,7 @@ fn root_pid(dir: &Path) -> u32 {
 }
 
 fn imported(path: &Path, out: &Path) -> ImportReport {
-    let report = import(path, Some(out)).unwrap_or_else(|e| panic!("import of {}: {e}", path.display()));
+    let report = import(path, Some(out), Access::OWNER).unwrap_or_else(|e| panic!("import of {}: {e}", path.display()));
     eprintln!("{}", std::fs::read_to_string(out.join("import.txt")).unwrap());
     report
 }
@@ -256,13 +257,13 @@ fn an_untimed_dash_ff_capture_with_a_stray_line_still_imports_and_lists_it() {
 #[test]
 fn inputs_that_are_not_strace_output_are_refused_with_the_fix() {
     let root = scratch("import-refused");
-    let missing = import(&root.join("nope"), Some(&root.join("out1"))).unwrap_err();
+    let missing = import(&root.join("nope"), Some(&root.join("out1")), Access::OWNER).unwrap_err();
     assert!(matches!(missing, ImportError::NotFound { .. }), "{missing}");
     assert!(missing.to_string().contains("strace -o FILE"), "{missing}");
 
     let junk = root.join("junk.txt");
     std::fs::write(&junk, "\nhello\nworld\n").unwrap();
-    let err = import(&junk, Some(&root.join("out2"))).unwrap_err();
+    let err = import(&junk, Some(&root.join("out2")), Access::OWNER).unwrap_err();
     assert!(matches!(err, ImportError::NothingParsed { lines: 2, .. }), "{err}");
     assert!(err.to_string().contains(&format!("{}:2: hello", junk.display())), "{err}");
     assert!(!root.join("out2").exists(), "nothing is written for nothing read");
@@ -271,7 +272,7 @@ fn inputs_that_are_not_strace_output_are_refused_with_the_fix() {
     std::fs::write(&good, "exit_group(0) = ?\n+++ exited with 0 +++\n").unwrap();
     let blocker = root.join("a-file");
     std::fs::write(&blocker, "").unwrap();
-    let err = import(&good, Some(&blocker.join("run"))).unwrap_err();
+    let err = import(&good, Some(&blocker.join("run")), Access::OWNER).unwrap_err();
     assert!(matches!(err, ImportError::RunDir { .. }), "{err}");
     assert!(err.to_string().contains("--out"), "{err}");
 }

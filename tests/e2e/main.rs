@@ -7,6 +7,7 @@ mod hang;
 mod harness;
 mod hostile_text;
 mod import_strace;
+mod output_safety;
 mod repeat;
 mod run_capture;
 mod run_errors;

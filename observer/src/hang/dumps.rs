@@ -4,7 +4,8 @@
 //! `py-spy dump --nonblocking` when py-spy is installed. Runtimes that dump only by dying (Go's
 //! SIGQUIT) are left alone and the snapshot says so.
 use std::{
-    io,
+    io::{self, Read, Seek, SeekFrom},
+    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -33,17 +34,22 @@ pub fn file_name(pid: u32) -> String {
 /// Runs `cmd` with its output in a file, killed after [`DUMP_TIMEOUT`]; its stdout (and stderr
 /// after it) when it exits with success, else why not.
 fn output_of(mut cmd: Command) -> Result<String, String> {
-    let scratch = std::env::temp_dir().join(format!(
-        "observer-dump-{}-{:?}.txt",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let file = std::fs::File::create(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    // A file without a name (O_TMPFILE), readable by us alone: nothing another user plants in
+    // the temporary directory (a link under a guessable name) can be written through or read.
+    let temp_dir = std::env::temp_dir();
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(&temp_dir)
+        .map_err(|e| format!("a temporary file in {}: {e}", temp_dir.display()))?;
     let err = file.try_clone().map_err(|e| e.to_string())?;
+    let out = file.try_clone().map_err(|e| e.to_string())?;
     let program = cmd.get_program().to_string_lossy().into_owned();
     // Output into a file, not a pipe: a thread dump can outgrow a pipe's buffer while we wait.
     let mut child =
-        cmd.stdin(Stdio::null()).stdout(file).stderr(err).spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
     let deadline = Instant::now() + DUMP_TIMEOUT;
     let status = loop {
         match child.try_wait() {
@@ -56,8 +62,8 @@ fn output_of(mut cmd: Command) -> Result<String, String> {
             }
         }
     };
-    let text = std::fs::read_to_string(&scratch).unwrap_or_default();
-    let _ = std::fs::remove_file(&scratch);
+    let mut text = String::new();
+    let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_string(&mut text));
     match status {
         Some(s) if s.success() => Ok(text),
         Some(s) => Err(format!("{program} failed ({s}): {}", text.trim())),

@@ -24,6 +24,7 @@ use std::{
 use crate::{
     analysis::Classification,
     decode::{escape, escape_controls},
+    out_dir::Access,
 };
 
 pub use order::UNKNOWN_TID;
@@ -150,7 +151,8 @@ fn read(path: &Path) -> Result<Read, ImportError> {
 /// Imports the strace output at `path` into a run directory: `out`, or by default
 /// `./observer-runs/import-<name>-<UTC time>/`. Fails only when the input cannot be found or read,
 /// when not one of its lines is strace output, or when the run directory cannot be written.
-pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportError> {
+/// What it makes gets `access`.
+pub fn import(path: &Path, out: Option<&Path>, access: Access) -> Result<ImportReport, ImportError> {
     let read = read(path)?;
     if !read.any_parsed {
         return Err(ImportError::NothingParsed {
@@ -187,7 +189,7 @@ pub fn import(path: &Path, out: Option<&Path>) -> Result<ImportReport, ImportErr
         placeholder_tid: read.placeholder_tid,
         unknown_clone_kind: family.unknown_kind,
     };
-    let (dir, classification) = output::write(out, &meta, &emitted)?;
+    let (dir, classification) = output::write(out, access, &meta, &emitted)?;
     Ok(ImportReport {
         dir,
         files: read.files.into_iter().map(|(f, _)| f.path).collect(),
@@ -285,7 +287,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let input = write(dir.path(), "fuzz.txt", &refs);
-        let report = import(&input, Some(&dir.path().join("run"))).unwrap();
+        let report = import(&input, Some(&dir.path().join("run")), Access::OWNER).unwrap();
         assert_eq!(report.lines, lines.iter().filter(|l| !l.trim().is_empty()).count());
         assert!(!report.unparsed.is_empty() && report.parsed > 0);
         // The same lines as per-thread files without prefixes.
@@ -294,7 +296,7 @@ mod tests {
         for (i, chunk) in refs.chunks(refs.len() / 7 + 1).enumerate() {
             write(&ff, &format!("t.{}", 100 + i), chunk);
         }
-        import(&ff, Some(&dir.path().join("run-ff"))).unwrap();
+        import(&ff, Some(&dir.path().join("run-ff")), Access::OWNER).unwrap();
     }
 
     #[test]
@@ -311,7 +313,7 @@ mod tests {
             ],
         );
         let out = dir.path().join("run");
-        let report = import(&input, Some(&out)).unwrap();
+        let report = import(&input, Some(&out), Access::OWNER).unwrap();
         let f = fatal_signal(&report);
         assert_eq!((f.pid, f.tid), (5242, 5242));
         assert!(f.summary.contains("SIGSEGV (SEGV_MAPERR) in thread 5242 at address 0x10"), "{}", f.summary);
@@ -349,7 +351,7 @@ mod tests {
             ],
         );
         let out = dir.path().join("run");
-        let report = import(&input, Some(&out)).unwrap();
+        let report = import(&input, Some(&out), Access::OWNER).unwrap();
         assert!(report.unparsed.is_empty(), "{:?}", report.unparsed);
         let events = events(&out);
         let read = events

@@ -17,6 +17,7 @@ use crate::{
     analysis::{report, Classification},
     clock,
     eventlog::{LogHeader, RECORD_SCHEMA},
+    out_dir::Access,
     processes::{describe_exit, describe_exit_signal, ProcessExit},
     rundir::{self, Place},
     session::open_capture,
@@ -99,13 +100,18 @@ fn import_txt(meta: &Meta<'_>, emitted: &Emitted, records: u64) -> String {
 }
 
 /// Writes the run directory; returns it and the findings.
-pub fn write(out: Option<&Path>, meta: &Meta<'_>, emitted: &Emitted) -> Result<(PathBuf, Classification), ImportError> {
+pub fn write(
+    out: Option<&Path>,
+    access: Access,
+    meta: &Meta<'_>,
+    emitted: &Emitted,
+) -> Result<(PathBuf, Classification), ImportError> {
     let name = meta.input.file_name().map_or_else(|| "strace".to_string(), |n| n.to_string_lossy().into_owned());
     let at = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ImportError::RunDir { path, source }
     };
-    let place = Place::out_or_default(out, format!("import-{name}"));
+    let place = Place::out_or_default(out, format!("import-{name}"), access);
     let dir = rundir::create(&place, &clock::compact_utc(clock::now_wall_ns())).map_err(at(&place.path()))?;
     let path = dir.path();
     let started_at = meta.span.map_or_else(|| "unknown".to_string(), |(first, _)| clock::rfc3339(first));

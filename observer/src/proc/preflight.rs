@@ -1,6 +1,7 @@
 //! The preflight of a process, read from /proc and its cgroup directories: its limits (rows of
 //! `/proc/<pid>/limits` as the kernel lists them), cgroups with their pids and memory controllers,
-//! the host's memory commitment and sysctls, and its environment with secrets redacted.
+//! the host's memory commitment and sysctls, and its environment with secrets redacted — or only
+//! its names, for a process of another user.
 use std::path::{Path, PathBuf};
 
 use procfs::{
@@ -8,7 +9,10 @@ use procfs::{
     Current, Meminfo,
 };
 
-use crate::preflight::{redact, CgroupInfo, Limit, MemInfo, Preflight, SYSCTLS};
+use crate::{
+    preflight::{CgroupInfo, Limit, MemInfo, Preflight, NOT_KEPT, SYSCTLS},
+    redact,
+};
 
 /// cgroup v1 memory reports "no limit" as a page-rounded LONG_MAX rather than "max"; no machine
 /// has anywhere near 4 EiB, so anything this large means unlimited whatever the page size.
@@ -23,6 +27,11 @@ pub fn take(pid: u32, taken_at: String) -> Preflight {
         .map(|s| (s.ruid, s.rgid))
         // The child is forked from us and has not exec'd yet, so it still has our ids.
         .unwrap_or_else(|| unsafe { (libc::getuid(), libc::getgid()) });
+    let values_not_kept = (!belongs_to_invoker(uid)).then(|| {
+        // SAFETY: getuid has no preconditions.
+        let ours = unsafe { libc::getuid() };
+        format!("the process belongs to uid {uid}, not to the user running observer (uid {ours})")
+    });
     let limits = limits(pid);
     let meminfo = Meminfo::current()
         .map(|m| MemInfo {
@@ -39,7 +48,7 @@ pub fn take(pid: u32, taken_at: String) -> Preflight {
         .into_iter()
         .map(|(k, v)| {
             let (k, v) = (k.to_string_lossy().into_owned(), v.to_string_lossy());
-            let v = redact(&k, &v);
+            let v = if values_not_kept.is_some() { NOT_KEPT.to_string() } else { redact::value(&k, &v) };
             (k, v)
         })
         .collect();
@@ -58,7 +67,17 @@ pub fn take(pid: u32, taken_at: String) -> Preflight {
         meminfo,
         sysctls,
         environment,
+        environment_values_not_kept: values_not_kept,
     }
+}
+
+/// Whether a process of `uid` belongs to whoever runs observer: its real uid, or under sudo the
+/// user who ran sudo (`SUDO_UID`, which only sudo sets for a root process). Anyone else's
+/// environment is theirs: /proc keeps it from other users (`environ` is 0400), and so does observer.
+fn belongs_to_invoker(uid: u32) -> bool {
+    // SAFETY: getuid has no preconditions.
+    let ours = unsafe { libc::getuid() };
+    uid == ours || (ours == 0 && std::env::var("SUDO_UID").ok().and_then(|u| u.parse::<u32>().ok()) == Some(uid))
 }
 
 /// Rows of a `/proc/<pid>/limits` text, parsed here rather than by procfs: its `Limits` keeps 16

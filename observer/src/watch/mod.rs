@@ -37,6 +37,8 @@ pub struct WatchOptions {
     pub uids: Vec<u32>,
     pub pids: Vec<u32>,
     pub incidents: PathBuf,
+    /// Who may read the incident directories (`--group`).
+    pub access: crate::out_dir::Access,
     pub hang_after: Option<Duration>,
     /// Save the runtime's own dump of its threads in a hang incident.
     pub runtime_dumps: bool,
@@ -270,7 +272,7 @@ pub async fn watch(
     shutdown: impl Future<Output = &'static str>,
 ) -> Result<WatchOutcome, WatchError> {
     let cgroups = opts.cgroups.iter().map(|p| cgroup_id(p)).collect::<Result<Vec<u64>, _>>()?;
-    let incidents = OutDir::open_or_create(&opts.incidents)
+    let incidents = OutDir::open_or_create(&opts.incidents, opts.access)
         .map_err(|source| WatchError::Incidents { path: opts.incidents.clone(), source })?;
     let host = HostWide { enabled: true, comms: opts.comms.clone(), uids: opts.uids.clone(), cgroups: cgroups.clone() };
     let mut kernel = Kernel::load_with(opts.buffer_size, &host)?;

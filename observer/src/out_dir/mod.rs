@@ -1,19 +1,27 @@
 //! A directory observer writes into, held open by a descriptor: every file and directory is made
-//! relative to it, without following a link, so nothing written lands outside it.
+//! relative to it, without following a link, so nothing written lands outside it; what it makes
+//! gets the modes of its [`Access`]. An `--out` directory is claimed: locked, and refused when
+//! something is in it already.
+mod access;
+
 use std::{
     ffi::CString,
     fs::File,
     io::{self, Write},
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
     path::{Path, PathBuf},
     sync::Arc,
 };
 
-/// An open directory and the path it was opened at (for messages and the summary).
+pub use access::{Access, UnknownGroup};
+
+/// An open directory, the path it was opened at (for messages and the summary), and the access
+/// of what is made in it.
 #[derive(Clone, Debug)]
 pub struct OutDir {
     path: PathBuf,
     fd: Arc<OwnedFd>,
+    access: Access,
 }
 
 fn c_name(name: &str) -> io::Result<CString> {
@@ -36,7 +44,7 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// Opens a directory at `at`/`name` without following a final link (a link is refused with ELOOP).
+/// Opens a directory at `at`/`name` without following a final link (a link is refused).
 fn open_dir_at(at: libc::c_int, name: &CString) -> io::Result<OwnedFd> {
     // SAFETY: a NUL-terminated name; the descriptor is owned from here on.
     let fd = check(unsafe {
@@ -58,22 +66,83 @@ pub fn first_free<T>(name: &str, mut make: impl FnMut(&str) -> io::Result<T>) ->
     Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{name}.2 to {name}.10000 exist too")))
 }
 
+/// Why a path cannot be an output directory, as a line that names the fix.
+fn refused(path: &Path, e: io::Error) -> io::Error {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link {
+        return io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a symbolic link, and observer does not write through links: give the real directory (or a new path) instead",
+        );
+    }
+    match e.raw_os_error() {
+        Some(libc::ENOTDIR) => {
+            io::Error::new(io::ErrorKind::InvalidInput, "is not a directory: give a directory, or a new path")
+        }
+        _ => e,
+    }
+}
+
 impl OutDir {
-    /// An existing directory; `path` itself must not be a symbolic link.
+    /// An existing directory; `path` itself must not be a symbolic link. What is made in it gets
+    /// the access the directory grants already (see [`Access`]).
     pub fn open(path: &Path) -> io::Result<OutDir> {
-        let fd = open_dir_at(libc::AT_FDCWD, &c_path(path)?)?;
-        Ok(OutDir { path: path.to_path_buf(), fd: Arc::new(fd) })
+        let fd = open_dir_at(libc::AT_FDCWD, &c_path(path)?).map_err(|e| refused(path, e))?;
+        let access = Access::of_directory(fd.as_fd())?;
+        Ok(OutDir { path: path.to_path_buf(), fd: Arc::new(fd), access })
     }
 
-    /// `path`, created when missing (its parents too); an existing `path` must be a directory and
-    /// not a link.
-    pub fn open_or_create(path: &Path) -> io::Result<OutDir> {
-        match std::fs::create_dir_all(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+    /// `path`, created with `access` when missing (its missing parents as `mkdir -p` would); an
+    /// existing `path` must be a directory, not a link, and keeps its mode. What observer makes in
+    /// it gets `access`.
+    pub fn open_or_create(path: &Path, access: Access) -> io::Result<OutDir> {
+        let c = c_path(path)?;
+        // SAFETY: a NUL-terminated path.
+        let mut made = unsafe { libc::mkdir(c.as_ptr(), access.dir_mode()) } == 0;
+        let mut error = io::Error::last_os_error();
+        if !made && error.kind() == io::ErrorKind::NotFound {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            // SAFETY: as above.
+            made = unsafe { libc::mkdir(c.as_ptr(), access.dir_mode()) } == 0;
+            error = io::Error::last_os_error();
         }
-        OutDir::open(path)
+        if !made && error.kind() != io::ErrorKind::AlreadyExists {
+            return Err(refused(path, error));
+        }
+        let fd = open_dir_at(libc::AT_FDCWD, &c).map_err(|e| refused(path, e))?;
+        if made {
+            access.settle(fd.as_fd(), access.dir_mode())?;
+        }
+        Ok(OutDir { path: path.to_path_buf(), fd: Arc::new(fd), access })
+    }
+
+    /// `path` as the one output directory of this observer (`--out`): created when missing,
+    /// locked for as long as any clone of it is open (a second observer given the same path is
+    /// refused), and refused when it holds anything already — observer writes only into a
+    /// directory it made, or one that was empty.
+    pub fn claim(path: &Path, access: Access) -> io::Result<OutDir> {
+        let dir = OutDir::open_or_create(path, access)?;
+        // SAFETY: a descriptor we hold; the lock lives as long as the descriptor.
+        if unsafe { libc::flock(dir.raw(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = io::Error::last_os_error();
+            return Err(if e.kind() == io::ErrorKind::WouldBlock {
+                io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    "is being written by another observer: give another --out (or wait until it ends)",
+                )
+            } else {
+                e
+            });
+        }
+        if std::fs::read_dir(dir.fd_path())?.next().is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "is not empty, and observer writes only into a new or empty directory: give another --out",
+            ));
+        }
+        Ok(dir)
     }
 
     pub fn path(&self) -> &Path {
@@ -93,8 +162,10 @@ impl OutDir {
     pub fn create_dir(&self, name: &str) -> io::Result<OutDir> {
         let c = c_name(name)?;
         // SAFETY: a NUL-terminated name relative to our descriptor.
-        check(unsafe { libc::mkdirat(self.raw(), c.as_ptr(), 0o777) })?;
-        Ok(OutDir { path: self.join(name), fd: Arc::new(open_dir_at(self.raw(), &c)?) })
+        check(unsafe { libc::mkdirat(self.raw(), c.as_ptr(), self.access.dir_mode()) })?;
+        let fd = open_dir_at(self.raw(), &c)?;
+        self.access.settle(fd.as_fd(), self.access.dir_mode())?;
+        Ok(OutDir { path: self.join(name), fd: Arc::new(fd), access: self.access })
     }
 
     /// A new directory `name`, or `name.2`, `name.3`... when taken (by another run at the same time).
@@ -105,11 +176,16 @@ impl OutDir {
     fn open_file(&self, name: &str, flags: libc::c_int) -> io::Result<File> {
         let c = c_name(name)?;
         // SAFETY: a NUL-terminated name relative to our descriptor; the descriptor is owned from here on.
+        let mode = self.access.file_mode();
         let fd = check(unsafe {
-            libc::openat(self.raw(), c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o666 as libc::c_uint)
+            libc::openat(self.raw(), c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, mode as libc::c_uint)
         })?;
         // SAFETY: a fresh descriptor.
-        Ok(unsafe { File::from_raw_fd(fd) })
+        let file = unsafe { File::from_raw_fd(fd) };
+        if flags & libc::O_CREAT != 0 {
+            self.access.settle(file.as_fd(), mode)?;
+        }
+        Ok(file)
     }
 
     /// A new file `name` for writing; fails when anything (a file, a link) has that name already.
@@ -198,7 +274,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let target = tmp.path().join("target");
         std::fs::write(&target, "keep").unwrap();
-        let dir = OutDir::open_or_create(&tmp.path().join("run")).unwrap();
+        let dir = OutDir::open_or_create(&tmp.path().join("run"), Access::OWNER).unwrap();
         std::os::unix::fs::symlink(&target, dir.join("report.txt")).unwrap();
         std::os::unix::fs::symlink(&target, dir.join("stdout.txt")).unwrap();
         dir.write("report.txt", "report").unwrap();
@@ -217,6 +293,51 @@ mod tests {
         let dir = OutDir::open(tmp.path()).unwrap();
         assert!(dir.create("../x").is_err());
         assert!(dir.create_dir("..").is_err());
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_claimed_directory_is_locked_new_or_empty_and_made_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("a/b/out");
+        let dir = OutDir::claim(&out, Access::OWNER).unwrap();
+        let err = OutDir::claim(&out, Access::OWNER).unwrap_err();
+        assert!(err.to_string().contains("another observer"), "{err}");
+        dir.write("x.txt", "x").unwrap();
+        dir.create_dir("sub").unwrap().create("y").unwrap();
+        assert_eq!((mode(&out), mode(&out.join("x.txt"))), (0o700, 0o600));
+        assert_eq!((mode(&out.join("sub")), mode(&out.join("sub/y"))), (0o700, 0o600));
+        drop(dir);
+        let err = OutDir::claim(&out, Access::OWNER).unwrap_err();
+        assert!(err.to_string().contains("is not empty"), "{err}");
+
+        std::fs::create_dir(tmp.path().join("empty")).unwrap();
+        assert!(OutDir::claim(&tmp.path().join("empty"), Access::OWNER).is_ok());
+        std::os::unix::fs::symlink(tmp.path().join("empty"), tmp.path().join("link")).unwrap();
+        let err = OutDir::claim(&tmp.path().join("link"), Access::OWNER).unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        std::fs::write(tmp.path().join("file"), "").unwrap();
+        let err = OutDir::claim(&tmp.path().join("file"), Access::OWNER).unwrap_err();
+        assert!(err.to_string().contains("is not a directory"), "{err}");
+    }
+
+    #[test]
+    fn group_access_gives_the_group_read_and_an_existing_directory_keeps_its_group() {
+        let tmp = tempfile::tempdir().unwrap();
+        // SAFETY: getegid has no preconditions; our own group is one we may give files to.
+        let gid = unsafe { libc::getegid() };
+        let out = tmp.path().join("out");
+        let dir = OutDir::claim(&out, Access::with_group(gid)).unwrap();
+        dir.write("x.txt", "x").unwrap();
+        assert_eq!((mode(&out), mode(&out.join("x.txt"))), (0o750, 0o640));
+        drop(dir);
+        let again = OutDir::open(&out).unwrap();
+        again.write("report.txt", "r").unwrap();
+        assert_eq!(mode(&out.join("report.txt")), 0o640, "analyze writes as the run did");
     }
 
     #[test]
