@@ -119,7 +119,18 @@ pub fn export(path: &Path, format: Format, out: &Path) -> Result<Exported, Expor
     let chain = chain_threads(&crate::render::html::chain(&classification), stuck.as_ref());
     let processes = lanes.lanes(&book, stuck.as_ref(), &chain);
     let write_err = |source| ExportError::Write { path: out.to_path_buf(), source };
-    let file = std::fs::File::create(out).map_err(write_err)?;
+    // As root, never through a link planted at the output path; private like a run directory.
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(out)
+            .map_err(write_err)?
+    };
     let mut sink: Box<dyn Sink> = match format {
         Format::Perfetto => Box::new(perfetto::PerfettoSink::new(file)),
         Format::ChromeJson => Box::new(chrome_json::ChromeJsonSink::new(file, header.boot_to_wall_ns, origin)),
@@ -341,5 +352,26 @@ impl TraceBuilder<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_never_writes_through_a_link_at_its_path_and_is_private() {
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/segfault/events.bin");
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "keep").unwrap();
+        let link = dir.path().join("trace.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(export(&golden, Format::ChromeJson, &link).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        let out = dir.path().join("out.json");
+        export(&golden, Format::ChromeJson, &out).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }
