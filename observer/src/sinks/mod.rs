@@ -152,15 +152,16 @@ impl Pipeline {
         // The cgroups the kernel saw the process (or an ancestor, inherited at fork) move into
         // during the capture, read now: they outlive the task.
         let moved = self.book.process(h.tgid).map(|p| p.cgroups.clone()).unwrap_or_default();
-        // What /proc said of the process itself wins; an ancestor's cgroups only stand in.
-        let own = facts.read && facts.read_from.is_none();
+        // The kernel saw every move of a tracked process, so these win over /proc, which shows an
+        // exiting task already back in the root cgroups (before it turns zombie).
         for (root, path) in moved {
             let Some(mut info) = crate::proc::preflight::cgroup_in_hierarchy(root, &path) else { continue };
-            // Read after the task was gone: the count in use now says nothing of the failure.
+            // Not read through the task: the count in use now says nothing of the failure.
             info.pids_current = None;
             match facts.cgroups.iter_mut().find(|c| c.hierarchy == info.hierarchy) {
-                Some(known) if !own => *known = info,
-                Some(_) => {}
+                // /proc agrees, and was read as the failure arrived: keep its numbers.
+                Some(known) if known.path == info.path => {}
+                Some(known) => *known = info,
                 None => facts.cgroups.push(info),
             }
             facts.read = true;
