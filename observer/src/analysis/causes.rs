@@ -67,13 +67,7 @@ fn before(cause: &Finding, effect: &Finding) -> bool {
 }
 
 /// `pid` and every process the capture saw it create, transitively.
-fn tree(book: &ProcessBook, pid: u32) -> BTreeSet<u32> {
-    let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for p in book.processes() {
-        if let Some(parent) = p.parent {
-            children.entry(parent).or_default().push(p.pid);
-        }
-    }
+fn tree(children: &BTreeMap<u32, Vec<u32>>, pid: u32) -> BTreeSet<u32> {
     let mut out = BTreeSet::from([pid]);
     let mut next = vec![pid];
     while let Some(p) = next.pop() {
@@ -86,6 +80,17 @@ fn tree(book: &ProcessBook, pid: u32) -> BTreeSet<u32> {
     out
 }
 
+/// Each process's children, as the capture saw them created.
+fn children_of(book: &ProcessBook) -> BTreeMap<u32, Vec<u32>> {
+    let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for p in book.processes() {
+        if let Some(parent) = p.parent {
+            children.entry(parent).or_default().push(p.pid);
+        }
+    }
+    children
+}
+
 /// The processes a finding speaks of: its own and those of the threads in its evidence (one
 /// finding may gather the same failure in several processes).
 fn processes(f: &Finding, book: &ProcessBook) -> BTreeSet<u32> {
@@ -96,7 +101,9 @@ fn processes(f: &Finding, book: &ProcessBook) -> BTreeSet<u32> {
 }
 
 /// Whether `cause` explains `effect`.
-fn explains(cause: &Finding, effect: &Finding, book: &ProcessBook) -> bool {
+/// `effect_tree` is the effect's process and its descendants; `cause_processes` those the cause
+/// speaks of.
+fn explains(cause: &Finding, effect: &Finding, effect_tree: &BTreeSet<u32>, cause_processes: &BTreeSet<u32>) -> bool {
     // Informational findings (the observer's own stop, a harmless probe) neither cause nor follow.
     if std::ptr::eq(cause, effect)
         || cause.severity == Severity::Info
@@ -107,24 +114,24 @@ fn explains(cause: &Finding, effect: &Finding, book: &ProcessBook) -> bool {
     }
     match (role(cause.signature), role(effect.signature)) {
         // The failing process traps, aborts or exits because of it.
-        (Role::Failure, Role::Death) => processes(cause, book).contains(&effect.pid),
+        (Role::Failure, Role::Death) => cause_processes.contains(&effect.pid),
         // A hung process waits on a tree where something failed or died.
         (Role::Failure | Role::Death, Role::Hang) => {
-            effect.signature != Signature::HangStopped && !tree(book, effect.pid).is_disjoint(&processes(cause, book))
+            effect.signature != Signature::HangStopped && !effect_tree.is_disjoint(cause_processes)
         }
         (Role::Stop, Role::Hang) => effect.signature == Signature::HangStopped && cause.pid == effect.pid,
         // Threads deadlocked keep their process, and whoever waits on it, from progressing.
         (Role::Other, Role::Hang) => {
             cause.signature == Signature::Deadlock
                 && effect.signature != Signature::HangStopped
-                && tree(book, effect.pid).contains(&cause.pid)
+                && effect_tree.contains(&cause.pid)
         }
         // A stopped process holds whoever waits on it.
         (Role::Hang, Role::Hang) => {
             cause.signature == Signature::HangStopped
                 && effect.signature != Signature::HangStopped
                 && cause.pid != effect.pid
-                && tree(book, effect.pid).contains(&cause.pid)
+                && effect_tree.contains(&cause.pid)
         }
         _ => false,
     }
@@ -190,10 +197,14 @@ fn sentence(root: usize, chain: &[usize], findings: &[Finding], book: &ProcessBo
 /// and returns the verdict (`None` when nothing above info was found).
 pub fn link(findings: &mut Vec<Finding>, book: &ProcessBook) -> Option<Verdict> {
     let n = findings.len();
+    // Computed once: each finding's tree (for it as an effect) and processes (as a cause).
+    let children = children_of(book);
+    let trees: Vec<BTreeSet<u32>> = findings.iter().map(|f| tree(&children, f.pid)).collect();
+    let spoken_of: Vec<BTreeSet<u32>> = findings.iter().map(|f| processes(f, book)).collect();
     let mut caused_by: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (e, effect) in findings.iter().enumerate() {
         for (c, cause) in findings.iter().enumerate() {
-            if explains(cause, effect, book) {
+            if explains(cause, effect, &trees[e], &spoken_of[c]) {
                 caused_by[e].push(c);
             }
         }
