@@ -291,6 +291,9 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
         .filter(|(_, t)| {
             t.cpu_share >= SPIN_SHARE
                 && t.syscall.as_ref().is_none_or(|c| c.blocked_s.is_some_and(|s| s >= snap.window_s))
+                // A thread whose calls the capture saw doing real work in the window is busy, not
+                // spinning (older snapshots without per-thread idle times keep the old rule).
+                && (t.idle_s.is_none() || idle(snap, t))
         })
         .map(|(p, t)| {
             let total: u32 = t.samples.iter().map(|(_, n)| n).sum();
@@ -525,6 +528,18 @@ mod tests {
             progress_window_s: None,
             processes,
         }
+    }
+
+    #[test]
+    fn a_busy_thread_whose_calls_made_progress_is_not_spinning() {
+        let mut busy = thread(11, "R", None);
+        busy.cpu_share = 0.99;
+        busy.idle_s = Some(0.01);
+        let snap = snapshot(vec![process(10, "S", vec![busy.clone()])]);
+        assert!(!classify_with(&[], None, Some(&snap)).has(Signature::HangSpinning));
+        busy.idle_s = Some(3.0);
+        let snap = snapshot(vec![process(10, "S", vec![busy])]);
+        assert!(classify_with(&[], None, Some(&snap)).has(Signature::HangSpinning));
     }
 
     #[test]
