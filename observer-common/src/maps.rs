@@ -36,12 +36,9 @@ pub mod programs {
     pub const SYS_ENTER_RAW: &str = "sys_enter_raw";
     pub const SYS_EXIT_RAW: &str = "sys_exit_raw";
     /// Classic tracepoints, each named after the one it attaches to.
-    pub const SCHED_PROCESS_FORK: &str = "sched_process_fork";
-    pub const SCHED_PROCESS_EXEC: &str = "sched_process_exec";
-    pub const SCHED_PROCESS_EXIT: &str = "sched_process_exit";
-    pub const SIGNAL_GENERATE: &str = "signal_generate";
-    pub const SIGNAL_DELIVER: &str = "signal_deliver";
-    pub const CGROUP_ATTACH_TASK: &str = "cgroup_attach_task";
+    pub use super::tracepoints::{
+        CGROUP_ATTACH_TASK, SCHED_PROCESS_EXEC, SCHED_PROCESS_EXIT, SCHED_PROCESS_FORK, SIGNAL_DELIVER, SIGNAL_GENERATE,
+    };
     /// `tp_btf/signal_generate`: the siginfo of fault signals.
     pub const SIGNAL_FAULT: &str = "signal_fault";
     /// The on-demand stack sampler (`perf_event`).

@@ -99,6 +99,11 @@ impl Syscall {
         by_nr(nr).map(|s| s.call)
     }
 
+    /// A call that creates a task (thread or process): what a pids limit refuses with EAGAIN.
+    pub const fn creates_task(self) -> bool {
+        matches!(self, Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork)
+    }
+
     /// Its entry in [`WATCHED`].
     pub fn watched(self) -> &'static WatchedSyscall {
         match by_nr(self.nr()) {

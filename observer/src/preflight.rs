@@ -116,10 +116,7 @@ impl Preflight {
     /// The first cgroup whose pids controller sets a number, else the first where the controller
     /// applies but says "max": a number is what explains a failed clone, "max" rules that out.
     pub fn pids_cgroup(&self) -> Option<&CgroupInfo> {
-        self.cgroups
-            .iter()
-            .find(|c| matches!(c.pids_max, Some(Some(_))))
-            .or_else(|| self.cgroups.iter().find(|c| c.pids_max.is_some()))
+        pids_cgroup(&self.cgroups)
     }
 
     pub fn to_text(&self) -> String {
@@ -208,6 +205,14 @@ fn or_max(v: Option<u64>) -> String {
 /// Keeps one fact per line in preflight.txt even when an environment value holds newlines.
 fn one_line(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r")
+}
+
+/// The pids cgroup that applies among `cgroups`: a limited one first, else any with the controller.
+pub fn pids_cgroup(cgroups: &[CgroupInfo]) -> Option<&CgroupInfo> {
+    cgroups
+        .iter()
+        .find(|c| matches!(c.pids_max, Some(Some(_))))
+        .or_else(|| cgroups.iter().find(|c| c.pids_max.is_some()))
 }
 
 #[cfg(test)]

@@ -39,10 +39,7 @@ pub struct FailureFacts {
 impl FailureFacts {
     /// The pids cgroup that applies: a limited one first, else any with the controller.
     pub fn pids_cgroup(&self) -> Option<&CgroupInfo> {
-        self.cgroups
-            .iter()
-            .find(|c| matches!(c.pids_max, Some(Some(_))))
-            .or_else(|| self.cgroups.iter().find(|c| c.pids_max.is_some()))
+        crate::preflight::pids_cgroup(&self.cgroups)
     }
 
     /// The container, pod or systemd unit the failing task was in.

@@ -12,8 +12,8 @@ pub use names::{
     signal_name,
 };
 pub use syscall_fmt::{
-    clone3_flags, clone_flags, format_call, mmap_flags, prot_flags, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE,
-    MAP_STACK, PROT_READ, PROT_WRITE,
+    clone3_flags, clone_flags, format_call, futex_cmd, mmap_flags, prot_flags, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE,
+    MAP_PRIVATE, MAP_STACK, PROT_READ, PROT_WRITE,
 };
 pub(crate) use syscall_fmt::{value_of_name, Names};
 

@@ -112,6 +112,19 @@ const CLONE3_FLAGS: Xlat = &[
     (1 << 37, "CLONE_EMPTY_MNTNS"),
 ];
 
+/// A futex op's command, without the PRIVATE and CLOCK_REALTIME flags (`futex_cmd::of(op)`), for
+/// code that reasons about what a futex call waits for.
+pub mod futex_cmd {
+    pub const WAIT: u64 = 0;
+    pub const LOCK_PI: u64 = 6;
+    pub const WAIT_BITSET: u64 = 9;
+    pub const LOCK_PI2: u64 = 13;
+
+    pub const fn of(op: u64) -> u64 {
+        op & !((super::FUTEX_PRIVATE_FLAG | super::FUTEX_CLOCK_REALTIME) as u64)
+    }
+}
+
 const FUTEX_PRIVATE_FLAG: i32 = 128;
 const FUTEX_CLOCK_REALTIME: i32 = 256;
 const FUTEX_WAIT: i32 = 0;

@@ -10,18 +10,13 @@ use crate::{
     analysis::snapshot::{
         BlockedCall, ChildState, ChildWait, FdWait, FutexWait, ProcessSnapshot, StuckSnapshot, ThreadSnapshot, SCHEMA,
     },
-    decode::format_call,
+    decode::{format_call, futex_cmd},
     proc::{
         sockets::{socket_inode, unix_sockets},
         task as procread,
     },
 };
 
-const FUTEX_CMD_MASK: u64 = !(128 | 256);
-const FUTEX_WAIT: u64 = 0;
-const FUTEX_LOCK_PI: u64 = 6;
-const FUTEX_WAIT_BITSET: u64 = 9;
-const FUTEX_LOCK_PI2: u64 = 13;
 /// Offset of `__owner` in glibc's `struct __pthread_mutex_s` on 64-bit (after `__lock`, `__count`).
 pub const MUTEX_OWNER_OFFSET: u64 = 8;
 
@@ -179,19 +174,19 @@ fn polled_fds(pid: u32, name: &str, args: &[u64]) -> Vec<i32> {
 }
 
 fn futex_wait(pid: u32, args: &[u64], threads: &BTreeSet<u32>) -> Option<FutexWait> {
-    let cmd = args[1] & FUTEX_CMD_MASK;
+    let cmd = futex_cmd::of(args[1]);
     let op = match cmd {
-        FUTEX_WAIT => "FUTEX_WAIT",
-        FUTEX_WAIT_BITSET => "FUTEX_WAIT_BITSET",
-        FUTEX_LOCK_PI => "FUTEX_LOCK_PI",
-        FUTEX_LOCK_PI2 => "FUTEX_LOCK_PI2",
+        futex_cmd::WAIT => "FUTEX_WAIT",
+        futex_cmd::WAIT_BITSET => "FUTEX_WAIT_BITSET",
+        futex_cmd::LOCK_PI => "FUTEX_LOCK_PI",
+        futex_cmd::LOCK_PI2 => "FUTEX_LOCK_PI2",
         _ => return None,
     };
     let addr = args[0];
     let word = procread::read_i32(pid, addr);
     let live = |t: i32| t > 0 && threads.contains(&(t as u32));
     let mut wait = FutexWait { addr, op: op.into(), word, ..Default::default() };
-    if matches!(cmd, FUTEX_LOCK_PI | FUTEX_LOCK_PI2) {
+    if matches!(cmd, futex_cmd::LOCK_PI | futex_cmd::LOCK_PI2) {
         wait.owner_tid = word.map(|w| w & 0x3fff_ffff).filter(|&t| live(t)).map(|t| t as u32);
     } else if let Some(w) = word {
         let owner = procread::read_i32(pid, addr + MUTEX_OWNER_OFFSET);

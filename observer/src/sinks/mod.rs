@@ -84,9 +84,7 @@ fn shortage(event: &Event) -> Option<Shortage> {
         return None;
     }
     match (Syscall::from_nr(e.nr), crate::decode::is_error_return(e.ret)) {
-        (Some(Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork), Some(libc::EAGAIN)) => {
-            Some(Shortage::Tasks)
-        }
+        (Some(call), Some(libc::EAGAIN)) if call.creates_task() => Some(Shortage::Tasks),
         (Some(Syscall::Mmap | Syscall::Mprotect | Syscall::Brk), Some(libc::ENOMEM)) => Some(Shortage::Memory),
         _ => None,
     }

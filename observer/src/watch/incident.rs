@@ -75,9 +75,7 @@ pub fn trigger(event: &Event, book: &ProcessBook) -> Option<Signature> {
                     Some(Signature::PthreadStackMprotectEnomem)
                 }
                 (Syscall::Mmap, ENOMEM) if e.args[3] & MAP_STACK != 0 => Some(Signature::PthreadStackMmapEnomem),
-                (Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork, EAGAIN) => {
-                    Some(Signature::CloneEagain)
-                }
+                (call, EAGAIN) if call.creates_task() => Some(Signature::CloneEagain),
                 _ => None,
             }
         }

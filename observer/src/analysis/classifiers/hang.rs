@@ -8,6 +8,7 @@ use crate::{
     analysis::snapshot::{ProcessSnapshot, StuckSnapshot, TaskState, ThreadSnapshot, GROUP_SPIN_SHARE, SPIN_SHARE},
     analysis::waitfor::{Chain, End, Node, Wait, WaitGraph},
     analysis::{Classifier, Context, Evidence, Finding, Severity, Signature},
+    decode::futex_cmd,
     event::Event,
 };
 
@@ -120,15 +121,12 @@ fn stuck_for(t: &ThreadSnapshot) -> Option<f64> {
     t.syscall.as_ref().and_then(|c| c.blocked_s).or(t.idle_s)
 }
 
-const FUTEX_CMD_MASK: u64 = !(128 | 256);
-
 /// Whether a blocking call was given a timeout (it wakes by itself).
 fn timed(name: &str, args: &[u64]) -> bool {
     let arg = |i: usize| args.get(i).copied().unwrap_or(0);
     match name {
         "nanosleep" | "clock_nanosleep" => true,
-        // FUTEX_WAIT (0) and FUTEX_WAIT_BITSET (9) with a timeout pointer.
-        "futex" => matches!(arg(1) & FUTEX_CMD_MASK, 0 | 9) && arg(3) != 0,
+        "futex" => matches!(futex_cmd::of(arg(1)), futex_cmd::WAIT | futex_cmd::WAIT_BITSET) && arg(3) != 0,
         "poll" => arg(2) as i32 >= 0,
         "epoll_wait" | "epoll_pwait" => arg(3) as i32 >= 0,
         "ppoll" => arg(2) != 0,

@@ -131,11 +131,7 @@ impl Classifier for CloneEagain {
                 if !returned(e) || is_error_return(e.ret) != Some(EAGAIN) {
                     return;
                 }
-                let creates_task = matches!(
-                    Syscall::from_nr(e.nr),
-                    Some(Syscall::Clone | Syscall::Clone3 | Syscall::Fork | Syscall::Vfork)
-                );
-                if !creates_task {
+                if !Syscall::from_nr(e.nr).is_some_and(Syscall::creates_task) {
                     return;
                 }
                 let live = self.live.len();
