@@ -130,7 +130,9 @@ fn timed(name: &str, args: &[u64]) -> bool {
         "poll" => arg(2) as i32 >= 0,
         "epoll_wait" | "epoll_pwait" => arg(3) as i32 >= 0,
         "ppoll" => arg(2) != 0,
-        "select" | "pselect6" | "epoll_pwait2" => arg(4) != 0 || (name == "epoll_pwait2" && arg(3) != 0),
+        // epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize)
+        "epoll_pwait2" => arg(3) != 0,
+        "select" | "pselect6" => arg(4) != 0,
         _ => false,
     }
 }
@@ -526,6 +528,17 @@ mod tests {
             progress_window_s: None,
             processes,
         }
+    }
+
+    #[test]
+    fn timeouts_are_read_from_each_calls_own_argument() {
+        assert!(super::timed("epoll_pwait2", &[3, 0x1000, 8, 0x2000, 0, 8]));
+        assert!(!super::timed("epoll_pwait2", &[3, 0x1000, 8, 0, 0x3000, 8]), "a sigmask is no timeout");
+        assert!(super::timed("pselect6", &[0, 0, 0, 0, 0x2000, 0]));
+        assert!(!super::timed("pselect6", &[4, 0x1000, 0, 0, 0, 0]));
+        assert!(super::timed("futex", &[0x10, 128, 2, 0x2000, 0, 0]), "FUTEX_WAIT_PRIVATE with a timeout");
+        assert!(!super::timed("futex", &[0x10, 128, 2, 0, 0, 0]));
+        assert!(super::timed("poll", &[0x10, 1, 50]) && !super::timed("poll", &[0x10, 1, u64::MAX]));
     }
 
     #[test]
