@@ -1,9 +1,12 @@
 //! The event-log reader on damaged and hostile input: deterministic pseudo-random mutations of a
-//! real log (the fuzz target in `fuzz/` explores the same space without a fixed budget).
+//! real log of each version (the fuzz target in `fuzz/` explores the same space without a fixed
+//! budget).
 //!
 //! Whatever the bytes, reading to the end must not panic, must terminate, and every error that
 //! names a byte offset must name one inside the input.
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use std::time::Instant;
 
 use observer::{
     event::Event,
@@ -97,32 +100,65 @@ fn sample_events() -> Vec<Event> {
     ]
 }
 
-/// A log written by the real writer, and the byte offset where each record frame ends.
-fn write_log(events: &[Event]) -> (Vec<u8>, Vec<usize>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.bin");
-    let header = LogHeader {
+fn log_header() -> LogHeader {
+    LogHeader {
         record_schema: RECORD_SCHEMA,
         kernel_release: "6.8.0".into(),
         hostname: "test".into(),
         command: vec!["true".into()],
         ..Default::default()
-    };
-    let mut writer = EventLogWriter::new(std::fs::File::create(&path).unwrap(), &header).unwrap();
-    for event in events {
-        writer.append(event).unwrap();
+    }
+}
+
+/// Where the records of a log start (after magic, version and header).
+fn records_start(data: &[u8]) -> usize {
+    16 + u32::from_le_bytes(data[12..16].try_into().unwrap()) as usize
+}
+
+/// A version 2 log written by the real writer, a block closed after every `per_block` records,
+/// and the byte offset where each block ends with the records before that offset.
+fn write_log(events: &[Event], per_block: usize) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.bin");
+    let mut writer = EventLogWriter::new(std::fs::File::create(&path).unwrap(), &log_header()).unwrap();
+    let now = Instant::now();
+    for group in events.chunks(per_block) {
+        for event in group {
+            writer.append(event, now).unwrap();
+        }
+        writer.write_pending().unwrap();
     }
     writer.finish().unwrap();
     let data = std::fs::read(&path).unwrap();
 
-    let header_len = u32::from_le_bytes(data[12..16].try_into().unwrap()) as usize;
-    let mut end = 16 + header_len;
+    // Block frames: tag, compressed length, raw length, record count, two checksums.
+    let mut at = records_start(&data);
     let mut ends = Vec::new();
-    for event in events {
-        end += 4 + event.as_bytes().len();
-        ends.push(end);
+    while at < data.len() {
+        assert_eq!(&data[at..at + 4], b"OBLK");
+        let records = u32::from_le_bytes(data[at + 12..at + 16].try_into().unwrap()) as usize;
+        at += 24 + u32::from_le_bytes(data[at + 4..at + 8].try_into().unwrap()) as usize;
+        ends.push((at, ends.last().map_or(0, |e: &(usize, usize)| e.1) + records));
     }
-    assert_eq!(end, data.len());
+    assert_eq!(at, data.len());
+    assert_eq!(ends.last().map(|e| e.1), Some(events.len()));
+    (data, ends)
+}
+
+/// A version 1 log (length-framed records, as observer wrote before version 2), and the byte
+/// offset where each record frame ends.
+fn write_v1_log(events: &[Event]) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let json = serde_json::to_vec(&log_header()).unwrap();
+    let mut data = MAGIC.to_vec();
+    data.extend_from_slice(&1u32.to_le_bytes());
+    data.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    data.extend_from_slice(&json);
+    let mut ends = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        data.extend_from_slice(&(event.as_bytes().len() as u32).to_le_bytes());
+        data.extend_from_slice(event.as_bytes());
+        ends.push((data.len(), i + 1));
+    }
     (data, ends)
 }
 
@@ -162,12 +198,23 @@ fn read_to_end(data: &[u8]) -> Outcome {
             }
         };
         let mut events = Vec::new();
+        // Records of one version 2 block come out at one offset (the next block's); a block holds
+        // at most 256 KiB of records, at least a byte each.
+        let mut at_offset = 0;
         loop {
             let before = reader.offset();
             match reader.next_event() {
                 Ok(Some(event)) => {
-                    // Always progress, never past the end: the loop ends.
-                    assert!(reader.offset() > before && reader.offset() as usize <= len, "{data:02x?}");
+                    // Progress, never past the end: the loop ends.
+                    let after = reader.offset();
+                    assert!(after as usize <= len, "{data:02x?}");
+                    if reader.version() == 1 || after > before {
+                        assert!(after > before, "{data:02x?}");
+                        at_offset = 0;
+                    } else {
+                        at_offset += 1;
+                        assert!(at_offset < 256 * 1024, "{data:02x?}");
+                    }
                     events.push(event);
                 }
                 Ok(None) => {
@@ -260,27 +307,86 @@ fn mutate(rng: &mut Rng, data: &mut Vec<u8>, pristine: &[u8]) {
 
 #[test]
 fn randomly_damaged_logs_read_to_the_end_without_panicking_and_name_offsets_inside_the_input() {
-    let (pristine, _) = write_log(&sample_events());
-    let mut rng = Rng::new(0x0b5e_7e47_5eed_0001);
-    let (mut ok, mut failed) = (0, 0);
-    for _ in 0..15_000 {
-        let mut data = pristine.clone();
-        for _ in 0..1 + rng.below(3) {
-            mutate(&mut rng, &mut data, &pristine);
+    let events = sample_events();
+    for (version, pristine) in [(1, write_v1_log(&events).0), (2, write_log(&events, 2).0)] {
+        let mut rng = Rng::new(0x0b5e_7e47_5eed_0001 + version);
+        let (mut ok, mut failed, mut records) = (0, 0, 0);
+        for _ in 0..10_000 {
+            let mut data = pristine.clone();
+            for _ in 0..1 + rng.below(3) {
+                mutate(&mut rng, &mut data, &pristine);
+            }
+            let outcome = read_to_end(&data);
+            records += outcome.events.len();
+            match outcome.error {
+                None => ok += 1,
+                Some(_) => failed += 1,
+            }
         }
-        match read_to_end(&data).error {
-            None => ok += 1,
-            Some(_) => failed += 1,
-        }
+        // The mutations reach both outcomes (a mutator that only broke the magic would test
+        // nothing), and records are read from damaged logs (fewer from version 2, where most
+        // damage trips a checksum: cuts and damage past a block read).
+        assert!(
+            ok > 500 && failed > 1_000 && records > 3_000,
+            "version {version}: {ok} read to the end, {failed} stopped with an error, {records} records"
+        );
     }
-    // The mutations reach both outcomes (a mutator that only broke the magic would test nothing).
-    assert!(ok > 1_000 && failed > 1_000, "{ok} read to the end, {failed} stopped with an error");
+}
+
+/// A version 2 block frame around `compressed`, with good checksums (the layout is
+/// docs/event-log.md's).
+fn block_frame(compressed: &[u8], raw_len: u32, records: u32) -> Vec<u8> {
+    let mut frame = b"OBLK".to_vec();
+    for word in [compressed.len() as u32, raw_len, records, crc32fast::hash(compressed)] {
+        frame.extend_from_slice(&word.to_le_bytes());
+    }
+    let own = crc32fast::hash(&frame);
+    frame.extend_from_slice(&own.to_le_bytes());
+    frame.extend_from_slice(compressed);
+    frame
+}
+
+#[test]
+fn well_framed_blocks_of_garbage_records_read_without_panicking() {
+    let (pristine, _) = write_log(&sample_events(), 100);
+    let start = records_start(&pristine);
+    let mut rng = Rng::new(0x0b5e_7e47_5eed_0004);
+    let (mut records_read, mut errors) = (0, 0);
+    for i in 0..3_000 {
+        let mut data = pristine[..start].to_vec();
+        for _ in 0..1 + rng.below(3) {
+            // Random records: plausible small numbers, or the real block's bytes damaged.
+            let mut raw = if i % 2 == 0 {
+                let n = 1 + rng.below(300);
+                (0..n).map(|_| if rng.below(3) == 0 { rng.byte() } else { rng.byte() % 16 }).collect::<Vec<u8>>()
+            } else {
+                let block = &pristine[start + 24..];
+                let mut raw = zstd::bulk::decompress(block, 1 << 20).unwrap();
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(raw.len());
+                    raw[at] = rng.byte();
+                }
+                raw
+            };
+            if rng.below(8) == 0 {
+                raw.truncate(rng.below(raw.len() + 1).max(1));
+            }
+            let records =
+                if rng.below(2) == 0 { sample_events().len() as u32 } else { 1 + rng.below(raw.len()) as u32 };
+            let compressed = zstd::bulk::compress(&raw, 1).unwrap();
+            data.extend(block_frame(&compressed, raw.len() as u32, records));
+        }
+        let outcome = read_to_end(&data);
+        records_read += outcome.events.len();
+        errors += usize::from(outcome.error.is_some());
+    }
+    assert!(records_read > 1_000 && errors > 1_000, "{records_read} records decoded, {errors} errors");
 }
 
 #[test]
 fn garbage_after_a_valid_preamble_and_header_reads_without_panicking() {
-    let (pristine, ends) = write_log(&sample_events());
-    let records_start = ends[0] - 4 - sample_events()[0].as_bytes().len();
+    let (pristine, ends) = write_v1_log(&sample_events());
+    let records_start = ends[0].0 - 4 - sample_events()[0].as_bytes().len();
     let mut rng = Rng::new(0x0b5e_7e47_5eed_0002);
     let mut records_read = 0;
     for i in 0..5_000 {
@@ -311,8 +417,8 @@ fn random_bytes_behind_the_magic_or_alone_never_panic() {
         let n = rng.below(96);
         let mut data = if i % 2 == 0 { MAGIC.to_vec() } else { Vec::new() };
         if i % 4 == 0 {
-            // Version 1 and a small header length, so the header parser sees the garbage.
-            data.extend_from_slice(&1u32.to_le_bytes());
+            // Version 1 or 2 and a small header length, so the header parser sees the garbage.
+            data.extend_from_slice(&(1 + (i % 8 == 0) as u32).to_le_bytes());
             data.extend_from_slice(&(rng.below(80) as u32).to_le_bytes());
         }
         data.extend(rng.bytes(n));
@@ -325,26 +431,29 @@ fn random_bytes_behind_the_magic_or_alone_never_panic() {
 }
 
 #[test]
-fn a_log_cut_at_any_byte_reads_the_whole_records_before_the_cut_and_reports_the_rest_as_its_tail() {
+fn a_log_cut_at_any_byte_reads_the_whole_records_or_blocks_before_the_cut_and_reports_the_rest_as_its_tail() {
     let events = sample_events();
-    let (data, ends) = write_log(&events);
-    let records_start = ends[0] - 4 - events[0].as_bytes().len();
-    for cut in 0..=data.len() {
-        let outcome = read_to_end(&data[..cut]);
-        if cut < records_start {
-            // Not even the header is whole: the file is refused, not read as empty.
-            let error = outcome.error.unwrap_or_else(|| panic!("a log cut at {cut} inside its header was accepted"));
-            if cut < 16 {
-                assert!(error.starts_with("not an observer event log"), "cut at {cut}: {error}");
-            } else {
-                assert!(error.starts_with("corrupt event log at byte 12:"), "cut at {cut}: {error}");
+    for (version, (data, ends)) in [(1, write_v1_log(&events)), (2, write_log(&events, 2))] {
+        let records_start = records_start(&data);
+        for cut in 0..=data.len() {
+            let outcome = read_to_end(&data[..cut]);
+            if cut < records_start {
+                // Not even the header is whole: the file is refused, not read as empty.
+                let error = outcome
+                    .error
+                    .unwrap_or_else(|| panic!("v{version}: a log cut at {cut} inside its header was accepted"));
+                if cut < 16 {
+                    assert!(error.starts_with("not an observer event log"), "v{version} cut at {cut}: {error}");
+                } else {
+                    assert!(error.starts_with("corrupt event log at byte 12:"), "v{version} cut at {cut}: {error}");
+                }
+                continue;
             }
-            continue;
+            assert_eq!(outcome.error, None, "v{version} cut at {cut}");
+            let (last_end, whole) =
+                ends.iter().rev().find(|(end, _)| *end <= cut).copied().unwrap_or((records_start, 0));
+            assert_eq!(outcome.events, events[..whole], "v{version} cut at {cut}");
+            assert_eq!(outcome.tail, (cut - last_end) as u64, "v{version} cut at {cut}");
         }
-        assert_eq!(outcome.error, None, "cut at {cut}");
-        let whole = ends.iter().filter(|&&end| end <= cut).count();
-        let last_end = if whole == 0 { records_start } else { ends[whole - 1] };
-        assert_eq!(outcome.events, events[..whole], "cut at {cut}");
-        assert_eq!(outcome.tail, (cut - last_end) as u64, "cut at {cut}");
     }
 }

@@ -19,8 +19,11 @@ use crate::{
     sinks::Pipeline,
 };
 
-/// How often the reader collects records that did not reach the wake-up threshold.
+/// How often the reader collects records that did not reach the wake-up threshold. Each pass
+/// also writes a block of events.bin that has waited long enough: a record is on disk within
+/// 100 ms of its arrival, all an observer killed with SIGKILL loses.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+const _: () = assert!(POLL_INTERVAL.as_millis() + crate::eventlog::BLOCK_MAX_AGE.as_millis() <= 100);
 /// Longest the loop reads the ring before it looks at its timers and signals again: under a flood
 /// of events the ring never empties, and a timeout must still fire on schedule.
 pub const DRAIN_BUDGET: Duration = Duration::from_millis(50);
@@ -238,6 +241,7 @@ pub async fn watch(
     let outlived = group.is_some_and(|g| !l.outside(g).is_empty());
     let leftovers = group.is_some_and(|g| child::signal_group(g, libc::SIGTERM));
     if leftovers || outlived {
+        l.pipeline.write_pending();
         l.signal(group, libc::SIGTERM);
         tokio::time::sleep(opts.kill_grace.min(Duration::from_secs(1))).await;
         l.signal(group, libc::SIGKILL);

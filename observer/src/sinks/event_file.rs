@@ -2,7 +2,7 @@
 //! size limit (`--max-size`) or a write error (a full disk) cuts it, then only says where it was
 //! cut. A little disk room is held back from the start, so a capture cut by a full disk can still
 //! write its snapshot, report and summary.
-use std::{io, os::fd::AsRawFd};
+use std::{io, os::fd::AsRawFd, time::Instant};
 
 use crate::{event::Event, eventlog::EventLogWriter, out_dir::OutDir};
 
@@ -24,7 +24,7 @@ pub enum CutReason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cut {
     pub reason: CutReason,
-    /// Size of events.bin, which ends on a whole record.
+    /// Size of events.bin, which ends on a whole block.
     pub bytes: u64,
     pub records: u64,
     /// Boot-clock time of the first record not written (or of the batch it was lost in).
@@ -87,31 +87,46 @@ impl EventFile {
         Self { state: State::Writing(log), max_bytes: None, cut: None, reserve: None }
     }
 
-    pub fn append(&mut self, event: &Event) {
+    /// Adds `event`, which arrived at `now`. The size limit counts the block being filled at the
+    /// most it can compress to, so the file never passes the limit.
+    pub fn append(&mut self, event: &Event, now: Instant) {
         let State::Writing(log) = &mut self.state else { return };
         if let Some(max) = self.max_bytes {
-            if log.bytes() + EventLogWriter::framed_len(event) > max {
+            if log.bytes_with(event) > max {
                 self.cut_at(CutReason::MaxSize(max), event.header().ts_ns);
                 return;
             }
         }
-        if let Err(e) = log.append(event) {
-            self.cut_at(CutReason::WriteError(e.to_string()), event.header().ts_ns);
+        // A failed write loses the whole block the event went into.
+        let first_lost = log.pending_since_ns().unwrap_or(event.header().ts_ns);
+        if let Err(e) = log.append(event, now) {
+            self.cut_at(CutReason::WriteError(e.to_string()), first_lost);
         }
     }
 
-    /// Writes what is buffered (after each batch); `first_ns` is the batch's first record.
-    pub fn flush(&mut self, first_ns: u64) {
+    /// Writes the block being filled if its first record is old enough (called after every batch,
+    /// and at least every 20 ms while a capture runs, so a block reaches the disk in time).
+    pub fn write_due(&mut self, now: Instant) {
         let State::Writing(log) = &mut self.state else { return };
-        if let Err(e) = log.flush() {
-            self.cut_at(CutReason::WriteError(e.to_string()), first_ns);
+        let first_lost = log.pending_since_ns().unwrap_or_default();
+        if let Err(e) = log.write_due(now) {
+            self.cut_at(CutReason::WriteError(e.to_string()), first_lost);
+        }
+    }
+
+    /// Writes the block being filled now, however young.
+    pub fn write_pending(&mut self) {
+        let State::Writing(log) = &mut self.state else { return };
+        let first_lost = log.pending_since_ns().unwrap_or_default();
+        if let Err(e) = log.write_pending() {
+            self.cut_at(CutReason::WriteError(e.to_string()), first_lost);
         }
     }
 
     fn cut_at(&mut self, reason: CutReason, first_lost_ns: u64) {
         let State::Writing(mut log) = std::mem::replace(&mut self.state, State::Cut) else { return };
-        // Whole records still buffered are kept when they fit; a failed write drops them.
-        let _ = log.flush();
+        // Whole records still in the open block are kept when they fit; a failed write drops them.
+        let _ = log.write_pending();
         self.cut = Some(Cut { reason, bytes: log.bytes(), records: log.records(), first_lost_ns });
         if matches!(self.cut, Some(Cut { reason: CutReason::WriteError(_), .. })) {
             // The filesystem is full (or failing): give the files still to come the room held back.
@@ -155,28 +170,32 @@ mod tests {
     }
 
     #[test]
-    fn the_size_limit_cuts_the_file_on_a_whole_record_and_says_where() {
+    fn the_size_limit_cuts_the_file_on_a_whole_block_and_says_where() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = OutDir::open(tmp.path()).unwrap();
         let path = tmp.path().join("events.bin");
         let log = EventLogWriter::new(std::fs::File::create(&path).unwrap(), &LogHeader::default()).unwrap();
-        let start = log.bytes();
-        let mut file = EventFile::new(log, &dir, Some(start + 3 * 44 + 10));
+        let limit = log.bytes() + 1000;
+        let mut file = EventFile::new(log, &dir, Some(limit));
         assert!(tmp.path().join(RESERVE_FILE).exists(), "room is held back while the capture runs");
-        for ts in 1..=10 {
-            file.append(&exit_event(ts));
+        let now = Instant::now();
+        for ts in 1..=100_000 {
+            file.append(&exit_event(ts), now);
+            file.write_due(now + crate::eventlog::BLOCK_MAX_AGE);
         }
-        file.flush(1);
         let cut = file.cut().unwrap().clone();
-        assert_eq!((cut.records, cut.bytes, cut.first_lost_ns), (3, start + 3 * 44, 4));
-        assert_eq!(cut.reason, CutReason::MaxSize(start + 3 * 44 + 10));
-        assert_eq!(file.finish().unwrap(), 3);
+        assert_eq!(cut.reason, CutReason::MaxSize(limit));
+        assert!(cut.records > 3 && cut.bytes <= limit, "{cut:?}");
+        assert_eq!(cut.first_lost_ns, cut.records + 1);
+        assert_eq!(file.finish().unwrap(), cut.records);
         assert!(!tmp.path().join(RESERVE_FILE).exists());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), cut.bytes);
         let mut reader = EventLogReader::open(&path).unwrap();
         let mut n = 0;
-        while reader.next_event().unwrap().is_some() {
+        while let Some(e) = reader.next_event().unwrap() {
             n += 1;
+            assert_eq!(e, exit_event(n));
         }
-        assert_eq!((n, reader.truncated_tail()), (3, 0));
+        assert_eq!((n, reader.truncated_tail()), (cut.records, 0));
     }
 }

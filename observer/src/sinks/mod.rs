@@ -170,7 +170,7 @@ impl Pipeline {
     pub fn handle_batch(&mut self, events: &[Event]) {
         let arrived = std::time::Instant::now();
         for event in events {
-            self.log.append(event);
+            self.log.append(event, arrived);
             self.book.observe(event);
             self.stats.observe(event, arrived);
             self.note_failure(event);
@@ -183,9 +183,14 @@ impl Pipeline {
             };
             self.analyzer.observe(event, &cx);
         }
-        if let Some(first) = events.first() {
-            self.log.flush(first.header().ts_ns);
-        }
+        // Also after an empty batch: the capture loop's timer keeps a quiet capture's last block
+        // going to disk on time.
+        self.log.write_due(arrived);
+    }
+
+    /// Writes the events handled so far to disk now (before a wait in which nothing is handled).
+    pub fn write_pending(&mut self) {
+        self.log.write_pending();
     }
 
     /// Writes `trace.<tid>.txt` for every thread from the finished event log, at most `limit`
