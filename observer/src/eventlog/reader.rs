@@ -27,8 +27,6 @@ struct Block {
     records: u32,
     decoder: RecordDecoder,
     decompressor: zstd::bulk::Decompressor<'static>,
-    /// The record being rebuilt.
-    record: Vec<u8>,
 }
 
 /// Reads an event log as a stream: header first, then records one by one.
@@ -190,11 +188,13 @@ impl EventLogReader {
             offset: block.at,
             reason: format!("record {} of {} in the block: {reason}", block.done + 1, block.records),
         };
-        let Block { raw, pos, decoder, record, .. } = block;
-        if let Err(e) = decoder.decode(raw, pos, record, MAX_RECORD_LEN as usize) {
-            return Err(corrupt(block, e.to_string()));
-        }
-        let event = Event::decode(&block.record).map_err(|e| corrupt(block, e.to_string()))?;
+        let Block { raw, pos, decoder, .. } = block;
+        let decoded = decoder.decode(raw, pos, MAX_RECORD_LEN as usize).map(Event::decode);
+        let event = match decoded {
+            Ok(Ok(event)) => event,
+            Ok(Err(e)) => return Err(corrupt(block, e.to_string())),
+            Err(e) => return Err(corrupt(block, e.to_string())),
+        };
         block.done += 1;
         if block.done == block.records && block.pos != block.raw.len() {
             let after = block.raw.len() - block.pos;
@@ -234,7 +234,6 @@ impl EventLogReader {
                 records: 0,
                 decoder: RecordDecoder::default(),
                 decompressor: zstd::bulk::Decompressor::new()?,
-                record: Vec::new(),
             }),
         };
         block.raw.clear();

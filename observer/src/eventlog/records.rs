@@ -28,6 +28,8 @@ pub enum RecordError {
     TooLong { len: u64, max: usize },
     #[error("a body runs past the end of the block")]
     BodyTruncated,
+    #[error("the chunk map marks chunks past the body's end")]
+    BadMap,
     #[error("byte mask {mask:#04x} marks bytes past the body's end")]
     BadMask { mask: u8 },
 }
@@ -35,13 +37,15 @@ pub enum RecordError {
 /// The most bytes a record of `len` bytes takes in a block.
 pub fn max_encoded_len(len: usize) -> usize {
     let body = len.saturating_sub(HEADER_LEN);
-    MAX_ENCODED_HEADER + body + body.div_ceil(8)
+    MAX_ENCODED_HEADER + body.div_ceil(64) + body.div_ceil(8) + body
 }
 
+/// The last record of one kind and body length in the block, header included (the decoder hands
+/// out the record from here, rebuilt in place).
 #[derive(Default)]
 struct Slot {
     key: Option<(u16, u32)>,
-    body: Vec<u8>,
+    record: Vec<u8>,
 }
 
 /// What a record is encoded against: the previous record's header fields and recent bodies.
@@ -69,6 +73,14 @@ impl Previous {
 
     fn slot(kind: u16, len: u32) -> usize {
         ((u32::from(kind) << 20 ^ len).wrapping_mul(0x9e37_79b1) >> 26) as usize % SLOTS
+    }
+}
+
+/// The first (up to) 8 bytes of `bytes` as a little-endian word, zeros past its end.
+fn word(bytes: &[u8]) -> u64 {
+    match bytes.get(..8) {
+        Some(eight) => u64::from_le_bytes(eight.try_into().expect("8 bytes")),
+        None => bytes.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b)),
     }
 }
 
@@ -120,24 +132,31 @@ impl RecordEncoder {
         varint::put(out, body.len() as u64);
         let slot = &mut self.prev.slots[Previous::slot(kind, body.len() as u32)];
         let key = Some((kind, body.len() as u32));
-        let reference: &[u8] = if slot.key == key { &slot.body } else { &[] };
+        let reference: &[u8] = if slot.key == key { &slot.record[HEADER_LEN..] } else { &[] };
+        // A bit per 8-byte chunk that differs, then for each of those its byte mask and bytes.
+        let map_at = out.len();
+        out.resize(map_at + body.len().div_ceil(64), 0);
         for (i, chunk) in body.chunks(8).enumerate() {
-            let base = i * 8;
+            let diff = word(chunk) ^ reference.get(i * 8..).map_or(0, word);
+            if diff == 0 {
+                continue;
+            }
+            out[map_at + i / 8] |= 1 << (i % 8);
             let mask_at = out.len();
             out.push(0);
             let mut mask = 0u8;
-            for (j, &byte) in chunk.iter().enumerate() {
-                let diff = byte ^ reference.get(base + j).copied().unwrap_or(0);
-                if diff != 0 {
+            for j in 0..chunk.len() {
+                let byte = (diff >> (8 * j)) as u8;
+                if byte != 0 {
                     mask |= 1 << j;
-                    out.push(diff);
+                    out.push(byte);
                 }
             }
             out[mask_at] = mask;
         }
         slot.key = key;
-        slot.body.clear();
-        slot.body.extend_from_slice(body);
+        slot.record.clear();
+        slot.record.extend_from_slice(record);
     }
 }
 
@@ -158,15 +177,8 @@ impl RecordDecoder {
         self.prev.reset();
     }
 
-    /// Decodes the record at `raw[*pos..]` into `record` (cleared first), moving `pos` past it.
-    /// `max_len` bounds the whole record.
-    pub fn decode(
-        &mut self,
-        raw: &[u8],
-        pos: &mut usize,
-        record: &mut Vec<u8>,
-        max_len: usize,
-    ) -> Result<(), RecordError> {
+    /// Decodes the record at `raw[*pos..]`, moving `pos` past it; `max_len` bounds the record.
+    pub fn decode(&mut self, raw: &[u8], pos: &mut usize, max_len: usize) -> Result<&[u8], RecordError> {
         let narrow = |what: &'static str, value: u64, max: u64| {
             if value > max {
                 Err(RecordError::OutOfRange { what, value })
@@ -174,65 +186,76 @@ impl RecordDecoder {
                 Ok(value)
             }
         };
-        let kind_pad = narrow("kind", varint::get(raw, pos)?, u64::from(u16::MAX) << 1 | 1)?;
+        // A local position stays in a register.
+        let mut p = *pos;
+        let kind_pad = narrow("kind", varint::get(raw, &mut p)?, u64::from(u16::MAX) << 1 | 1)?;
         let kind = (kind_pad >> 1) as u16;
-        let flags = narrow("flags", varint::get(raw, pos)?, u64::from(u16::MAX))? as u16;
-        let tid_delta = narrow("tid delta", varint::get(raw, pos)?, u64::from(u32::MAX))?;
-        let tgid_delta = narrow("tgid delta", varint::get(raw, pos)?, u64::from(u32::MAX))?;
-        let ts_delta = varint::get(raw, pos)?;
-        let pad =
-            if kind_pad & 1 == 1 { narrow("padding", varint::get(raw, pos)?, u64::from(u32::MAX))? as u32 } else { 0 };
+        let flags = narrow("flags", varint::get(raw, &mut p)?, u64::from(u16::MAX))? as u16;
+        let tid_delta = narrow("tid delta", varint::get(raw, &mut p)?, u64::from(u32::MAX))?;
+        let tgid_delta = narrow("tgid delta", varint::get(raw, &mut p)?, u64::from(u32::MAX))?;
+        let ts_delta = varint::get(raw, &mut p)?;
+        let pad = if kind_pad & 1 == 1 {
+            narrow("padding", varint::get(raw, &mut p)?, u64::from(u32::MAX))? as u32
+        } else {
+            0
+        };
         let tid = self.prev.tid.wrapping_add(varint::unzigzag(tid_delta) as u32);
         let tgid = self.prev.tgid.wrapping_add(varint::unzigzag(tgid_delta) as u32);
         let ts_ns = self.prev.ts_ns.wrapping_add(varint::unzigzag(ts_delta) as u64);
         (self.prev.tid, self.prev.tgid, self.prev.ts_ns) = (tid, tgid, ts_ns);
 
-        let len = varint::get(raw, pos)?;
+        let len = varint::get(raw, &mut p)?;
         let max_body = max_len.saturating_sub(HEADER_LEN);
         if len > max_body as u64 {
             return Err(RecordError::TooLong { len, max: max_body });
         }
         let len = len as usize;
-        record.clear();
-        record.extend_from_slice(&kind.to_le_bytes());
-        record.extend_from_slice(&flags.to_le_bytes());
-        record.extend_from_slice(&tid.to_le_bytes());
-        record.extend_from_slice(&tgid.to_le_bytes());
-        record.extend_from_slice(&pad.to_le_bytes());
-        record.extend_from_slice(&ts_ns.to_le_bytes());
-
         let slot = &mut self.prev.slots[Previous::slot(kind, len as u32)];
         let key = Some((kind, len as u32));
-        if slot.key == key {
-            record.extend_from_slice(&slot.body);
-        } else {
-            record.resize(HEADER_LEN + len, 0);
+        // The previous body of this kind and length is where the record is rebuilt; none: zeros.
+        if slot.key != key {
+            slot.record.clear();
+            slot.record.resize(HEADER_LEN + len, 0);
         }
-        let body = &mut record[HEADER_LEN..];
-        for chunk in body.chunks_mut(8) {
-            let Some(&mask) = raw.get(*pos) else { return Err(RecordError::BodyTruncated) };
-            *pos += 1;
-            if mask == 0 {
-                continue;
-            }
-            if chunk.len() < 8 && mask >> chunk.len() != 0 {
-                return Err(RecordError::BadMask { mask });
-            }
-            let Some(diffs) = raw.get(*pos..*pos + mask.count_ones() as usize) else {
-                return Err(RecordError::BodyTruncated);
-            };
-            *pos += diffs.len();
-            let mut diffs = diffs.iter();
-            for (j, byte) in chunk.iter_mut().enumerate() {
-                if mask & 1 << j != 0 {
-                    *byte ^= diffs.next().expect("one diff per mask bit");
+        slot.key = None;
+        let (header, body) = slot.record.split_at_mut(HEADER_LEN);
+        header[0..2].copy_from_slice(&kind.to_le_bytes());
+        header[2..4].copy_from_slice(&flags.to_le_bytes());
+        header[4..8].copy_from_slice(&tid.to_le_bytes());
+        header[8..12].copy_from_slice(&tgid.to_le_bytes());
+        header[12..16].copy_from_slice(&pad.to_le_bytes());
+        header[16..24].copy_from_slice(&ts_ns.to_le_bytes());
+        let chunks = len.div_ceil(8);
+        let Some(map) = raw.get(p..p + chunks.div_ceil(8)) else { return Err(RecordError::BodyTruncated) };
+        p += map.len();
+        if !chunks.is_multiple_of(8) && map.last().is_some_and(|last| last >> (chunks % 8) != 0) {
+            return Err(RecordError::BadMap);
+        }
+        for (k, &byte) in map.iter().enumerate() {
+            let mut changed = byte;
+            while changed != 0 {
+                let at = (k * 8 + changed.trailing_zeros() as usize) * 8;
+                changed &= changed - 1;
+                let Some(&mask) = raw.get(p) else { return Err(RecordError::BodyTruncated) };
+                p += 1;
+                if mask.checked_shr((len - at).min(8) as u32).unwrap_or(0) != 0 {
+                    return Err(RecordError::BadMask { mask });
+                }
+                let Some(diffs) = raw.get(p..p + mask.count_ones() as usize) else {
+                    return Err(RecordError::BodyTruncated);
+                };
+                p += diffs.len();
+                // One diff per set bit, lowest bit first.
+                let mut bits = mask;
+                for &diff in diffs {
+                    body[at + bits.trailing_zeros() as usize] ^= diff;
+                    bits &= bits - 1;
                 }
             }
         }
+        *pos = p;
         slot.key = key;
-        slot.body.clear();
-        slot.body.extend_from_slice(body);
-        Ok(())
+        Ok(&slot.record)
     }
 }
 
@@ -262,10 +285,10 @@ mod tests {
             assert!(raw.len() - before <= max_encoded_len(r.len()), "{} > bound", raw.len() - before);
         }
         let mut decoder = RecordDecoder::default();
-        let (mut pos, mut out) = (0, Vec::new());
+        let mut pos = 0;
         for (i, r) in records.iter().enumerate() {
-            decoder.decode(&raw, &mut pos, &mut out, 1 << 16).unwrap_or_else(|e| panic!("record {i}: {e}"));
-            assert_eq!(&out, r, "record {i}");
+            let out = decoder.decode(&raw, &mut pos, 1 << 16).unwrap_or_else(|e| panic!("record {i}: {e}"));
+            assert_eq!(out, r, "record {i}");
         }
         assert_eq!(pos, raw.len());
         raw
@@ -301,9 +324,9 @@ mod tests {
         let body: Vec<u8> = (0..80).map(|i| i as u8 | 1).collect();
         let records: Vec<Vec<u8>> = (0..100).map(|i| record(1, 7, 0, 1_000 + i * 1_500, &body)).collect();
         let raw = round_trip(&records);
-        // The first body whole; then a header of deltas, a length and ten empty masks.
-        let first = 1 + 2 + 2 + 1 + 2 + 1 + 80 + 10;
-        assert!(raw.len() <= first + 99 * 18, "{} bytes", raw.len());
+        // The first body whole; then a header of deltas, a length and an empty chunk map.
+        let first = 1 + 2 + 1 + 1 + 2 + 1 + 2 + 10 + 80;
+        assert_eq!(raw.len(), first + 99 * (1 + 2 + 1 + 1 + 2 + 1 + 2), "{raw:?}");
     }
 
     #[test]
@@ -312,9 +335,9 @@ mod tests {
         let raw = round_trip(&records);
         let decode_all = |raw: &[u8], max_len: usize| {
             let mut decoder = RecordDecoder::default();
-            let (mut pos, mut out) = (0, Vec::new());
-            decoder.decode(raw, &mut pos, &mut out, max_len)?;
-            decoder.decode(raw, &mut pos, &mut out, max_len)
+            let mut pos = 0;
+            decoder.decode(raw, &mut pos, max_len)?;
+            decoder.decode(raw, &mut pos, max_len).map(<[u8]>::to_vec)
         };
         for cut in 0..raw.len() {
             assert!(decode_all(&raw[..cut], 1 << 16).is_err(), "cut at {cut}");
@@ -322,9 +345,13 @@ mod tests {
         assert_eq!(decode_all(&raw, 40), Err(RecordError::TooLong { len: 20, max: 16 }));
         // A mask marking bytes past a 20-byte body's last chunk (4 bytes).
         let mut bad = raw.clone();
-        let last_mask = 7 + 9 + 9;
-        assert_eq!(bad[last_mask], 0b1111, "the first record's third mask");
+        let (map, last_mask) = (7, 7 + 1 + 9 + 9);
+        assert_eq!((bad[map], bad[last_mask]), (0b111, 0b1111), "the first record's chunk map and third mask");
         bad[last_mask] = 0b1_1111;
         assert_eq!(decode_all(&bad, 1 << 16), Err(RecordError::BadMask { mask: 0b1_1111 }));
+        // A chunk map marking a fourth chunk of a 3-chunk body.
+        let mut bad = raw.clone();
+        bad[map] = 0b1111;
+        assert_eq!(decode_all(&bad, 1 << 16), Err(RecordError::BadMap));
     }
 }

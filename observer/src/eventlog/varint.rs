@@ -22,6 +22,17 @@ pub fn put(out: &mut Vec<u8>, mut value: u64) {
 /// Reads the varint at `data[*pos..]` and moves `pos` past it.
 #[inline]
 pub fn get(data: &[u8], pos: &mut usize) -> Result<u64, VarintError> {
+    // Most numbers in a block are deltas below 128.
+    if let Some(&byte) = data.get(*pos) {
+        if byte < 0x80 {
+            *pos += 1;
+            return Ok(u64::from(byte));
+        }
+    }
+    get_long(data, pos)
+}
+
+fn get_long(data: &[u8], pos: &mut usize) -> Result<u64, VarintError> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let Some(&byte) = data.get(*pos) else { return Err(VarintError::Truncated) };
