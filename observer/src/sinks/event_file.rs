@@ -135,6 +135,11 @@ impl EventFile {
         let _ = log.finish();
     }
 
+    /// Gives the room held back to the files written last (report, summary).
+    pub fn release_reserve(&mut self) {
+        self.reserve = None;
+    }
+
     /// The size limit, if there is one.
     pub fn max_bytes(&self) -> Option<u64> {
         self.max_bytes
@@ -145,9 +150,9 @@ impl EventFile {
         self.cut.as_ref()
     }
 
-    /// Ends the file (releasing the reserve for the files written next); returns its records.
+    /// Ends the file; returns its records. The reserve is kept for the trace text rendered from
+    /// it, which may fill the disk in turn: see [`EventFile::release_reserve`].
     pub fn finish(&mut self) -> io::Result<u64> {
-        self.reserve = None;
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Writing(log) => log.finish(),
             State::Cut | State::Finished => Ok(self.cut.as_ref().map_or(0, |c| c.records)),
@@ -188,6 +193,7 @@ mod tests {
         assert!(cut.records > 3 && cut.bytes <= limit, "{cut:?}");
         assert_eq!(cut.first_lost_ns, cut.records + 1);
         assert_eq!(file.finish().unwrap(), cut.records);
+        file.release_reserve();
         assert!(!tmp.path().join(RESERVE_FILE).exists());
         assert_eq!(std::fs::metadata(&path).unwrap().len(), cut.bytes);
         let mut reader = EventLogReader::open(&path).unwrap();

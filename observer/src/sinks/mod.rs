@@ -303,6 +303,8 @@ impl Pipeline {
     pub fn finish(&mut self, stuck: Option<&StuckSnapshot>) -> io::Result<(u64, Classification)> {
         let records = self.log.finish()?;
         self.trace_text = self.render_traces(self.log.max_bytes()).unwrap_or_else(|e| TraceText::Failed(e.to_string()));
+        // Only now: the trace text is much larger than events.bin and may fill the disk itself.
+        self.log.release_reserve();
         let analyzer = std::mem::take(&mut self.analyzer);
         failure_facts::write(&self.dir, &self.failures)?;
         let cx = Context {
