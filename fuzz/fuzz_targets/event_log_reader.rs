@@ -1,6 +1,6 @@
-//! Feeds arbitrary bytes to the event-log reader (as a whole file) and to the record decoder (as
-//! one record). Neither may panic, loop or allocate out of proportion to the input; the asserts
-//! pin the invariants a caller relies on.
+//! Feeds arbitrary bytes to the event-log reader (as a whole file, of either version) and to the
+//! record decoder (as one record). Neither may panic, loop or allocate out of proportion to the
+//! input; the asserts pin the invariants a caller relies on.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,6 +8,9 @@ use observer::{
     event::Event,
     eventlog::{EventLogReader, LogError},
 };
+
+/// Most records one version 2 block can hold (256 KiB of records, at least a byte each).
+const MAX_BLOCK_RECORDS: u64 = 256 * 1024;
 
 fuzz_target!(|data: &[u8]| {
     // The bytes as a single record: a decoded record is a prefix of its input.
@@ -25,20 +28,31 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
+    let mut at_same_offset = 0;
     loop {
         let before = reader.offset();
         match reader.next_event() {
             Ok(Some(event)) => {
-                // Progress is made, stays inside the input, and the record is the bytes after its
-                // 4-byte length (possibly followed by fields this reader does not know).
                 let after = reader.offset();
-                assert!(after > before && after <= len, "offset {before} -> {after} of {len}");
+                assert!(after >= before && after <= len, "offset {before} -> {after} of {len}");
                 let bytes = event.as_bytes();
-                let start = before as usize + 4;
-                assert_eq!(bytes, &data[start..start + bytes.len()]);
+                if reader.version() == 1 {
+                    // Progress, and the record is the bytes after its 4-byte length (possibly
+                    // followed by fields this reader does not know).
+                    assert!(after > before, "offset {before} -> {after} of {len}");
+                    let start = before as usize + 4;
+                    assert_eq!(bytes, &data[start..start + bytes.len()]);
+                } else {
+                    // A block's records come out at the offset after it: a bounded number of them.
+                    at_same_offset = if after > before { 0 } else { at_same_offset + 1 };
+                    assert!(at_same_offset < MAX_BLOCK_RECORDS);
+                    // A rebuilt record decodes to itself.
+                    assert_eq!(Event::decode(bytes), Ok(event));
+                }
             }
             Ok(None) => {
-                // Everything was either read as whole records or reported as a truncated tail.
+                // Everything was either read as whole records or blocks, or reported as a
+                // truncated tail.
                 assert_eq!(reader.offset() + reader.truncated_tail(), len);
                 break;
             }
