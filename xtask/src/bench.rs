@@ -178,6 +178,9 @@ fn progress(workload: &str, s: &Sample) {
         if let Some(d) = s.events_dropped {
             t.push_str(&format!("  events {} dropped {}", s.events_received.unwrap_or(0), d));
         }
+        if let (Some(bytes), Some(calls)) = (s.events_bin_bytes, s.syscall_events.filter(|&n| n > 0)) {
+            t.push_str(&format!("  events.bin {:.1} B/syscall", bytes as f64 / calls as f64));
+        }
         if let Some(l) = s.tool_lost.filter(|&l| l > 0) {
             t.push_str(&format!("  lost {l}"));
         }

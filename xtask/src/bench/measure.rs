@@ -116,6 +116,9 @@ pub struct Sample {
     pub tool_lost: Option<u64>,
     /// Bytes the tool wrote (trace file or run directory).
     pub output_bytes: Option<u64>,
+    /// Observer: size of events.bin, and the syscall records in it.
+    pub events_bin_bytes: Option<u64>,
+    pub syscall_events: Option<u64>,
     /// Tracers not started by us that were running when the sample started.
     pub foreign_tracers: Vec<String>,
     pub loadavg: f64,
@@ -345,6 +348,8 @@ fn sample_in(env: &Env, config: Config, inv: &Invocation, scratch: &Path, s: &mu
             s.events_submitted = summary_value(&run_dir, "events_submitted_by_kernel");
             s.inflight_overflows = summary_value(&run_dir, "inflight_table_overflows");
             s.output_bytes = Some(dir_bytes(&run_dir));
+            s.events_bin_bytes = Some(dir_bytes(&run_dir.join("events.bin")));
+            s.syscall_events = summary_value(&run_dir, "events.syscall");
             if s.events_received.is_none() {
                 bail!("observer wrote no summary in {}", run_dir.display());
             }

@@ -51,6 +51,8 @@ pub struct Cell {
     pub lost: Option<u64>,
     pub inflight_overflows: Option<u64>,
     pub output_bytes: Option<f64>,
+    /// Bytes of events.bin per syscall record in it (every other record's bytes counted in).
+    pub events_bin_per_syscall: Option<f64>,
     pub rss_hwm_kib: Option<u64>,
     pub errors: Vec<String>,
 }
@@ -83,6 +85,10 @@ impl WorkloadResult {
             lost: sum_max(&|s| s.tool_lost),
             inflight_overflows: sum_max(&|s| s.inflight_overflows),
             output_bytes: med(&measured, |s| s.output_bytes.map(|b| b as f64)),
+            events_bin_per_syscall: med(&measured, |s| match (s.events_bin_bytes, s.syscall_events) {
+                (Some(b), Some(n)) if n > 0 => Some(b as f64 / n as f64),
+                _ => None,
+            }),
             rss_hwm_kib: sum_max(&|s| s.observer_hwm_kib.or(s.observer_rss_kib)),
             errors: all.iter().filter_map(|s| s.error.clone()).collect(),
         }
@@ -243,6 +249,16 @@ impl Report<'_> {
             met: rss.map(|k| mib(k) <= 64.0),
             by: rss.filter(|&k| mib(k) > 64.0).map_or(String::new(), |k| format!("missed by {:.1} MiB", mib(k) - 64.0)),
         });
+        for (key, label, limit) in [("mprotect", "(1) mprotect", 24.0), ("chromium", "(4) Chromium", 40.0)] {
+            let per = self.result(key).and_then(|w| w.cell(Config::Observer).events_bin_per_syscall);
+            t.push(Target {
+                what: format!("{label}: events.bin bytes per syscall record"),
+                goal: format!("<= {limit:.0} B"),
+                measured: per.map_or("not measured".into(), |b| format!("{b:.1} B")),
+                met: per.map(|b| b <= limit),
+                by: per.filter(|&b| b > limit).map_or(String::new(), |b| format!("missed by {:.1} B", b - limit)),
+            });
+        }
         let rate = self.analyze_rate();
         t.push(Target {
             what: "`observer analyze` throughput".into(),
@@ -384,7 +400,10 @@ impl Report<'_> {
                     Config::Watch | Config::HooksOnly => "—".into(),
                     Config::Bare => "—".into(),
                 };
-                let outb = cell.output_bytes.map_or("—".into(), |b| format!("{:.1} MB", b / 1e6));
+                let mut outb = cell.output_bytes.map_or("—".into(), |b| format!("{:.1} MB", b / 1e6));
+                if let Some(per) = cell.events_bin_per_syscall {
+                    outb.push_str(&format!(" (events.bin {per:.1} B/syscall record)"));
+                }
                 let fails = if cell.failed > 0 {
                     format!(
                         " ({} failed: {})",
@@ -521,10 +540,11 @@ impl Report<'_> {
                 let mut t = a.times_s.clone();
                 let _ = writeln!(
                     d,
-                    "A capture of **{} events** ({:.0} MB events.bin; `bench_rate` paced at {:.0} calls/s, {} dropped) analysed in \
-                     {:.2} s (median of {} after a warm-up run; page cache warm): **{:.2} M events/s**; analyze's peak RSS {}.\n",
+                    "A capture of **{} events** ({:.1} MB events.bin, {:.1} B a record; `bench_rate` paced at {:.0} calls/s, {} dropped) \
+                     analysed in {:.2} s (median of {} after a warm-up run; page cache warm): **{:.2} M events/s**; analyze's peak RSS {}.\n",
                     a.capture_events,
                     a.events_bin_bytes as f64 / 1e6,
+                    a.events_bin_bytes as f64 / a.capture_events.max(1) as f64,
                     a.capture_rate,
                     a.capture_dropped,
                     median(&mut t).unwrap_or(0.0),
@@ -681,6 +701,8 @@ impl Report<'_> {
                 "inflight_overflows": s.inflight_overflows,
                 "tool_lost": s.tool_lost,
                 "output_bytes": s.output_bytes,
+                "events_bin_bytes": s.events_bin_bytes,
+                "syscall_events": s.syscall_events,
                 "loadavg": s.loadavg,
                 "foreign_tracers": s.foreign_tracers,
             })
