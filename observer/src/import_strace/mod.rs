@@ -5,6 +5,7 @@
 //! strace did not record is flagged unknown, never made up; lines that cannot be read are listed
 //! in `import.txt` with their file and line number.
 mod calls;
+mod cursor;
 mod emit;
 mod lifecycle;
 mod line;
@@ -13,11 +14,16 @@ mod output;
 mod scan;
 mod source;
 mod stamp;
+mod stream;
+mod survey;
 mod tasks;
+mod tids;
+mod unparsed;
 mod value;
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
+    ops::ControlFlow,
     path::{Path, PathBuf},
 };
 
@@ -27,7 +33,8 @@ use crate::{
     out_dir::Access,
 };
 
-pub use order::UNKNOWN_TID;
+pub use tids::UNKNOWN_TID;
+pub use unparsed::LISTED as LISTED_UNPARSED;
 
 /// What an import read and wrote.
 #[derive(Debug)]
@@ -38,9 +45,13 @@ pub struct ImportReport {
     pub files: Vec<PathBuf>,
     /// Non-blank lines read.
     pub lines: usize,
-    /// Lines understood: `lines` minus `unparsed` (those of syscalls observer does not record included).
+    /// Lines understood: `lines` minus `unparsed_total` (those of syscalls observer does not record
+    /// included).
     pub parsed: usize,
-    /// Every line that could not be read: file, line number (from 1), text.
+    /// Lines that could not be read.
+    pub unparsed_total: usize,
+    /// The first [`LISTED_UNPARSED`] of them in file and line order: file, line number (from 1),
+    /// text (cut to 160 characters).
     pub unparsed: Vec<(PathBuf, usize, String)>,
     /// Calls skipped because observer does not record that syscall, by name.
     pub skipped_by_syscall: BTreeMap<String, u64>,
@@ -50,12 +61,8 @@ pub struct ImportReport {
 /// `file:line: text`, the text cut to a readable length and escaped like strace escapes strings
 /// (an input line can hold terminal escape sequences).
 pub fn located(file: &Path, line: usize, text: &str) -> String {
-    let mut text = text.trim_end().to_string();
-    if text.chars().count() > 160 {
-        text = text.chars().take(160).collect::<String>() + "...";
-    }
     let file = file.display().to_string();
-    format!("{}:{line}: {}", escape_controls(&file), escape(&text))
+    format!("{}:{line}: {}", escape_controls(&file), escape(&unparsed::clip(text)))
 }
 
 fn first_unparsed(first: &Option<(PathBuf, usize, String)>) -> String {
@@ -82,120 +89,112 @@ pub enum ImportError {
     RunDir { path: PathBuf, source: std::io::Error },
 }
 
-/// What reading the input gave, before anything is written.
-struct Read {
-    layout: source::Layout,
-    files: Vec<(source::SourceFile, usize)>,
-    /// Per file, its understood lines.
-    items: Vec<Vec<order::Item>>,
-    lines: usize,
-    /// Whether any line was understood.
-    any_parsed: bool,
-    unparsed: Vec<(PathBuf, usize, String)>,
-    placeholder_tid: bool,
+/// What the header needs to know of the whole stream before its first record: who created whom,
+/// the command's process and its command.
+struct Cast {
+    family: tasks::Family,
+    root_pid: Option<u32>,
+    command: Vec<String>,
 }
 
-/// A line understood, with its number in its file (from 1).
-type NumberedLine = (usize, line::Line);
-
-fn read(path: &Path) -> Result<Read, ImportError> {
-    let (layout, files) = source::discover(path)?;
-    let mut read = Read {
-        layout,
-        files: Vec::new(),
-        items: Vec::new(),
-        lines: 0,
-        any_parsed: false,
-        unparsed: Vec::new(),
-        placeholder_tid: false,
-    };
-    // Per file: its understood lines (with their numbers) and their tids.
-    let mut per_file: Vec<(Vec<NumberedLine>, Vec<u32>)> = Vec::new();
-    for file in files {
-        let raw = source::read_lines(&file)?;
-        let count = raw.iter().filter(|l| !l.trim().is_empty()).count();
-        let mut parsed: Vec<NumberedLine> = Vec::new();
-        for (number, text) in line::untangle(&raw) {
-            if text.trim().is_empty() {
-                continue;
-            }
-            match line::parse(&text) {
-                Some(l) => parsed.push((number, l)),
-                None => read.unparsed.push((file.path.clone(), number, text)),
+/// Reads the stream once for [`Cast`]; when the root process exec'd, reads it again up to its
+/// first exec for the command (usually the first line).
+fn cast(plan: &stream::Plan) -> Result<Cast, ImportError> {
+    let mut family = tasks::Family::default();
+    let mut first_tid = None;
+    // Per tid, the step number of its first exec that names a command.
+    let mut first_exec: HashMap<u32, u64> = HashMap::new();
+    let mut step = 0u64;
+    plan.for_each_op(|op| {
+        family.observe(&op);
+        first_tid.get_or_insert(op.tid);
+        if let order::OpKind::Syscall(call) = &op.kind {
+            if !first_exec.contains_key(&op.tid) && emit::command_of(call).is_some() {
+                first_exec.insert(op.tid, step);
             }
         }
-        read.lines += count;
-        read.any_parsed |= !parsed.is_empty();
-        let (tids, placeholder) = order::assign_tids(layout, file.tid, &parsed);
-        read.placeholder_tid |= placeholder;
-        per_file.push((parsed, tids));
-        read.files.push((file, count));
+        step += 1;
+        ControlFlow::Continue(())
+    })?;
+    family.settle();
+    let root_pid = first_tid.map(|t| family.tgid(t));
+    let exec_step = first_exec.iter().filter(|(&tid, _)| Some(family.tgid(tid)) == root_pid).map(|(_, &s)| s).min();
+    let mut command = Vec::new();
+    if let Some(exec_step) = exec_step {
+        let mut step = 0u64;
+        plan.for_each_op(|op| {
+            if step == exec_step {
+                if let order::OpKind::Syscall(call) = &op.kind {
+                    command = emit::command_of(call).unwrap_or_default();
+                }
+                return ControlFlow::Break(());
+            }
+            step += 1;
+            ControlFlow::Continue(())
+        })?;
     }
-    let stamps: Vec<Vec<Option<stamp::Stamp>>> =
-        per_file.iter().map(|(p, _)| p.iter().map(|(_, l)| l.stamp).collect()).collect();
-    let dated: Vec<(&[Option<stamp::Stamp>], Option<i64>)> =
-        stamps.iter().zip(&read.files).map(|(s, (f, _))| (s.as_slice(), f.mtime_ns)).collect();
-    let walls = stamp::to_wall(&dated);
-    for (index, ((parsed, tids), walls)) in per_file.into_iter().zip(walls).enumerate() {
-        let items = parsed
-            .into_iter()
-            .zip(tids)
-            .zip(walls)
-            .map(|(((number, l), tid), wall)| order::Item { file: index, line: number, tid, wall, body: l.body })
-            .collect();
-        read.items.push(items);
-    }
-    Ok(read)
+    Ok(Cast { family, root_pid, command })
 }
 
 /// Imports the strace output at `path` into a run directory: `out`, or by default
 /// `./observer-runs/import-<name>-<UTC time>/`. Fails only when the input cannot be found or read,
 /// when not one of its lines is strace output, or when the run directory cannot be written.
 /// What it makes gets `access`.
+///
+/// Streams: the files are read a line at a time, three times (to survey them, to learn who
+/// created whom and the command, and to write the records) — memory holds per-thread facts, one
+/// line per open file and the calls waiting for their other half, never the input.
 pub fn import(path: &Path, out: Option<&Path>, access: Access) -> Result<ImportReport, ImportError> {
-    let read = read(path)?;
-    if !read.any_parsed {
+    let (layout, files) = source::discover(path)?;
+    let mut survey = survey::survey(layout, files)?;
+    if !survey.any_parsed {
         return Err(ImportError::NothingParsed {
             path: path.to_path_buf(),
-            lines: read.lines,
-            first: read.unparsed.first().cloned(),
+            lines: survey.lines,
+            first: survey.unparsed.first().cloned(),
         });
     }
-    let timed = read.items.iter().flatten().filter(|i| order::is_event(&i.body)).all(|i| i.wall.is_some());
-    let walls = || read.items.iter().flatten().filter_map(|i| i.wall);
-    let (first_wall, last_wall) = (walls().min(), walls().max());
+    let timed = survey.timed;
+    let span = survey.span().filter(|_| timed);
     // Timestamp 0 is the first whole second of the capture.
-    let base = first_wall.filter(|_| timed).map(|w| w.div_euclid(1_000_000_000) * 1_000_000_000);
-    let ops = order::pair(order::order(read.layout, read.items, timed));
-    let family = tasks::Family::infer(&ops);
-    let emitted = emit::emit(&ops, &family, base);
-    let mut unparsed = read.unparsed;
+    let base = span.map(|(first, _)| first.div_euclid(1_000_000_000) * 1_000_000_000);
+    let plan = stream::Plan::new(&survey);
+    let cast = cast(&plan)?;
+    let opening = output::Opening { input: path, span, base, command: cast.command, root_pid: cast.root_pid };
+    let mut written = output::open(out, access, opening)?;
+    let mut emitter = emit::Emitter::new(&cast.family, base, cast.root_pid);
+    plan.for_each_op(|op| {
+        emitter.step(&op);
+        written.feed(emitter.events());
+        ControlFlow::Continue(())
+    })?;
+    let emitted = emitter.finish();
     for (file, line, text) in &emitted.impossible {
-        let path = read.files.get(*file).map(|(f, _)| f.path.clone()).unwrap_or_default();
-        unparsed.push((path, *line, format!("{text} (impossible: a range past the end of the address space)")));
+        survey.unparsed.add(*file, *line, &format!("{text} (impossible: a range past the end of the address space)"));
     }
-    unparsed.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    let parsed = read.lines.saturating_sub(unparsed.len());
+    let unparsed_total = survey.unparsed.total();
+    let parsed = survey.lines.saturating_sub(unparsed_total);
+    let files: Vec<(PathBuf, usize)> = survey.files.iter().map(|f| (f.start.file.path.clone(), f.lines)).collect();
     let meta = output::Meta {
         input: path,
-        layout: read.layout,
-        files: &read.files,
-        lines: read.lines,
+        layout,
+        files: &files,
+        lines: survey.lines,
         parsed,
-        unparsed: &unparsed,
+        unparsed: &survey.unparsed,
         timed,
-        span: first_wall.zip(last_wall).filter(|_| timed),
-        base,
-        placeholder_tid: read.placeholder_tid,
-        unknown_clone_kind: family.unknown_kind,
+        span,
+        placeholder_tid: survey.placeholder_tid,
+        unknown_clone_kind: cast.family.unknown_kind,
     };
-    let (dir, classification) = output::write(out, access, &meta, &emitted)?;
+    let (dir, classification) = written.finish(&meta, &emitted)?;
     Ok(ImportReport {
         dir,
-        files: read.files.into_iter().map(|(f, _)| f.path).collect(),
-        lines: read.lines,
+        files: files.into_iter().map(|(f, _)| f).collect(),
+        lines: survey.lines,
         parsed,
-        unparsed,
+        unparsed_total,
+        unparsed: survey.unparsed.listed(),
         skipped_by_syscall: emitted.skipped,
         classification,
     })
@@ -330,6 +329,31 @@ mod tests {
         }
         assert!(
             out.join("trace.5242.txt").exists() && out.join("report.txt").exists() && out.join("command.txt").exists()
+        );
+    }
+
+    #[test]
+    fn the_command_is_the_first_exec_of_the_root_process_wherever_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write(
+            dir.path(),
+            "late.txt",
+            &[
+                "5 brk(NULL) = 0x1000",
+                "5 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = 6",
+                "6 execve(\"/bin/child\", [\"child\"], 0x7ffe /* 3 vars */) = 0",
+                "5 execve(\"/bin/nope\", [\"nope\"], 0x7ffe /* 3 vars */) = -1 ENOENT (No such file or directory)",
+                "5 execve(\"/bin/sh\", [\"sh\", \"-c\", \"x\"], 0x7ffe /* 3 vars */) = 0",
+                "5 execve(\"/bin/true\", [\"true\"], 0x7ffe /* 3 vars */) = 0",
+            ],
+        );
+        let out = dir.path().join("run");
+        import(&input, Some(&out), Access::OWNER).unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("command.txt")).unwrap(), "sh -c x\n");
+        let header = crate::eventlog::EventLogReader::open(&out.join("events.bin")).unwrap();
+        assert_eq!(
+            (header.header().command.clone(), header.header().root_pid),
+            (vec!["sh".into(), "-c".into(), "x".into()], Some(5))
         );
     }
 
