@@ -83,6 +83,8 @@ pub enum ImportError {
     SeveralCaptures { dir: PathBuf, names: Vec<String> },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot open {path}: too many files open (the -ff files of threads alive at the same time are read together); raise the open-file limit (ulimit -n) and import again")]
+    TooManyOpen { path: PathBuf },
     #[error("no strace output in {path}: none of its {lines} lines parsed{}; give a file written by strace -o FILE (or the files of strace -ff -o NAME)", first_unparsed(.first))]
     NothingParsed { path: PathBuf, lines: usize, first: Option<(PathBuf, usize, String)> },
     #[error("cannot write the run directory {path}: {source}; choose a writable --out DIR")]

@@ -98,6 +98,29 @@ pub fn discover(path: &Path) -> Result<(Layout, Vec<SourceFile>), ImportError> {
 /// stays bounded whatever the input holds.
 pub const MAX_LINE: usize = 1 << 20;
 
+/// Opens `path`; when this process has as many files open as it may, first raises its soft limit
+/// to the hard one (the files of threads alive at the same time are open together).
+fn open_raising_limit(path: &Path) -> std::io::Result<std::fs::File> {
+    match std::fs::File::open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+            let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: getrlimit/setrlimit only read and write the struct given.
+            let raised = unsafe {
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max && {
+                    limit.rlim_cur = limit.rlim_max;
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+                }
+            };
+            if raised {
+                std::fs::File::open(path)
+            } else {
+                Err(e)
+            }
+        }
+        other => other,
+    }
+}
+
 /// The lines of one file, read one at a time (invalid UTF-8 replaced, never refused: strace
 /// escapes what it prints), up to a byte limit: a file still being written reads the same on
 /// every pass. A read error ends the lines and is kept for [`RawLines::finish`].
@@ -115,8 +138,10 @@ pub struct RawLines {
 impl RawLines {
     /// Opens `file`, to be read up to `limit` bytes (`u64::MAX`: to its end).
     pub fn open(file: &SourceFile, limit: u64) -> Result<Self, ImportError> {
-        let opened =
-            std::fs::File::open(&file.path).map_err(|source| ImportError::Read { path: file.path.clone(), source })?;
+        let opened = open_raising_limit(&file.path).map_err(|source| match source.raw_os_error() {
+            Some(libc::EMFILE) => ImportError::TooManyOpen { path: file.path.clone() },
+            _ => ImportError::Read { path: file.path.clone(), source },
+        })?;
         Ok(Self {
             reader: std::io::Read::take(std::io::BufReader::new(opened), limit),
             path: file.path.clone(),
