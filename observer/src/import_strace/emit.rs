@@ -377,6 +377,8 @@ impl Emitter<'_> {
         if group_dead {
             self.ended.insert(tgid);
             self.live.remove(&tgid);
+            // Nothing is delivered to an ended process: memory follows the processes alive.
+            self.handlers.remove(&tgid);
             if tgid == self.root {
                 self.out.root_end = Some(end);
             }
