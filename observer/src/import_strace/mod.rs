@@ -3,7 +3,8 @@
 //! and `-y` — and writes a run directory whose `events.bin` holds the records the kernel side
 //! would have written, so `observer analyze` finds the same signatures in old captures. What
 //! strace did not record is flagged unknown, never made up; lines that cannot be read are listed
-//! in `import.txt` with their file and line number.
+//! in `import.txt` with their file and line number. It streams: the files are read a line at a
+//! time, in memory that does not grow with them.
 mod calls;
 mod cursor;
 mod emit;
