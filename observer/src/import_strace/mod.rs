@@ -256,6 +256,16 @@ mod tests {
         path
     }
 
+    /// `lines` written to a file named `name` and imported: the temporary directory (kept while
+    /// the test reads), the run directory and the report.
+    fn import_lines(name: &str, lines: &[&str]) -> (tempfile::TempDir, PathBuf, ImportReport) {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write(dir.path(), name, lines);
+        let out = dir.path().join("run");
+        let report = import(&input, Some(&out), Access::OWNER).unwrap();
+        (dir, out, report)
+    }
+
     #[test]
     fn no_input_makes_it_panic() {
         // Every cut of every kind of line, and every line with one character replaced by one that
@@ -303,9 +313,7 @@ mod tests {
 
     #[test]
     fn a_segfault_captured_with_dash_f_gives_fatal_signal_with_the_address() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = write(
-            dir.path(),
+        let (_dir, out, report) = import_lines(
             "segv.txt",
             &[
                 "5242  execve(\"./segv\", [\"./segv\"], 0x7ffc4a3bd2b8 /* 35 vars */) = 0",
@@ -314,8 +322,6 @@ mod tests {
                 "5242  +++ killed by SIGSEGV +++",
             ],
         );
-        let out = dir.path().join("run");
-        let report = import(&input, Some(&out), Access::OWNER).unwrap();
         let f = fatal_signal(&report);
         assert_eq!((f.pid, f.tid), (5242, 5242));
         assert!(f.summary.contains("SIGSEGV (SEGV_MAPERR) in thread 5242 at address 0x10"), "{}", f.summary);
@@ -337,9 +343,7 @@ mod tests {
 
     #[test]
     fn the_command_is_the_first_exec_of_the_root_process_wherever_it_is() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = write(
-            dir.path(),
+        let (_dir, out, _report) = import_lines(
             "late.txt",
             &[
                 "5 brk(NULL) = 0x1000",
@@ -350,8 +354,6 @@ mod tests {
                 "5 execve(\"/bin/true\", [\"true\"], 0x7ffe /* 3 vars */) = 0",
             ],
         );
-        let out = dir.path().join("run");
-        import(&input, Some(&out), Access::OWNER).unwrap();
         assert_eq!(std::fs::read_to_string(out.join("command.txt")).unwrap(), "sh -c x\n");
         let header = crate::eventlog::EventLogReader::open(&out.join("events.bin")).unwrap();
         assert_eq!(
@@ -362,9 +364,7 @@ mod tests {
 
     #[test]
     fn a_dash_ttt_dash_y_capture_with_pid_prefixes_keeps_times_and_processes() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = write(
-            dir.path(),
+        let (_dir, out, report) = import_lines(
             "kill.txt",
             &[
                 "[pid  5205] 1795307581.966731 execve(\"/usr/bin/sh\", [\"sh\", \"-c\", \"sleep 9 & kill -9 $!\"], 0x7fff91ac9370 /* 35 vars */) = 0",
@@ -377,8 +377,6 @@ mod tests {
                 "[pid  5205] 1795307581.971800 +++ exited with 0 +++",
             ],
         );
-        let out = dir.path().join("run");
-        let report = import(&input, Some(&out), Access::OWNER).unwrap();
         assert!(report.unparsed.is_empty(), "{:?}", report.unparsed);
         let events = events(&out);
         let read = events
