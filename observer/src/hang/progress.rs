@@ -61,6 +61,11 @@ impl CpuSampler {
         }
     }
 
+    /// The threads seen at the latest sample.
+    pub fn threads(&self) -> impl Iterator<Item = u32> + '_ {
+        self.history.back().into_iter().flat_map(|(_, cpu)| cpu.keys().copied())
+    }
+
     /// CPU gained from the oldest sample at least `window` old (or the oldest there is) to the newest.
     pub fn window(&self, window: Duration) -> CpuWindow {
         let Some((newest_at, newest)) = self.history.back() else { return CpuWindow::default() };

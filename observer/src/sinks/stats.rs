@@ -6,7 +6,6 @@ use std::{
 
 use observer_common::flags;
 
-use observer_common::syscalls::Syscall;
 
 use crate::{decode::is_error_return, event::Event};
 
@@ -36,25 +35,7 @@ pub struct RunStats {
     pub first_seen_ns: HashMap<u32, u64>,
 }
 
-/// Calls that only wait, sleep, or hand a lock over: a thread making nothing but these makes no
-/// progress of its own (OCaml's tick thread, Go's sysmon, a timer loop, two threads passing a GIL).
-pub fn only_waits(nr: u32) -> bool {
-    matches!(
-        Syscall::from_nr(nr),
-        Some(
-            Syscall::Futex
-                | Syscall::Poll
-                | Syscall::Ppoll
-                | Syscall::Select
-                | Syscall::Pselect6
-                | Syscall::EpollWait
-                | Syscall::EpollPwait
-                | Syscall::EpollPwait2
-                | Syscall::Nanosleep
-                | Syscall::ClockNanosleep
-        )
-    )
-}
+pub use observer_common::syscalls::only_waits;
 
 impl RunStats {
     pub fn observe(&mut self, event: &Event, arrived: Instant) {

@@ -230,7 +230,7 @@ impl Daemon {
                 .hangs
                 .entry(tree)
                 .or_insert_with(|| TreeWatch { watchdog: Watchdog::new(Some(after)), stats: RunStats::default() });
-            let Some(stall) = w.watchdog.check(&pids, &w.stats) else { continue };
+            let Some(stall) = w.watchdog.check(&self.kernel.probes, &pids, &w.stats) else { continue };
             let reason = match stall {
                 Stall::Blocked => format!("no progress for {}s", after.as_secs_f64()),
                 Stall::Spinning(tids) => {
