@@ -257,8 +257,8 @@ pub struct ThreadProgress {
     pub calls: u64,
     /// CLOCK_BOOTTIME of the latest syscall exit.
     pub last_call_ns: u64,
-    /// CLOCK_BOOTTIME of the latest exit of a call that did more than wait (see
-    /// `syscall_bits::WAIT`); 0 when none yet.
+    /// CLOCK_BOOTTIME of the latest exit of a watched call that did more than wait (see
+    /// `syscall_bits::WAIT`): progress; 0 when none yet.
     pub last_progress_ns: u64,
 }
 
@@ -275,15 +275,14 @@ pub mod syscall_bits {
     pub const CLONE3: u16 = 0x20;
     /// `clone`: the first argument is the clone flags.
     pub const CLONE: u16 = 0x40;
-    /// Recorded at all (an entry without it is only counted, see [`WAIT`]).
+    /// Watched at all (a zero entry means "not ours": ignore).
     pub const WATCHED: u16 = 0x80;
     /// The call cannot block for long (mprotect, mmap, kill, ...): recorded at exit alone, from
     /// the argument registers the task still holds, with one clock read and no entry parked; its
     /// record carries the exit time and `flags::UNKNOWN_DURATION`.
     pub const EXIT_ONLY: u16 = 0x100;
-    /// The call only waits, sleeps or hands a lock over (futex, poll, nanosleep, sched_yield,
-    /// ...): a thread making nothing but these makes no progress of its own. Kept per thread by the
-    /// kernel's progress counters; set for some calls that are not otherwise watched.
+    /// The call only waits, sleeps or hands a lock over (futex, poll, nanosleep, ...): a thread
+    /// making nothing but these makes no progress of its own (the kernel's progress counters).
     pub const WAIT: u16 = 0x200;
 }
 

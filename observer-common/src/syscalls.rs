@@ -126,15 +126,11 @@ impl WatchedSyscall {
     }
 }
 
-/// Calls observer does not record that only wait (`sched_yield`, `pause`, `rt_sigsuspend`,
-/// `rt_sigtimedwait`): the kernel's per-thread progress counters still count them, as no progress.
-pub const UNWATCHED_WAITS: &[u32] = &[24, 34, 130, 128];
-
 /// Whether a thread making nothing but call `nr` makes no progress of its own: the call only
 /// waits, sleeps or hands a lock over (OCaml's tick thread, Go's sysmon, a timer loop, two threads
 /// passing a GIL).
 pub fn only_waits(nr: u32) -> bool {
-    by_nr(nr).map_or(UNWATCHED_WAITS.contains(&nr), |s| s.bits & WAIT != 0)
+    by_nr(nr).is_some_and(|s| s.bits & WAIT != 0)
 }
 
 /// Syscalls whose failures `observer watch` reports from every process (resource exhaustion and

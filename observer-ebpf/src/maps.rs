@@ -7,7 +7,7 @@ use aya_ebpf::{
 use observer_common::{
     kind,
     maps::{filters, ring_fill},
-    syscall_bits::WAIT,
+    syscall_bits::{WAIT, WATCHED},
     syscalls::TABLE_SIZE,
     InFlight, ThreadProgress, PROGRESS_SLOTS,
 };
@@ -101,8 +101,7 @@ pub fn in_flight_take(tid: u32) -> Option<InFlight> {
     }
 }
 
-/// Syscall number -> `syscall_bits` (argument count and behaviour). Without `WATCHED`: not
-/// recorded (a `WAIT` bit alone still counts for progress).
+/// Syscall number -> `syscall_bits` (argument count and behaviour). Zero: not watched.
 #[map]
 pub static SYSCALL_TABLE: Array<u16> = Array::with_max_entries(TABLE_SIZE, 0);
 
@@ -125,7 +124,9 @@ pub fn count_call(tid: u32, bits: u16, now: u64) {
         }
         (*slot).calls += 1;
         (*slot).last_call_ns = now;
-        if bits & WAIT == 0 {
+        // Progress is a recorded call that does more than wait: the runtimes' own housekeeping
+        // (a JVM thread's getrusage, Go's signal returns, clock reads) is not.
+        if bits & (WATCHED | WAIT) == WATCHED {
             (*slot).last_progress_ns = now;
         }
     }

@@ -9,7 +9,7 @@ use observer_common::{
     host_bits, kind,
     maps::{filters, globals, names, programs, ring_fill, tracepoints},
     syscall_bits,
-    syscalls::{Syscall, HOST_WIDE_ERRORS, TABLE_SIZE, UNWATCHED_WAITS, WATCHED},
+    syscalls::{Syscall, HOST_WIDE_ERRORS, TABLE_SIZE, WATCHED},
     InFlight, ThreadProgress, COUNTER_INFLIGHT_FULL, PROGRESS_SLOTS,
 };
 
@@ -241,11 +241,11 @@ impl Probes {
             })?;
 
         let mut table: Array<MapData, u16> = take(&mut ebpf, names::SYSCALL_TABLE)?;
-        let entries = WATCHED.iter().map(|sc| (sc.nr, sc.table_bits()));
-        let waits = UNWATCHED_WAITS.iter().map(|&nr| (nr, syscall_bits::WAIT));
-        for (nr, bits) in entries.chain(waits) {
-            debug_assert!(nr < TABLE_SIZE);
-            table.set(nr, bits, 0).map_err(|e| CaptureError::Map { map: names::SYSCALL_TABLE, reason: e.to_string() })?;
+        for sc in WATCHED {
+            debug_assert!(sc.nr < TABLE_SIZE);
+            table
+                .set(sc.nr, sc.table_bits(), 0)
+                .map_err(|e| CaptureError::Map { map: names::SYSCALL_TABLE, reason: e.to_string() })?;
         }
 
         let mut host_table: Array<MapData, u8> = take(&mut ebpf, names::HOST_TABLE)?;
@@ -388,7 +388,10 @@ impl Probes {
 
     /// The kernel's progress counters of threads `tids`, for those whose slot they own (a thread
     /// that made no syscall since the capture began, or whose slot another thread took, is left out).
-    pub fn thread_progress(&self, tids: impl IntoIterator<Item = u32>) -> std::collections::BTreeMap<u32, ThreadProgress> {
+    pub fn thread_progress(
+        &self,
+        tids: impl IntoIterator<Item = u32>,
+    ) -> std::collections::BTreeMap<u32, ThreadProgress> {
         tids.into_iter()
             .filter_map(|tid| {
                 let slot = self.thread_progress.get(&(tid & (PROGRESS_SLOTS - 1)), 0).ok()?;

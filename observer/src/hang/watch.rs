@@ -108,18 +108,10 @@ impl Watchdog {
             return None;
         }
         let cpu = self.sampler.window(window);
-        let now = Instant::now();
         let since_ns = snapshot::boot_ns_now().saturating_sub(window.as_nanos() as u64);
-        // The kernel's counters decide; records that arrived count too (a thread whose counter
-        // slot another thread took is only known from them).
-        let counted = |tid: u32| self.counters().and_then(|c| c.get(&tid)).copied().unwrap_or_default();
-        let syscalled = |tid: u32| {
-            counted(tid).last_call_ns >= since_ns
-                || stats.last_syscall_at.get(&tid).is_some_and(|t| now.duration_since(*t) < window)
-        };
         let last_progress = self.last_progress_ns(stats);
         let progressed = |tid: u32| last_progress.get(&tid).is_some_and(|&t| t >= since_ns);
-        detect(&cpu, window, &Activity { syscalled: &syscalled, progressed: &progressed })
+        detect(&cpu, window, &Activity { progressed: &progressed })
     }
 
     /// The stuck snapshot now. Without enough CPU history it measures a short window on the spot.

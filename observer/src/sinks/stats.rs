@@ -1,11 +1,7 @@
 //! Counting what a run saw: events by kind, calls and errors by syscall and errno.
-use std::{
-    collections::{BTreeMap, HashMap},
-    time::Instant,
-};
+use std::collections::{BTreeMap, HashMap};
 
 use observer_common::flags;
-
 
 use crate::{decode::is_error_return, event::Event};
 
@@ -26,8 +22,6 @@ pub struct RunStats {
     pub unfinished_syscalls: u64,
     /// Syscall records received, for progress detection.
     pub syscall_records: u64,
-    /// When each thread's latest syscall record arrived (batch arrival time).
-    pub last_syscall_at: HashMap<u32, Instant>,
     /// Per thread, the kernel time of its latest call that did more than wait: a ticker's timed
     /// waits, a lock's futex dance and sleeps are no progress (see [`only_waits`]).
     pub last_progress_ns: HashMap<u32, u64>,
@@ -38,7 +32,7 @@ pub struct RunStats {
 pub use observer_common::syscalls::only_waits;
 
 impl RunStats {
-    pub fn observe(&mut self, event: &Event, arrived: Instant) {
+    pub fn observe(&mut self, event: &Event) {
         self.events_received += 1;
         *self.by_kind.entry(event.kind_name()).or_default() += 1;
         let h = event.header();
@@ -51,7 +45,6 @@ impl RunStats {
                 self.last_progress_ns.insert(e.header.tid, e.header.ts_ns + e.duration_ns);
             }
             self.syscall_records += 1;
-            self.last_syscall_at.insert(e.header.tid, arrived);
             let count = self.syscalls.entry(e.nr).or_default();
             count.calls += 1;
             if e.header.flags & flags::UNFINISHED != 0 {

@@ -143,7 +143,6 @@ impl Daemon {
     }
 
     fn handle_batch(&mut self, batch: &[Event]) {
-        let arrived = Instant::now();
         let me = std::process::id();
         for event in batch {
             self.book.observe(event);
@@ -153,7 +152,7 @@ impl Daemon {
                 *m.events_received.entry(event.kind_name()).or_default() += 1;
             }
             if let Some(w) = self.hangs.get_mut(&tree) {
-                w.stats.observe(event, arrived);
+                w.stats.observe(event);
             }
             if event.header().tgid == me {
                 continue;
