@@ -168,11 +168,10 @@ impl Pipeline {
     }
 
     pub fn handle_batch(&mut self, events: &[Event]) {
-        let arrived = std::time::Instant::now();
         for event in events {
             self.log.append(event);
             self.book.observe(event);
-            self.stats.observe(event, arrived);
+            self.stats.observe(event);
             self.note_failure(event);
             let cx = Context {
                 book: &self.book,
