@@ -230,8 +230,8 @@ pub struct InFlight {
     pub tgid: u32,
     /// `flags::AUX_CLONE_FLAGS` / `AUX_RLIMIT_CUR` when `aux` holds clone flags / a limit.
     pub flags: u16,
-    /// Non-zero for an untracked process in host-wide mode: its `host_bits`.
-    pub host: u8,
+    /// Unused (host-wide calls are judged at exit alone and never parked).
+    pub _spare: u8,
     /// Non-zero while the slot holds a syscall in progress (slots of the by-tid array are reused).
     pub live: u8,
     /// The user frame pointer (rbp) at entry: where the blocked thread's frame-pointer chain
@@ -239,21 +239,51 @@ pub struct InFlight {
     pub bp: u64,
 }
 
+/// Slots of the kernel's per-thread progress counters (`THREAD_PROGRESS`, indexed by
+/// `tid % PROGRESS_SLOTS`); a power of two.
+pub const PROGRESS_SLOTS: u32 = 1 << 16;
+
+/// What the kernel counts of one thread of a tracked process, at every syscall exit whatever the
+/// call and whether or not its record reaches userspace: the watchdog judges progress from these,
+/// not from the records it has drained (a reader lagging behind a busy program sees old records).
+/// A slot belongs to the last `tid` that used it; a thread whose `tid % PROGRESS_SLOTS` collides
+/// with another's restarts the counts (userspace treats a slot it does not own as unknown).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadProgress {
+    pub tid: u32,
+    pub _pad: u32,
+    /// Syscalls completed since the slot was claimed.
+    pub calls: u64,
+    /// CLOCK_BOOTTIME of the latest syscall exit.
+    pub last_call_ns: u64,
+    /// CLOCK_BOOTTIME of the latest exit of a watched call that did more than wait (see
+    /// `syscall_bits::WAIT`): progress; 0 when none yet.
+    pub last_progress_ns: u64,
+}
+
 /// Per-syscall behaviour bits stored (with the argument count) in the kernel's syscall table map.
 pub mod syscall_bits {
     /// Low three bits: number of arguments to record.
-    pub const NARGS_MASK: u8 = 0x07;
+    pub const NARGS_MASK: u16 = 0x07;
     /// `prlimit64` / `setrlimit`: read `rlim_cur` of the new limit (the last pointer argument but
     /// one for prlimit64, the last for setrlimit) from user memory into `aux`.
-    pub const RLIMIT: u8 = 0x08;
+    pub const RLIMIT: u16 = 0x08;
     /// Record at entry; there is no exit (`exit`, `exit_group`).
-    pub const NO_RETURN: u8 = 0x10;
+    pub const NO_RETURN: u16 = 0x10;
     /// `clone3`: read `clone_args.flags` from user memory into `aux`.
-    pub const CLONE3: u8 = 0x20;
+    pub const CLONE3: u16 = 0x20;
     /// `clone`: the first argument is the clone flags.
-    pub const CLONE: u8 = 0x40;
+    pub const CLONE: u16 = 0x40;
     /// Watched at all (a zero entry means "not ours": ignore).
-    pub const WATCHED: u8 = 0x80;
+    pub const WATCHED: u16 = 0x80;
+    /// The call cannot block for long (mprotect, mmap, kill, ...): recorded at exit alone, from
+    /// the argument registers the task still holds, with one clock read and no entry parked; its
+    /// record carries the exit time and `flags::UNKNOWN_DURATION`.
+    pub const EXIT_ONLY: u16 = 0x100;
+    /// The call only waits, sleeps or hands a lock over (futex, poll, nanosleep, ...): a thread
+    /// making nothing but these makes no progress of its own (the kernel's progress counters).
+    pub const WAIT: u16 = 0x200;
 }
 
 /// Bits of the kernel's per-syscall host-wide table (`observer watch`): what an untracked process
@@ -328,6 +358,7 @@ assert_layout!(SignalDeliverEvent, 24 + 16 + 16);
 assert_layout!(FaultEvent, 24 + 16);
 assert_layout!(CgroupAttachEvent, 24 + 16 + 128);
 assert_layout!(InFlight, 8 + 48 + 8 + 8 + 8 + 8);
+assert_layout!(ThreadProgress, 32);
 const _: () = assert!(core::mem::offset_of!(EventHeader, ts_ns) == 16);
 const _: () = assert!(core::mem::offset_of!(SyscallEvent, args) == 32);
 const _: () = assert!(core::mem::offset_of!(SyscallEvent, ret) == 80);
@@ -338,5 +369,6 @@ mod pod {
     // SAFETY: all of these are #[repr(C)], made only of integers and byte arrays, with explicit
     // padding fields, so every bit pattern is valid and there are no implicit holes.
     unsafe impl aya::Pod for InFlight {}
+    unsafe impl aya::Pod for ThreadProgress {}
     unsafe impl aya::Pod for crate::maps::SampleKey {}
 }

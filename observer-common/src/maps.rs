@@ -15,6 +15,7 @@ pub mod names {
     pub const IN_FLIGHT: &str = "IN_FLIGHT";
     pub const IN_FLIGHT_BY_TID: &str = "IN_FLIGHT_BY_TID";
     pub const SYSCALL_TABLE: &str = "SYSCALL_TABLE";
+    pub const THREAD_PROGRESS: &str = "THREAD_PROGRESS";
     pub const HOST_TABLE: &str = "HOST_TABLE";
     pub const DROPPED: &str = "DROPPED";
     pub const SUBMITTED: &str = "SUBMITTED";

@@ -1,7 +1,7 @@
 //! The syscalls observer watches (x86_64 numbering): name, number, how many arguments are kept, and
 //! how the kernel side treats them.
 
-use crate::syscall_bits::{CLONE, CLONE3, NO_RETURN, RLIMIT};
+use crate::syscall_bits::{CLONE, CLONE3, EXIT_ONLY, NARGS_MASK, NO_RETURN, RLIMIT, WAIT, WATCHED as BIT_WATCHED};
 
 /// One watched syscall: its identity and how the kernel side treats it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,8 +13,8 @@ pub struct WatchedSyscall {
     pub nr: u32,
     /// Arguments recorded (read/write keep only the fd, never buffer addresses or sizes).
     pub nargs: u8,
-    /// Extra `syscall_bits` (NO_RETURN, CLONE, CLONE3).
-    pub bits: u8,
+    /// Extra `syscall_bits` (NO_RETURN, CLONE, CLONE3, RLIMIT, EXIT_ONLY, WAIT).
+    pub bits: u16,
 }
 
 /// Declares the [`Syscall`] enum and the [`WATCHED`] table from one list, so they cannot drift.
@@ -45,11 +45,11 @@ macro_rules! watched {
 
 watched! {
     // memory
-    Mmap = sc("mmap", 9, 6, 0),
-    Munmap = sc("munmap", 11, 2, 0),
-    Mprotect = sc("mprotect", 10, 3, 0),
-    Mremap = sc("mremap", 25, 5, 0),
-    Brk = sc("brk", 12, 1, 0),
+    Mmap = sc("mmap", 9, 6, EXIT_ONLY),
+    Munmap = sc("munmap", 11, 2, EXIT_ONLY),
+    Mprotect = sc("mprotect", 10, 3, EXIT_ONLY),
+    Mremap = sc("mremap", 25, 5, EXIT_ONLY),
+    Brk = sc("brk", 12, 1, EXIT_ONLY),
     // tasks
     Clone = sc("clone", 56, 5, CLONE),
     Clone3 = sc("clone3", 435, 2, CLONE3),
@@ -60,32 +60,32 @@ watched! {
     Exit = sc("exit", 60, 1, NO_RETURN),
     ExitGroup = sc("exit_group", 231, 1, NO_RETURN),
     // sessions and process groups: a process leaving its parent's tree
-    Setsid = sc("setsid", 112, 0, 0),
-    Setpgid = sc("setpgid", 109, 2, 0),
+    Setsid = sc("setsid", 112, 0, EXIT_ONLY),
+    Setpgid = sc("setpgid", 109, 2, EXIT_ONLY),
     // signals sent
-    Kill = sc("kill", 62, 2, 0),
-    Tkill = sc("tkill", 200, 2, 0),
-    Tgkill = sc("tgkill", 234, 3, 0),
-    RtSigqueueinfo = sc("rt_sigqueueinfo", 129, 3, 0),
-    RtTgsigqueueinfo = sc("rt_tgsigqueueinfo", 297, 4, 0),
+    Kill = sc("kill", 62, 2, EXIT_ONLY),
+    Tkill = sc("tkill", 200, 2, EXIT_ONLY),
+    Tgkill = sc("tgkill", 234, 3, EXIT_ONLY),
+    RtSigqueueinfo = sc("rt_sigqueueinfo", 129, 3, EXIT_ONLY),
+    RtTgsigqueueinfo = sc("rt_tgsigqueueinfo", 297, 4, EXIT_ONLY),
     // blocking
-    Futex = sc("futex", 202, 6, 0),
-    Poll = sc("poll", 7, 3, 0),
-    Ppoll = sc("ppoll", 271, 5, 0),
-    Select = sc("select", 23, 5, 0),
-    Pselect6 = sc("pselect6", 270, 6, 0),
-    EpollWait = sc("epoll_wait", 232, 4, 0),
-    EpollPwait = sc("epoll_pwait", 281, 6, 0),
-    EpollPwait2 = sc("epoll_pwait2", 441, 6, 0),
-    Nanosleep = sc("nanosleep", 35, 2, 0),
-    ClockNanosleep = sc("clock_nanosleep", 230, 4, 0),
+    Futex = sc("futex", 202, 6, WAIT),
+    Poll = sc("poll", 7, 3, WAIT),
+    Ppoll = sc("ppoll", 271, 5, WAIT),
+    Select = sc("select", 23, 5, WAIT),
+    Pselect6 = sc("pselect6", 270, 6, WAIT),
+    EpollWait = sc("epoll_wait", 232, 4, WAIT),
+    EpollPwait = sc("epoll_pwait", 281, 6, WAIT),
+    EpollPwait2 = sc("epoll_pwait2", 441, 6, WAIT),
+    Nanosleep = sc("nanosleep", 35, 2, WAIT),
+    ClockNanosleep = sc("clock_nanosleep", 230, 4, WAIT),
     Wait4 = sc("wait4", 61, 4, 0),
     Waitid = sc("waitid", 247, 5, 0),
     Read = sc("read", 0, 1, 0),
     Write = sc("write", 1, 1, 0),
     // limits: a launcher like `prlimit` or a shell's `ulimit` changes them after the preflight
-    Prlimit64 = sc("prlimit64", 302, 4, RLIMIT),
-    Setrlimit = sc("setrlimit", 160, 2, RLIMIT),
+    Prlimit64 = sc("prlimit64", 302, 4, RLIMIT | EXIT_ONLY),
+    Setrlimit = sc("setrlimit", 160, 2, RLIMIT | EXIT_ONLY),
 }
 
 impl Syscall {
@@ -117,6 +117,20 @@ impl core::fmt::Display for Syscall {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.pad(self.name())
     }
+}
+
+impl WatchedSyscall {
+    /// Its entry in the kernel's syscall table map: argument count and behaviour bits.
+    pub const fn table_bits(&self) -> u16 {
+        BIT_WATCHED | (self.nargs as u16 & NARGS_MASK) | self.bits
+    }
+}
+
+/// Whether a thread making nothing but call `nr` makes no progress of its own: the call only
+/// waits, sleeps or hands a lock over (OCaml's tick thread, Go's sysmon, a timer loop, two threads
+/// passing a GIL).
+pub fn only_waits(nr: u32) -> bool {
+    by_nr(nr).is_some_and(|s| s.bits & WAIT != 0)
 }
 
 /// Syscalls whose failures `observer watch` reports from every process (resource exhaustion and

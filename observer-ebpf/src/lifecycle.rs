@@ -182,8 +182,6 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i32> {
     let (tid, tgid) = current_ids();
     if !is_tracked(tgid) {
         if host_wide() {
-            // A host-wide pairing slot of a thread killed inside the call would leak.
-            let _ = in_flight_take(tid);
             // SAFETY: offset checked against the format file.
             let group_dead: u8 = unsafe { ctx.read_at(EXIT_GROUP_DEAD)? };
             let mut flags = flags::HOST;

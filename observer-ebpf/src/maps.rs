@@ -7,8 +7,9 @@ use aya_ebpf::{
 use observer_common::{
     kind,
     maps::{filters, ring_fill},
+    syscall_bits::{WAIT, WATCHED},
     syscalls::TABLE_SIZE,
-    InFlight,
+    InFlight, ThreadProgress, PROGRESS_SLOTS,
 };
 
 /// Default; userspace sets the real size from `--buffer-size` before loading.
@@ -102,7 +103,34 @@ pub fn in_flight_take(tid: u32) -> Option<InFlight> {
 
 /// Syscall number -> `syscall_bits` (argument count and behaviour). Zero: not watched.
 #[map]
-pub static SYSCALL_TABLE: Array<u8> = Array::with_max_entries(TABLE_SIZE, 0);
+pub static SYSCALL_TABLE: Array<u16> = Array::with_max_entries(TABLE_SIZE, 0);
+
+/// Per-thread syscall counters of tracked processes, by `tid % PROGRESS_SLOTS`: what the watchdog
+/// judges progress by, independent of how far the reader has drained the ring buffer.
+#[map]
+pub static THREAD_PROGRESS: Array<ThreadProgress> = Array::with_max_entries(PROGRESS_SLOTS, 0);
+
+/// Counts a completed syscall of thread `tid` (behaviour bits `bits`) at `now`.
+#[inline(always)]
+pub fn count_call(tid: u32, bits: u16, now: u64) {
+    let Some(slot) = THREAD_PROGRESS.get_ptr_mut(tid & (PROGRESS_SLOTS - 1)) else {
+        return;
+    };
+    // SAFETY: a slot of an array map; only the thread itself writes its slot (a colliding thread
+    // restarts the counts, which userspace reads as unknown for both).
+    unsafe {
+        if (*slot).tid != tid {
+            *slot = ThreadProgress { tid, ..ThreadProgress::default() };
+        }
+        (*slot).calls += 1;
+        (*slot).last_call_ns = now;
+        // Progress is a recorded call that does more than wait: the runtimes' own housekeeping
+        // (a JVM thread's getrusage, Go's signal returns, clock reads) is not.
+        if bits & (WATCHED | WAIT) == WATCHED {
+            (*slot).last_progress_ns = now;
+        }
+    }
+}
 
 /// Records lost by kind (failed ring-buffer reservations, unreadable tracepoint fields); index 0
 /// counts in-flight table overflows.

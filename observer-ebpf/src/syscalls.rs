@@ -1,5 +1,8 @@
-//! `sys_enter` / `sys_exit`: entry parks a watched syscall of a tracked process in the in-flight
-//! table, exit turns it into one record. On the raw syscall tracepoints rather than the
+//! `sys_enter` / `sys_exit`: entry parks a watched syscall of a tracked process that can block in
+//! the in-flight table, exit turns it into one record; a call that cannot block for long
+//! (`EXIT_ONLY`: mprotect, mmap, kill, ...) is recorded at exit alone, from the argument registers
+//! the task still holds, with one clock read. Every exit of a tracked thread is also counted in
+//! its progress slot. On the raw syscall tracepoints rather than the
 //! per-syscall `syscalls/sys_*_<name>` ones: those fill a perf record of every hit before any
 //! filter runs, which cost ~300 ns per call of every process that makes a watched syscall.
 //! Two builds of each program: BTF-typed (`tp_btf`), which reads the saved registers with plain
@@ -12,15 +15,15 @@ use aya_ebpf::{
 use observer_common::{
     flags,
     host_bits::{ERRORS, GROUP_CHANGES, LIMIT_SETS, STACK_MMAPS},
-    syscall_bits::{CLONE3, NARGS_MASK, NO_RETURN, RLIMIT},
+    syscall_bits::{CLONE3, EXIT_ONLY, NARGS_MASK, NO_RETURN, RLIMIT, WATCHED},
     tracepoint_fields::pt_regs,
     EventHeader, InFlight, Record, SyscallEvent, COUNTER_INFLIGHT_FULL, MAX_ARGS,
 };
 
 use crate::{
     maps::{
-        bump, current_ids, hooks_only, host_wide, in_flight_put, in_flight_take, is_tracked, DROPPED, HOST_TABLE,
-        SYSCALL_TABLE,
+        bump, count_call, current_ids, hooks_only, host_wide, in_flight_put, in_flight_take, is_tracked, DROPPED,
+        HOST_TABLE, SYSCALL_TABLE,
     },
     output::emit,
 };
@@ -62,6 +65,8 @@ trait SyscallContext {
     /// The syscall number (sys_enter) or return value (sys_exit).
     fn second(&self) -> i64;
     fn regs(&self) -> Result<Regs, i32>;
+    /// The syscall number the task entered with (`orig_ax`), read at exit.
+    fn entered_nr(&self) -> Result<i64, i32>;
 }
 
 impl SyscallContext for BtfTracePointContext {
@@ -81,6 +86,13 @@ impl SyscallContext for BtfTracePointContext {
         }
         Ok(copy)
     }
+
+    #[inline(always)]
+    fn entered_nr(&self) -> Result<i64, i32> {
+        let regs: *const u64 = self.arg(0);
+        // SAFETY: as in `regs`.
+        Ok(unsafe { *regs.add(pt_regs::ORIG_AX / 8) } as i64)
+    }
 }
 
 impl SyscallContext for RawTracePointContext {
@@ -94,6 +106,13 @@ impl SyscallContext for RawTracePointContext {
         let regs: *const u8 = self.arg(0);
         // SAFETY: the tracepoint's `struct pt_regs *`, read with the fault-tolerant helper.
         unsafe { bpf_probe_read_kernel(regs.add(pt_regs::SPAN_START) as *const Regs) }
+    }
+
+    #[inline(always)]
+    fn entered_nr(&self) -> Result<i64, i32> {
+        let regs: *const u8 = self.arg(0);
+        // SAFETY: as in `regs`.
+        unsafe { bpf_probe_read_kernel(regs.add(pt_regs::ORIG_AX) as *const i64) }
     }
 }
 
@@ -129,7 +148,7 @@ impl Regs {
 
 /// Reads what a syscall's pointer arguments point at, for the calls whose meaning is there.
 #[inline(always)]
-fn read_aux(bits: u8, nargs: usize, entry: &mut InFlight) {
+fn read_aux(bits: u16, nargs: usize, entry: &mut InFlight) {
     if bits & CLONE3 != 0 {
         // struct clone_args starts with `__aligned_u64 flags`.
         // SAFETY: a user pointer, read with the fault-tolerant helper.
@@ -152,35 +171,28 @@ fn read_aux(bits: u8, nargs: usize, entry: &mut InFlight) {
     }
 }
 
+/// The table bits of syscall `nr` (0 for a number outside the table).
 #[inline(always)]
-fn watched(nr: i64) -> Option<u8> {
-    match SYSCALL_TABLE.get(nr as u32) {
-        Some(bits) if nr >= 0 && *bits != 0 => Some(*bits),
-        _ => None,
+fn table_bits(nr: i64) -> u16 {
+    if nr < 0 {
+        return 0;
     }
+    SYSCALL_TABLE.get(nr as u32).copied().unwrap_or(0)
 }
 
 #[inline(always)]
 fn try_sys_enter(ctx: &impl SyscallContext) -> Result<(), i32> {
-    // The number first: it is in the context, and most syscalls of any process are not watched.
+    // The number first: it is in the context, and most syscalls of any process are not watched
+    // or are recorded at exit alone.
     let nr = ctx.second();
-    let Some(bits) = watched(nr) else {
+    let bits = table_bits(nr);
+    if bits & WATCHED == 0 || bits & EXIT_ONLY != 0 {
         return Ok(());
-    };
+    }
     let (tid, tgid) = current_ids();
-    let tracked = is_tracked(tgid);
-    // Untracked processes (host-wide mode) are paired only for the calls judged by their
-    // arguments (thread-stack mappings, limit sets); their failures are caught at exit alone.
-    let host = if tracked {
-        0
-    } else if !host_wide() {
+    if !is_tracked(tgid) {
         return Ok(());
-    } else {
-        match HOST_TABLE.get(nr as u32) {
-            Some(h) if *h & (STACK_MMAPS | LIMIT_SETS | GROUP_CHANGES) != 0 => *h,
-            _ => return Ok(()),
-        }
-    };
+    }
     let regs = ctx.regs()?;
     if regs.compat() {
         return Ok(());
@@ -190,23 +202,15 @@ fn try_sys_enter(ctx: &impl SyscallContext) -> Result<(), i32> {
         nr: nr as u32,
         nargs: nargs as u32,
         tgid,
-        host,
         args: regs.args(),
         bp: regs.at(pt_regs::BP),
         ..InFlight::default()
     };
     read_aux(bits, nargs, &mut entry);
-    // An untracked process's call is parked only when its arguments make it worth reporting
-    // even if it succeeds; its failures are caught at exit anyway.
-    if host != 0 && !host_reportable_success(&entry) {
-        return Ok(());
-    }
     // SAFETY: helper without preconditions.
     entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
     if bits & NO_RETURN != 0 {
-        if tracked {
-            emit(&record(tid, &entry, flags::NO_RETURN, 0, 0));
-        }
+        emit(&record(tid, &entry, flags::NO_RETURN, 0, 0));
         return Ok(());
     }
     if !in_flight_put(tid, &entry) {
@@ -223,52 +227,66 @@ fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
         return Ok(());
     }
     let ret = ctx.second();
-    // Only threads whose entry we recorded have an in-flight slot.
-    let Some(entry) = in_flight_take(tid) else {
-        if !tracked {
-            host_failure(ctx, tid, tgid, ret);
+    let nr = ctx.entered_nr()?;
+    let bits = table_bits(nr);
+    if !tracked {
+        // Host-wide: an untracked process's call is judged here alone, nothing was parked.
+        if bits & WATCHED != 0 {
+            host_call(ctx, tid, tgid, nr, bits, ret);
         }
         return Ok(());
-    };
-    let mut extra = 0;
-    if entry.host != 0 {
-        // Host-wide: only failures, and thread-stack mappings and limit sets, leave the kernel.
-        let reportable = (failed(ret) && entry.host & ERRORS != 0) || host_reportable_success(&entry);
-        if !reportable {
-            return Ok(());
-        }
-        extra = flags::HOST;
     }
     // SAFETY: helper without preconditions.
     let now = unsafe { bpf_ktime_get_boot_ns() };
-    emit(&record(tid, &entry, extra, ret, now.saturating_sub(entry.enter_ns)));
+    count_call(tid, bits, now);
+    if bits & (WATCHED | EXIT_ONLY) == WATCHED | EXIT_ONLY {
+        if let Some(entry) = entry_at_exit(ctx, tgid, nr, bits, now) {
+            emit(&record(tid, &entry, flags::UNKNOWN_DURATION, ret, 0));
+        }
+        return Ok(());
+    }
+    // Only threads whose entry we recorded have an in-flight slot.
+    if let Some(entry) = in_flight_take(tid) {
+        emit(&record(tid, &entry, 0, ret, now.saturating_sub(entry.enter_ns)));
+    }
     Ok(())
 }
 
-/// Host-wide mode: a failed call of an untracked process, recorded from the registers it still
-/// has at exit (arguments are not clobbered by the kernel), so that no entry had to be parked for
-/// the calls that succeed. Its time is the exit's; the duration is unknown.
+/// The call being left, rebuilt from the registers the task still holds at exit (the kernel does
+/// not clobber the argument registers), stamped `now`; `None` for a 32-bit compat call.
 #[inline(always)]
-fn host_failure(ctx: &impl SyscallContext, tid: u32, tgid: u32, ret: i64) {
-    if !failed(ret) {
-        return;
-    }
-    let Ok(regs) = ctx.regs() else {
-        return;
-    };
-    let nr = regs.at(pt_regs::ORIG_AX) as i64;
-    let Some(bits) = watched(nr) else {
-        return;
-    };
-    if regs.compat() || HOST_TABLE.get(nr as u32).is_none_or(|h| *h & ERRORS == 0) {
-        return;
+fn entry_at_exit(ctx: &impl SyscallContext, tgid: u32, nr: i64, bits: u16, now: u64) -> Option<InFlight> {
+    let regs = ctx.regs().ok()?;
+    if regs.compat() {
+        return None;
     }
     let nargs = (bits & NARGS_MASK) as usize;
-    let mut entry = InFlight { nr: nr as u32, nargs: nargs as u32, tgid, args: regs.args(), ..InFlight::default() };
+    let mut entry =
+        InFlight { nr: nr as u32, nargs: nargs as u32, tgid, args: regs.args(), enter_ns: now, ..InFlight::default() };
     read_aux(bits, nargs, &mut entry);
+    Some(entry)
+}
+
+/// Host-wide mode: a call of an untracked process, reported when it failed (for the calls whose
+/// failures matter) or when its arguments make it worth reporting even on success (a thread-stack
+/// mapping, a limit set, a move to another session or process group). Its time is the exit's;
+/// the duration is unknown.
+#[inline(always)]
+fn host_call(ctx: &impl SyscallContext, tid: u32, tgid: u32, nr: i64, bits: u16, ret: i64) {
+    let Some(host) = HOST_TABLE.get(nr as u32).copied() else {
+        return;
+    };
+    if host == 0 || (failed(ret) && host & ERRORS == 0) || (!failed(ret) && host & !ERRORS == 0) {
+        return;
+    }
     // SAFETY: helper without preconditions.
-    entry.enter_ns = unsafe { bpf_ktime_get_boot_ns() };
-    emit(&record(tid, &entry, flags::HOST | flags::UNKNOWN_DURATION, ret, 0));
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    let Some(entry) = entry_at_exit(ctx, tgid, nr, bits, now) else {
+        return;
+    };
+    if failed(ret) || host_reportable_success(host, &entry) {
+        emit(&record(tid, &entry, flags::HOST | flags::UNKNOWN_DURATION, ret, 0));
+    }
 }
 
 /// A syscall return value that is `-errno`.
@@ -278,12 +296,12 @@ fn failed(ret: i64) -> bool {
 }
 
 /// Host-wide: a call reported even when it succeeds (a thread-stack mapping, a limit set, a move
-/// to another session or process group).
+/// to another session or process group), by its `host_bits`.
 #[inline(always)]
-fn host_reportable_success(entry: &InFlight) -> bool {
-    let stack = entry.host & STACK_MMAPS != 0 && entry.args[3] & MAP_STACK != 0;
-    let limit_set = entry.host & LIMIT_SETS != 0 && entry.flags & flags::AUX_RLIMIT_CUR != 0;
-    stack || limit_set || entry.host & GROUP_CHANGES != 0
+fn host_reportable_success(host: u8, entry: &InFlight) -> bool {
+    let stack = host & STACK_MMAPS != 0 && entry.args[3] & MAP_STACK != 0;
+    let limit_set = host & LIMIT_SETS != 0 && entry.flags & flags::AUX_RLIMIT_CUR != 0;
+    stack || limit_set || host & GROUP_CHANGES != 0
 }
 
 /// `MAP_STACK` in mmap's flags.

@@ -303,8 +303,9 @@ pub struct WatchFlags {
     /// Kernel ring-buffer size in bytes (a power of two, at least 4096).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BUFFER_SIZE)]
     pub buffer_size: u64,
-    /// Declare a hang when no tracked thread completes a syscall or gains CPU time for this many
-    /// seconds (or one thread spins on a CPU without syscalls that long): snapshot and classify.
+    /// Declare a hang when no tracked thread makes progress (a syscall that does more than wait)
+    /// for this many seconds, or one thread spins on a CPU without such a call that long:
+    /// snapshot and classify.
     #[arg(long, value_name = "SECS")]
     pub hang_after: Option<f64>,
     /// What to do once a hang is declared: stop the process group like --timeout, or keep it running.

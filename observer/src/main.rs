@@ -230,7 +230,7 @@ fn import_strace_command(args: observer::cli::ImportStraceArgs) -> ExitCode {
                 report.lines,
                 report.files.len(),
                 report.parsed,
-                report.unparsed.len()
+                report.unparsed_total
             );
             for (file, line, text) in report.unparsed.iter().take(5) {
                 eprintln!("observer: not understood: {}", import_strace::located(file, *line, text));

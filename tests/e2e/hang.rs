@@ -239,3 +239,40 @@ fn attach_finds_a_deadlock_in_a_running_process_and_detach_leaves_it_running() {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
 }
+
+/// A thread on a whole CPU making hundreds of thousands of syscalls a second, stopped by Ctrl-C
+/// under `--hang-after 2`. Recorded calls (`kill(getpid(), 0)`), past a `--max-size` cap where the
+/// capture stops keeping records, are progress by the kernel's per-thread counters: no hang. Calls
+/// observer does not record (`getppid`) are counted but do no work: a spin, which must not say the
+/// thread makes no syscalls.
+#[test]
+fn a_busy_program_stopped_by_ctrl_c_is_judged_by_the_kernels_counts() {
+    let Some(_cpu) = bpf_alone_or_skip("busy-ctrl-c") else {
+        return;
+    };
+    for mode in ["kill", "getppid"] {
+        let dir = scratch(&format!("hang-busy-{mode}"));
+        let mut observer = Command::new(observer_bin())
+            .args(["run", "-q", "--hang-after", "2", "--max-size", "8M", "--out"])
+            .arg(&dir)
+            .arg("--")
+            .arg(workload("syscall_storm"))
+            .args([mode, "30"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3500));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(observer.id() as i32, libc::SIGINT) };
+        observer.wait().unwrap();
+        let c = classification(&dir);
+        let hangs: Vec<_> = c.findings.iter().filter(|f| f.signature.is_hang()).collect();
+        if mode == "kill" {
+            assert!(hangs.is_empty(), "{mode}: {hangs:#?}");
+        }
+        let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+        assert!(!report.contains("no syscalls"), "{mode}: {report}");
+        let snap = stuck(&dir);
+        assert!(snap.syscalls_in_window > 100_000, "{mode}: {} syscalls in the window", snap.syscalls_in_window);
+    }
+}

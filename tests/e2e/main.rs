@@ -6,6 +6,7 @@ mod diagnose;
 mod hang;
 mod harness;
 mod hostile_text;
+mod import_memory;
 mod import_strace;
 mod output_safety;
 mod repeat;

@@ -68,7 +68,8 @@ fn every_thread_stack_mmap_and_mprotect_is_captured_in_the_creating_thread() {
             && rest.contains(", PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK, -1, 0) = 0x"),
         "{sample}"
     );
-    assert!(rest.ends_with('>') && rest.contains(" <0."), "duration suffix: {sample}");
+    // mmap cannot block for long: recorded at exit alone, its line has no duration suffix.
+    assert!(!rest.ends_with('>'), "no duration suffix: {sample}");
     assert!(text.lines().filter(|l| l.contains("mprotect(") && l.contains("PROT_READ|PROT_WRITE) = 0")).count() >= n);
 
     let threads: BTreeSet<u32> = events

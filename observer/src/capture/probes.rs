@@ -8,9 +8,9 @@ use aya::{
 use observer_common::{
     host_bits, kind,
     maps::{filters, globals, names, programs, ring_fill, tracepoints},
-    syscall_bits::WATCHED as BIT_WATCHED,
+    syscall_bits,
     syscalls::{Syscall, HOST_WIDE_ERRORS, TABLE_SIZE, WATCHED},
-    InFlight, COUNTER_INFLIGHT_FULL,
+    InFlight, ThreadProgress, COUNTER_INFLIGHT_FULL, PROGRESS_SLOTS,
 };
 
 use super::CaptureError;
@@ -71,7 +71,8 @@ pub struct Probes {
     ring_size: u32,
     ring: Option<RingBuf<MapData>>,
     // Held so its fd stays open while programs that reference it are loaded.
-    _syscall_table: Array<MapData, u8>,
+    _syscall_table: Array<MapData, u16>,
+    thread_progress: Array<MapData, ThreadProgress>,
     _filters: Filters,
     /// Every attachment; dropping one detaches it.
     links: Vec<Box<dyn Send>>,
@@ -239,11 +240,11 @@ impl Probes {
                 other => CaptureError::Load(other.to_string()),
             })?;
 
-        let mut table: Array<MapData, u8> = take(&mut ebpf, names::SYSCALL_TABLE)?;
+        let mut table: Array<MapData, u16> = take(&mut ebpf, names::SYSCALL_TABLE)?;
         for sc in WATCHED {
             debug_assert!(sc.nr < TABLE_SIZE);
             table
-                .set(sc.nr, BIT_WATCHED | sc.nargs | sc.bits, 0)
+                .set(sc.nr, sc.table_bits(), 0)
                 .map_err(|e| CaptureError::Map { map: names::SYSCALL_TABLE, reason: e.to_string() })?;
         }
 
@@ -257,7 +258,7 @@ impl Probes {
                 if sc.call == Syscall::Mmap {
                     bits |= host_bits::STACK_MMAPS;
                 }
-                if sc.bits & observer_common::syscall_bits::RLIMIT != 0 {
+                if sc.bits & syscall_bits::RLIMIT != 0 {
                     bits |= host_bits::LIMIT_SETS;
                 }
                 if matches!(sc.call, Syscall::Setsid | Syscall::Setpgid) {
@@ -339,6 +340,7 @@ impl Probes {
             syscall_hooks,
             fault_link,
             _syscall_table: table,
+            thread_progress: take(&mut ebpf, names::THREAD_PROGRESS)?,
             _filters: filter_maps,
             ebpf,
         })
@@ -382,6 +384,20 @@ impl Probes {
             .filter_map(|(tid, e)| Some((tid as u32, e.ok()?)))
             .filter(|(_, e)| e.live != 0);
         slots.chain(self.in_flight.iter().filter_map(Result::ok)).collect()
+    }
+
+    /// The kernel's progress counters of threads `tids`, for those whose slot they own (a thread
+    /// that made no syscall since the capture began, or whose slot another thread took, is left out).
+    pub fn thread_progress(
+        &self,
+        tids: impl IntoIterator<Item = u32>,
+    ) -> std::collections::BTreeMap<u32, ThreadProgress> {
+        tids.into_iter()
+            .filter_map(|tid| {
+                let slot = self.thread_progress.get(&(tid & (PROGRESS_SLOTS - 1)), 0).ok()?;
+                (slot.tid == tid).then_some((tid, slot))
+            })
+            .collect()
     }
 
     /// Processes currently tracked in the kernel.

@@ -2,9 +2,11 @@
 //! (never faster), and takes the stuck snapshot — CPU window, kernel in-flight table, /proc — when
 //! a run stalls or its timeout fires.
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap, VecDeque},
     time::{Duration, Instant},
 };
+
+use observer_common::ThreadProgress;
 
 use super::{
     progress::{detect, Activity, CpuSampler, Stall},
@@ -27,7 +29,10 @@ pub struct Watchdog {
     hang_after: Option<Duration>,
     sampler: CpuSampler,
     /// Syscall records received at each CPU sample, to count syscalls in a window.
-    syscalls: std::collections::VecDeque<(Instant, u64)>,
+    syscalls: VecDeque<(Instant, u64)>,
+    /// The kernel's per-thread counters at each CPU sample: what the threads did, however far
+    /// the reader has got through the ring buffer.
+    kernel: VecDeque<(Instant, BTreeMap<u32, ThreadProgress>)>,
     /// A stall was reported; with `--on-hang keep` it is not reported again.
     pub reported: bool,
 }
@@ -35,7 +40,13 @@ pub struct Watchdog {
 impl Watchdog {
     pub fn new(hang_after: Option<Duration>) -> Self {
         let keep = hang_after.unwrap_or(SPOT_WINDOW) + Duration::from_secs(1);
-        Self { hang_after, sampler: CpuSampler::new(keep), syscalls: Default::default(), reported: false }
+        Self {
+            hang_after,
+            sampler: CpuSampler::new(keep),
+            syscalls: Default::default(),
+            kernel: Default::default(),
+            reported: false,
+        }
     }
 
     /// How often to check: a quarter of the window, between 250 ms and 5 s.
@@ -43,37 +54,64 @@ impl Watchdog {
         self.hang_after.map(|w| (w / 4).clamp(Duration::from_millis(250), Duration::from_secs(5)))
     }
 
-    fn sample(&mut self, pids: &[u32], stats: &RunStats) {
+    fn sample(&mut self, probes: &Probes, pids: &[u32], stats: &RunStats) {
         let now = Instant::now();
         self.sampler.sample(pids);
         self.syscalls.push_back((now, stats.syscall_records));
+        self.kernel.push_back((now, probes.thread_progress(self.sampler.threads())));
         let keep = self.hang_after.unwrap_or(SPOT_WINDOW) + Duration::from_secs(1);
-        while self.syscalls.len() > 2 && self.syscalls.front().is_some_and(|(t, _)| now.duration_since(*t) > keep) {
-            self.syscalls.pop_front();
-        }
+        trim(&mut self.syscalls, now, keep);
+        trim(&mut self.kernel, now, keep);
     }
 
+    /// Syscalls completed in the window: as the kernel counted them per thread, or as records
+    /// arrived, whichever is more (a thread whose counter slot another took is only in the latter).
     fn syscalls_since(&self, window: Duration) -> u64 {
-        let Some(&(newest_at, newest)) = self.syscalls.back() else { return 0 };
-        let base =
-            self.syscalls.iter().rev().find(|(t, _)| newest_at.duration_since(*t) >= window).or(self.syscalls.front());
-        newest - base.map_or(newest, |(_, n)| *n)
+        let received = match (self.syscalls.back(), oldest_within(&self.syscalls, window)) {
+            (Some((_, newest)), Some((_, base))) => newest - base,
+            _ => 0,
+        };
+        let counted = match (self.kernel.back(), oldest_within(&self.kernel, window)) {
+            (Some((_, newest)), Some((_, base))) => newest
+                .iter()
+                .map(|(tid, now)| now.calls.saturating_sub(base.get(tid).map_or(0, |then| then.calls)))
+                .sum(),
+            _ => 0,
+        };
+        received.max(counted)
+    }
+
+    /// The kernel's counters of the latest sample.
+    fn counters(&self) -> Option<&BTreeMap<u32, ThreadProgress>> {
+        self.kernel.back().map(|(_, c)| c)
+    }
+
+    /// Per thread, the latest call that did more than wait: the kernel's counter or the latest
+    /// record, whichever is later.
+    fn last_progress_ns(&self, stats: &RunStats) -> HashMap<u32, u64> {
+        let mut last = stats.last_progress_ns.clone();
+        for (tid, p) in self.counters().into_iter().flatten() {
+            if p.last_progress_ns != 0 {
+                let t = last.entry(*tid).or_default();
+                *t = (*t).max(p.last_progress_ns);
+            }
+        }
+        last
     }
 
     /// Samples progress of the processes `pids`; returns the stall once a whole window passed
     /// without progress.
-    pub fn check(&mut self, pids: &[u32], stats: &RunStats) -> Option<Stall> {
+    pub fn check(&mut self, probes: &Probes, pids: &[u32], stats: &RunStats) -> Option<Stall> {
         let window = self.hang_after?;
-        self.sample(pids, stats);
+        self.sample(probes, pids, stats);
         if self.reported {
             return None;
         }
         let cpu = self.sampler.window(window);
-        let now = Instant::now();
         let since_ns = snapshot::boot_ns_now().saturating_sub(window.as_nanos() as u64);
-        let syscalled = |tid: u32| stats.last_syscall_at.get(&tid).is_some_and(|t| now.duration_since(*t) < window);
-        let progressed = |tid: u32| stats.last_progress_ns.get(&tid).is_some_and(|&t| t >= since_ns);
-        detect(&cpu, window, &Activity { syscalled: &syscalled, progressed: &progressed })
+        let last_progress = self.last_progress_ns(stats);
+        let progressed = |tid: u32| last_progress.get(&tid).is_some_and(|&t| t >= since_ns);
+        detect(&cpu, window, &Activity { progressed: &progressed })
     }
 
     /// The stuck snapshot now. Without enough CPU history it measures a short window on the spot.
@@ -88,10 +126,10 @@ impl Watchdog {
     ) -> StuckSnapshot {
         let window = self.hang_after.unwrap_or(SPOT_WINDOW);
         if self.sampler.span() < SPOT_WINDOW.min(window) {
-            self.sample(pids, stats);
+            self.sample(probes, pids, stats);
             std::thread::sleep(SPOT_WINDOW);
         }
-        self.sample(pids, stats);
+        self.sample(probes, pids, stats);
         let cpu = self.sampler.window(window);
         let mut pids_sorted = pids.to_vec();
         pids_sorted.sort_unstable_by_key(|&p| (p != root, p));
@@ -104,7 +142,7 @@ impl Watchdog {
             reason,
             taken_at: clock::rfc3339(clock::now_wall_ns()),
             syscalls_in_window: self.syscalls_since(window),
-            last_progress_ns: &stats.last_progress_ns,
+            last_progress_ns: &self.last_progress_ns(stats),
             progress_window: window,
             first_seen_ns: &stats.first_seen_ns,
         });
@@ -112,6 +150,19 @@ impl Watchdog {
         add_stacks(&mut snap, probes, &frame_pointers);
         snap
     }
+}
+
+/// Drops samples older than `keep`, keeping at least two.
+fn trim<T>(samples: &mut VecDeque<(Instant, T)>, now: Instant, keep: Duration) {
+    while samples.len() > 2 && samples.front().is_some_and(|(t, _)| now.duration_since(*t) > keep) {
+        samples.pop_front();
+    }
+}
+
+/// The newest sample at least `window` older than the latest (or the oldest there is).
+fn oldest_within<T>(samples: &VecDeque<(Instant, T)>, window: Duration) -> Option<&(Instant, T)> {
+    let (newest_at, _) = samples.back()?;
+    samples.iter().rev().find(|(t, _)| newest_at.duration_since(*t) >= window).or(samples.front())
 }
 
 /// How long a spinning thread is sampled, and how often.

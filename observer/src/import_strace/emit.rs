@@ -30,6 +30,7 @@ pub enum End {
 /// What the stream became.
 #[derive(Debug, Default)]
 pub struct Emitted {
+    /// Records made and not yet taken ([`Emitter::events`]).
     pub events: Vec<Event>,
     /// Calls of syscalls observer does not record, by name.
     pub skipped: BTreeMap<String, u64>,
@@ -88,7 +89,8 @@ fn handler(text: &str) -> Option<u64> {
     }
 }
 
-struct Emitter<'a> {
+/// Makes the records of a stream, a step at a time.
+pub struct Emitter<'a> {
     family: &'a Family,
     stamper: Stamper,
     out: Emitted,
@@ -146,7 +148,8 @@ impl Emitter<'_> {
         self.live.entry(child_tgid).or_default().insert(tid);
     }
 
-    fn step(&mut self, op: &Op) {
+    /// The records of one step.
+    pub fn step(&mut self, op: &Op) {
         let built = match &op.kind {
             OpKind::Syscall(call) => calls::build(&call.name, &call.args),
             OpKind::Lifecycle(_) => None,
@@ -282,8 +285,7 @@ impl Emitter<'_> {
             h.retain(|_, d| d.handler == 1);
         }
         if tgid == self.root && self.out.command.is_empty() {
-            self.out.command =
-                argv.filter(|a| !a.is_empty()).unwrap_or_else(|| vec![String::from_utf8_lossy(&path).into_owned()]);
+            self.out.command = command_line(&path, argv);
         }
     }
 
@@ -375,6 +377,8 @@ impl Emitter<'_> {
         if group_dead {
             self.ended.insert(tgid);
             self.live.remove(&tgid);
+            // Nothing is delivered to an ended process: memory follows the processes alive.
+            self.handlers.remove(&tgid);
             if tgid == self.root {
                 self.out.root_end = Some(end);
             }
@@ -386,25 +390,59 @@ impl Emitter<'_> {
     }
 }
 
+/// The command an exec ran: its argv, or its path when strace printed no argv.
+fn command_line(path: &[u8], argv: Option<Vec<String>>) -> Vec<String> {
+    argv.filter(|a| !a.is_empty()).unwrap_or_else(|| vec![String::from_utf8_lossy(path).into_owned()])
+}
+
+/// The command `call` ran, when it is an exec that succeeded and says what it ran: what the
+/// emitter takes as the command when the call is the first such in the root process.
+pub fn command_of(call: &Call) -> Option<Vec<String>> {
+    let execs = matches!(call.name.as_str(), "execve" | "execveat");
+    if !execs || call.ret != Some(Ret::Value(0)) || calls::build(&call.name, &call.args).is_none() {
+        return None;
+    }
+    let (path, argv) = calls::exec_target(&call.name, &call.args)?;
+    Some(command_line(&path, argv))
+}
+
+impl<'a> Emitter<'a> {
+    /// `base` is the wall time that becomes timestamp 0 (`None`: times unknown); `root` the
+    /// command's process, the first step's.
+    pub fn new(family: &'a Family, base: Option<i64>, root: Option<u32>) -> Self {
+        Emitter {
+            family,
+            stamper: Stamper { base, counter: 0, last: 0 },
+            out: Emitted { root_pid: root, ..Emitted::default() },
+            comm: HashMap::new(),
+            handlers: HashMap::new(),
+            live: HashMap::new(),
+            ended: HashSet::new(),
+            forked: HashSet::new(),
+            delivered_default: HashSet::new(),
+            root: root.unwrap_or(0),
+        }
+    }
+
+    /// The records made so far and not yet taken.
+    pub fn events(&mut self) -> &mut Vec<Event> {
+        &mut self.out.events
+    }
+
+    /// What the stream became, once every step was made.
+    pub fn finish(self) -> Emitted {
+        self.out
+    }
+}
+
 /// Records for `ops`; `base` is the wall time that becomes timestamp 0 (`None`: times unknown).
+#[cfg(test)]
 pub fn emit(ops: &[Op], family: &Family, base: Option<i64>) -> Emitted {
-    let root = ops.first().map(|op| family.tgid(op.tid));
-    let mut e = Emitter {
-        family,
-        stamper: Stamper { base, counter: 0, last: 0 },
-        out: Emitted { root_pid: root, ..Emitted::default() },
-        comm: HashMap::new(),
-        handlers: HashMap::new(),
-        live: HashMap::new(),
-        ended: HashSet::new(),
-        forked: HashSet::new(),
-        delivered_default: HashSet::new(),
-        root: root.unwrap_or(0),
-    };
+    let mut e = Emitter::new(family, base, ops.first().map(|op| family.tgid(op.tid)));
     for op in ops {
         e.step(op);
     }
-    e.out
+    e.finish()
 }
 
 #[cfg(test)]

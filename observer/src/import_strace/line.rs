@@ -169,35 +169,68 @@ pub fn parse(text: &str) -> Option<Line> {
 /// stderr output of `strace -f` interleaves strace's notes into the middle of a line
 /// (`exit(0strace: Process 28031 attached`), the rest of the line following on the next one
 /// (`)  = ?`, ` <unfinished ...>`, ` => {parent_tid=[28028]}, 88) = 28028`). Splits the note off
-/// and joins the line back together; each piece keeps the number of the line it started on.
-pub fn untangle(lines: &[String]) -> Vec<(usize, String)> {
-    let mut out: Vec<(usize, String)> = Vec::with_capacity(lines.len());
-    let mut i = 0;
-    while i < lines.len() {
-        let line = &lines[i];
-        let at = line.find("strace: Process ").filter(|&at| at > 0 && !line[..at].trim().is_empty());
-        match at {
-            Some(at) => {
-                out.push((i + 1, line[at..].to_string()));
-                let head = &line[..at];
-                let joined = lines
-                    .get(i + 1)
-                    .filter(|next| parse(next).is_none())
-                    .map(|next| format!("{head}{next}"))
-                    .filter(|joined| parse(joined).is_some());
-                match joined {
-                    Some(joined) => {
-                        out.push((i + 1, joined));
-                        i += 1;
-                    }
-                    None => out.push((i + 1, head.to_string())),
-                }
-            }
-            None => out.push((i + 1, line.clone())),
-        }
-        i += 1;
+/// and joins the line back together; each piece keeps the number of the line it started on (from
+/// 1). Reads one line ahead.
+pub struct Untangle<I> {
+    lines: I,
+    /// The line after the one read last, once read.
+    ahead: Option<String>,
+    /// The number of the line read last.
+    number: usize,
+    /// The second piece of a line split in two.
+    queued: Option<(usize, String)>,
+}
+
+impl<I: Iterator<Item = String>> Untangle<I> {
+    pub fn new(lines: I) -> Self {
+        Self { lines, ahead: None, number: 0, queued: None }
     }
-    out
+
+    /// The lines being untangled, to ask what reading them met once they are all read.
+    pub fn lines(&mut self) -> &mut I {
+        &mut self.lines
+    }
+
+    fn read(&mut self) -> Option<String> {
+        let line = self.ahead.take().or_else(|| self.lines.next())?;
+        self.number += 1;
+        Some(line)
+    }
+}
+
+impl<I: Iterator<Item = String>> Iterator for Untangle<I> {
+    type Item = (usize, String);
+
+    fn next(&mut self) -> Option<(usize, String)> {
+        if let Some(piece) = self.queued.take() {
+            return Some(piece);
+        }
+        let line = self.read()?;
+        let number = self.number;
+        let Some(at) = line.find("strace: Process ").filter(|&at| at > 0 && !line[..at].trim().is_empty()) else {
+            return Some((number, line));
+        };
+        let head = &line[..at];
+        if self.ahead.is_none() {
+            self.ahead = self.lines.next();
+        }
+        let joined = self
+            .ahead
+            .as_ref()
+            .filter(|next| parse(next).is_none())
+            .map(|next| format!("{head}{next}"))
+            .filter(|joined| parse(joined).is_some());
+        let rest = match joined {
+            Some(joined) => {
+                self.ahead = None;
+                self.number += 1;
+                joined
+            }
+            None => head.to_string(),
+        };
+        self.queued = Some((number, rest));
+        Some((number, line[at..].to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -353,7 +386,7 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let out = untangle(&lines);
+        let out: Vec<(usize, String)> = Untangle::new(lines.into_iter()).collect();
         let expected = [
             (1, "strace: Process 5346 attached"),
             (1, "00:33:04.736222 rt_sigsuspend([], 8 <unfinished ...>"),

@@ -3,8 +3,10 @@
 //! and `-y` — and writes a run directory whose `events.bin` holds the records the kernel side
 //! would have written, so `observer analyze` finds the same signatures in old captures. What
 //! strace did not record is flagged unknown, never made up; lines that cannot be read are listed
-//! in `import.txt` with their file and line number.
+//! in `import.txt` with their file and line number. It streams: the files are read a line at a
+//! time, in memory that does not grow with them.
 mod calls;
+mod cursor;
 mod emit;
 mod lifecycle;
 mod line;
@@ -13,11 +15,16 @@ mod output;
 mod scan;
 mod source;
 mod stamp;
+mod stream;
+mod survey;
 mod tasks;
+mod tids;
+mod unparsed;
 mod value;
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
+    ops::ControlFlow,
     path::{Path, PathBuf},
 };
 
@@ -27,7 +34,8 @@ use crate::{
     out_dir::Access,
 };
 
-pub use order::UNKNOWN_TID;
+pub use tids::UNKNOWN_TID;
+pub use unparsed::LISTED as LISTED_UNPARSED;
 
 /// What an import read and wrote.
 #[derive(Debug)]
@@ -38,9 +46,13 @@ pub struct ImportReport {
     pub files: Vec<PathBuf>,
     /// Non-blank lines read.
     pub lines: usize,
-    /// Lines understood: `lines` minus `unparsed` (those of syscalls observer does not record included).
+    /// Lines understood: `lines` minus `unparsed_total` (those of syscalls observer does not record
+    /// included).
     pub parsed: usize,
-    /// Every line that could not be read: file, line number (from 1), text.
+    /// Lines that could not be read.
+    pub unparsed_total: usize,
+    /// The first [`LISTED_UNPARSED`] of them in file and line order: file, line number (from 1),
+    /// text (cut to 160 characters).
     pub unparsed: Vec<(PathBuf, usize, String)>,
     /// Calls skipped because observer does not record that syscall, by name.
     pub skipped_by_syscall: BTreeMap<String, u64>,
@@ -50,12 +62,8 @@ pub struct ImportReport {
 /// `file:line: text`, the text cut to a readable length and escaped like strace escapes strings
 /// (an input line can hold terminal escape sequences).
 pub fn located(file: &Path, line: usize, text: &str) -> String {
-    let mut text = text.trim_end().to_string();
-    if text.chars().count() > 160 {
-        text = text.chars().take(160).collect::<String>() + "...";
-    }
     let file = file.display().to_string();
-    format!("{}:{line}: {}", escape_controls(&file), escape(&text))
+    format!("{}:{line}: {}", escape_controls(&file), escape(&unparsed::clip(text)))
 }
 
 fn first_unparsed(first: &Option<(PathBuf, usize, String)>) -> String {
@@ -76,126 +84,120 @@ pub enum ImportError {
     SeveralCaptures { dir: PathBuf, names: Vec<String> },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot open {path}: too many files open (the -ff files of threads alive at the same time are read together); raise the open-file limit (ulimit -n) and import again")]
+    TooManyOpen { path: PathBuf },
     #[error("no strace output in {path}: none of its {lines} lines parsed{}; give a file written by strace -o FILE (or the files of strace -ff -o NAME)", first_unparsed(.first))]
     NothingParsed { path: PathBuf, lines: usize, first: Option<(PathBuf, usize, String)> },
     #[error("cannot write the run directory {path}: {source}; choose a writable --out DIR")]
     RunDir { path: PathBuf, source: std::io::Error },
 }
 
-/// What reading the input gave, before anything is written.
-struct Read {
-    layout: source::Layout,
-    files: Vec<(source::SourceFile, usize)>,
-    /// Per file, its understood lines.
-    items: Vec<Vec<order::Item>>,
-    lines: usize,
-    /// Whether any line was understood.
-    any_parsed: bool,
-    unparsed: Vec<(PathBuf, usize, String)>,
-    placeholder_tid: bool,
+/// What the header needs to know of the whole stream before its first record: who created whom,
+/// the command's process and its command.
+struct Cast {
+    family: tasks::Family,
+    root_pid: Option<u32>,
+    command: Vec<String>,
 }
 
-/// A line understood, with its number in its file (from 1).
-type NumberedLine = (usize, line::Line);
-
-fn read(path: &Path) -> Result<Read, ImportError> {
-    let (layout, files) = source::discover(path)?;
-    let mut read = Read {
-        layout,
-        files: Vec::new(),
-        items: Vec::new(),
-        lines: 0,
-        any_parsed: false,
-        unparsed: Vec::new(),
-        placeholder_tid: false,
-    };
-    // Per file: its understood lines (with their numbers) and their tids.
-    let mut per_file: Vec<(Vec<NumberedLine>, Vec<u32>)> = Vec::new();
-    for file in files {
-        let raw = source::read_lines(&file)?;
-        let count = raw.iter().filter(|l| !l.trim().is_empty()).count();
-        let mut parsed: Vec<NumberedLine> = Vec::new();
-        for (number, text) in line::untangle(&raw) {
-            if text.trim().is_empty() {
-                continue;
-            }
-            match line::parse(&text) {
-                Some(l) => parsed.push((number, l)),
-                None => read.unparsed.push((file.path.clone(), number, text)),
+/// Reads the stream once for [`Cast`]; when the root process exec'd, reads it again up to its
+/// first exec for the command (usually the first line).
+fn cast(plan: &stream::Plan) -> Result<Cast, ImportError> {
+    let mut family = tasks::Family::default();
+    let mut first_tid = None;
+    // Per tid, the step number of its first exec that names a command.
+    let mut first_exec: HashMap<u32, u64> = HashMap::new();
+    let mut step = 0u64;
+    plan.for_each_op(|op| {
+        family.observe(&op);
+        first_tid.get_or_insert(op.tid);
+        if let order::OpKind::Syscall(call) = &op.kind {
+            if !first_exec.contains_key(&op.tid) && emit::command_of(call).is_some() {
+                first_exec.insert(op.tid, step);
             }
         }
-        read.lines += count;
-        read.any_parsed |= !parsed.is_empty();
-        let (tids, placeholder) = order::assign_tids(layout, file.tid, &parsed);
-        read.placeholder_tid |= placeholder;
-        per_file.push((parsed, tids));
-        read.files.push((file, count));
+        step += 1;
+        ControlFlow::Continue(())
+    })?;
+    family.settle();
+    let root_pid = first_tid.map(|t| family.tgid(t));
+    let exec_step = first_exec.iter().filter(|(&tid, _)| Some(family.tgid(tid)) == root_pid).map(|(_, &s)| s).min();
+    let mut command = Vec::new();
+    if let Some(exec_step) = exec_step {
+        let mut step = 0u64;
+        plan.for_each_op(|op| {
+            if step == exec_step {
+                if let order::OpKind::Syscall(call) = &op.kind {
+                    command = emit::command_of(call).unwrap_or_default();
+                }
+                return ControlFlow::Break(());
+            }
+            step += 1;
+            ControlFlow::Continue(())
+        })?;
     }
-    let stamps: Vec<Vec<Option<stamp::Stamp>>> =
-        per_file.iter().map(|(p, _)| p.iter().map(|(_, l)| l.stamp).collect()).collect();
-    let dated: Vec<(&[Option<stamp::Stamp>], Option<i64>)> =
-        stamps.iter().zip(&read.files).map(|(s, (f, _))| (s.as_slice(), f.mtime_ns)).collect();
-    let walls = stamp::to_wall(&dated);
-    for (index, ((parsed, tids), walls)) in per_file.into_iter().zip(walls).enumerate() {
-        let items = parsed
-            .into_iter()
-            .zip(tids)
-            .zip(walls)
-            .map(|(((number, l), tid), wall)| order::Item { file: index, line: number, tid, wall, body: l.body })
-            .collect();
-        read.items.push(items);
-    }
-    Ok(read)
+    Ok(Cast { family, root_pid, command })
 }
 
 /// Imports the strace output at `path` into a run directory: `out`, or by default
 /// `./observer-runs/import-<name>-<UTC time>/`. Fails only when the input cannot be found or read,
 /// when not one of its lines is strace output, or when the run directory cannot be written.
 /// What it makes gets `access`.
+///
+/// Streams: the files are read a line at a time, three times (to survey them, to learn who
+/// created whom and the command, and to write the records) — memory holds per-thread facts, one
+/// line per open file and the calls waiting for their other half, never the input.
 pub fn import(path: &Path, out: Option<&Path>, access: Access) -> Result<ImportReport, ImportError> {
-    let read = read(path)?;
-    if !read.any_parsed {
+    let (layout, files) = source::discover(path)?;
+    let mut survey = survey::survey(layout, files)?;
+    if !survey.any_parsed {
         return Err(ImportError::NothingParsed {
             path: path.to_path_buf(),
-            lines: read.lines,
-            first: read.unparsed.first().cloned(),
+            lines: survey.lines,
+            first: survey.unparsed.first().cloned(),
         });
     }
-    let timed = read.items.iter().flatten().filter(|i| order::is_event(&i.body)).all(|i| i.wall.is_some());
-    let walls = || read.items.iter().flatten().filter_map(|i| i.wall);
-    let (first_wall, last_wall) = (walls().min(), walls().max());
+    let timed = survey.timed;
+    let span = survey.span().filter(|_| timed);
     // Timestamp 0 is the first whole second of the capture.
-    let base = first_wall.filter(|_| timed).map(|w| w.div_euclid(1_000_000_000) * 1_000_000_000);
-    let ops = order::pair(order::order(read.layout, read.items, timed));
-    let family = tasks::Family::infer(&ops);
-    let emitted = emit::emit(&ops, &family, base);
-    let mut unparsed = read.unparsed;
+    let base = span.map(|(first, _)| first.div_euclid(1_000_000_000) * 1_000_000_000);
+    let plan = stream::Plan::new(&survey);
+    let cast = cast(&plan)?;
+    let opening = output::Opening { input: path, span, base, command: cast.command, root_pid: cast.root_pid };
+    let mut written = output::open(out, access, opening)?;
+    let mut emitter = emit::Emitter::new(&cast.family, base, cast.root_pid);
+    plan.for_each_op(|op| {
+        emitter.step(&op);
+        written.feed(emitter.events());
+        ControlFlow::Continue(())
+    })?;
+    let emitted = emitter.finish();
     for (file, line, text) in &emitted.impossible {
-        let path = read.files.get(*file).map(|(f, _)| f.path.clone()).unwrap_or_default();
-        unparsed.push((path, *line, format!("{text} (impossible: a range past the end of the address space)")));
+        survey.unparsed.add(*file, *line, &format!("{text} (impossible: a range past the end of the address space)"));
     }
-    unparsed.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    let parsed = read.lines.saturating_sub(unparsed.len());
+    let unparsed_total = survey.unparsed.total();
+    let parsed = survey.lines.saturating_sub(unparsed_total);
+    let files: Vec<(PathBuf, usize)> = survey.files.iter().map(|f| (f.start.file.path.clone(), f.lines)).collect();
     let meta = output::Meta {
         input: path,
-        layout: read.layout,
-        files: &read.files,
-        lines: read.lines,
+        layout,
+        files: &files,
+        lines: survey.lines,
         parsed,
-        unparsed: &unparsed,
+        unparsed: &survey.unparsed,
         timed,
-        span: first_wall.zip(last_wall).filter(|_| timed),
-        base,
-        placeholder_tid: read.placeholder_tid,
-        unknown_clone_kind: family.unknown_kind,
+        span,
+        placeholder_tid: survey.placeholder_tid,
+        unknown_clone_kind: cast.family.unknown_kind,
     };
-    let (dir, classification) = output::write(out, access, &meta, &emitted)?;
+    let (dir, classification) = written.finish(&meta, &emitted)?;
     Ok(ImportReport {
         dir,
-        files: read.files.into_iter().map(|(f, _)| f.path).collect(),
-        lines: read.lines,
+        files: files.into_iter().map(|(f, _)| f).collect(),
+        lines: survey.lines,
         parsed,
-        unparsed,
+        unparsed_total,
+        unparsed: survey.unparsed.listed(),
         skipped_by_syscall: emitted.skipped,
         classification,
     })
@@ -254,6 +256,16 @@ mod tests {
         path
     }
 
+    /// `lines` written to a file named `name` and imported: the temporary directory (kept while
+    /// the test reads), the run directory and the report.
+    fn import_lines(name: &str, lines: &[&str]) -> (tempfile::TempDir, PathBuf, ImportReport) {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write(dir.path(), name, lines);
+        let out = dir.path().join("run");
+        let report = import(&input, Some(&out), Access::OWNER).unwrap();
+        (dir, out, report)
+    }
+
     #[test]
     fn no_input_makes_it_panic() {
         // Every cut of every kind of line, and every line with one character replaced by one that
@@ -301,9 +313,7 @@ mod tests {
 
     #[test]
     fn a_segfault_captured_with_dash_f_gives_fatal_signal_with_the_address() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = write(
-            dir.path(),
+        let (_dir, out, report) = import_lines(
             "segv.txt",
             &[
                 "5242  execve(\"./segv\", [\"./segv\"], 0x7ffc4a3bd2b8 /* 35 vars */) = 0",
@@ -312,8 +322,6 @@ mod tests {
                 "5242  +++ killed by SIGSEGV +++",
             ],
         );
-        let out = dir.path().join("run");
-        let report = import(&input, Some(&out), Access::OWNER).unwrap();
         let f = fatal_signal(&report);
         assert_eq!((f.pid, f.tid), (5242, 5242));
         assert!(f.summary.contains("SIGSEGV (SEGV_MAPERR) in thread 5242 at address 0x10"), "{}", f.summary);
@@ -334,10 +342,29 @@ mod tests {
     }
 
     #[test]
+    fn the_command_is_the_first_exec_of_the_root_process_wherever_it_is() {
+        let (_dir, out, _report) = import_lines(
+            "late.txt",
+            &[
+                "5 brk(NULL) = 0x1000",
+                "5 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = 6",
+                "6 execve(\"/bin/child\", [\"child\"], 0x7ffe /* 3 vars */) = 0",
+                "5 execve(\"/bin/nope\", [\"nope\"], 0x7ffe /* 3 vars */) = -1 ENOENT (No such file or directory)",
+                "5 execve(\"/bin/sh\", [\"sh\", \"-c\", \"x\"], 0x7ffe /* 3 vars */) = 0",
+                "5 execve(\"/bin/true\", [\"true\"], 0x7ffe /* 3 vars */) = 0",
+            ],
+        );
+        assert_eq!(std::fs::read_to_string(out.join("command.txt")).unwrap(), "sh -c x\n");
+        let header = crate::eventlog::EventLogReader::open(&out.join("events.bin")).unwrap();
+        assert_eq!(
+            (header.header().command.clone(), header.header().root_pid),
+            (vec!["sh".into(), "-c".into(), "x".into()], Some(5))
+        );
+    }
+
+    #[test]
     fn a_dash_ttt_dash_y_capture_with_pid_prefixes_keeps_times_and_processes() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = write(
-            dir.path(),
+        let (_dir, out, report) = import_lines(
             "kill.txt",
             &[
                 "[pid  5205] 1795307581.966731 execve(\"/usr/bin/sh\", [\"sh\", \"-c\", \"sleep 9 & kill -9 $!\"], 0x7fff91ac9370 /* 35 vars */) = 0",
@@ -350,8 +377,6 @@ mod tests {
                 "[pid  5205] 1795307581.971800 +++ exited with 0 +++",
             ],
         );
-        let out = dir.path().join("run");
-        let report = import(&input, Some(&out), Access::OWNER).unwrap();
         assert!(report.unparsed.is_empty(), "{:?}", report.unparsed);
         let events = events(&out);
         let read = events

@@ -1,18 +1,13 @@
-//! From parsed lines to one ordered stream of calls and lifecycle steps: which thread each line
-//! belongs to, the order of lines across `-ff` files (by timestamp, else by thread creation), and
-//! `<unfinished ...>` / `<... resumed>` halves merged into one call.
-use std::collections::{BTreeSet, HashMap};
+//! From placed lines to one stream of calls and lifecycle steps: the order of untimed `-ff` files
+//! (by thread creation), and `<unfinished ...>` / `<... resumed>` halves merged into one call, a
+//! line at a time (holding only the first halves still waiting for theirs).
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use super::{
     calls,
     lifecycle::Lifecycle,
-    line::{Body, Line, Ret},
-    source::Layout,
+    line::{Body, Ret},
 };
-
-/// Stands for the thread of lines without a pid prefix when nothing in the file says its tid
-/// (above the kernel's PID_MAX_LIMIT, so it is never a real tid).
-pub const UNKNOWN_TID: u32 = 0x3fff_ffff;
 
 /// One understood line, placed.
 #[derive(Clone, Debug)]
@@ -59,7 +54,7 @@ pub struct Op {
 }
 
 /// The child a successful clone-family call on this line created.
-fn created_child(body: &Body) -> Option<u32> {
+pub fn created_child(body: &Body) -> Option<u32> {
     let (name, ret) = match body {
         Body::Call { name, ret, .. } | Body::Resumed { name, ret, .. } => (name, ret),
         _ => return None,
@@ -70,106 +65,39 @@ fn created_child(body: &Body) -> Option<u32> {
     }
 }
 
-/// The caller's own tid when a line says it: `set_tid_address(...) = tid`, `gettid() = tid`.
-fn says_own_tid(body: &Body) -> Option<u32> {
-    match body {
-        Body::Call { name, ret: Ret::Value(v), .. } if name == "set_tid_address" || name == "gettid" => {
-            u32::try_from(*v).ok().filter(|t| *t > 0)
-        }
-        _ => None,
-    }
-}
-
-/// The tid of every line of one file. `-ff` files: the file's tid. A single file: the pid prefix;
-/// lines without one belong to the only thread being traced at the time (strace drops the prefix
-/// then), which at the start is the command's own — its tid comes from `strace: Process N
-/// attached`, `set_tid_address`/`gettid`, or the file name, else [`UNKNOWN_TID`]. Returns
-/// whether the placeholder was needed.
-pub fn assign_tids(layout: Layout, file_tid: Option<u32>, lines: &[(usize, Line)]) -> (Vec<u32>, bool) {
-    if layout == Layout::PerThread {
-        let tid = file_tid.unwrap_or(UNKNOWN_TID);
-        return (lines.iter().map(|(_, l)| l.pid.unwrap_or(tid)).collect(), file_tid.is_none());
-    }
-    let mut learned = None;
-    for (_, l) in lines {
-        if l.pid.is_some() {
-            break;
-        }
-        learned = match &l.body {
-            Body::Attached(tid) => Some(*tid),
-            body => says_own_tid(body),
-        };
-        if learned.is_some() {
-            break;
-        }
-    }
-    let unprefixed = lines.iter().any(|(_, l)| l.pid.is_none() && !matches!(l.body, Body::Note | Body::Attached(_)));
-    let main = learned.or(file_tid);
-    let placeholder = unprefixed && main.is_none();
-    let main = main.unwrap_or(UNKNOWN_TID);
-    let mut live: BTreeSet<u32> = BTreeSet::from([main]);
-    let mut tids = Vec::with_capacity(lines.len());
-    for (_, l) in lines {
-        let tid = match (&l.body, l.pid) {
-            (Body::Attached(tid), _) => *tid,
-            (_, Some(pid)) => pid,
-            _ if live.len() == 1 => live.first().copied().unwrap_or(main),
-            _ => main,
-        };
-        tids.push(tid);
-        live.insert(tid);
-        if let Some(child) = created_child(&l.body) {
-            live.insert(child);
-        }
-        if matches!(l.body, Body::Lifecycle(Lifecycle::Exited(_) | Lifecycle::Killed(_))) {
-            live.remove(&tid);
-        }
-    }
-    (tids, placeholder)
-}
-
 /// Whether a line stands for something that happened (rather than one of strace's notes).
 pub fn is_event(body: &Body) -> bool {
     !matches!(body, Body::Note | Body::Attached(_) | Body::Lifecycle(Lifecycle::Stopped(_) | Lifecycle::Superseded(_)))
 }
 
-/// All items in one stream. A single file keeps its order. `-ff` files are merged by timestamp
-/// when every line has one; otherwise file after file, the command's thread first and then each
-/// thread in the order its creation was seen — the order across threads is then unknown.
-pub fn order(layout: Layout, files: Vec<Vec<Item>>, timed: bool) -> Vec<Item> {
-    if layout == Layout::Single || files.len() <= 1 {
-        return files.into_iter().flatten().collect();
-    }
-    if timed {
-        let mut all: Vec<Item> = files.into_iter().flatten().collect();
-        // Stable: equal times keep file order, and each file's own order.
-        all.sort_by_key(|i| (i.wall.unwrap_or(i64::MAX), i.file));
-        return all;
-    }
-    let tid_of_file: Vec<Option<u32>> = files.iter().map(|f| f.first().map(|i| i.tid)).collect();
-    let mut children_of: Vec<Vec<u32>> = Vec::with_capacity(files.len());
-    let mut created = BTreeSet::new();
-    for f in &files {
-        let children: Vec<u32> = f.iter().filter_map(|i| created_child(&i.body)).collect();
-        created.extend(children.iter().copied());
-        children_of.push(children);
-    }
-    let file_of: HashMap<u32, usize> = tid_of_file.iter().enumerate().filter_map(|(i, t)| t.map(|t| (t, i))).collect();
+/// What the order of untimed `-ff` files needs of one file: the tid of its first line and the
+/// children its clone calls created, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Lineage {
+    pub tid: Option<u32>,
+    pub children: Vec<u32>,
+}
+
+/// The order to read untimed `-ff` files in: the command's thread first and then each thread in
+/// the order its creation was seen (roots — no creator in the capture — by tid, each followed by
+/// what it created, breadth first); the order across threads is then unknown.
+pub fn creation_order(files: &[Lineage]) -> Vec<usize> {
+    let created: BTreeSet<u32> = files.iter().flat_map(|f| f.children.iter().copied()).collect();
+    let file_of: HashMap<u32, usize> = files.iter().enumerate().filter_map(|(i, f)| f.tid.map(|t| (t, i))).collect();
     let mut seq: Vec<usize> = Vec::with_capacity(files.len());
     let mut placed = vec![false; files.len()];
-    // Roots (no creator in the capture) by tid, each followed by what it created, breadth first.
     let mut roots: Vec<usize> =
-        (0..files.len()).filter(|&i| tid_of_file[i].is_none_or(|t| !created.contains(&t))).collect();
-    roots.sort_by_key(|&i| tid_of_file[i]);
+        (0..files.len()).filter(|&i| files[i].tid.is_none_or(|t| !created.contains(&t))).collect();
+    roots.sort_by_key(|&i| files[i].tid);
     for root in roots.into_iter().chain(0..files.len()) {
         if placed[root] {
             continue;
         }
         placed[root] = true;
-        let mut queue = std::collections::VecDeque::from([root]);
+        let mut queue = VecDeque::from([root]);
         while let Some(f) = queue.pop_front() {
             seq.push(f);
-            for child in &children_of[f] {
+            for child in &files[f].children {
                 if let Some(&cf) = file_of.get(child) {
                     if !placed[cf] {
                         placed[cf] = true;
@@ -179,8 +107,7 @@ pub fn order(layout: Layout, files: Vec<Vec<Item>>, timed: bool) -> Vec<Item> {
             }
         }
     }
-    let mut files: Vec<Option<Vec<Item>>> = files.into_iter().map(Some).collect();
-    seq.into_iter().filter_map(|f| files[f].take()).flatten().collect()
+    seq
 }
 
 /// The first half of a call waiting for its `<... resumed>`.
@@ -201,30 +128,34 @@ fn never_resumed(p: Pending, tid: u32, end: Option<i64>) -> Op {
     Op { tid, at: end.or(p.entry), kind: OpKind::Syscall(call), file: p.file, line: p.line }
 }
 
-/// Merges the halves of interrupted calls. A call is placed where it completed (as the kernel
-/// emits a syscall's record when it returns); one that never resumed is placed at its thread's
-/// end, or at the end of the stream.
-pub fn pair(items: Vec<Item>) -> Vec<Op> {
-    let mut ops = Vec::with_capacity(items.len());
-    let mut pending: HashMap<u32, Pending> = HashMap::new();
-    for item in items {
+/// Merges the halves of interrupted calls, an item at a time. A call is placed where it completed
+/// (as the kernel emits a syscall's record when it returns); one that never resumed is placed at
+/// its thread's end, or at the end of the stream ([`Pairer::finish`]).
+#[derive(Default)]
+pub struct Pairer {
+    pending: HashMap<u32, Pending>,
+}
+
+impl Pairer {
+    /// The steps `item` completes (none, one, or a call never resumed and then the item's own).
+    pub fn push(&mut self, item: Item, ops: &mut Vec<Op>) {
         let Item { file, line, tid, wall, body } = item;
         match body {
             Body::Call { name, args, ret, duration } => {
-                if let Some(p) = pending.remove(&tid) {
+                if let Some(p) = self.pending.remove(&tid) {
                     ops.push(never_resumed(p, tid, wall));
                 }
                 let call = Call { name, args, ret: Some(ret), entry: wall, exit: None, duration, partial: false };
                 ops.push(Op { tid, at: wall, kind: OpKind::Syscall(call), file, line });
             }
             Body::Unfinished { name, args } => {
-                if let Some(p) = pending.remove(&tid) {
+                if let Some(p) = self.pending.remove(&tid) {
                     ops.push(never_resumed(p, tid, wall));
                 }
-                pending.insert(tid, Pending { name, args, entry: wall, file, line });
+                self.pending.insert(tid, Pending { name, args, entry: wall, file, line });
             }
             Body::Resumed { name, args, ret, duration } => {
-                let first = match pending.remove(&tid) {
+                let first = match self.pending.remove(&tid) {
                     Some(p) if p.name == name => Some(p),
                     Some(p) => {
                         ops.push(never_resumed(p, tid, wall));
@@ -254,7 +185,7 @@ pub fn pair(items: Vec<Item>) -> Vec<Op> {
             }
             Body::Lifecycle(step) => {
                 if matches!(step, Lifecycle::Exited(_) | Lifecycle::Killed(_)) {
-                    if let Some(p) = pending.remove(&tid) {
+                    if let Some(p) = self.pending.remove(&tid) {
                         ops.push(never_resumed(p, tid, wall));
                     }
                 }
@@ -263,9 +194,22 @@ pub fn pair(items: Vec<Item>) -> Vec<Op> {
             Body::Attached(_) | Body::Note => {}
         }
     }
-    let mut rest: Vec<(u32, Pending)> = pending.into_iter().collect();
-    rest.sort_by_key(|(_, p)| (p.entry, p.file, p.line));
-    ops.extend(rest.into_iter().map(|(tid, p)| never_resumed(p, tid, None)));
+
+    /// The calls still waiting at the end of the stream, never resumed, by entry.
+    pub fn finish(self, ops: &mut Vec<Op>) {
+        let mut rest: Vec<(u32, Pending)> = self.pending.into_iter().collect();
+        rest.sort_by_key(|(_, p)| (p.entry, p.file, p.line));
+        ops.extend(rest.into_iter().map(|(tid, p)| never_resumed(p, tid, None)));
+    }
+}
+
+/// Every step of `items`, in order.
+#[cfg(test)]
+pub fn pair(items: Vec<Item>) -> Vec<Op> {
+    let mut pairer = Pairer::default();
+    let mut ops = Vec::new();
+    items.into_iter().for_each(|item| pairer.push(item, &mut ops));
+    pairer.finish(&mut ops);
     ops
 }
 
@@ -342,42 +286,12 @@ mod tests {
     }
 
     #[test]
-    fn unprefixed_lines_belong_to_the_only_traced_thread() {
-        let lines: Vec<(usize, Line)> = [
-            "set_tid_address(0x7f2e4fcaea10) = 5345",
-            "clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = 5346",
-            "[pid  5346] exit_group(0) = ?",
-            "[pid  5346] +++ exited with 0 +++",
-            "exit_group(0) = ?",
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (i + 1, parse(t).unwrap()))
-        .collect();
-        assert_eq!(assign_tids(Layout::Single, None, &lines), (vec![5345, 5345, 5346, 5346, 5345], false));
-        let bare: Vec<(usize, Line)> = vec![(1, parse("exit_group(0) = ?").unwrap())];
-        assert_eq!(assign_tids(Layout::Single, None, &bare), (vec![UNKNOWN_TID], true));
-        assert_eq!(assign_tids(Layout::Single, Some(42), &bare), (vec![42], false));
-    }
-
-    #[test]
     fn untimed_dash_ff_files_follow_thread_creation() {
-        let parent = items(
-            0,
-            Some(10),
-            &["clone(child_stack=NULL, flags=SIGCHLD) = 12", "clone(child_stack=NULL, flags=SIGCHLD) = 11"],
-        );
-        let eleven = items(1, Some(11), &["exit_group(0) = ?"]);
-        let twelve = items(2, Some(12), &["exit_group(0) = ?"]);
-        let out = order(Layout::PerThread, vec![eleven, twelve, parent], false);
-        assert_eq!(out.iter().map(|i| i.tid).collect::<Vec<_>>(), vec![10, 10, 12, 11]);
-    }
-
-    #[test]
-    fn timed_dash_ff_files_merge_by_time() {
-        let a = items(0, Some(1), &["1.0 brk(NULL) = 0x1000", "3.0 brk(NULL) = 0x1000"]);
-        let b = items(1, Some(2), &["2.0 brk(NULL) = 0x1000"]);
-        let out = order(Layout::PerThread, vec![a, b], true);
-        assert_eq!(out.iter().map(|i| i.tid).collect::<Vec<_>>(), vec![1, 2, 1]);
+        let files = [
+            Lineage { tid: Some(11), children: vec![] },
+            Lineage { tid: Some(12), children: vec![] },
+            Lineage { tid: Some(10), children: vec![12, 11] },
+        ];
+        assert_eq!(creation_order(&files), vec![2, 1, 0]);
     }
 }

@@ -10,37 +10,40 @@ use std::{
 use super::{
     emit::{Emitted, End},
     located,
-    source::{Layout, SourceFile},
+    source::Layout,
+    unparsed::{Unparsed, LISTED},
     ImportError,
 };
 use crate::{
     analysis::{report, Classification},
     clock,
+    event::Event,
     eventlog::{LogHeader, RECORD_SCHEMA},
-    out_dir::Access,
+    out_dir::{Access, OutDir},
     processes::{describe_exit, describe_exit_signal, ProcessExit},
     rundir::{self, Place},
     session::open_capture,
+    sinks::Pipeline,
     summary::Summary,
 };
 
 pub const IMPORT_TXT: &str = "import.txt";
-/// Unreadable lines listed one by one in `import.txt`; the rest are counted.
-const LISTED_UNPARSED: usize = 1000;
+
+/// Records handed to the pipeline at a time.
+const BATCH: usize = 4096;
 
 /// What the import read, for `import.txt` and the summary.
 pub struct Meta<'a> {
     pub input: &'a Path,
     pub layout: Layout,
     /// Each file and its non-blank line count.
-    pub files: &'a [(SourceFile, usize)],
+    pub files: &'a [(PathBuf, usize)],
     pub lines: usize,
     pub parsed: usize,
-    pub unparsed: &'a [(PathBuf, usize, String)],
+    pub unparsed: &'a Unparsed,
     pub timed: bool,
     /// First and last wall time, when times are known.
     pub span: Option<(i64, i64)>,
-    pub base: Option<i64>,
     pub placeholder_tid: bool,
     pub unknown_clone_kind: u64,
 }
@@ -63,12 +66,12 @@ fn import_txt(meta: &Meta<'_>, emitted: &Emitted, records: u64) -> String {
     let _ = writeln!(t, "times: {times}");
     let _ = writeln!(t, "files:");
     for (file, count) in meta.files {
-        let _ = writeln!(t, "  {} ({count} lines)", file.path.display());
+        let _ = writeln!(t, "  {} ({count} lines)", file.display());
     }
     let skipped: u64 = emitted.skipped.values().sum();
     let _ = writeln!(t, "lines: {}", meta.lines);
     let _ = writeln!(t, "parsed: {}", meta.parsed);
-    let _ = writeln!(t, "unparsed: {}", meta.unparsed.len());
+    let _ = writeln!(t, "unparsed: {}", meta.unparsed.total());
     let _ = writeln!(t, "records: {records}");
     let _ = writeln!(t, "unfinished_never_resumed: {}", emitted.never_resumed);
     let _ = writeln!(t, "skipped_not_in_schema: {skipped}");
@@ -90,85 +93,120 @@ fn import_txt(meta: &Meta<'_>, emitted: &Emitted, records: u64) -> String {
         );
     }
     let _ = writeln!(t, "unparsed lines:");
-    for (file, line, text) in meta.unparsed.iter().take(LISTED_UNPARSED) {
-        let _ = writeln!(t, "{}", located(file, *line, text));
+    for (file, line, text) in meta.unparsed.listed() {
+        let _ = writeln!(t, "{}", located(&file, line, &text));
     }
-    if meta.unparsed.len() > LISTED_UNPARSED {
-        let _ = writeln!(t, "... and {} more", meta.unparsed.len() - LISTED_UNPARSED);
+    if meta.unparsed.total() > LISTED {
+        let _ = writeln!(t, "... and {} more", meta.unparsed.total() - LISTED);
     }
     t
 }
 
-/// Writes the run directory; returns it and the findings.
-pub fn write(
-    out: Option<&Path>,
-    access: Access,
-    meta: &Meta<'_>,
-    emitted: &Emitted,
-) -> Result<(PathBuf, Classification), ImportError> {
-    let name = meta.input.file_name().map_or_else(|| "strace".to_string(), |n| n.to_string_lossy().into_owned());
-    let at = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ImportError::RunDir { path, source }
-    };
+/// What the header of `events.bin` says, known before the first record.
+pub struct Opening<'a> {
+    pub input: &'a Path,
+    pub span: Option<(i64, i64)>,
+    pub base: Option<i64>,
+    pub command: Vec<String>,
+    pub root_pid: Option<u32>,
+}
+
+/// The run directory being written: records go to its pipeline as they are made.
+pub struct Output {
+    dir: OutDir,
+    pipeline: Pipeline,
+    /// Records not handed on yet.
+    batch: Vec<Event>,
+}
+
+fn failed(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
+    let path = path.to_path_buf();
+    move |source| ImportError::RunDir { path, source }
+}
+
+fn started_at(span: Option<(i64, i64)>) -> String {
+    span.map_or_else(|| "unknown".to_string(), |(first, _)| clock::rfc3339(first))
+}
+
+/// Creates the run directory and starts its `events.bin`.
+pub fn open(out: Option<&Path>, access: Access, opening: Opening<'_>) -> Result<Output, ImportError> {
+    let name = opening.input.file_name().map_or_else(|| "strace".to_string(), |n| n.to_string_lossy().into_owned());
     let place = Place::out_or_default(out, format!("import-{name}"), access);
-    let dir = rundir::create(&place, &clock::compact_utc(clock::now_wall_ns())).map_err(at(&place.path()))?;
-    let path = dir.path();
-    let started_at = meta.span.map_or_else(|| "unknown".to_string(), |(first, _)| clock::rfc3339(first));
+    let dir = rundir::create(&place, &clock::compact_utc(clock::now_wall_ns())).map_err(failed(&place.path()))?;
     let header = LogHeader {
         record_schema: RECORD_SCHEMA,
         kernel_release: String::new(),
         hostname: String::new(),
-        boot_to_wall_ns: meta.base.unwrap_or(0),
-        started_at: started_at.clone(),
-        command: emitted.command.clone(),
+        boot_to_wall_ns: opening.base.unwrap_or(0),
+        started_at: started_at(opening.span),
+        command: opening.command,
         observer_pid: 0,
-        root_pid: emitted.root_pid,
+        root_pid: opening.root_pid,
     };
-    let mut pipeline = open_capture(&dir, header, None).map_err(at(path))?;
-    for chunk in emitted.events.chunks(4096) {
-        pipeline.handle_batch(chunk);
-    }
-    if let Some(cut) = pipeline.cut() {
-        return Err(at(path)(std::io::Error::other(format!("events.bin {cut}"))));
-    }
-    let (records, classification) = pipeline.finish(None).map_err(at(path))?;
-    report::write(&classification, &dir).map_err(at(path))?;
-    let command_line = rundir::shell_join(&emitted.command);
-    if !emitted.command.is_empty() {
-        dir.write(rundir::COMMAND, format!("{command_line}\n")).map_err(at(path))?;
-    }
-    dir.write(IMPORT_TXT, import_txt(meta, emitted, records)).map_err(at(path))?;
+    let pipeline = open_capture(&dir, header, None).map_err(failed(dir.path()))?;
+    Ok(Output { dir, pipeline, batch: Vec::with_capacity(2 * BATCH) })
+}
 
-    let mut s = Summary::default();
-    s.put("command", if emitted.command.is_empty() { "unknown".to_string() } else { command_line });
-    s.put("run_dir", path.display().to_string());
-    s.put("source", format!("imported from strace: {}", meta.input.display()));
-    s.put("started_at", started_at);
-    match meta.span {
-        Some((first, last)) => s.put("duration_s", ((last - first) as f64 / 1e6).round() / 1000.0),
-        None => s.put("duration_s", "unknown"),
-    }
-    match emitted.root_pid {
-        Some(pid) => s.put("pid", pid),
-        None => s.put("pid", "unknown"),
-    }
-    let (exit, exit_code) = match (emitted.root_end, emitted.root_pid) {
-        (Some(End::Code(c)), _) => (describe_exit(&ProcessExit::Code(c)), serde_json::Value::from(c)),
-        (Some(End::Signal(sig)), pid) => {
-            let sender = pid.and_then(|p| pipeline.book.sender_of(p, sig));
-            (describe_exit_signal(sig, sender), serde_json::Value::from(128 + sig))
+impl Output {
+    /// Takes `events` (leaving it empty), handing them on a batch at a time.
+    pub fn feed(&mut self, events: &mut Vec<Event>) {
+        self.batch.append(events);
+        while self.batch.len() >= BATCH {
+            self.pipeline.handle_batch(&self.batch[..BATCH]);
+            self.batch.drain(..BATCH);
         }
-        (None, _) => ("unknown (strace did not show the command end)".to_string(), serde_json::Value::from("unknown")),
-    };
-    s.put("exit", exit);
-    s.put("exit_code", exit_code);
-    pipeline.put_outcome(&mut s, &classification, records);
-    s.put("lines_read", meta.lines);
-    s.put("unparsed_lines", meta.unparsed.len());
-    s.put("skipped_not_in_schema", emitted.skipped.values().sum::<u64>());
-    pipeline.put_counts(&mut s);
-    s.write(&dir).map_err(at(path))?;
-    crate::render::html::write(&dir, &path.join(rundir::EVENTS), &classification, None).map_err(at(path))?;
-    Ok((path.to_path_buf(), classification))
+    }
+
+    /// Finishes the run directory; returns it and the findings.
+    pub fn finish(mut self, meta: &Meta<'_>, emitted: &Emitted) -> Result<(PathBuf, Classification), ImportError> {
+        if !self.batch.is_empty() {
+            self.pipeline.handle_batch(&self.batch);
+        }
+        let Output { dir, mut pipeline, .. } = self;
+        let path = dir.path();
+        if let Some(cut) = pipeline.cut() {
+            return Err(failed(path)(std::io::Error::other(format!("events.bin {cut}"))));
+        }
+        let (records, classification) = pipeline.finish(None).map_err(failed(path))?;
+        report::write(&classification, &dir).map_err(failed(path))?;
+        let command_line = rundir::shell_join(&emitted.command);
+        if !emitted.command.is_empty() {
+            dir.write(rundir::COMMAND, format!("{command_line}\n")).map_err(failed(path))?;
+        }
+        dir.write(IMPORT_TXT, import_txt(meta, emitted, records)).map_err(failed(path))?;
+
+        let mut s = Summary::default();
+        s.put("command", if emitted.command.is_empty() { "unknown".to_string() } else { command_line });
+        s.put("run_dir", path.display().to_string());
+        s.put("source", format!("imported from strace: {}", meta.input.display()));
+        s.put("started_at", started_at(meta.span));
+        match meta.span {
+            Some((first, last)) => s.put("duration_s", ((last - first) as f64 / 1e6).round() / 1000.0),
+            None => s.put("duration_s", "unknown"),
+        }
+        match emitted.root_pid {
+            Some(pid) => s.put("pid", pid),
+            None => s.put("pid", "unknown"),
+        }
+        let (exit, exit_code) = match (emitted.root_end, emitted.root_pid) {
+            (Some(End::Code(c)), _) => (describe_exit(&ProcessExit::Code(c)), serde_json::Value::from(c)),
+            (Some(End::Signal(sig)), pid) => {
+                let sender = pid.and_then(|p| pipeline.book.sender_of(p, sig));
+                (describe_exit_signal(sig, sender), serde_json::Value::from(128 + sig))
+            }
+            (None, _) => {
+                ("unknown (strace did not show the command end)".to_string(), serde_json::Value::from("unknown"))
+            }
+        };
+        s.put("exit", exit);
+        s.put("exit_code", exit_code);
+        pipeline.put_outcome(&mut s, &classification, records);
+        s.put("lines_read", meta.lines);
+        s.put("unparsed_lines", meta.unparsed.total());
+        s.put("skipped_not_in_schema", emitted.skipped.values().sum::<u64>());
+        pipeline.put_counts(&mut s);
+        s.write(&dir).map_err(failed(path))?;
+        crate::render::html::write(&dir, &path.join(rundir::EVENTS), &classification, None).map_err(failed(path))?;
+        Ok((path.to_path_buf(), classification))
+    }
 }

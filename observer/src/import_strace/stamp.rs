@@ -58,24 +58,38 @@ pub fn parse(token: &str) -> Option<Stamp> {
     None
 }
 
-/// One file's times of day in nanoseconds from the midnight before its first one: a time that
-/// goes back by more than twelve hours has passed midnight.
-fn rolled_over(stamps: &[Option<Stamp>]) -> Vec<Option<i64>> {
-    let mut day_offset = 0i64;
-    let mut previous: Option<i64> = None;
-    stamps
-        .iter()
-        .map(|stamp| match stamp {
-            Some(Stamp::TimeOfDay(t)) => {
-                if previous.is_some_and(|p| t.saturating_add(DAY_NS / 2) < p) {
-                    day_offset = day_offset.saturating_add(DAY_NS);
+/// When a line happened, as far as its own stamp says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    /// `-ttt`: wall-clock nanoseconds.
+    Wall(i64),
+    /// `-t`/`-tt`: nanoseconds from the midnight before the file's first time of day.
+    OfDay(i64),
+}
+
+/// Follows one file's times of day from the midnight before its first one, in file order: a time
+/// that goes back by more than twelve hours has passed midnight.
+#[derive(Clone, Debug, Default)]
+pub struct DayRoller {
+    day_offset: i64,
+    previous: Option<i64>,
+}
+
+impl DayRoller {
+    /// The moment of the next stamp of the file; `None` for a `-r` delta or no stamp.
+    pub fn roll(&mut self, stamp: Option<Stamp>) -> Option<Moment> {
+        match stamp? {
+            Stamp::Epoch(ns) => Some(Moment::Wall(ns)),
+            Stamp::TimeOfDay(t) => {
+                if self.previous.is_some_and(|p| t.saturating_add(DAY_NS / 2) < p) {
+                    self.day_offset = self.day_offset.saturating_add(DAY_NS);
                 }
-                previous = Some(*t);
-                Some(t.saturating_add(day_offset))
+                self.previous = Some(t);
+                Some(Moment::OfDay(t.saturating_add(self.day_offset)))
             }
-            _ => None,
-        })
-        .collect()
+            Stamp::Relative(_) => None,
+        }
+    }
 }
 
 /// How far apart two intervals are (0 when they overlap).
@@ -89,28 +103,55 @@ fn gap((a0, a1): (i64, i64), (b0, b1): (i64, i64)) -> u64 {
     }
 }
 
-/// Wall-clock nanoseconds for the stamps of each file (`(stamps in file order, mtime)`), the
-/// capture's files being one run. `-ttt` stamps are wall times already. Times of day are dated:
-/// the file spanning the longest time is placed on the day (its modification time's UTC day, the
-/// day before or after) that puts its last stamp closest to its modification time — strace writes
-/// a file's last line last, and a copy keeps at least the day; every other file on the same day,
-/// or the one before or after when that makes it overlap the first (it passed midnight alone).
-pub fn to_wall(files: &[(&[Option<Stamp>], Option<i64>)]) -> Vec<Vec<Option<i64>>> {
-    let relative: Vec<Vec<Option<i64>>> = files.iter().map(|(stamps, _)| rolled_over(stamps)).collect();
-    let spans: Vec<Option<(i64, i64)>> = relative
-        .iter()
-        .map(|r| {
-            let mut known = r.iter().flatten().copied();
-            let first = known.next()?;
-            Some(known.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
-        })
-        .collect();
-    let anchor = (0..files.len()).filter(|&f| spans[f].is_some()).max_by_key(|&f| {
-        let (lo, hi) = spans[f].unwrap_or_default();
-        (hi.saturating_sub(lo), relative[f].len())
+/// What dating one file's times of day needs to know of it, from a first read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DaySpan {
+    /// The earliest and latest [`Moment::OfDay`], when it has any.
+    pub span: Option<(i64, i64)>,
+    /// Its understood lines.
+    pub lines: usize,
+    /// Its modification time, nanoseconds since the epoch.
+    pub mtime: Option<i64>,
+}
+
+impl DaySpan {
+    pub fn widen(&mut self, moment: Option<Moment>) {
+        if let Some(Moment::OfDay(t)) = moment {
+            self.span = Some(self.span.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+        }
+    }
+}
+
+/// Where one file's times of day fall in wall-clock time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dating {
+    midnight: i64,
+    shift: i64,
+}
+
+impl Dating {
+    /// Wall-clock nanoseconds of a moment of the file.
+    pub fn wall(&self, moment: Option<Moment>) -> Option<i64> {
+        match moment? {
+            Moment::Wall(ns) => Some(ns),
+            Moment::OfDay(t) => Some(self.midnight.saturating_add(t).saturating_add(self.shift)),
+        }
+    }
+}
+
+/// The dating of each file of one capture, the files being one run. Times of day are dated: the
+/// file spanning the longest time is placed on the day (its modification time's UTC day, the day
+/// before or after) that puts its last stamp closest to its modification time — strace writes a
+/// file's last line last, and a copy keeps at least the day; every other file on the same day, or
+/// the one before or after when that makes it overlap the first (it passed midnight alone).
+pub fn date(files: &[DaySpan]) -> Vec<Dating> {
+    let anchor = (0..files.len()).filter(|&f| files[f].span.is_some()).max_by_key(|&f| {
+        let (lo, hi) = files[f].span.unwrap_or_default();
+        (hi.saturating_sub(lo), files[f].lines)
     });
-    let mtime = anchor.and_then(|f| files[f].1).or_else(|| files.iter().find_map(|f| f.1));
-    let midnight = match (anchor.and_then(|f| spans[f]), mtime) {
+    let mtime = anchor.and_then(|f| files[f].mtime).or_else(|| files.iter().find_map(|f| f.mtime));
+    let anchor_span = anchor.and_then(|f| files[f].span);
+    let midnight = match (anchor_span, mtime) {
         (Some((_, last)), Some(mtime)) => {
             let day = mtime.div_euclid(DAY_NS).saturating_mul(DAY_NS);
             [day, day.saturating_sub(DAY_NS), day.saturating_add(DAY_NS)]
@@ -121,29 +162,45 @@ pub fn to_wall(files: &[(&[Option<Stamp>], Option<i64>)]) -> Vec<Vec<Option<i64>
         (_, Some(mtime)) => mtime.div_euclid(DAY_NS).saturating_mul(DAY_NS),
         _ => 0,
     };
-    let anchor_span = anchor.and_then(|f| spans[f]);
     files
         .iter()
-        .zip(relative)
-        .zip(spans)
-        .map(|(((stamps, _), rel), span)| {
-            let shift = match (span, anchor_span) {
+        .map(|file| {
+            let shift = match (file.span, anchor_span) {
                 (Some((lo, hi)), Some(anchor)) => [0, -DAY_NS, DAY_NS]
                     .into_iter()
                     .min_by_key(|k| gap((lo.saturating_add(*k), hi.saturating_add(*k)), anchor))
                     .unwrap_or(0),
                 _ => 0,
             };
-            stamps
-                .iter()
-                .zip(rel)
-                .map(|(stamp, rel)| match stamp {
-                    Some(Stamp::Epoch(ns)) => Some(*ns),
-                    Some(Stamp::TimeOfDay(_)) => rel.map(|r| midnight.saturating_add(r).saturating_add(shift)),
-                    Some(Stamp::Relative(_)) | None => None,
-                })
-                .collect()
+            Dating { midnight, shift }
         })
+        .collect()
+}
+
+/// Wall-clock nanoseconds for the stamps of each file (`(stamps in file order, mtime)`) read
+/// whole: what [`DayRoller`], [`date`] and [`Dating::wall`] give a file at a time.
+#[cfg(test)]
+pub fn to_wall(files: &[(&[Option<Stamp>], Option<i64>)]) -> Vec<Vec<Option<i64>>> {
+    let moments: Vec<Vec<Option<Moment>>> = files
+        .iter()
+        .map(|(stamps, _)| {
+            let mut roller = DayRoller::default();
+            stamps.iter().map(|s| roller.roll(*s)).collect()
+        })
+        .collect();
+    let spans: Vec<DaySpan> = files
+        .iter()
+        .zip(&moments)
+        .map(|((stamps, mtime), moments)| {
+            let mut span = DaySpan { span: None, lines: stamps.len(), mtime: *mtime };
+            moments.iter().for_each(|m| span.widen(*m));
+            span
+        })
+        .collect();
+    moments
+        .iter()
+        .zip(date(&spans))
+        .map(|(moments, dating)| moments.iter().map(|m| dating.wall(*m)).collect())
         .collect()
 }
 

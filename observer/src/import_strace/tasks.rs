@@ -21,40 +21,43 @@ pub struct Creation {
 #[derive(Clone, Debug, Default)]
 pub struct Family {
     pub created: HashMap<u32, Creation>,
-    /// Wall time of each tid's first step, when known.
-    pub first_seen: HashMap<u32, Option<i64>>,
     /// Clone-family calls whose flags were not readable (their child counted as a process).
     pub unknown_kind: u64,
+    /// The process of every created task, once all are known ([`Family::settle`]).
     tgid: HashMap<u32, u32>,
 }
 
 impl Family {
-    /// Reads who created whom from the stream.
+    /// Learns who created whom from one step of the stream.
+    pub fn observe(&mut self, op: &Op) {
+        let OpKind::Syscall(call) = &op.kind else { return };
+        let Some(Ret::Value(child)) = call.ret else { return };
+        if !calls::is_clone(&call.name) || child <= 0 {
+            return;
+        }
+        let Ok(child) = u32::try_from(child) else { return };
+        let thread = calls::build(&call.name, &call.args).and_then(|b| calls::creates_thread(&call.name, &b));
+        if thread.is_none() {
+            self.unknown_kind += 1;
+        }
+        let at = call.exit.or(match (call.entry, call.duration) {
+            (Some(e), Some(d)) => Some(e.saturating_add(i64::try_from(d).unwrap_or(i64::MAX))),
+            (e, _) => e,
+        });
+        self.created.entry(child).or_insert(Creation { parent: op.tid, thread: thread.unwrap_or(false), at });
+    }
+
+    /// Resolves the process of every task once the whole stream was seen.
+    pub fn settle(&mut self) {
+        self.tgid = self.created.keys().map(|&tid| (tid, self.resolve(tid))).collect();
+    }
+
+    /// Reads who created whom from a whole stream.
+    #[cfg(test)]
     pub fn infer(ops: &[Op]) -> Family {
         let mut family = Family::default();
-        for op in ops {
-            family.first_seen.entry(op.tid).or_insert(op.at);
-            let OpKind::Syscall(call) = &op.kind else { continue };
-            let Some(Ret::Value(child)) = call.ret else { continue };
-            if !calls::is_clone(&call.name) || child <= 0 {
-                continue;
-            }
-            let Ok(child) = u32::try_from(child) else { continue };
-            let thread = calls::build(&call.name, &call.args).and_then(|b| calls::creates_thread(&call.name, &b));
-            if thread.is_none() {
-                family.unknown_kind += 1;
-            }
-            let at = call.exit.or(match (call.entry, call.duration) {
-                (Some(e), Some(d)) => Some(e.saturating_add(i64::try_from(d).unwrap_or(i64::MAX))),
-                (e, _) => e,
-            });
-            family.created.entry(child).or_insert(Creation { parent: op.tid, thread: thread.unwrap_or(false), at });
-        }
-        let tids: Vec<u32> = family.first_seen.keys().chain(family.created.keys()).copied().collect();
-        for tid in tids {
-            let tgid = family.resolve(tid);
-            family.tgid.insert(tid, tgid);
-        }
+        ops.iter().for_each(|op| family.observe(op));
+        family.settle();
         family
     }
 
@@ -70,7 +73,7 @@ impl Family {
         current
     }
 
-    /// The process of `tid`.
+    /// The process of `tid` (a task nobody created is a process of its own).
     pub fn tgid(&self, tid: u32) -> u32 {
         self.tgid.get(&tid).copied().unwrap_or(tid)
     }

@@ -206,7 +206,7 @@ pub async fn watch(
             }
             _ = tick_opt(check.as_mut()), if check.is_some() && stop_reason.is_none() => {
                 l.drain();
-                if let Some(stall) = l.watchdog.check(&l.probes.tracked(), &l.pipeline.stats) {
+                if let Some(stall) = l.watchdog.check(l.probes, &l.probes.tracked(), &l.pipeline.stats) {
                     let window = opts.hang_after.unwrap_or_default();
                     let reason = match &stall {
                         Stall::Blocked => format!("no progress for {}s", window.as_secs_f64()),

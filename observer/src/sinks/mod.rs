@@ -132,6 +132,12 @@ impl Pipeline {
         let mut from = Some(h.tgid);
         let mut facts =
             FailureFacts { pid: h.tgid, tid: h.tid, shortage: Some(shortage), ts_ns: h.ts_ns, ..Default::default() };
+        // An imported failure happened on the machine the trace came from: this machine's /proc
+        // and cgroups say nothing of it (its pid may be an unrelated process here).
+        if h.flags & observer_common::flags::IMPORTED != 0 {
+            self.failures.push(facts);
+            return;
+        }
         for _ in 0..8 {
             let Some(pid) = from else { break };
             let (cgroups, limits) = crate::proc::preflight::task_limits(pid);
@@ -168,11 +174,10 @@ impl Pipeline {
     }
 
     pub fn handle_batch(&mut self, events: &[Event]) {
-        let arrived = std::time::Instant::now();
         for event in events {
             self.log.append(event, arrived);
             self.book.observe(event);
-            self.stats.observe(event, arrived);
+            self.stats.observe(event);
             self.note_failure(event);
             let cx = Context {
                 book: &self.book,
@@ -315,5 +320,40 @@ impl Pipeline {
             failures: &self.failures,
         };
         Ok((records, analyzer.finish(&cx)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use observer_common::{flags, syscalls::Syscall, EventHeader, Record, SyscallEvent};
+
+    use super::*;
+    use crate::{eventlog::LogHeader, out_dir::OutDir, session::open_capture};
+
+    /// A clone that failed with EAGAIN in this very process (alive, its cgroups readable).
+    fn clone_eagain(extra_flags: u16) -> Event {
+        let me = std::process::id();
+        Event::Syscall(SyscallEvent {
+            header: EventHeader { kind: SyscallEvent::KIND, flags: extra_flags, tid: me, tgid: me, _pad: 0, ts_ns: 1 },
+            nr: Syscall::Clone3.nr(),
+            nargs: 2,
+            ret: -(libc::EAGAIN as i64),
+            ..SyscallEvent::default()
+        })
+    }
+
+    #[test]
+    fn failure_facts_are_read_from_this_machine_for_live_failures_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OutDir::open(tmp.path()).unwrap();
+        let mut pipeline = open_capture(&dir, LogHeader::default(), None).unwrap();
+        pipeline.handle_batch(&[clone_eagain(0)]);
+        assert!(pipeline.failures[0].read, "a live failure's cgroups and limits are read");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OutDir::open(tmp.path()).unwrap();
+        let mut pipeline = open_capture(&dir, LogHeader::default(), None).unwrap();
+        pipeline.handle_batch(&[clone_eagain(flags::IMPORTED)]);
+        let facts = &pipeline.failures[0];
+        assert!(!facts.read && facts.cgroups.is_empty(), "an imported failure's pid is another machine's: {facts:?}");
     }
 }

@@ -1,12 +1,7 @@
 //! Counting what a run saw: events by kind, calls and errors by syscall and errno.
-use std::{
-    collections::{BTreeMap, HashMap},
-    time::Instant,
-};
+use std::collections::{BTreeMap, HashMap};
 
 use observer_common::flags;
-
-use observer_common::syscalls::Syscall;
 
 use crate::{decode::is_error_return, event::Event};
 
@@ -27,8 +22,6 @@ pub struct RunStats {
     pub unfinished_syscalls: u64,
     /// Syscall records received, for progress detection.
     pub syscall_records: u64,
-    /// When each thread's latest syscall record arrived (batch arrival time).
-    pub last_syscall_at: HashMap<u32, Instant>,
     /// Per thread, the kernel time of its latest call that did more than wait: a ticker's timed
     /// waits, a lock's futex dance and sleeps are no progress (see [`only_waits`]).
     pub last_progress_ns: HashMap<u32, u64>,
@@ -36,28 +29,10 @@ pub struct RunStats {
     pub first_seen_ns: HashMap<u32, u64>,
 }
 
-/// Calls that only wait, sleep, or hand a lock over: a thread making nothing but these makes no
-/// progress of its own (OCaml's tick thread, Go's sysmon, a timer loop, two threads passing a GIL).
-pub fn only_waits(nr: u32) -> bool {
-    matches!(
-        Syscall::from_nr(nr),
-        Some(
-            Syscall::Futex
-                | Syscall::Poll
-                | Syscall::Ppoll
-                | Syscall::Select
-                | Syscall::Pselect6
-                | Syscall::EpollWait
-                | Syscall::EpollPwait
-                | Syscall::EpollPwait2
-                | Syscall::Nanosleep
-                | Syscall::ClockNanosleep
-        )
-    )
-}
+pub use observer_common::syscalls::only_waits;
 
 impl RunStats {
-    pub fn observe(&mut self, event: &Event, arrived: Instant) {
+    pub fn observe(&mut self, event: &Event) {
         self.events_received += 1;
         *self.by_kind.entry(event.kind_name()).or_default() += 1;
         let h = event.header();
@@ -70,7 +45,6 @@ impl RunStats {
                 self.last_progress_ns.insert(e.header.tid, e.header.ts_ns + e.duration_ns);
             }
             self.syscall_records += 1;
-            self.last_syscall_at.insert(e.header.tid, arrived);
             let count = self.syscalls.entry(e.nr).or_default();
             count.calls += 1;
             if e.header.flags & flags::UNFINISHED != 0 {

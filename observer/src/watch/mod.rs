@@ -143,7 +143,6 @@ impl Daemon {
     }
 
     fn handle_batch(&mut self, batch: &[Event]) {
-        let arrived = Instant::now();
         let me = std::process::id();
         for event in batch {
             self.book.observe(event);
@@ -153,7 +152,7 @@ impl Daemon {
                 *m.events_received.entry(event.kind_name()).or_default() += 1;
             }
             if let Some(w) = self.hangs.get_mut(&tree) {
-                w.stats.observe(event, arrived);
+                w.stats.observe(event);
             }
             if event.header().tgid == me {
                 continue;
@@ -230,7 +229,7 @@ impl Daemon {
                 .hangs
                 .entry(tree)
                 .or_insert_with(|| TreeWatch { watchdog: Watchdog::new(Some(after)), stats: RunStats::default() });
-            let Some(stall) = w.watchdog.check(&pids, &w.stats) else { continue };
+            let Some(stall) = w.watchdog.check(&self.kernel.probes, &pids, &w.stats) else { continue };
             let reason = match stall {
                 Stall::Blocked => format!("no progress for {}s", after.as_secs_f64()),
                 Stall::Spinning(tids) => {

@@ -324,7 +324,7 @@ fn spinning(snap: &StuckSnapshot) -> Vec<Finding> {
                 p.pid,
                 t.tid,
                 format!(
-                    "thread {} ({}) of pid {} ({}{runtime}) spins on a CPU making no syscalls: {top}{doing}",
+                    "thread {} ({}) of pid {} ({}{runtime}) spins on a CPU making no syscall that does work: {top}{doing}",
                     t.tid, t.comm, p.pid, p.comm
                 ),
                 evidence,
