@@ -174,6 +174,7 @@ impl Pipeline {
     }
 
     pub fn handle_batch(&mut self, events: &[Event]) {
+        let arrived = std::time::Instant::now();
         for event in events {
             self.log.append(event, arrived);
             self.book.observe(event);
