@@ -248,7 +248,7 @@ fn import_strace_command(args: observer::cli::ImportStraceArgs) -> ExitCode {
 fn report_skipped(path: &std::path::Path, skipped: u64) {
     if skipped > 0 {
         eprintln!(
-            "observer: {}: read up to the last whole record; skipped {skipped} bytes of a cut record at the end (normal while a capture is being written or after a crash)",
+            "observer: {}: read up to the last whole record; skipped {skipped} bytes of a cut record or block at the end (normal while a capture is being written or after a crash)",
             path.display()
         );
     }

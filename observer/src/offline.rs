@@ -75,7 +75,7 @@ pub struct Analysis {
     pub capture: Capture,
     pub classification: Classification,
     pub book: ProcessBook,
-    /// Bytes at the end of `events.bin` that did not form a whole record.
+    /// Bytes at the end of `events.bin` that did not form a whole record or block.
     pub skipped_tail: u64,
 }
 
@@ -85,7 +85,7 @@ pub struct Diagnosis {
     pub classification: Classification,
     pub book: ProcessBook,
     pub stuck: Option<StuckSnapshot>,
-    /// Bytes at the end of `events.bin` that did not form a whole record.
+    /// Bytes at the end of `events.bin` that did not form a whole record or block.
     pub skipped_tail: u64,
 }
 

@@ -52,7 +52,7 @@ impl FileSource {
         self.reader.header()
     }
 
-    /// Bytes at the end that did not form a whole record.
+    /// Bytes at the end that did not form a whole record (version 1) or block (version 2).
     pub fn truncated_tail(&self) -> u64 {
         self.reader.truncated_tail()
     }
