@@ -56,11 +56,13 @@ struct Previous {
     slots: Vec<Slot>,
 }
 
-impl Previous {
-    fn new() -> Self {
+impl Default for Previous {
+    fn default() -> Self {
         Self { tid: 0, tgid: 0, ts_ns: 0, slots: (0..SLOTS).map(|_| Slot::default()).collect() }
     }
+}
 
+impl Previous {
     /// Every block starts from zeros, so it decodes on its own.
     fn reset(&mut self) {
         self.tid = 0;
@@ -97,14 +99,9 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 /// Encodes records into a block's raw bytes.
+#[derive(Default)]
 pub struct RecordEncoder {
     prev: Previous,
-}
-
-impl Default for RecordEncoder {
-    fn default() -> Self {
-        Self { prev: Previous::new() }
-    }
 }
 
 impl RecordEncoder {
@@ -161,14 +158,9 @@ impl RecordEncoder {
 }
 
 /// Decodes the records of a block's raw bytes.
+#[derive(Default)]
 pub struct RecordDecoder {
     prev: Previous,
-}
-
-impl Default for RecordDecoder {
-    fn default() -> Self {
-        Self { prev: Previous::new() }
-    }
 }
 
 impl RecordDecoder {
