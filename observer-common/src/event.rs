@@ -30,8 +30,11 @@ pub mod kind {
     pub const FAULT: u16 = 7;
     /// `cgroup_attach_task`: a tracked process moved into a cgroup, [`super::CgroupAttachEvent`].
     pub const CGROUP_ATTACH: u16 = 8;
+    /// A syscall of at most three arguments recorded at exit alone, without duration or aux:
+    /// [`super::ShortSyscallEvent`]. Readers expand it into a [`SYSCALL`] record.
+    pub const SHORT_SYSCALL: u16 = 9;
     /// One past the highest kernel kind; sizes the per-kind counters.
-    pub const COUNT: u32 = 9;
+    pub const COUNT: u32 = 10;
 }
 
 /// Header flags.
@@ -95,6 +98,39 @@ pub struct SyscallEvent {
     pub duration_ns: u64,
     /// Syscall-specific extra datum, meaning given by header flags (clone3: the clone flags).
     pub aux: u64,
+}
+
+/// Arguments a [`ShortSyscallEvent`] carries.
+pub const SHORT_ARGS: usize = 3;
+
+/// The common case in compact form: a call that cannot block (mprotect, munmap, kill, ...) with at
+/// most three arguments and no aux, recorded at exit (its header's `ts_ns` is the exit; flags
+/// include `UNKNOWN_DURATION`). 64 bytes instead of 104: less ring buffer per call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShortSyscallEvent {
+    pub header: EventHeader,
+    pub nr: u32,
+    pub nargs: u32,
+    pub ret: i64,
+    pub args: [u64; SHORT_ARGS],
+}
+
+impl ShortSyscallEvent {
+    /// The same call as a full record (kind `SYSCALL`, duration and aux 0).
+    pub fn expand(&self) -> SyscallEvent {
+        let mut args = [0; MAX_ARGS];
+        args[..SHORT_ARGS].copy_from_slice(&self.args);
+        SyscallEvent {
+            header: EventHeader { kind: kind::SYSCALL, ..self.header },
+            nr: self.nr,
+            nargs: self.nargs,
+            args,
+            ret: self.ret,
+            duration_ns: 0,
+            aux: 0,
+        }
+    }
 }
 
 /// A task created by a tracked process. Header: the parent (the task that called fork/clone).
@@ -340,6 +376,7 @@ records! {
     SignalDeliverEvent => kind::SIGNAL_DELIVER, "signal_deliver";
     FaultEvent => kind::FAULT, "fault";
     CgroupAttachEvent => kind::CGROUP_ATTACH, "cgroup_attach";
+    ShortSyscallEvent => kind::SHORT_SYSCALL, "syscall";
 }
 
 macro_rules! assert_layout {
@@ -350,6 +387,7 @@ macro_rules! assert_layout {
 }
 assert_layout!(EventHeader, 24);
 assert_layout!(SyscallEvent, 24 + 8 + 48 + 24);
+assert_layout!(ShortSyscallEvent, 24 + 8 + 8 + 24);
 assert_layout!(ForkEvent, 24 + 8 + 16);
 assert_layout!(ExecEvent, 24 + 8 + 16 + 128);
 assert_layout!(ExitEvent, 24 + 16);

@@ -17,7 +17,7 @@ use observer_common::{
     host_bits::{ERRORS, GROUP_CHANGES, LIMIT_SETS, STACK_MMAPS},
     syscall_bits::{CLONE3, EXIT_ONLY, NARGS_MASK, NO_RETURN, RLIMIT, WATCHED},
     tracepoint_fields::pt_regs,
-    EventHeader, InFlight, Record, SyscallEvent, COUNTER_INFLIGHT_FULL, MAX_ARGS,
+    EventHeader, InFlight, Record, ShortSyscallEvent, SyscallEvent, COUNTER_INFLIGHT_FULL, MAX_ARGS, SHORT_ARGS,
 };
 
 use crate::{
@@ -241,7 +241,11 @@ fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
     count_call(tid, bits, now);
     if bits & (WATCHED | EXIT_ONLY) == WATCHED | EXIT_ONLY {
         if let Some(entry) = entry_at_exit(ctx, tgid, nr, bits, now) {
-            emit(&record(tid, &entry, flags::UNKNOWN_DURATION, ret, 0));
+            if entry.nargs as usize <= SHORT_ARGS && entry.flags == 0 {
+                emit(&short_record(tid, &entry, ret));
+            } else {
+                emit(&record(tid, &entry, flags::UNKNOWN_DURATION, ret, 0));
+            }
         }
         return Ok(());
     }
@@ -306,6 +310,25 @@ fn host_reportable_success(host: u8, entry: &InFlight) -> bool {
 
 /// `MAP_STACK` in mmap's flags.
 const MAP_STACK: u64 = 0x20000;
+
+/// The compact record of a call taken at exit (`entry` holds at most three arguments, no aux).
+#[inline(always)]
+fn short_record(tid: u32, entry: &InFlight, ret: i64) -> ShortSyscallEvent {
+    ShortSyscallEvent {
+        header: EventHeader {
+            kind: ShortSyscallEvent::KIND,
+            flags: flags::UNKNOWN_DURATION,
+            tid,
+            tgid: entry.tgid,
+            _pad: 0,
+            ts_ns: entry.enter_ns,
+        },
+        nr: entry.nr,
+        nargs: entry.nargs,
+        ret,
+        args: [entry.args[0], entry.args[1], entry.args[2]],
+    }
+}
 
 /// The record for an in-flight entry, finished (`ret`, `duration_ns`) or not (`extra_flags`).
 #[inline(always)]

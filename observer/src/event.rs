@@ -1,7 +1,7 @@
 //! Decoded records: the typed view of one ring-buffer / event-log record, and its raw bytes.
 use observer_common::{
     record_size, CgroupAttachEvent, EventHeader, ExecEvent, ExitEvent, FaultEvent, ForkEvent, Record,
-    SignalDeliverEvent, SignalGenerateEvent, SyscallEvent,
+    ShortSyscallEvent, SignalDeliverEvent, SignalGenerateEvent, SyscallEvent,
 };
 
 /// Why a byte string is not a record.
@@ -52,8 +52,15 @@ macro_rules! events {
             $(if kind == <$t as Record>::KIND {
                 return <$t as Record>::NAME;
             })*
+            if kind == ShortSyscallEvent::KIND {
+                return ShortSyscallEvent::NAME;
+            }
             "unknown"
         }
+
+        /// The kinds counters are reported by: every decoded kind (the compact syscall record
+        /// is counted as a syscall record).
+        pub const REPORTED_KINDS: [u16; [$(<$t as Record>::KIND,)*].len()] = [$(<$t as Record>::KIND,)*];
     };
 }
 
@@ -94,6 +101,10 @@ impl Event {
         }
         if bytes.len() < expected {
             return Err(DecodeError::SizeMismatch { kind: header.kind, expected, got: bytes.len() });
+        }
+        // The kernel's compact form of the common syscall record reads as the full one.
+        if header.kind == ShortSyscallEvent::KIND {
+            return Ok(Event::Syscall(read::<ShortSyscallEvent>(bytes).expand()));
         }
         Event::read_kind(header.kind, bytes).ok_or(DecodeError::UnknownKind(header.kind))
     }
@@ -170,6 +181,34 @@ mod tests {
         for event in events {
             assert_eq!(Event::decode(event.as_bytes()), Ok(event));
         }
+    }
+
+    #[test]
+    fn the_compact_syscall_record_reads_as_the_full_one() {
+        use observer_common::flags;
+        let short = ShortSyscallEvent {
+            header: EventHeader {
+                kind: kind::SHORT_SYSCALL,
+                flags: flags::UNKNOWN_DURATION,
+                tid: 7,
+                tgid: 5,
+                _pad: 0,
+                ts_ns: 99,
+            },
+            nr: 10,
+            nargs: 3,
+            ret: -12,
+            args: [0x1000, 4096, 1],
+        };
+        let Ok(Event::Syscall(full)) = Event::decode(bytes_of(&short)) else { panic!("a syscall record") };
+        assert_eq!(
+            (full.header.kind, full.header.flags, full.header.tid, full.header.ts_ns),
+            (kind::SYSCALL, 256, 7, 99)
+        );
+        assert_eq!((full.nr, full.nargs, full.ret, full.duration_ns), (10, 3, -12, 0));
+        assert_eq!(full.args, [0x1000, 4096, 1, 0, 0, 0]);
+        assert_eq!(Event::Syscall(full).as_bytes().len(), 104, "stored as the full record");
+        assert_eq!(kind_name(kind::SHORT_SYSCALL), "syscall");
     }
 
     #[test]

@@ -412,13 +412,18 @@ impl Probes {
         (pending, u64::from(self.ring_size))
     }
 
+    /// The kernel's counts by kind; the compact syscall records count as syscall records.
     pub fn counters(&self) -> Counters {
         let sum = |map: &PerCpuArray<MapData, u64>, i: u32| map.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        let by_kind = |map: &PerCpuArray<MapData, u64>| -> Vec<u64> {
+            let mut counts: Vec<u64> =
+                (0..kind::COUNT).map(|i| if i == COUNTER_INFLIGHT_FULL { 0 } else { sum(map, i) }).collect();
+            counts[kind::SYSCALL as usize] += std::mem::take(&mut counts[kind::SHORT_SYSCALL as usize]);
+            counts
+        };
         Counters {
-            submitted: (0..kind::COUNT).map(|i| sum(&self.submitted, i)).collect(),
-            dropped: (0..kind::COUNT)
-                .map(|i| if i == COUNTER_INFLIGHT_FULL { 0 } else { sum(&self.dropped, i) })
-                .collect(),
+            submitted: by_kind(&self.submitted),
+            dropped: by_kind(&self.dropped),
             inflight_full: sum(&self.dropped, COUNTER_INFLIGHT_FULL),
         }
     }

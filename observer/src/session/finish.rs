@@ -85,7 +85,7 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     pipeline.put_outcome(&mut s, &classification, records);
     s.put("events_submitted_by_kernel", counters.submitted_total());
     s.put("events_dropped", counters.dropped_total());
-    for kind in 1..observer_common::kind::COUNT as u16 {
+    for kind in crate::event::REPORTED_KINDS {
         s.put(format!("events_dropped.{}", crate::event::kind_name(kind)), counters.dropped[kind as usize]);
     }
     s.put("events_undecodable", undecodable);

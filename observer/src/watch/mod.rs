@@ -250,7 +250,7 @@ impl Daemon {
         let tracked = self.kernel.probes.tracked().len();
         self.outcome.dropped = counters.dropped_total();
         if let Ok(mut m) = self.metrics.lock() {
-            for kind in 1..observer_common::kind::COUNT as u16 {
+            for kind in crate::event::REPORTED_KINDS {
                 m.events_submitted.insert(kind_name(kind), counters.submitted[kind as usize]);
                 m.events_dropped.insert(kind_name(kind), counters.dropped[kind as usize]);
             }
