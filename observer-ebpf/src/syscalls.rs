@@ -311,18 +311,17 @@ fn host_reportable_success(host: u8, entry: &InFlight) -> bool {
 /// `MAP_STACK` in mmap's flags.
 const MAP_STACK: u64 = 0x20000;
 
+/// The header of a record of type `T` for `entry` of thread `tid`, stamped with its entry time.
+#[inline(always)]
+fn entry_header<T: Record>(tid: u32, entry: &InFlight, flags: u16) -> EventHeader {
+    EventHeader { kind: T::KIND, flags, tid, tgid: entry.tgid, _pad: 0, ts_ns: entry.enter_ns }
+}
+
 /// The compact record of a call taken at exit (`entry` holds at most three arguments, no aux).
 #[inline(always)]
 fn short_record(tid: u32, entry: &InFlight, ret: i64) -> ShortSyscallEvent {
     ShortSyscallEvent {
-        header: EventHeader {
-            kind: ShortSyscallEvent::KIND,
-            flags: flags::UNKNOWN_DURATION,
-            tid,
-            tgid: entry.tgid,
-            _pad: 0,
-            ts_ns: entry.enter_ns,
-        },
+        header: entry_header::<ShortSyscallEvent>(tid, entry, flags::UNKNOWN_DURATION),
         nr: entry.nr,
         nargs: entry.nargs,
         ret,
@@ -334,14 +333,7 @@ fn short_record(tid: u32, entry: &InFlight, ret: i64) -> ShortSyscallEvent {
 #[inline(always)]
 pub fn record(tid: u32, entry: &InFlight, extra_flags: u16, ret: i64, duration_ns: u64) -> SyscallEvent {
     SyscallEvent {
-        header: EventHeader {
-            kind: SyscallEvent::KIND,
-            flags: extra_flags | entry.flags,
-            tid,
-            tgid: entry.tgid,
-            _pad: 0,
-            ts_ns: entry.enter_ns,
-        },
+        header: entry_header::<SyscallEvent>(tid, entry, extra_flags | entry.flags),
         nr: entry.nr,
         nargs: entry.nargs,
         args: entry.args,
