@@ -291,8 +291,6 @@ pub struct ThreadProgress {
     pub _pad: u32,
     /// Syscalls completed since the slot was claimed.
     pub calls: u64,
-    /// CLOCK_BOOTTIME of the latest syscall exit.
-    pub last_call_ns: u64,
     /// CLOCK_BOOTTIME of the latest exit of a watched call that did more than wait (see
     /// `syscall_bits::WAIT`): progress; 0 when none yet.
     pub last_progress_ns: u64,
@@ -396,7 +394,7 @@ assert_layout!(SignalDeliverEvent, 24 + 16 + 16);
 assert_layout!(FaultEvent, 24 + 16);
 assert_layout!(CgroupAttachEvent, 24 + 16 + 128);
 assert_layout!(InFlight, 8 + 48 + 8 + 8 + 8 + 8);
-assert_layout!(ThreadProgress, 32);
+assert_layout!(ThreadProgress, 24);
 const _: () = assert!(core::mem::offset_of!(EventHeader, ts_ns) == 16);
 const _: () = assert!(core::mem::offset_of!(SyscallEvent, args) == 32);
 const _: () = assert!(core::mem::offset_of!(SyscallEvent, ret) == 80);

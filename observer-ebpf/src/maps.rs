@@ -123,7 +123,6 @@ pub fn count_call(tid: u32, bits: u16, now: u64) {
             *slot = ThreadProgress { tid, ..ThreadProgress::default() };
         }
         (*slot).calls += 1;
-        (*slot).last_call_ns = now;
         // Progress is a recorded call that does more than wait: the runtimes' own housekeeping
         // (a JVM thread's getrusage, Go's signal returns, clock reads) is not.
         if bits & (WATCHED | WAIT) == WATCHED {
