@@ -20,6 +20,7 @@ pub mod names {
     pub const DROPPED: &str = "DROPPED";
     pub const SUBMITTED: &str = "SUBMITTED";
     pub const RING_FILL: &str = "RING_FILL";
+    pub const STAGE: &str = "STAGE";
     pub const COMM_FILTER: &str = "COMM_FILTER";
     pub const UID_FILTER: &str = "UID_FILTER";
     pub const CGROUP_FILTER: &str = "CGROUP_FILTER";
@@ -42,6 +43,9 @@ pub mod programs {
     };
     /// `tp_btf/signal_generate`: the siginfo of fault signals.
     pub const SIGNAL_FAULT: &str = "signal_fault";
+    /// `raw_tp/sched_switch`: writes out a CPU's held syscall records when its thread leaves it;
+    /// userspace also runs it on each CPU to collect what is held.
+    pub const STAGE_FLUSH: &str = "stage_flush";
     /// The on-demand stack sampler (`perf_event`).
     pub const SAMPLE_USER_STACK: &str = "sample_user_stack";
 }
@@ -55,6 +59,7 @@ pub mod tracepoints {
     /// In `raw_syscalls`, and the BTF functions of the same names.
     pub const SYS_ENTER: &str = "sys_enter";
     pub const SYS_EXIT: &str = "sys_exit";
+    pub const SCHED_SWITCH: &str = "sched_switch";
     pub const SCHED_PROCESS_FORK: &str = "sched_process_fork";
     pub const SCHED_PROCESS_EXEC: &str = "sched_process_exec";
     pub const SCHED_PROCESS_EXIT: &str = "sched_process_exit";

@@ -1,5 +1,6 @@
 //! The kernel half of observer: tracepoint programs that filter by tracked process, pair syscall
-//! entry with exit, and write one record per event into a single ring buffer.
+//! entry with exit, and write records into a single ring buffer (one per ring entry, or a run of
+//! compact syscall records held on a CPU's stage).
 #![no_std]
 #![no_main]
 
@@ -8,6 +9,7 @@ mod maps;
 mod output;
 mod sampling;
 mod signals;
+mod stage;
 mod syscalls;
 
 #[cfg(not(test))]

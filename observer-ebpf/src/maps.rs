@@ -233,8 +233,13 @@ pub fn is_tracked(tgid: u32) -> bool {
 
 #[inline(always)]
 pub fn bump(map: &PerCpuArray<u64>, index: u32) {
+    add(map, index, 1);
+}
+
+#[inline(always)]
+pub fn add(map: &PerCpuArray<u64>, index: u32, n: u64) {
     if let Some(counter) = map.get_ptr_mut(index) {
         // SAFETY: per-CPU slot, no concurrent writer on this CPU while the program runs.
-        unsafe { *counter += 1 };
+        unsafe { *counter += n };
     }
 }

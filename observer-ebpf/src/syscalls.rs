@@ -242,7 +242,7 @@ fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
     if bits & (WATCHED | EXIT_ONLY) == WATCHED | EXIT_ONLY {
         if let Some(entry) = entry_at_exit(ctx, tgid, nr, bits, now) {
             if entry.nargs as usize <= SHORT_ARGS && entry.flags == 0 {
-                emit(&short_record(tid, &entry, ret));
+                crate::stage::stage(&short_record(tid, &entry, ret));
             } else {
                 emit(&record(tid, &entry, flags::UNKNOWN_DURATION, ret, 0));
             }

@@ -9,7 +9,8 @@ use crate::{
     source::{EventSource, SourceError},
 };
 
-/// Records taken from the ring per batch. The ring is the buffer: drained whole into memory, the
+/// Records taken from the ring per batch (a ring entry is one record, or a CPU's run of held
+/// compact syscall records). The ring is the buffer: drained whole into memory, the
 /// reader grew to 150 MiB facing two producers that kept refilling it, and to 2.1 GiB when one
 /// producer at 2.2 M records/s kept the drain from ever ending.
 pub const MAX_BATCH: usize = 16 * 1024;
@@ -60,18 +61,77 @@ impl LiveSource {
 impl EventSource for LiveSource {
     fn read_batch(&mut self, out: &mut Vec<Event>) -> Result<bool, SourceError> {
         let ring = self.ring.get_mut();
-        let mut taken = 0;
-        while taken < MAX_BATCH {
+        let start = out.len();
+        let mut full = false;
+        while !full {
             let Some(item) = ring.next() else {
                 break;
             };
-            taken += 1;
-            match Event::decode(&item) {
-                Ok(event) => out.push(event),
-                Err(_) => self.undecodable += 1,
+            for record in split_records(&item) {
+                match record.map(Event::decode) {
+                    Some(Ok(event)) => out.push(event),
+                    _ => self.undecodable += 1,
+                }
             }
+            full = out.len() - start >= MAX_BATCH;
         }
-        self.drained = taken < MAX_BATCH;
+        self.drained = !full;
         Ok(true)
+    }
+}
+
+/// The records of one ring entry, each sized by its kind; `None` for a remainder that is no whole
+/// record (a build mismatch), after which the entry is not read further.
+fn split_records(entry: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
+    let mut rest = Some(entry);
+    std::iter::from_fn(move || {
+        let bytes = rest.filter(|b| !b.is_empty())?;
+        let kind = bytes.get(..2).map(|k| u16::from_ne_bytes([k[0], k[1]]));
+        let size = kind.map_or(0, observer_common::record_size);
+        if size == 0 || size > bytes.len() {
+            rest = None;
+            return Some(None);
+        }
+        let (record, tail) = bytes.split_at(size);
+        rest = Some(tail);
+        Some(Some(record))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use observer_common::{kind, record_size};
+
+    use super::split_records;
+
+    fn record(kind: u16) -> Vec<u8> {
+        let mut bytes = vec![0u8; record_size(kind)];
+        bytes[..2].copy_from_slice(&kind.to_ne_bytes());
+        bytes
+    }
+
+    #[test]
+    fn an_entry_of_held_records_splits_into_each_record() {
+        let entry = [record(kind::SHORT_SYSCALL), record(kind::SHORT_SYSCALL), record(kind::SHORT_SYSCALL)].concat();
+        let records: Vec<_> = split_records(&entry).collect();
+        assert_eq!(records.len(), 3);
+        assert!(records.iter().all(|r| r.is_some_and(|r| r.len() == record_size(kind::SHORT_SYSCALL))));
+    }
+
+    #[test]
+    fn a_single_record_entry_is_one_record() {
+        let entry = record(kind::SYSCALL);
+        assert_eq!(split_records(&entry).collect::<Vec<_>>(), vec![Some(&entry[..])]);
+    }
+
+    #[test]
+    fn a_remainder_that_is_no_whole_record_is_one_undecodable_item() {
+        let mut entry = record(kind::SHORT_SYSCALL);
+        entry.extend_from_slice(&record(kind::SHORT_SYSCALL)[..10]);
+        let records: Vec<_> = split_records(&entry).collect();
+        assert_eq!(records.len(), 2);
+        assert!(records[0].is_some() && records[1].is_none());
+        let unknown = [0xffu8; 64];
+        assert_eq!(split_records(&unknown).collect::<Vec<_>>(), vec![None]);
     }
 }

@@ -2,7 +2,10 @@
 //! handles userspace keeps on its maps (tracked set, in-flight table, counters, ring buffer).
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{tp_btf::BtfTracePointLink, BtfTracePoint, ProgramError, RawTracePoint, TracePoint},
+    programs::{
+        tp_btf::BtfTracePointLink, BtfTracePoint, ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun,
+        TracePoint,
+    },
     Btf, Ebpf, EbpfLoader,
 };
 use observer_common::{
@@ -76,6 +79,9 @@ pub struct Probes {
     _filters: Filters,
     /// Every attachment; dropping one detaches it.
     links: Vec<Box<dyn Send>>,
+    /// The CPUs whose stages `flush_stages` writes out, and when it last did.
+    cpus: Vec<u32>,
+    last_flush: Option<std::time::Instant>,
     /// Which build of the syscall programs runs, and why not the BTF one when it does not.
     syscall_hooks: String,
     /// Fault addresses need the kernel's BTF; without it captures lack only `si_addr` (and the
@@ -323,6 +329,18 @@ impl Probes {
             let id = tp.attach(category, tracepoint).map_err(attach_error)?;
             links.push(Box::new(tp.take_link(id).map_err(attach_error)?));
         }
+        // The stage flush runs on every kernel (a raw tracepoint; it reads no argument): without
+        // it a thread's held syscall records could reach the ring after its later ones.
+        let flush: &mut RawTracePoint = program_named(&mut ebpf, programs::STAGE_FLUSH)?;
+        flush.load().map_err(|e| load_error(programs::STAGE_FLUSH, e))?;
+        let attach_error = |e: ProgramError| CaptureError::Attach {
+            program: programs::STAGE_FLUSH.into(),
+            target: format!("raw tracepoint {}", tracepoints::SCHED_SWITCH),
+            reason: e.to_string(),
+        };
+        let id = flush.attach(tracepoints::SCHED_SWITCH).map_err(attach_error)?;
+        links.push(Box::new(flush.take_link(id).map_err(attach_error)?));
+        let cpus = aya::util::online_cpus().unwrap_or_default();
         let fault_link = btf.and_then(|btf| attach_fault_program(&mut ebpf, &btf));
 
         Ok(Self {
@@ -337,6 +355,8 @@ impl Probes {
             ring_size: buffer_size,
             ring: Some(take(&mut ebpf, names::EVENTS)?),
             links,
+            cpus,
+            last_flush: None,
             syscall_hooks,
             fault_link,
             _syscall_table: table,
@@ -344,6 +364,28 @@ impl Probes {
             _filters: filter_maps,
             ebpf,
         })
+    }
+
+    /// Has every CPU write out the syscall records its stage holds (those of a thread still
+    /// running there since its last context switch), at most once per `every` unless `every` is
+    /// zero: the kernel runs the flush program on each CPU in turn (`BPF_PROG_TEST_RUN`).
+    pub fn flush_stages(&mut self, every: std::time::Duration) {
+        let now = std::time::Instant::now();
+        if self.last_flush.is_some_and(|last| now.duration_since(last) < every) {
+            return;
+        }
+        self.last_flush = Some(now);
+        let Some(flush) = self.ebpf.program(programs::STAGE_FLUSH) else {
+            return;
+        };
+        let Ok(flush) = <&RawTracePoint>::try_from(flush) else {
+            return;
+        };
+        for &cpu in &self.cpus {
+            // A kernel without CPU-pinned test runs (before 5.10) refuses; its stages are still
+            // written out on every context switch.
+            let _ = flush.test_run(RawTracePointRunOptions { cpu: Some(cpu), ..RawTracePointRunOptions::new() });
+        }
     }
 
     /// Which build of the syscall programs is attached (`tp_btf ...`, or `raw_tp ... (why)`).
@@ -431,7 +473,7 @@ impl Probes {
 
 #[cfg(test)]
 mod tests {
-    use observer_common::maps::{globals, names};
+    use observer_common::maps::{globals, names, programs};
 
     use super::EBPF_OBJECT;
 
@@ -455,6 +497,8 @@ mod tests {
             names::DROPPED,
             names::SUBMITTED,
             names::RING_FILL,
+            names::STAGE,
+            programs::STAGE_FLUSH,
             names::COMM_FILTER,
             names::UID_FILTER,
             names::CGROUP_FILTER,

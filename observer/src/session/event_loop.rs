@@ -22,7 +22,7 @@ use crate::{
 /// How often the reader collects records that did not reach the wake-up threshold. Each pass
 /// also writes a block of events.bin that has waited long enough: a record is on disk within
 /// 100 ms of its arrival, all an observer killed with SIGKILL loses.
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const _: () = assert!(POLL_INTERVAL.as_millis() + crate::eventlog::BLOCK_MAX_AGE.as_millis() <= 100);
 /// Longest the loop reads the ring before it looks at its timers and signals again: under a flood
 /// of events the ring never empties, and a timeout must still fire on schedule.
@@ -129,6 +129,7 @@ impl Loop<'_> {
     /// Hands what is pending in the ring to the pipeline, one bounded batch at a time, for at
     /// most [`DRAIN_BUDGET`].
     fn drain(&mut self) {
+        self.probes.flush_stages(POLL_INTERVAL);
         let until = std::time::Instant::now() + DRAIN_BUDGET;
         while std::time::Instant::now() < until && self.live.next_batch(&mut self.batch) {
             self.pipeline.handle_batch(&self.batch);
@@ -139,6 +140,7 @@ impl Loop<'_> {
     /// runtimes' own dumps when asked; a failure to write them is reported, not fatal (the command
     /// must still be stopped).
     fn snapshot(&mut self, reason: String) -> StuckSnapshot {
+        self.probes.flush_stages(Duration::ZERO);
         self.drain();
         let pids = self.probes.tracked();
         let mut snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
@@ -192,6 +194,7 @@ pub async fn watch(
             _ = tick.tick() => {}
             name = interrupts.recv() => {
                 if opts.on_interrupt == OnInterrupt::Detach && stop_reason.is_none() {
+                    l.probes.flush_stages(Duration::ZERO);
                     l.drain();
                     return Ok(SessionEnd { exit: None, stop_reason: Some(StopReason::Detached(name)), stuck, leftovers: false, escaped: Vec::new(), detached: true });
                 }
@@ -248,6 +251,7 @@ pub async fn watch(
     }
     // Records of the last exit are in the ring before the parent is woken; one more pass collects them.
     tokio::time::sleep(Duration::from_millis(5)).await;
+    l.probes.flush_stages(Duration::ZERO);
     l.drain();
     Ok(SessionEnd { exit, stop_reason, stuck, leftovers, escaped: l.escaped, detached: false })
 }

@@ -23,7 +23,7 @@ use crate::{
     out_dir::OutDir,
     proc,
     processes::ProcessBook,
-    session::event_loop::DRAIN_BUDGET,
+    session::event_loop::{DRAIN_BUDGET, POLL_INTERVAL as FLUSH_EVERY},
     sinks::RunStats,
 };
 use incident::{trigger, IncidentInput, IncidentKind, RateLimit};
@@ -133,6 +133,7 @@ impl Daemon {
     /// Handles what is pending in the ring, one bounded batch at a time, for at most
     /// [`DRAIN_BUDGET`] (a flood must not keep the daemon from its timers and signals).
     fn drain(&mut self) {
+        self.kernel.probes.flush_stages(FLUSH_EVERY);
         let until = Instant::now() + DRAIN_BUDGET;
         // Out of `self` while it is handled: an incident needs all of the daemon.
         let mut batch = std::mem::take(&mut self.batch);
@@ -302,7 +303,7 @@ pub async fn watch(
         outcome: WatchOutcome::default(),
         batch: Vec::with_capacity(4096),
     };
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     let check_every = Watchdog::new(d.opts.hang_after).interval().unwrap_or(Duration::from_secs(3600));
@@ -325,6 +326,7 @@ pub async fn watch(
             }
         }
     }
+    d.kernel.probes.flush_stages(Duration::ZERO);
     d.drain();
     d.refresh_metrics();
     if let Some(server) = server {
