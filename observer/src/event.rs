@@ -25,12 +25,13 @@ macro_rules! events {
         }
 
         impl Event {
-            /// The record of kind `kind` in `bytes` (long enough for it).
-            fn read_kind(kind: u16, bytes: &[u8]) -> Option<Event> {
+            /// The record of kind `kind` in `bytes` (long enough for it), written over `out`.
+            fn read_kind(kind: u16, bytes: &[u8], out: &mut Event) -> bool {
                 $(if kind == <$t as Record>::KIND {
-                    return Some(Event::$variant(read(bytes)));
+                    *out = Event::$variant(read(bytes));
+                    return true;
                 })*
-                None
+                false
             }
 
             /// The record exactly as the kernel wrote it.
@@ -90,6 +91,15 @@ fn bytes_of<T>(value: &T) -> &[u8] {
 impl Event {
     /// Decodes a record. Longer input is accepted (fields appended by a newer writer are ignored).
     pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+        let mut event = Event::Syscall(SyscallEvent::default());
+        Event::decode_into(bytes, &mut event)?;
+        Ok(event)
+    }
+
+    /// As [`Event::decode`], writing the record over `out` (a reader decoding millions of records
+    /// lends each from one place instead of moving it through every return; `out` is unchanged on
+    /// an error).
+    pub fn decode_into(bytes: &[u8], out: &mut Event) -> Result<(), DecodeError> {
         let need = std::mem::size_of::<EventHeader>();
         if bytes.len() < need {
             return Err(DecodeError::NotEnoughBytes { need, got: bytes.len() });
@@ -104,9 +114,14 @@ impl Event {
         }
         // The kernel's compact form of the common syscall record reads as the full one.
         if header.kind == ShortSyscallEvent::KIND {
-            return Ok(Event::Syscall(read::<ShortSyscallEvent>(bytes).expand()));
+            *out = Event::Syscall(read::<ShortSyscallEvent>(bytes).expand());
+            return Ok(());
         }
-        Event::read_kind(header.kind, bytes).ok_or(DecodeError::UnknownKind(header.kind))
+        if Event::read_kind(header.kind, bytes, out) {
+            Ok(())
+        } else {
+            Err(DecodeError::UnknownKind(header.kind))
+        }
     }
 
     /// Short name of the record kind, as used in summaries and `--format json`.

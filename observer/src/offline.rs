@@ -9,6 +9,7 @@ use crate::{
     out_dir::OutDir,
     preflight::Preflight,
     processes::ProcessBook,
+    render::html::{self, timeline::TimelineBuilder, Collected},
     rundir,
     source::{FileSource, SourceError},
 };
@@ -111,11 +112,15 @@ pub fn analyze(path: &Path) -> Result<Analysis, OfflineError> {
     let write_error = |source| OfflineError::Write { path: capture.dir.clone(), source };
     // Opened first: a directory that cannot be written (a link) is refused before any work.
     let dir = OutDir::open(&capture.dir).map_err(write_error)?;
-    let Diagnosis { classification, book, stuck, skipped_tail, .. } = diagnose(&capture, |_, _| {})?;
+    // The page's timeline is gathered in the analysis pass: the log is read once.
+    let mut timeline = TimelineBuilder::default();
+    let Diagnosis { header, classification, book, stuck, skipped_tail } =
+        diagnose(&capture, |event, book| timeline.observe(event, book))?;
     report::write(&classification, &dir).map_err(write_error)?;
     if let Some(stuck) = &stuck {
         crate::render::flame::write(stuck, &dir).map_err(write_error)?;
     }
-    crate::render::html::write(&dir, &capture.events, &classification, stuck.as_ref()).map_err(write_error)?;
+    let collected = Collected { builder: timeline, book: &book, header: &header };
+    html::write_collected(&dir, Some(collected), &classification, stuck.as_ref()).map_err(write_error)?;
     Ok(Analysis { capture, classification, book, skipped_tail })
 }

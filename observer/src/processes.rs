@@ -1,6 +1,8 @@
 //! What the event stream says about each process and thread: names, parentage, who signalled whom,
 //! and how each process ended. Fed every event in order; read by the renderer and the summary.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 
 use observer_common::{flags, syscalls::Syscall};
 
@@ -101,6 +103,9 @@ pub struct ProcessBook {
     /// deliveries alone would name SIGKILL; a signal a handler took (HotSpot's SIGSEGV, a SIGTERM
     /// handler) ended nothing.
     pending_fatal: HashMap<u32, Vec<i32>>,
+    /// The (tid, tgid) `see` recorded last: a thread's calls come in runs, and a run costs no
+    /// lookup. Cleared whenever a thread is forgotten.
+    latest_seen: Option<(u32, u32)>,
 }
 
 impl ProcessBook {
@@ -143,15 +148,17 @@ impl ProcessBook {
     }
 
     fn see(&mut self, tid: u32, tgid: u32) {
-        if tid == 0 {
+        if tid == 0 || self.latest_seen == Some((tid, tgid)) {
             return;
         }
         self.tgid_of.insert(tid, tgid);
         self.process_mut(tgid).threads.insert(tid);
+        self.latest_seen = Some((tid, tgid));
     }
 
     /// Drops everything known about a process that is gone (a long-running watch must not grow).
     pub fn forget(&mut self, tgid: u32) {
+        self.latest_seen = None;
         if let Some(p) = self.processes.remove(&tgid) {
             for tid in p.threads {
                 self.tgid_of.remove(&tid);

@@ -18,19 +18,25 @@ pub trait EventSource {
     /// Appends the events available now to `out`. Returns `false` once the source has ended
     /// (a file at its end); a live source never ends by itself.
     fn read_batch(&mut self, out: &mut Vec<Event>) -> Result<bool, SourceError>;
-}
 
-/// Feeds every event of `source` to `each`, in order, a batch at a time, until the source ends.
-pub fn for_each_event(source: &mut dyn EventSource, mut each: impl FnMut(&Event)) -> Result<(), SourceError> {
-    let mut batch = Vec::with_capacity(4096);
-    loop {
-        batch.clear();
-        let more = source.read_batch(&mut batch)?;
-        batch.iter().for_each(&mut each);
-        if !more {
-            return Ok(());
+    /// Feeds every event to `each`, in order, until the source ends: a batch at a time, unless
+    /// the source can lend its events one by one (then none is copied into a batch).
+    fn for_each(&mut self, each: &mut dyn FnMut(&Event)) -> Result<(), SourceError> {
+        let mut batch = Vec::with_capacity(4096);
+        loop {
+            batch.clear();
+            let more = self.read_batch(&mut batch)?;
+            batch.iter().for_each(&mut *each);
+            if !more {
+                return Ok(());
+            }
         }
     }
+}
+
+/// Feeds every event of `source` to `each`, in order, until the source ends.
+pub fn for_each_event(source: &mut dyn EventSource, mut each: impl FnMut(&Event)) -> Result<(), SourceError> {
+    source.for_each(&mut each)
 }
 
 /// Replays an event log.
@@ -61,11 +67,18 @@ impl FileSource {
 impl EventSource for FileSource {
     fn read_batch(&mut self, out: &mut Vec<Event>) -> Result<bool, SourceError> {
         for _ in 0..4096 {
-            match self.reader.next_event()? {
-                Some(event) => out.push(event),
+            match self.reader.lend_event()? {
+                Some(event) => out.push(*event),
                 None => return Ok(false),
             }
         }
         Ok(true)
+    }
+
+    fn for_each(&mut self, each: &mut dyn FnMut(&Event)) -> Result<(), SourceError> {
+        while let Some(event) = self.reader.lend_event()? {
+            each(event);
+        }
+        Ok(())
     }
 }

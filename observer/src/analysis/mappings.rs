@@ -1,6 +1,8 @@
 //! Each process's address space as the capture saw it being built (mmap, munmap, mremap, brk,
 //! reset by exec), so a faulting address can be named: stack, heap, anonymous or file mapping.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use observer_common::{syscalls::Syscall, SyscallEvent};
 
@@ -68,6 +70,9 @@ impl Space {
 #[derive(Default)]
 pub struct AddressSpaces {
     spaces: HashMap<u32, Space>,
+    /// The process of the latest call, which has a space already (none is ever removed): a
+    /// process's calls come in runs, and a run costs no lookup but its memory calls'.
+    latest: Option<u32>,
 }
 
 const PAGE: u64 = 4096;
@@ -90,7 +95,16 @@ impl AddressSpaces {
             return;
         }
         let Some(call) = Syscall::from_nr(e.nr) else { return };
-        let space = self.spaces.entry(e.header.tgid).or_default();
+        let tgid = e.header.tgid;
+        // Every process with a returned call gets a space, which `describe` tells from none.
+        if self.latest != Some(tgid) {
+            self.spaces.entry(tgid).or_default();
+            self.latest = Some(tgid);
+        }
+        if !matches!(call, Syscall::Mmap | Syscall::Munmap | Syscall::Mremap | Syscall::Brk) {
+            return;
+        }
+        let space = self.spaces.entry(tgid).or_default();
         let a = e.args;
         match call {
             Syscall::Mmap => space.map(Mapping {

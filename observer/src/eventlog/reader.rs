@@ -40,6 +40,8 @@ pub struct EventLogReader {
     header: LogHeader,
     version: u32,
     block: Option<Block>,
+    /// The record read last, decoded in place and lent by `lend_event`.
+    current: Event,
 }
 
 impl EventLogReader {
@@ -61,6 +63,7 @@ impl EventLogReader {
             header: LogHeader::default(),
             version: 0,
             block: None,
+            current: Event::Syscall(Default::default()),
         };
         reader.fill(PREAMBLE_LEN)?;
         let data = reader.available();
@@ -145,19 +148,22 @@ impl EventLogReader {
 
     /// The next whole record; `Ok(None)` at the end or at a truncated tail (see `truncated_tail`).
     pub fn next_event(&mut self) -> Result<Option<Event>, LogError> {
-        if self.version == 1 {
-            self.next_framed_record()
-        } else {
-            self.next_block_record()
-        }
+        Ok(self.lend_event()?.copied())
     }
 
-    /// Version 1: a u32 length, then the record.
-    fn next_framed_record(&mut self) -> Result<Option<Event>, LogError> {
+    /// As [`EventLogReader::next_event`], lending the record instead of copying it out: it is
+    /// decoded in place, which pays on a log of millions.
+    pub fn lend_event(&mut self) -> Result<Option<&Event>, LogError> {
+        let read = if self.version == 1 { self.next_framed_record()? } else { self.next_block_record()? };
+        Ok(read.then_some(&self.current))
+    }
+
+    /// Version 1: a u32 length, then the record, decoded into `current`; `false` at the end.
+    fn next_framed_record(&mut self) -> Result<bool, LogError> {
         self.fill(4)?;
         let rest = self.available();
         if rest.len() < 4 {
-            return Ok(None);
+            return Ok(false);
         }
         let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
         if len == 0 || len > MAX_RECORD_LEN {
@@ -168,20 +174,20 @@ impl EventLogReader {
         }
         let end = 4 + len as usize;
         self.fill(end)?;
-        let rest = self.available();
-        if rest.len() < end {
-            return Ok(None);
+        if self.available().len() < end {
+            return Ok(false);
         }
-        let event = Event::decode(&rest[4..end])
+        Event::decode_into(&self.buf[self.start + 4..self.start + end], &mut self.current)
             .map_err(|e| LogError::Corrupt { offset: self.offset + 4, reason: e.to_string() })?;
         self.consume(end);
-        Ok(Some(event))
+        Ok(true)
     }
 
-    /// Version 2: the next record of the current block, reading the next block when it is done.
-    fn next_block_record(&mut self) -> Result<Option<Event>, LogError> {
+    /// Version 2: the next record of the current block, decoded into `current`, reading the next
+    /// block when it is done; `false` at the end.
+    fn next_block_record(&mut self) -> Result<bool, LogError> {
         if self.block.as_ref().is_none_or(|b| b.done == b.records) && !self.read_block()? {
-            return Ok(None);
+            return Ok(false);
         }
         let block = self.block.as_mut().expect("a block was read");
         let corrupt = |block: &Block, reason: String| LogError::Corrupt {
@@ -189,18 +195,19 @@ impl EventLogReader {
             reason: format!("record {} of {} in the block: {reason}", block.done + 1, block.records),
         };
         let Block { raw, pos, decoder, .. } = block;
-        let decoded = decoder.decode(raw, pos, MAX_RECORD_LEN as usize).map(Event::decode);
-        let event = match decoded {
-            Ok(Ok(event)) => event,
+        let decoded =
+            decoder.decode(raw, pos, MAX_RECORD_LEN as usize).map(|r| Event::decode_into(r, &mut self.current));
+        match decoded {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(corrupt(block, e.to_string())),
             Err(e) => return Err(corrupt(block, e.to_string())),
-        };
+        }
         block.done += 1;
         if block.done == block.records && block.pos != block.raw.len() {
             let after = block.raw.len() - block.pos;
             return Err(corrupt(block, format!("{after} bytes follow the block's last record")));
         }
-        Ok(Some(event))
+        Ok(true)
     }
 
     /// Reads, checks and decompresses the block at the current offset. `false` at the end of the

@@ -39,14 +39,18 @@ pub struct ProcessLanes {
 #[derive(Default)]
 pub struct LaneBook {
     /// tid -> (pid, name, order of first appearance).
-    threads: HashMap<u32, (u32, String, usize)>,
+    threads: foldhash::HashMap<u32, (u32, String, usize)>,
+    /// The (tid, pid) seen last: a thread's events come in runs, and a run without a new name
+    /// costs no lookup.
+    latest: Option<(u32, u32)>,
 }
 
 impl LaneBook {
     fn see(&mut self, tid: u32, pid: u32, name: Option<String>) {
-        if tid == 0 {
+        if tid == 0 || (name.is_none() && self.latest == Some((tid, pid))) {
             return;
         }
+        self.latest = Some((tid, pid));
         let next = self.threads.len();
         let entry = self.threads.entry(tid).or_insert_with(|| (pid, String::new(), next));
         entry.0 = pid;

@@ -27,6 +27,8 @@ type Failure = (u32, Evidence, u32, usize);
 pub struct CloneEagain {
     /// Tasks of the capture alive right now (tids).
     live: BTreeSet<u32>,
+    /// The thread of the latest call, already in `live`: a thread's calls come in runs.
+    latest_live: Option<u32>,
     /// Per thread: its first failure.
     failures: HashMap<u32, Failure>,
 }
@@ -125,9 +127,13 @@ impl Classifier for CloneEagain {
             }
             Event::Exit(x) => {
                 self.live.remove(&x.header.tid);
+                self.latest_live = None;
             }
             Event::Syscall(e) => {
-                self.live.insert(e.header.tid);
+                if self.latest_live != Some(e.header.tid) {
+                    self.live.insert(e.header.tid);
+                    self.latest_live = Some(e.header.tid);
+                }
                 if !returned(e) || is_error_return(e.ret) != Some(EAGAIN) {
                     return;
                 }

@@ -14,6 +14,7 @@ use crate::{
         snapshot::{StuckSnapshot, ThreadSnapshot},
         Classification, Finding, Severity,
     },
+    eventlog::LogHeader,
     out_dir::OutDir,
     processes::ProcessBook,
     render::lanes::chain_threads,
@@ -65,8 +66,32 @@ pub fn write(
     classification: &Classification,
     stuck: Option<&StuckSnapshot>,
 ) -> io::Result<()> {
+    match collect_timeline(events)? {
+        Some((builder, book, header)) => {
+            write_collected(dir, Some(Collected { builder, book: &book, header: &header }), classification, stuck)
+        }
+        None => write_collected(dir, None, classification, stuck),
+    }
+}
+
+/// A timeline gathered while some other pass read the event log (`observer analyze` builds it in
+/// its analysis pass rather than reading `events.bin` twice), with what finishing it needs.
+pub struct Collected<'a> {
+    pub builder: TimelineBuilder,
+    /// The process book of the same pass, after the last event.
+    pub book: &'a ProcessBook,
+    pub header: &'a LogHeader,
+}
+
+/// As [`write`], with the timeline already collected (`None`: the capture has no event log).
+pub fn write_collected(
+    dir: &OutDir,
+    collected: Option<Collected<'_>>,
+    classification: &Classification,
+    stuck: Option<&StuckSnapshot>,
+) -> io::Result<()> {
     let chain_tids = chain_threads(&chain(classification), stuck);
-    let timeline = read_timeline(events, stuck, &chain_tids)?;
+    let timeline = collected.map(|c| c.builder.finish(c.book, c.header, stuck, &chain_tids));
     let summary: Option<Map<String, Value>> = dir
         .read(crate::rundir::SUMMARY_JSON)
         .ok()
@@ -74,8 +99,9 @@ pub fn write(
     dir.write(REPORT_HTML, page(classification, stuck, summary.as_ref(), timeline.as_ref()))
 }
 
-/// The timeline of an event log, or `None` when there is none.
-fn read_timeline(path: &Path, stuck: Option<&StuckSnapshot>, chain: &[u32]) -> io::Result<Option<Timeline>> {
+/// The timeline builder of an event log after reading it whole, with the pass's process book and
+/// the log's header; `None` when there is no event log.
+fn collect_timeline(path: &Path) -> io::Result<Option<(TimelineBuilder, ProcessBook, LogHeader)>> {
     if !path.exists() {
         return Ok(None);
     }
@@ -89,7 +115,7 @@ fn read_timeline(path: &Path, stuck: Option<&StuckSnapshot>, chain: &[u32]) -> i
         builder.observe(event, &book);
     })
     .map_err(io::Error::other)?;
-    Ok(Some(builder.finish(&book, &header, stuck, chain)))
+    Ok(Some((builder, book, header)))
 }
 
 fn fact(out: &mut String, summary: Option<&Map<String, Value>>, key: &str, label: &str) {

@@ -1,10 +1,9 @@
 //! The data behind report.html's timeline, built from the event log in one pass and bounded
 //! whatever the capture's length: the longest calls become bars (every call, in a small capture),
 //! every failure and signal a mark, and all calls together a per-thread activity density.
-use std::{
-    cmp::Reverse,
-    collections::{BinaryHeap, HashMap},
-};
+use std::{cmp::Reverse, collections::BinaryHeap};
+
+use foldhash::{HashMap, HashMapExt};
 
 use observer_common::flags;
 use serde::Serialize;
@@ -110,6 +109,13 @@ fn bar_class(e: &observer_common::SyscallEvent) -> BarClass {
     }
 }
 
+/// One thread's calls: how many, and how many started per column of `column_ns` since the origin.
+struct ThreadCalls {
+    tid: u32,
+    calls: u64,
+    columns: Vec<u32>,
+}
+
 /// Collects the timeline while the event log is read.
 pub struct TimelineBuilder {
     lanes: LaneBook,
@@ -123,10 +129,17 @@ pub struct TimelineBuilder {
     essential_marks: usize,
     other_marks: usize,
     marks_dropped: u64,
-    /// Per thread, calls started per column of `column_ns` since the origin.
-    density: HashMap<u32, Vec<u32>>,
+    /// Per thread that made calls, in order of its first call.
+    threads: Vec<ThreadCalls>,
+    thread_index: HashMap<u32, usize>,
+    /// The thread of the latest call and its index: a thread's calls come in runs, and a run
+    /// costs no lookup.
+    latest: Option<(u32, usize)>,
     column_ns: u64,
-    calls: HashMap<u32, u64>,
+    /// The column of the latest call and the times it covers, `[start, end)` ns since the origin:
+    /// calls arrive in time order, mostly into the column of the call before, and a division per
+    /// call shows on a capture of millions.
+    latest_column: (u64, u64, usize),
     /// Calls that could be bars (all but exit / exit_group).
     spans: u64,
     seq: u64,
@@ -145,9 +158,11 @@ impl Default for TimelineBuilder {
             essential_marks: 0,
             other_marks: 0,
             marks_dropped: 0,
-            density: HashMap::new(),
+            threads: Vec::new(),
+            thread_index: HashMap::new(),
+            latest: None,
             column_ns: 1_000,
-            calls: HashMap::new(),
+            latest_column: (0, 0, 0),
             spans: 0,
             seq: 0,
         }
@@ -166,7 +181,6 @@ impl TimelineBuilder {
         if let Event::Syscall(e) = event {
             let length = if returned(e) || e.header.flags & flags::UNFINISHED != 0 { e.duration_ns } else { 0 };
             self.end = self.end.max(since + length);
-            *self.calls.entry(h.tid).or_default() += 1;
             self.count(h.tid, since);
             let shorter_than_all_kept =
                 self.bars.len() >= MAX_BARS && self.bars.peek().is_some_and(|Reverse((d, _))| length <= *d);
@@ -199,21 +213,45 @@ impl TimelineBuilder {
         }
     }
 
-    /// Counts a call in its thread's density, widening the columns when the capture outgrows them.
+    /// Counts a call of `tid` and in its thread's density, widening the columns when the capture
+    /// outgrows them.
     fn count(&mut self, tid: u32, since: u64) {
-        while since / self.column_ns >= DENSITY_COLUMNS {
+        // Exactly `since / column_ns >= DENSITY_COLUMNS`, without the division.
+        while self.column_ns.checked_mul(DENSITY_COLUMNS).is_some_and(|end| since >= end) {
             self.column_ns *= 2;
-            for columns in self.density.values_mut() {
-                let merged: Vec<u32> = columns.chunks(2).map(|pair| pair.iter().sum()).collect();
-                *columns = merged;
+            self.latest_column = (0, 0, 0);
+            for thread in &mut self.threads {
+                let merged: Vec<u32> = thread.columns.chunks(2).map(|pair| pair.iter().sum()).collect();
+                thread.columns = merged;
             }
         }
-        let column = (since / self.column_ns) as usize;
-        let columns = self.density.entry(tid).or_default();
-        if columns.len() <= column {
-            columns.resize(column + 1, 0);
+        let index = match self.latest {
+            Some((latest, index)) if latest == tid => index,
+            _ => {
+                let next = self.threads.len();
+                let index = *self.thread_index.entry(tid).or_insert(next);
+                if index == next {
+                    self.threads.push(ThreadCalls { tid, calls: 0, columns: Vec::new() });
+                }
+                self.latest = Some((tid, index));
+                index
+            }
+        };
+        let column = match self.latest_column {
+            (start, end, column) if (start..end).contains(&since) => column,
+            _ => {
+                let column = since / self.column_ns;
+                let start = column * self.column_ns;
+                self.latest_column = (start, start.saturating_add(self.column_ns), column as usize);
+                column as usize
+            }
+        };
+        let thread = &mut self.threads[index];
+        thread.calls += 1;
+        if thread.columns.len() <= column {
+            thread.columns.resize(column + 1, 0);
         }
-        columns[column] += 1;
+        thread.columns[column] += 1;
     }
 
     pub fn finish(
@@ -264,23 +302,25 @@ impl TimelineBuilder {
             }
         }
         // Fewer columns per thread when there are many threads, so the page stays small.
-        let threads = self.density.len().max(1);
+        let threads = self.threads.len().max(1);
         let mut merge = 1usize;
         while threads * (DENSITY_COLUMNS as usize / merge) > MAX_DENSITY_CELLS {
             merge *= 2;
         }
         let density_ns = self.column_ns * merge as u64;
+        let calls: HashMap<u32, u64> = self.threads.iter().map(|t| (t.tid, t.calls)).collect();
         let mut density: HashMap<u32, Vec<(u32, u32)>> = self
-            .density
+            .threads
             .into_iter()
-            .map(|(tid, columns)| {
-                let cells = columns
+            .map(|thread| {
+                let cells = thread
+                    .columns
                     .chunks(merge)
                     .enumerate()
                     .map(|(i, c)| (i as u32, c.iter().sum::<u32>()))
                     .filter(|(_, n)| *n > 0)
                     .collect();
-                (tid, cells)
+                (thread.tid, cells)
             })
             .collect();
         let processes = self
@@ -307,7 +347,7 @@ impl TimelineBuilder {
                             bars,
                             marks,
                             density: density.remove(&t.tid).unwrap_or_default(),
-                            calls: self.calls.get(&t.tid).copied().unwrap_or(0),
+                            calls: calls.get(&t.tid).copied().unwrap_or(0),
                         }
                     })
                     .collect(),
@@ -325,7 +365,7 @@ impl TimelineBuilder {
             window: snapshot.map(|(at, window)| (at.saturating_sub(window), at)),
             snapshot: snapshot.map(|(at, _)| at),
             snapshot_reason: stuck.map_or_else(String::new, |s| s.reason.clone()),
-            syscalls: self.calls.values().sum(),
+            syscalls: calls.values().sum(),
             bars_dropped,
             marks_dropped: self.marks_dropped,
         }
