@@ -6,7 +6,7 @@ use std::{
     collections::{BinaryHeap, HashMap},
 };
 
-use observer_common::flags;
+use observer_common::{flags, SyscallEvent};
 use serde::Serialize;
 
 use crate::{
@@ -100,7 +100,7 @@ pub struct Timeline {
     pub marks_dropped: u64,
 }
 
-fn bar_class(e: &observer_common::SyscallEvent) -> BarClass {
+fn bar_class(e: &SyscallEvent) -> BarClass {
     match crate::decode::is_error_return(e.ret) {
         _ if e.header.flags & flags::UNFINISHED != 0 => BarClass::Cut,
         Some(errno) if (512..=516).contains(&errno) => BarClass::Cut,
@@ -110,22 +110,39 @@ fn bar_class(e: &observer_common::SyscallEvent) -> BarClass {
     }
 }
 
+/// Columns per density cell (a power of two, at least `from`) for `threads` threads: fewer cells
+/// per thread when there are many threads, so the page stays small.
+fn merge_for(threads: usize, from: usize) -> usize {
+    let mut merge = from;
+    while threads.max(1) * (DENSITY_COLUMNS as usize / merge) > MAX_DENSITY_CELLS {
+        merge *= 2;
+    }
+    merge
+}
+
 /// Collects the timeline while the event log is read.
 pub struct TimelineBuilder {
     lanes: LaneBook,
     origin: Option<u64>,
     end: u64,
     order_only: bool,
-    /// The longest calls so far: (duration, sequence) -> event, shortest on top.
+    /// The longest calls so far: (duration, sequence) -> call, shortest on top.
     bars: BinaryHeap<Reverse<(u64, u64)>>,
-    bar_events: HashMap<u64, Event>,
-    marks: Vec<(MarkKind, Event)>,
+    bar_events: HashMap<u64, SyscallEvent>,
+    /// Each mark's kind and where its record starts in `mark_records`.
+    marks: Vec<(MarkKind, usize)>,
+    /// The marks' records back to back, each as long as its kind (a fork or an exit is a quarter
+    /// of an `Event`, and tens of thousands of them are kept).
+    mark_records: Vec<u8>,
     essential_marks: usize,
     other_marks: usize,
     marks_dropped: u64,
-    /// Per thread, calls started per column of `column_ns` since the origin.
+    /// Per thread, calls started per cell of `merge` columns of `column_ns` since the origin.
     density: HashMap<u32, Vec<u32>>,
     column_ns: u64,
+    /// Columns per cell: grows with the threads seen as `finish` would merge them anyway, so ten
+    /// thousand threads never hold `DENSITY_COLUMNS` cells each while the log is read.
+    merge: usize,
     calls: HashMap<u32, u64>,
     /// Calls that could be bars (all but exit / exit_group).
     spans: u64,
@@ -142,11 +159,13 @@ impl Default for TimelineBuilder {
             bars: BinaryHeap::new(),
             bar_events: HashMap::new(),
             marks: Vec::new(),
+            mark_records: Vec::new(),
             essential_marks: 0,
             other_marks: 0,
             marks_dropped: 0,
             density: HashMap::new(),
             column_ns: 1_000,
+            merge: 1,
             calls: HashMap::new(),
             spans: 0,
             seq: 0,
@@ -174,7 +193,7 @@ impl TimelineBuilder {
             self.spans += u64::from(span);
             if span && !shorter_than_all_kept {
                 self.bars.push(Reverse((length, self.seq)));
-                self.bar_events.insert(self.seq, *event);
+                self.bar_events.insert(self.seq, *e);
                 if self.bars.len() > MAX_BARS {
                     if let Some(Reverse((_, seq))) = self.bars.pop() {
                         self.bar_events.remove(&seq);
@@ -192,28 +211,42 @@ impl TimelineBuilder {
             };
             if *count < cap {
                 *count += 1;
-                self.marks.push((kind, *event));
+                self.marks.push((kind, self.mark_records.len()));
+                self.mark_records.extend_from_slice(event.as_bytes());
             } else {
                 self.marks_dropped += 1;
             }
         }
     }
 
-    /// Counts a call in its thread's density, widening the columns when the capture outgrows them.
+    /// Counts a call in its thread's density, widening the columns when the capture outgrows them
+    /// and the cells when the threads outnumber them.
     fn count(&mut self, tid: u32, since: u64) {
         while since / self.column_ns >= DENSITY_COLUMNS {
             self.column_ns *= 2;
-            for columns in self.density.values_mut() {
-                let merged: Vec<u32> = columns.chunks(2).map(|pair| pair.iter().sum()).collect();
-                *columns = merged;
+            self.halve_cells();
+        }
+        if !self.density.contains_key(&tid) {
+            let merge = merge_for(self.density.len() + 1, self.merge);
+            while self.merge < merge {
+                self.merge *= 2;
+                self.halve_cells();
             }
         }
-        let column = (since / self.column_ns) as usize;
-        let columns = self.density.entry(tid).or_default();
-        if columns.len() <= column {
-            columns.resize(column + 1, 0);
+        let cell = (since / self.column_ns) as usize / self.merge;
+        let cells = self.density.entry(tid).or_default();
+        if cells.len() <= cell {
+            cells.resize(cell + 1, 0);
         }
-        columns[column] += 1;
+        cells[cell] += 1;
+    }
+
+    /// Every thread's cells, each pair summed into one (cells twice as wide).
+    fn halve_cells(&mut self) {
+        for cells in self.density.values_mut() {
+            let merged: Vec<u32> = cells.chunks(2).map(|pair| pair.iter().sum()).collect();
+            *cells = merged;
+        }
     }
 
     pub fn finish(
@@ -232,24 +265,27 @@ impl TimelineBuilder {
         let since = |ts: u64| ts.saturating_sub(origin);
         let mut bars: HashMap<u32, Vec<Bar>> = HashMap::new();
         let bars_dropped = self.spans - self.bar_events.len() as u64;
-        let mut kept: Vec<(u64, Event)> = self.bar_events.into_iter().collect();
-        kept.sort_by_key(|(seq, _)| *seq);
-        for (_, event) in &kept {
-            if let Event::Syscall(e) = event {
-                let bar = Bar(since(e.header.ts_ns), e.duration_ns, text(event), bar_class(e));
-                bars.entry(e.header.tid).or_default().push(bar);
-            }
+        let mut kept: Vec<u64> = self.bar_events.keys().copied().collect();
+        kept.sort_unstable();
+        for seq in kept {
+            let e = &self.bar_events[&seq];
+            let bar = Bar(since(e.header.ts_ns), e.duration_ns, text(&Event::Syscall(*e)), bar_class(e));
+            bars.entry(e.header.tid).or_default().push(bar);
         }
+        drop(self.bar_events);
         let snapshot = stuck.and_then(|s| {
             let wall = crate::clock::parse_rfc3339(&s.taken_at)?;
             let boot = u64::try_from(wall - header.boot_to_wall_ns).ok()?;
             Some((since(boot), (s.window_s * 1e9) as u64))
         });
         let mut marks: HashMap<u32, Vec<Mark>> = HashMap::new();
-        for (kind, event) in &self.marks {
-            let mark = Mark(since(event.header().ts_ns), kind.name(), text(event));
-            marks.entry(owner_tid(event)).or_default().push(mark);
+        for &(kind, at) in &self.marks {
+            // Bytes `observe` copied from a decoded record: they decode again.
+            let Ok(event) = Event::decode(&self.mark_records[at..]) else { continue };
+            let mark = Mark(since(event.header().ts_ns), kind.name(), text(&event));
+            marks.entry(owner_tid(&event)).or_default().push(mark);
         }
+        drop((self.marks, self.mark_records));
         // A thread busy on a CPU makes no syscall to draw: its share over the window is the bar.
         if let (Some(s), Some((at, window))) = (stuck, snapshot) {
             for (_, t) in s.threads().filter(|(_, t)| t.cpu_share >= 0.5) {
@@ -263,13 +299,8 @@ impl TimelineBuilder {
                 bars.entry(t.tid).or_default().push(bar);
             }
         }
-        // Fewer columns per thread when there are many threads, so the page stays small.
-        let threads = self.density.len().max(1);
-        let mut merge = 1usize;
-        while threads * (DENSITY_COLUMNS as usize / merge) > MAX_DENSITY_CELLS {
-            merge *= 2;
-        }
-        let density_ns = self.column_ns * merge as u64;
+        let merge = merge_for(self.density.len(), self.merge) / self.merge;
+        let density_ns = self.column_ns * (self.merge * merge) as u64;
         let mut density: HashMap<u32, Vec<(u32, u32)>> = self
             .density
             .into_iter()
@@ -388,6 +419,27 @@ mod tests {
         let failure = main.marks.iter().find(|m| m.1 == "failure").unwrap();
         assert!(t.texts[failure.2 as usize].contains("mprotect(0x7000, 8192, PROT_READ|PROT_WRITE) = -1 ENOMEM"));
         assert_eq!((t.span, t.bars_dropped, t.marks_dropped, t.syscalls), (5_999_100, 0, 0, 2));
+    }
+
+    #[test]
+    fn many_threads_share_the_density_cells_while_the_log_is_read() {
+        // A thousand threads, each making one call at its own moment of a one-second capture.
+        let threads = 1_000u32;
+        let mut book = ProcessBook::default();
+        let mut builder = TimelineBuilder::default();
+        for i in 0..threads {
+            let call = at(syscall(10, 100 + i, "mprotect", [0x7000, 4096, 3, 0, 0, 0], 0), u64::from(i) * 1_000_000, 1);
+            book.observe(&call);
+            builder.observe(&call, &book);
+            // Each thread's cells reach as far as its call: without sharing, ~1000 each.
+            let held: usize = builder.density.values().map(Vec::len).sum();
+            assert!(held <= MAX_DENSITY_CELLS + builder.density.len(), "{held} cells held after {i} threads");
+        }
+        let t = builder.finish(&book, &LogHeader::default(), None, &[]);
+        for i in 0..threads {
+            let at = u64::from(i) * 1_000_000 / t.density_ns;
+            assert_eq!(thread(&t, 100 + i).density, [(at as u32, 1)], "thread {i}");
+        }
     }
 
     #[test]
