@@ -206,9 +206,19 @@ impl OutDir {
     /// Writes `name` whole: into a fresh hidden file, then renamed over `name`, so a reader never
     /// sees half of it and a link named `name` is replaced, never written through.
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> io::Result<()> {
+        self.write_with(name, |out| out.write_all(contents.as_ref()))
+    }
+
+    /// Like [`OutDir::write`], with the contents streamed by `contents` through a buffer, so a
+    /// large file is never held whole in memory.
+    pub fn write_with(&self, name: &str, contents: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
         let temp = format!(".{name}.{}.tmp", std::process::id());
         let _ = self.remove_file(&temp);
-        let written = self.create(&temp).and_then(|mut f| f.write_all(contents.as_ref()));
+        let written = self.create(&temp).and_then(|f| {
+            let mut out = io::BufWriter::new(f);
+            contents(&mut out)?;
+            out.flush()
+        });
         match written.and_then(|()| self.rename(&temp, self, name)) {
             Ok(()) => Ok(()),
             Err(e) => {

@@ -43,9 +43,26 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// JSON that can sit inside a `<script>` element: no `<` can close it or open a comment.
-fn script_json(value: &impl serde::Serialize) -> String {
-    serde_json::to_string(value).expect("plain data serializes").replace('<', "\\u003c")
+/// Passes JSON on so that it can sit inside a `<script>` element: every `<` escaped (`\u003c`,
+/// the same string to a JSON reader), so none can close the element or open a comment.
+struct ScriptSafe<W>(W);
+
+impl<W: io::Write> io::Write for ScriptSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // `<` is ASCII: its byte never occurs inside another character's UTF-8.
+        let mut rest = buf;
+        while let Some(at) = rest.iter().position(|&b| b == b'<') {
+            self.0.write_all(&rest[..at])?;
+            self.0.write_all(b"\\u003c")?;
+            rest = &rest[at + 1..];
+        }
+        self.0.write_all(rest)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// The verdict's chain: its root cause, then the consequences in the order they happened. Empty
@@ -96,7 +113,7 @@ pub fn write_collected(
         .read(crate::rundir::SUMMARY_JSON)
         .ok()
         .and_then(|file| serde_json::from_reader(io::BufReader::new(file)).ok());
-    dir.write(REPORT_HTML, page(classification, stuck, summary.as_ref(), timeline.as_ref()))
+    dir.write_with(REPORT_HTML, |out| page(out, classification, stuck, summary.as_ref(), timeline.as_ref()))
 }
 
 /// The timeline builder of an event log after reading it whole, with the pass's process book and
@@ -362,7 +379,9 @@ fn flames(out: &mut String, stuck: &StuckSnapshot) {
     out.push_str("</section>");
 }
 
-fn timeline_section(out: &mut String, timeline: &Timeline) {
+/// Writes the timeline's section: its notes and controls, then its data streamed as JSON (the
+/// largest part of the page by far, never held as text).
+fn timeline_section(out: &mut dyn io::Write, timeline: &Timeline) -> io::Result<()> {
     let dropped = if timeline.bars_dropped > 0 || timeline.marks_dropped > 0 {
         format!(
             " The {} shortest calls are not drawn one by one (the shading under each lane counts every call); {} marks beyond the page's bound are left out.",
@@ -376,23 +395,26 @@ fn timeline_section(out: &mut String, timeline: &Timeline) {
     } else {
         ""
     };
-    out.push_str(&format!(
+    write!(
+        out,
         "<section id=\"timeline\"><h2>Timeline</h2><p class=\"note\">One lane per thread, grouped by process; the verdict's threads first. Bars are calls as long as they took; marks are failures, signals, fork/exec/exit and limit changes. Wheel to zoom, drag to pan, hover for the trace line.{order}{dropped}</p>\
 <div class=\"tl-controls\"><button data-zoom=\"all\">whole run</button><button data-zoom=\"window\">snapshot window</button><button data-zoom=\"in\">zoom in</button><button data-zoom=\"out\">zoom out</button><span class=\"tl-range\"></span></div>\
 <div class=\"legend\"><span class=\"lg bar-wait\">waiting call</span><span class=\"lg bar-call\">other call</span><span class=\"lg bar-failed\">failed call</span><span class=\"lg bar-cut\">interrupted / cut off</span><span class=\"lg bar-cpu\">on CPU, no syscalls</span><span class=\"lg mk-failure\">failure</span><span class=\"lg mk-signal\">signal</span><span class=\"lg mk-fork\">fork</span><span class=\"lg mk-exec\">exec</span><span class=\"lg mk-exit\">exit</span><span class=\"lg mk-limit\">limit set</span><span class=\"lg mk-cgroup\">cgroup move</span><span class=\"lg shade-window\">watchdog window</span><span class=\"lg shade-snapshot\">snapshot</span></div>\
 <div class=\"tl\"><div class=\"tl-axis-row\"><div class=\"tl-corner\"></div><canvas class=\"tl-axis\"></canvas></div><div class=\"tl-body\"></div></div>\
-<script type=\"application/json\" id=\"timeline-data\">{}</script></section>",
-        script_json(timeline)
-    ));
+<script type=\"application/json\" id=\"timeline-data\">"
+    )?;
+    serde_json::to_writer(ScriptSafe(&mut *out), timeline)?;
+    out.write_all(b"</script></section>")
 }
 
-/// The whole page.
-pub fn page(
+/// Writes the whole page to `page_out`.
+fn page(
+    page_out: &mut dyn io::Write,
     c: &Classification,
     stuck: Option<&StuckSnapshot>,
     summary: Option<&Map<String, Value>>,
     timeline: Option<&Timeline>,
-) -> String {
+) -> io::Result<()> {
     let title = crate::analysis::report::verdict(c);
     let mut out = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>observer: {}</title><style>{STYLE}</style></head><body>",
@@ -404,7 +426,9 @@ pub fn page(
     let origin = timeline.map(|t| t.origin);
     findings(&mut out, c, origin);
     if let Some(t) = timeline {
-        timeline_section(&mut out, t);
+        page_out.write_all(out.as_bytes())?;
+        out.clear();
+        timeline_section(page_out, t)?;
     }
     let chain_tids = chain_threads(&chain(c), stuck);
     if let Some(s) = stuck {
@@ -415,5 +439,29 @@ pub fn page(
         "<footer>written by observer {} from this directory's events.bin; <code>observer analyze</code> writes it again.</footer><script>{SCRIPT}</script></body></html>\n",
         env!("CARGO_PKG_VERSION")
     ));
-    out
+    page_out.write_all(out.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn json_streamed_into_a_script_element_has_no_angle_bracket_and_reads_back_the_same() {
+        let value = serde_json::json!({ "texts": ["execve(\"</script><!--x\", ...) = 0", "é<ü", "<", ""] });
+        let mut out = Vec::new();
+        // Bytes handed over one at a time and in one piece must come out alike.
+        let mut safe = ScriptSafe(&mut out);
+        for byte in serde_json::to_vec(&value).unwrap() {
+            safe.write_all(&[byte]).unwrap();
+        }
+        serde_json::to_writer(ScriptSafe(&mut out), &value).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (one_by_one, whole) = text.split_at(text.len() / 2);
+        assert_eq!(one_by_one, whole);
+        assert!(!whole.contains('<'), "{whole}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(whole).unwrap(), value);
+    }
 }

@@ -5,7 +5,7 @@ use std::{cmp::Reverse, collections::BinaryHeap};
 
 use foldhash::{HashMap, HashMapExt};
 
-use observer_common::flags;
+use observer_common::{flags, SyscallEvent};
 use serde::Serialize;
 
 use crate::{
@@ -99,7 +99,7 @@ pub struct Timeline {
     pub marks_dropped: u64,
 }
 
-fn bar_class(e: &observer_common::SyscallEvent) -> BarClass {
+fn bar_class(e: &SyscallEvent) -> BarClass {
     match crate::decode::is_error_return(e.ret) {
         _ if e.header.flags & flags::UNFINISHED != 0 => BarClass::Cut,
         Some(errno) if (512..=516).contains(&errno) => BarClass::Cut,
@@ -109,11 +109,22 @@ fn bar_class(e: &observer_common::SyscallEvent) -> BarClass {
     }
 }
 
-/// One thread's calls: how many, and how many started per column of `column_ns` since the origin.
+/// One thread's calls: how many, and how many started per cell of `merge` columns of `column_ns`
+/// since the origin.
 struct ThreadCalls {
     tid: u32,
     calls: u64,
-    columns: Vec<u32>,
+    cells: Vec<u32>,
+}
+
+/// Columns per density cell (a power of two, at least `from`) for `threads` threads: fewer cells
+/// per thread when there are many threads, so the page stays small.
+fn merge_for(threads: usize, from: usize) -> usize {
+    let mut merge = from;
+    while threads.max(1) * (DENSITY_COLUMNS as usize / merge) > MAX_DENSITY_CELLS {
+        merge *= 2;
+    }
+    merge
 }
 
 /// Collects the timeline while the event log is read.
@@ -122,10 +133,14 @@ pub struct TimelineBuilder {
     origin: Option<u64>,
     end: u64,
     order_only: bool,
-    /// The longest calls so far: (duration, sequence) -> event, shortest on top.
+    /// The longest calls so far: (duration, sequence) -> call, shortest on top.
     bars: BinaryHeap<Reverse<(u64, u64)>>,
-    bar_events: HashMap<u64, Event>,
-    marks: Vec<(MarkKind, Event)>,
+    bar_events: HashMap<u64, SyscallEvent>,
+    /// Each mark's kind and where its record starts in `mark_records`.
+    marks: Vec<(MarkKind, usize)>,
+    /// The marks' records back to back, each as long as its kind (a fork or an exit is a quarter
+    /// of an `Event`, and tens of thousands of them are kept).
+    mark_records: Vec<u8>,
     essential_marks: usize,
     other_marks: usize,
     marks_dropped: u64,
@@ -136,9 +151,12 @@ pub struct TimelineBuilder {
     /// costs no lookup.
     latest: Option<(u32, usize)>,
     column_ns: u64,
-    /// The column of the latest call and the times it covers, `[start, end)` ns since the origin:
-    /// calls arrive in time order, mostly into the column of the call before, and a division per
-    /// call shows on a capture of millions.
+    /// Columns per cell: grows with the threads seen as `finish` would merge them anyway, so ten
+    /// thousand threads never hold `DENSITY_COLUMNS` cells each while the log is read.
+    merge: usize,
+    /// The column of the latest call, the times it covers (`[start, end)` ns since the origin) and
+    /// its cell: calls arrive in time order, mostly into the column of the call before, and a
+    /// division per call shows on a capture of millions.
     latest_column: (u64, u64, usize),
     /// Calls that could be bars (all but exit / exit_group).
     spans: u64,
@@ -155,6 +173,7 @@ impl Default for TimelineBuilder {
             bars: BinaryHeap::new(),
             bar_events: HashMap::new(),
             marks: Vec::new(),
+            mark_records: Vec::new(),
             essential_marks: 0,
             other_marks: 0,
             marks_dropped: 0,
@@ -162,6 +181,7 @@ impl Default for TimelineBuilder {
             thread_index: HashMap::new(),
             latest: None,
             column_ns: 1_000,
+            merge: 1,
             latest_column: (0, 0, 0),
             spans: 0,
             seq: 0,
@@ -188,7 +208,7 @@ impl TimelineBuilder {
             self.spans += u64::from(span);
             if span && !shorter_than_all_kept {
                 self.bars.push(Reverse((length, self.seq)));
-                self.bar_events.insert(self.seq, *event);
+                self.bar_events.insert(self.seq, *e);
                 if self.bars.len() > MAX_BARS {
                     if let Some(Reverse((_, seq))) = self.bars.pop() {
                         self.bar_events.remove(&seq);
@@ -206,7 +226,8 @@ impl TimelineBuilder {
             };
             if *count < cap {
                 *count += 1;
-                self.marks.push((kind, *event));
+                self.marks.push((kind, self.mark_records.len()));
+                self.mark_records.extend_from_slice(event.as_bytes());
             } else {
                 self.marks_dropped += 1;
             }
@@ -214,16 +235,12 @@ impl TimelineBuilder {
     }
 
     /// Counts a call of `tid` and in its thread's density, widening the columns when the capture
-    /// outgrows them.
+    /// outgrows them and the cells when the threads outnumber them.
     fn count(&mut self, tid: u32, since: u64) {
         // Exactly `since / column_ns >= DENSITY_COLUMNS`, without the division.
         while self.column_ns.checked_mul(DENSITY_COLUMNS).is_some_and(|end| since >= end) {
             self.column_ns *= 2;
-            self.latest_column = (0, 0, 0);
-            for thread in &mut self.threads {
-                let merged: Vec<u32> = thread.columns.chunks(2).map(|pair| pair.iter().sum()).collect();
-                thread.columns = merged;
-            }
+            self.halve_cells();
         }
         let index = match self.latest {
             Some((latest, index)) if latest == tid => index,
@@ -231,27 +248,43 @@ impl TimelineBuilder {
                 let next = self.threads.len();
                 let index = *self.thread_index.entry(tid).or_insert(next);
                 if index == next {
-                    self.threads.push(ThreadCalls { tid, calls: 0, columns: Vec::new() });
+                    let merge = merge_for(next + 1, self.merge);
+                    while self.merge < merge {
+                        self.merge *= 2;
+                        self.halve_cells();
+                    }
+                    self.threads.push(ThreadCalls { tid, calls: 0, cells: Vec::new() });
                 }
                 self.latest = Some((tid, index));
                 index
             }
         };
-        let column = match self.latest_column {
-            (start, end, column) if (start..end).contains(&since) => column,
+        let cell = match self.latest_column {
+            (start, end, cell) if (start..end).contains(&since) => cell,
             _ => {
                 let column = since / self.column_ns;
                 let start = column * self.column_ns;
-                self.latest_column = (start, start.saturating_add(self.column_ns), column as usize);
-                column as usize
+                let cell = column as usize / self.merge;
+                self.latest_column = (start, start.saturating_add(self.column_ns), cell);
+                cell
             }
         };
         let thread = &mut self.threads[index];
         thread.calls += 1;
-        if thread.columns.len() <= column {
-            thread.columns.resize(column + 1, 0);
+        if thread.cells.len() <= cell {
+            thread.cells.resize(cell + 1, 0);
         }
-        thread.columns[column] += 1;
+        thread.cells[cell] += 1;
+    }
+
+    /// Every thread's cells, each pair summed into one (cells twice as wide).
+    fn halve_cells(&mut self) {
+        // The latest column's cell is no longer where it was.
+        self.latest_column = (0, 0, 0);
+        for thread in &mut self.threads {
+            let merged: Vec<u32> = thread.cells.chunks(2).map(|pair| pair.iter().sum()).collect();
+            thread.cells = merged;
+        }
     }
 
     pub fn finish(
@@ -270,24 +303,27 @@ impl TimelineBuilder {
         let since = |ts: u64| ts.saturating_sub(origin);
         let mut bars: HashMap<u32, Vec<Bar>> = HashMap::new();
         let bars_dropped = self.spans - self.bar_events.len() as u64;
-        let mut kept: Vec<(u64, Event)> = self.bar_events.into_iter().collect();
-        kept.sort_by_key(|(seq, _)| *seq);
-        for (_, event) in &kept {
-            if let Event::Syscall(e) = event {
-                let bar = Bar(since(e.header.ts_ns), e.duration_ns, text(event), bar_class(e));
-                bars.entry(e.header.tid).or_default().push(bar);
-            }
+        let mut kept: Vec<u64> = self.bar_events.keys().copied().collect();
+        kept.sort_unstable();
+        for seq in kept {
+            let e = &self.bar_events[&seq];
+            let bar = Bar(since(e.header.ts_ns), e.duration_ns, text(&Event::Syscall(*e)), bar_class(e));
+            bars.entry(e.header.tid).or_default().push(bar);
         }
+        drop(self.bar_events);
         let snapshot = stuck.and_then(|s| {
             let wall = crate::clock::parse_rfc3339(&s.taken_at)?;
             let boot = u64::try_from(wall - header.boot_to_wall_ns).ok()?;
             Some((since(boot), (s.window_s * 1e9) as u64))
         });
         let mut marks: HashMap<u32, Vec<Mark>> = HashMap::new();
-        for (kind, event) in &self.marks {
-            let mark = Mark(since(event.header().ts_ns), kind.name(), text(event));
-            marks.entry(owner_tid(event)).or_default().push(mark);
+        for &(kind, at) in &self.marks {
+            // Bytes `observe` copied from a decoded record: they decode again.
+            let Ok(event) = Event::decode(&self.mark_records[at..]) else { continue };
+            let mark = Mark(since(event.header().ts_ns), kind.name(), text(&event));
+            marks.entry(owner_tid(&event)).or_default().push(mark);
         }
+        drop((self.marks, self.mark_records));
         // A thread busy on a CPU makes no syscall to draw: its share over the window is the bar.
         if let (Some(s), Some((at, window))) = (stuck, snapshot) {
             for (_, t) in s.threads().filter(|(_, t)| t.cpu_share >= 0.5) {
@@ -301,20 +337,15 @@ impl TimelineBuilder {
                 bars.entry(t.tid).or_default().push(bar);
             }
         }
-        // Fewer columns per thread when there are many threads, so the page stays small.
-        let threads = self.threads.len().max(1);
-        let mut merge = 1usize;
-        while threads * (DENSITY_COLUMNS as usize / merge) > MAX_DENSITY_CELLS {
-            merge *= 2;
-        }
-        let density_ns = self.column_ns * merge as u64;
+        let merge = merge_for(self.threads.len(), self.merge) / self.merge;
+        let density_ns = self.column_ns * (self.merge * merge) as u64;
         let calls: HashMap<u32, u64> = self.threads.iter().map(|t| (t.tid, t.calls)).collect();
         let mut density: HashMap<u32, Vec<(u32, u32)>> = self
             .threads
             .into_iter()
             .map(|thread| {
                 let cells = thread
-                    .columns
+                    .cells
                     .chunks(merge)
                     .enumerate()
                     .map(|(i, c)| (i as u32, c.iter().sum::<u32>()))
@@ -428,6 +459,27 @@ mod tests {
         let failure = main.marks.iter().find(|m| m.1 == "failure").unwrap();
         assert!(t.texts[failure.2 as usize].contains("mprotect(0x7000, 8192, PROT_READ|PROT_WRITE) = -1 ENOMEM"));
         assert_eq!((t.span, t.bars_dropped, t.marks_dropped, t.syscalls), (5_999_100, 0, 0, 2));
+    }
+
+    #[test]
+    fn many_threads_share_the_density_cells_while_the_log_is_read() {
+        // A thousand threads, each making one call at its own moment of a one-second capture.
+        let threads = 1_000u32;
+        let mut book = ProcessBook::default();
+        let mut builder = TimelineBuilder::default();
+        for i in 0..threads {
+            let call = at(syscall(10, 100 + i, "mprotect", [0x7000, 4096, 3, 0, 0, 0], 0), u64::from(i) * 1_000_000, 1);
+            book.observe(&call);
+            builder.observe(&call, &book);
+            // Each thread's cells reach as far as its call: without sharing, ~1000 each.
+            let held: usize = builder.threads.iter().map(|t| t.cells.len()).sum();
+            assert!(held <= MAX_DENSITY_CELLS + builder.threads.len(), "{held} cells held after {i} threads");
+        }
+        let t = builder.finish(&book, &LogHeader::default(), None, &[]);
+        for i in 0..threads {
+            let at = u64::from(i) * 1_000_000 / t.density_ns;
+            assert_eq!(thread(&t, 100 + i).density, [(at as u32, 1)], "thread {i}");
+        }
     }
 
     #[test]
