@@ -39,6 +39,9 @@ pub fn set_tracked(tgid: u32, tracked: bool) {
         // SAFETY: a byte of an array map; concurrent writers write the same meaning.
         unsafe { *slot = u8::from(tracked) };
     }
+    // The CPU's stage remembers whether its thread is tracked: the current thread may be the one
+    // whose process just changed.
+    crate::stage::let_go();
 }
 
 /// Threads of tracked processes (tid -> tgid), so signals aimed at a thread can be matched.
@@ -105,31 +108,11 @@ pub fn in_flight_take(tid: u32) -> Option<InFlight> {
 #[map]
 pub static SYSCALL_TABLE: Array<u16> = Array::with_max_entries(TABLE_SIZE, 0);
 
-/// Per-thread syscall counters of tracked processes, by `tid % PROGRESS_SLOTS`: what the watchdog
-/// judges progress by, independent of how far the reader has drained the ring buffer.
+/// Per-thread syscall counters of tracked processes, by `tid % PROGRESS_SLOTS` (added to by
+/// `stage`): what the watchdog judges progress by, independent of how far the reader has drained
+/// the ring buffer.
 #[map]
 pub static THREAD_PROGRESS: Array<ThreadProgress> = Array::with_max_entries(PROGRESS_SLOTS, 0);
-
-/// Counts a completed syscall of thread `tid` (behaviour bits `bits`) at `now`.
-#[inline(always)]
-pub fn count_call(tid: u32, bits: u16, now: u64) {
-    let Some(slot) = THREAD_PROGRESS.get_ptr_mut(tid & (PROGRESS_SLOTS - 1)) else {
-        return;
-    };
-    // SAFETY: a slot of an array map; only the thread itself writes its slot (a colliding thread
-    // restarts the counts, which userspace reads as unknown for both).
-    unsafe {
-        if (*slot).tid != tid {
-            *slot = ThreadProgress { tid, ..ThreadProgress::default() };
-        }
-        (*slot).calls += 1;
-        // Progress is a recorded call that does more than wait: the runtimes' own housekeeping
-        // (a JVM thread's getrusage, Go's signal returns, clock reads) is not.
-        if bits & (WATCHED | WAIT) == WATCHED {
-            (*slot).last_progress_ns = now;
-        }
-    }
-}
 
 /// Records lost by kind (failed ring-buffer reservations, unreadable tracepoint fields); index 0
 /// counts in-flight table overflows.

@@ -20,6 +20,13 @@ pub fn header<T: Record>(flags: u16, tid: u32, tgid: u32) -> EventHeader {
 #[inline(always)]
 pub fn emit<T: Record>(record: &T) {
     crate::stage::flush();
+    emit_now(record);
+}
+
+/// Emit one record without first writing out the CPU's stage: for a caller that holds the stage
+/// and has written it out.
+#[inline(always)]
+pub fn emit_now<T: Record>(record: &T) {
     match EVENTS.reserve::<T>(0) {
         Some(mut entry) => {
             entry.write(*record);

@@ -1,8 +1,8 @@
 //! `sys_enter` / `sys_exit`: entry parks a watched syscall of a tracked process that can block in
 //! the in-flight table, exit turns it into one record; a call that cannot block for long
 //! (`EXIT_ONLY`: mprotect, mmap, kill, ...) is recorded at exit alone, from the argument registers
-//! the task still holds, with one clock read. Every exit of a tracked thread is also counted in
-//! its progress slot. On the raw syscall tracepoints rather than the
+//! the task still holds, with one clock read, and held on the CPU's stage (`stage`) with the
+//! thread's call counts. On the raw syscall tracepoints rather than the
 //! per-syscall `syscalls/sys_*_<name>` ones: those fill a perf record of every hit before any
 //! filter runs, which cost ~300 ns per call of every process that makes a watched syscall.
 //! Two builds of each program: BTF-typed (`tp_btf`), which reads the saved registers with plain
@@ -22,10 +22,11 @@ use observer_common::{
 
 use crate::{
     maps::{
-        bump, count_call, current_ids, hooks_only, host_wide, in_flight_put, in_flight_take, is_tracked, DROPPED,
-        HOST_TABLE, SYSCALL_TABLE,
+        bump, current_ids, hooks_only, host_wide, in_flight_put, in_flight_take, is_tracked, DROPPED, HOST_TABLE,
+        SYSCALL_TABLE,
     },
-    output::emit,
+    output::{emit, emit_now},
+    stage::Held,
 };
 
 #[btf_tracepoint(function = "sys_enter")]
@@ -222,7 +223,10 @@ fn try_sys_enter(ctx: &impl SyscallContext) -> Result<(), i32> {
 #[inline(always)]
 fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
     let (tid, tgid) = current_ids();
-    let tracked = is_tracked(tgid);
+    let Some(mut stage) = Held::take() else {
+        return Ok(());
+    };
+    let tracked = stage.thread(tid, tgid);
     if !tracked && !host_wide() {
         return Ok(());
     }
@@ -232,26 +236,29 @@ fn try_sys_exit(ctx: &impl SyscallContext) -> Result<(), i32> {
     if !tracked {
         // Host-wide: an untracked process's call is judged here alone, nothing was parked.
         if bits & WATCHED != 0 {
+            // Nothing is held for an untracked thread: its record goes straight out.
             host_call(ctx, tid, tgid, nr, bits, ret);
         }
         return Ok(());
     }
     // SAFETY: helper without preconditions.
     let now = unsafe { bpf_ktime_get_boot_ns() };
-    count_call(tid, bits, now);
+    stage.count_call(bits, now);
     if bits & (WATCHED | EXIT_ONLY) == WATCHED | EXIT_ONLY {
         if let Some(entry) = entry_at_exit(ctx, tgid, nr, bits, now) {
             if entry.nargs as usize <= SHORT_ARGS && entry.flags == 0 {
-                crate::stage::stage(&short_record(tid, &entry, ret));
+                stage.push(&short_record(tid, &entry, ret));
             } else {
-                emit(&record(tid, &entry, flags::UNKNOWN_DURATION, ret, 0));
+                stage.write_out();
+                emit_now(&record(tid, &entry, flags::UNKNOWN_DURATION, ret, 0));
             }
         }
         return Ok(());
     }
     // Only threads whose entry we recorded have an in-flight slot.
     if let Some(entry) = in_flight_take(tid) {
-        emit(&record(tid, &entry, 0, ret, now.saturating_sub(entry.enter_ns)));
+        stage.write_out();
+        emit_now(&record(tid, &entry, 0, ret, now.saturating_sub(entry.enter_ns)));
     }
     Ok(())
 }
@@ -289,7 +296,7 @@ fn host_call(ctx: &impl SyscallContext, tid: u32, tgid: u32, nr: i64, bits: u16,
         return;
     };
     if failed(ret) || host_reportable_success(host, &entry) {
-        emit(&record(tid, &entry, flags::HOST | flags::UNKNOWN_DURATION, ret, 0));
+        emit_now(&record(tid, &entry, flags::HOST | flags::UNKNOWN_DURATION, ret, 0));
     }
 }
 
