@@ -9,7 +9,9 @@
 //! before any other record is written from the CPU, and when userspace asks (it runs
 //! [`stage_flush`] on every CPU each poll, so nothing waits longer than a poll interval). A program
 //! that interrupts the syscall program while it holds the stage (a signal generated in an
-//! interrupt, userspace's flush, which runs in an IPI) finds it busy and leaves it alone.
+//! interrupt, userspace's flush, which runs in an IPI) finds it busy and leaves it alone (a record
+//! such a program writes then goes ahead of the held ones, as a syscall record stamped at entry
+//! already may go after later ones: readers do not rely on a thread's timestamps rising).
 use aya_ebpf::{macros::raw_tracepoint, maps::PerCpuArray, programs::RawTracePointContext};
 use observer_common::{
     syscall_bits::{WAIT, WATCHED},
