@@ -7,7 +7,6 @@ use aya_ebpf::{
 use observer_common::{
     kind,
     maps::{filters, ring_fill},
-    syscall_bits::{WAIT, WATCHED},
     syscalls::TABLE_SIZE,
     InFlight, ThreadProgress, PROGRESS_SLOTS,
 };
