@@ -146,34 +146,30 @@ impl Drop for Held {
 /// written next from the CPU then follows them).
 #[inline(always)]
 pub fn flush() {
-    let Some(stage) = STAGE.get_ptr_mut(0) else {
-        return;
-    };
-    // SAFETY: this CPU's stage, taken only when no program on the CPU holds it.
-    unsafe {
-        if core::ptr::read_volatile(&(*stage).count) == 0 || core::ptr::read_volatile(&(*stage).busy) != 0 {
-            return;
-        }
-        core::ptr::write_volatile(&mut (*stage).busy, 1);
-        write_out_held(stage, false);
-        core::ptr::write_volatile(&mut (*stage).busy, 0);
-    }
+    write_out_if_free(false);
 }
 
 /// Lets the stage's thread go: its records and counts are written out and the next syscall exit
 /// on the CPU looks its thread up afresh (it left the CPU, or its process became tracked).
 #[inline(always)]
 pub fn let_go() {
+    write_out_if_free(true);
+}
+
+#[inline(always)]
+fn write_out_if_free(let_thread_go: bool) {
     let Some(stage) = STAGE.get_ptr_mut(0) else {
         return;
     };
-    // SAFETY: as in `flush`.
+    // SAFETY: this CPU's stage, taken only when no program on the CPU holds it.
     unsafe {
-        if core::ptr::read_volatile(&(*stage).busy) != 0 {
+        if core::ptr::read_volatile(&(*stage).busy) != 0
+            || (!let_thread_go && core::ptr::read_volatile(&(*stage).count) == 0)
+        {
             return;
         }
         core::ptr::write_volatile(&mut (*stage).busy, 1);
-        write_out_held(stage, true);
+        write_out_held(stage, let_thread_go);
         core::ptr::write_volatile(&mut (*stage).busy, 0);
     }
 }
