@@ -20,7 +20,6 @@ pub mod names {
     pub const DROPPED: &str = "DROPPED";
     pub const SUBMITTED: &str = "SUBMITTED";
     pub const RING_FILL: &str = "RING_FILL";
-    pub const STAGE: &str = "STAGE";
     pub const COMM_FILTER: &str = "COMM_FILTER";
     pub const UID_FILTER: &str = "UID_FILTER";
     pub const CGROUP_FILTER: &str = "CGROUP_FILTER";

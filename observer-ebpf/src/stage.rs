@@ -35,12 +35,10 @@ pub struct Stage {
     count: u32,
     /// Non-zero while a program on this CPU changes the stage.
     busy: u32,
-    /// The thread whose syscalls the CPU runs (0: not known since the stage was last let go), its
-    /// process, and whether that process is tracked.
+    /// The thread whose syscalls the CPU runs (0: not known since the stage was last let go), and
+    /// whether its process is tracked.
     tid: u32,
-    tgid: u32,
     tracked: u32,
-    _pad: u32,
     /// The thread's syscalls, and the time of its latest progress (0: none), not yet in its slot.
     calls: u64,
     last_progress_ns: u64,
@@ -78,7 +76,6 @@ impl Held {
             write_out_held(stage, true);
             let tracked = is_tracked(tgid);
             (*stage).tid = tid;
-            (*stage).tgid = tgid;
             (*stage).tracked = u32::from(tracked);
             tracked
         }
@@ -108,12 +105,11 @@ impl Held {
         let stage = self.0;
         // SAFETY: held.
         unsafe {
-            let count = (*stage).count as usize;
+            let mut count = (*stage).count as usize;
             if count >= STAGE_RECORDS {
                 // Cannot happen (a full stage is written out when let go); never write past it.
                 write_out_held(stage, false);
-                crate::output::emit_now(record);
-                return;
+                count = 0;
             }
             core::ptr::write_volatile(&mut (*stage).records[count], *record);
             core::ptr::write_volatile(&mut (*stage).count, count as u32 + 1);

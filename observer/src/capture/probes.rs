@@ -497,7 +497,6 @@ mod tests {
             names::DROPPED,
             names::SUBMITTED,
             names::RING_FILL,
-            names::STAGE,
             programs::STAGE_FLUSH,
             names::COMM_FILTER,
             names::UID_FILTER,

@@ -136,12 +136,18 @@ impl Loop<'_> {
         }
     }
 
+    /// As [`Loop::drain`], after every CPU has written out the records it holds: nothing the
+    /// kernel has seen is left out.
+    fn drain_all(&mut self) {
+        self.probes.flush_stages(Duration::ZERO);
+        self.drain();
+    }
+
     /// Takes the stuck snapshot (after collecting every pending record) and writes it, with the
     /// runtimes' own dumps when asked; a failure to write them is reported, not fatal (the command
     /// must still be stopped).
     fn snapshot(&mut self, reason: String) -> StuckSnapshot {
-        self.probes.flush_stages(Duration::ZERO);
-        self.drain();
+        self.drain_all();
         let pids = self.probes.tracked();
         let mut snap = self.watchdog.snapshot(self.probes, &pids, &self.pipeline.stats, self.root, reason);
         if self.runtime_dumps {
@@ -194,8 +200,7 @@ pub async fn watch(
             _ = tick.tick() => {}
             name = interrupts.recv() => {
                 if opts.on_interrupt == OnInterrupt::Detach && stop_reason.is_none() {
-                    l.probes.flush_stages(Duration::ZERO);
-                    l.drain();
+                    l.drain_all();
                     return Ok(SessionEnd { exit: None, stop_reason: Some(StopReason::Detached(name)), stuck, leftovers: false, escaped: Vec::new(), detached: true });
                 }
                 begin_stop = Some(StopReason::Signal(name));
@@ -251,8 +256,7 @@ pub async fn watch(
     }
     // Records of the last exit are in the ring before the parent is woken; one more pass collects them.
     tokio::time::sleep(Duration::from_millis(5)).await;
-    l.probes.flush_stages(Duration::ZERO);
-    l.drain();
+    l.drain_all();
     Ok(SessionEnd { exit, stop_reason, stuck, leftovers, escaped: l.escaped, detached: false })
 }
 

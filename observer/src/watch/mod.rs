@@ -23,7 +23,7 @@ use crate::{
     out_dir::OutDir,
     proc,
     processes::ProcessBook,
-    session::event_loop::{DRAIN_BUDGET, POLL_INTERVAL as FLUSH_EVERY},
+    session::event_loop::{DRAIN_BUDGET, POLL_INTERVAL},
     sinks::RunStats,
 };
 use incident::{trigger, IncidentInput, IncidentKind, RateLimit};
@@ -133,7 +133,7 @@ impl Daemon {
     /// Handles what is pending in the ring, one bounded batch at a time, for at most
     /// [`DRAIN_BUDGET`] (a flood must not keep the daemon from its timers and signals).
     fn drain(&mut self) {
-        self.kernel.probes.flush_stages(FLUSH_EVERY);
+        self.kernel.probes.flush_stages(POLL_INTERVAL);
         let until = Instant::now() + DRAIN_BUDGET;
         // Out of `self` while it is handled: an incident needs all of the daemon.
         let mut batch = std::mem::take(&mut self.batch);
@@ -303,7 +303,7 @@ pub async fn watch(
         outcome: WatchOutcome::default(),
         batch: Vec::with_capacity(4096),
     };
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
     let check_every = Watchdog::new(d.opts.hang_after).interval().unwrap_or(Duration::from_secs(3600));
