@@ -19,8 +19,12 @@ fn fact(text: impl Into<String>) -> Evidence {
     Evidence::fact("snapshot", text)
 }
 
+/// A thread that waits: asleep in the kernel, or inside a syscall and runnable only because it was
+/// just woken (a runtime's ticker wakes its threads every few ms; caught between the wake-up and
+/// the return it reads `R`), using next to no CPU over the window either way.
 fn asleep(t: &ThreadSnapshot) -> bool {
-    t.state.is_waiting() && t.cpu_share < ASLEEP_SHARE
+    let woken_in_call = t.state == TaskState::Running && t.syscall.is_some();
+    (t.state.is_waiting() || woken_in_call) && t.cpu_share < ASLEEP_SHARE
 }
 
 fn stopped(p: &ProcessSnapshot) -> bool {
@@ -551,6 +555,22 @@ mod tests {
         busy.idle_s = Some(3.0);
         let snap = snapshot(vec![process(10, "S", vec![busy])]);
         assert!(classify_with(&[], None, Some(&snap)).has(Signature::HangSpinning));
+    }
+
+    #[test]
+    fn a_waiter_caught_just_woken_inside_its_call_is_still_asleep() {
+        // A Go ABBA deadlock with a ticker: the snapshot caught one thread runnable inside
+        // epoll_pwait (woken by the ticker, not yet returned), using no CPU over the window.
+        let mut woken = thread(10, "R", Some("epoll_pwait"));
+        woken.wchan = String::new();
+        let mut snap = snapshot(vec![process(10, "R", vec![woken.clone(), thread(11, "S", Some("futex"))])]);
+        snap.progress_window_s = Some(2.0);
+        assert!(classify_with(&[], None, Some(&snap)).has(Signature::HangBlocked));
+        // On CPU over the window, it is no waiter.
+        woken.cpu_share = 0.5;
+        let mut snap = snapshot(vec![process(10, "R", vec![woken, thread(11, "S", Some("futex"))])]);
+        snap.progress_window_s = Some(2.0);
+        assert!(!classify_with(&[], None, Some(&snap)).has(Signature::HangBlocked));
     }
 
     #[test]
