@@ -264,3 +264,40 @@ fn without_out_the_run_goes_to_observer_runs_with_a_latest_link() {
     assert!(stderr.contains(&format!("run directory: observer-runs/{}", dirs[0])), "the path is printed: {stderr}");
     assert!(runs.join("latest/summary.txt").exists());
 }
+
+/// A thread looping on one call: its trace log keeps its first and last 50,000 lines, says how
+/// many events are left out between them and how to print them; `observer replay --tid` prints
+/// every one, and the kept lines are the same as replay's.
+#[test]
+fn a_busy_threads_trace_keeps_its_start_and_end_and_replay_prints_the_rest() {
+    let Some(_cpu) = bpf_or_skip("trace middle") else {
+        return;
+    };
+    let dir = scratch("trace-middle");
+    let calls = 120_000;
+    let out = observe(&dir, &[], &[workload("bench_mprotect").to_str().unwrap(), &calls.to_string(), "/dev/null"]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = summary(&dir);
+    assert_eq!(s["events_dropped"], "0");
+    assert!(s["trace_text"].starts_with("complete but for "), "{}", s["trace_text"]);
+    let tid: u32 = s["pid"].parse().unwrap();
+
+    let trace = std::fs::read_to_string(dir.join(format!("trace.{tid}.txt"))).unwrap();
+    let trace: Vec<&str> = trace.lines().collect();
+    let replay = Command::new(observer_bin()).args(["replay", "--tid", &tid.to_string()]).arg(&dir).output().unwrap();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    let replay = String::from_utf8(replay.stdout).unwrap();
+    // Replay's lines start with the thread's id; the thread's own log leaves it out.
+    let prefix = format!("{tid} ");
+    let replay: Vec<&str> = replay.lines().map(|l| l.strip_prefix(&prefix).unwrap_or(l)).collect();
+    assert!(replay.iter().filter(|l| l.contains(" mprotect(")).count() >= calls, "replay prints every call");
+
+    let (head, tail) = (50_000, 50_000);
+    assert_eq!(trace.len(), head + 1 + tail);
+    let marker = trace[head];
+    let left_out = replay.len() - head - tail;
+    assert!(marker.starts_with(&format!("... {left_out} events of this thread left out here")), "{marker}");
+    assert!(marker.contains(&format!("--tid {tid}")), "{marker}");
+    assert_eq!(trace[head + 1..], replay[replay.len() - tail..], "the last lines are replay's last lines");
+    assert!(trace[..head].iter().filter(|l| l.contains(" mprotect(")).count() > head - 100);
+}

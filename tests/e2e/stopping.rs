@@ -255,7 +255,8 @@ fn a_disk_the_trace_text_fills_still_gets_the_report_and_summary() {
     let work = scratch("enospc-text");
     let tiny = Tmpfs::mount(work.join("tiny"), "4m");
     let dir = tiny.0.join("r1");
-    // 200,000 calls: under a megabyte of events.bin, but some 14 MB of trace text.
+    // 200,000 calls: under a megabyte of events.bin, but some 7 MB of trace text (its first and
+    // last 50,000 lines).
     let status = Command::new(observer_bin())
         .args(["run", "--quiet", "--out"])
         .arg(&dir)

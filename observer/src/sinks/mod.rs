@@ -40,6 +40,9 @@ pub enum TraceText {
     CutAtLimit(u64),
     /// A signal arrived while it was written: observer was asked to finish at once.
     CutBySignal,
+    /// Every thread's log written, but for the middle of the busiest ones: `events` events of
+    /// `threads` threads.
+    MiddlesLeftOut { events: u64, threads: usize },
     /// Not rendered: the disk was full (or failing) when the capture was cut.
     Skipped,
     /// Writing it failed.
@@ -54,6 +57,12 @@ impl std::fmt::Display for TraceText {
             TraceText::CutBySignal => {
                 write!(f, "cut short by a signal; `observer replay` prints all of events.bin")
             }
+            TraceText::MiddlesLeftOut { events, threads } => write!(
+                f,
+                "complete but for {events} events in the middle of the {threads} busiest thread(s)' logs \
+                 (the first and last {} lines of each are kept); `observer replay --tid` prints them",
+                trace_files::KEEP_HEAD
+            ),
             TraceText::Skipped => write!(f, "not written (the disk was full); `observer replay` prints events.bin"),
             TraceText::Failed(e) => write!(f, "cut by a write error: {e}; `observer replay` prints events.bin"),
         }
@@ -201,13 +210,33 @@ impl Pipeline {
 
     /// Writes `trace.<tid>.txt` for every thread from the finished event log, at most `limit`
     /// bytes of it (the same limit as events.bin), and says how far it got.
-    fn render_traces(&self, limit: Option<u64>) -> io::Result<TraceText> {
+    fn render_traces(&self, limit: Option<u64>, records: u64) -> io::Result<TraceText> {
         if matches!(self.log.cut(), Some(event_file::Cut { reason: event_file::CutReason::WriteError(_), .. })) {
             return Ok(TraceText::Skipped);
         }
-        let mut traces = TraceFiles::new(&self.dir);
-        let mut source = FileSource::from_file(self.dir.read(crate::rundir::EVENTS)?).map_err(io::Error::other)?;
+        let events = || -> io::Result<FileSource> {
+            FileSource::from_file(self.dir.read(crate::rundir::EVENTS)?).map_err(io::Error::other)
+        };
         let mut batch = Vec::with_capacity(4096);
+        let mut traces = if records > trace_files::KEEP_HEAD + trace_files::KEEP_TAIL {
+            // Some thread may have more lines than its log keeps: count each thread's first.
+            let mut counts: foldhash::HashMap<u32, u64> = foldhash::HashMap::default();
+            let mut source = events()?;
+            loop {
+                batch.clear();
+                let more = source.read_batch(&mut batch).map_err(io::Error::other)?;
+                for event in &batch {
+                    *counts.entry(crate::render::owner_tid(event)).or_default() += 1;
+                }
+                if !more {
+                    break;
+                }
+            }
+            TraceFiles::with_counts(&self.dir, counts)
+        } else {
+            TraceFiles::new(&self.dir)
+        };
+        let mut source = events()?;
         let mut bytes = 0u64;
         let signals_before = self.hurry.count();
         loop {
@@ -218,20 +247,27 @@ impl Pipeline {
             batch.clear();
             let more = source.read_batch(&mut batch).map_err(io::Error::other)?;
             for event in &batch {
+                let tid = crate::render::owner_tid(event);
+                if !traces.keeps_next(tid)? {
+                    continue;
+                }
                 let line = crate::render::trace_line(event, &self.book, self.header.boot_to_wall_ns);
                 bytes += line.len() as u64 + 1;
                 if limit.is_some_and(|max| bytes > max) {
                     traces.flush_all()?;
                     return Ok(TraceText::CutAtLimit(bytes - line.len() as u64 - 1));
                 }
-                traces.append(crate::render::owner_tid(event), event.header().ts_ns, line)?;
+                traces.append(tid, event.header().ts_ns, line)?;
             }
             if !more {
                 break;
             }
         }
         traces.flush_all()?;
-        Ok(TraceText::Complete)
+        Ok(match traces.left_out() {
+            (0, _) => TraceText::Complete,
+            (events, threads) => TraceText::MiddlesLeftOut { events, threads },
+        })
     }
 
     /// The container, pod or systemd unit process `pid` ran in: as the stuck snapshot read it
@@ -308,7 +344,8 @@ impl Pipeline {
     /// a failure to write it is noted (in the summary), not fatal.
     pub fn finish(&mut self, stuck: Option<&StuckSnapshot>) -> io::Result<(u64, Classification)> {
         let records = self.log.finish()?;
-        self.trace_text = self.render_traces(self.log.max_bytes()).unwrap_or_else(|e| TraceText::Failed(e.to_string()));
+        self.trace_text =
+            self.render_traces(self.log.max_bytes(), records).unwrap_or_else(|e| TraceText::Failed(e.to_string()));
         // Only now: the trace text is much larger than events.bin and may fill the disk itself.
         self.log.release_reserve();
         let analyzer = std::mem::take(&mut self.analyzer);
