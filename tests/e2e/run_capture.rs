@@ -278,7 +278,6 @@ fn a_busy_threads_trace_keeps_its_start_and_end_and_replay_prints_the_rest() {
     let out = observe(&dir, &[], &[workload("bench_mprotect").to_str().unwrap(), &calls.to_string(), "/dev/null"]);
     assert_eq!(out.status.code(), Some(0));
     let s = summary(&dir);
-    assert_eq!(s["events_dropped"], "0");
     assert!(s["trace_text"].starts_with("complete but for "), "{}", s["trace_text"]);
     let tid: u32 = s["pid"].parse().unwrap();
 

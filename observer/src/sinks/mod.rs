@@ -214,6 +214,7 @@ impl Pipeline {
         if matches!(self.log.cut(), Some(event_file::Cut { reason: event_file::CutReason::WriteError(_), .. })) {
             return Ok(TraceText::Skipped);
         }
+        let signals_before = self.hurry.count();
         let events = || -> io::Result<FileSource> {
             FileSource::from_file(self.dir.read(crate::rundir::EVENTS)?).map_err(io::Error::other)
         };
@@ -223,6 +224,9 @@ impl Pipeline {
             let mut counts: foldhash::HashMap<u32, u64> = foldhash::HashMap::default();
             let mut source = events()?;
             loop {
+                if self.hurry.count() > signals_before {
+                    return Ok(TraceText::CutBySignal);
+                }
                 batch.clear();
                 let more = source.read_batch(&mut batch).map_err(io::Error::other)?;
                 for event in &batch {
@@ -238,7 +242,6 @@ impl Pipeline {
         };
         let mut source = events()?;
         let mut bytes = 0u64;
-        let signals_before = self.hurry.count();
         loop {
             if self.hurry.count() > signals_before {
                 traces.flush_all()?;
@@ -248,7 +251,9 @@ impl Pipeline {
             let more = source.read_batch(&mut batch).map_err(io::Error::other)?;
             for event in &batch {
                 let tid = crate::render::owner_tid(event);
-                if !traces.keeps_next(tid)? {
+                let (kept, marker_bytes) = traces.keeps_next(tid)?;
+                bytes += marker_bytes;
+                if !kept {
                     continue;
                 }
                 let line = crate::render::trace_line(event, &self.book, self.header.boot_to_wall_ns);

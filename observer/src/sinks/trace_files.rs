@@ -55,31 +55,33 @@ impl TraceFiles {
         files
     }
 
-    /// Whether the thread's next line is written (else it need not be rendered). At the first
-    /// line left out, the lines before it and a line saying what is left out are written.
-    pub fn keeps_next(&mut self, tid: u32) -> io::Result<bool> {
+    /// Whether the thread's next line is written (else it need not be rendered), and the bytes of
+    /// text written now: at the first line left out, the lines before it and a line saying what is
+    /// left out.
+    pub fn keeps_next(&mut self, tid: u32) -> io::Result<(bool, u64)> {
         let Some((total, offered)) = self.busy.get_mut(&tid) else {
-            return Ok(true);
+            return Ok((true, 0));
         };
         let (total, index) = (*total, *offered);
         *offered += 1;
         let left_out = total - KEEP_HEAD - KEEP_TAIL;
+        let mut marker_bytes = 0;
         if index == KEEP_HEAD {
             let mut lines = self.pending.remove(&tid).unwrap_or_default();
             self.pending_lines -= lines.len();
             let last_ts = lines.iter().map(|(ts, _)| *ts).max().unwrap_or(0);
-            lines.push((
-                last_ts,
-                format!(
-                    "... {left_out} events of this thread left out here (the first {KEEP_HEAD} and the last {KEEP_TAIL} \
-                     are kept); `observer replay {} --tid {tid}` prints every one ...",
-                    crate::decode::escape_controls(&self.dir.path().to_string_lossy())
-                ),
-            ));
+            // Quoted as a shell needs it, on one line whatever the path holds.
+            let dir = crate::rundir::shell_join(&[self.dir.path().to_string_lossy().into_owned()]);
+            let marker = format!(
+                "... {left_out} events of this thread left out here (the first {KEEP_HEAD} and the last {KEEP_TAIL} \
+                 are kept); `observer replay {dir} --tid {tid}` prints every one ..."
+            );
+            marker_bytes = marker.len() as u64 + 1;
+            lines.push((last_ts, marker));
             self.write(tid, lines)?;
             self.left_out += left_out;
         }
-        Ok(!(KEEP_HEAD..KEEP_HEAD + left_out).contains(&index))
+        Ok((!(KEEP_HEAD..KEEP_HEAD + left_out).contains(&index), marker_bytes))
     }
 
     /// Events left out of the logs, and of how many threads.
@@ -145,12 +147,12 @@ mod tests {
         let mut files = TraceFiles::with_counts(&dir, [(busy, total), (quiet, 3)]);
         let mut rendered = 0;
         for i in 0..total {
-            if files.keeps_next(busy).unwrap() {
+            if files.keeps_next(busy).unwrap().0 {
                 rendered += 1;
                 files.append(busy, i, format!("line {i}")).unwrap();
             }
             if i < 3 {
-                assert!(files.keeps_next(quiet).unwrap());
+                assert_eq!(files.keeps_next(quiet).unwrap(), (true, 0));
                 files.append(quiet, i, format!("quiet {i}")).unwrap();
             }
         }
