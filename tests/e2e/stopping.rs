@@ -502,3 +502,49 @@ fn records_held_on_a_cpu_reach_events_bin_while_their_thread_keeps_running() {
     signal(&observer, libc::SIGTERM);
     let _ = wait_or_kill(&mut observer, Duration::from_secs(30));
 }
+
+/// The children of process `pid` (its threads' `children` lists).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
+}
+
+/// A reader left far behind (here: stopped while the command makes 400,000 calls into a 64 MiB
+/// ring) still reads every record the kernel submitted once the command has ended: the last read
+/// goes on until the ring is empty, not for one loop pass's budget, and a pass cut short by the
+/// stop does not leave the next one thinking the ring is empty.
+#[test]
+fn a_reader_far_behind_when_the_command_ends_still_reads_every_record() {
+    let Some(_cpu) = bpf_or_skip("backlog at the end") else {
+        return;
+    };
+    let dir = scratch("backlog");
+    let mut observer = start(
+        &dir,
+        &["--buffer-size", "67108864"],
+        &[workload("bench_mprotect").to_str().unwrap(), "400000", "/dev/null"],
+    );
+    let mut command = 0;
+    wait_until("the command runs its own program", Duration::from_secs(20), || {
+        command = children_of(observer.id()).into_iter().next().unwrap_or(0);
+        std::fs::read_link(format!("/proc/{command}/exe"))
+            .is_ok_and(|exe| exe.to_string_lossy().contains("workload-bench_mprotect"))
+    });
+    signal(&observer, libc::SIGSTOP);
+    let ended = || std::fs::read_to_string(format!("/proc/{command}/stat")).map_or(true, |s| s.contains(") Z "));
+    wait_until("the command ends while observer is stopped", Duration::from_secs(60), ended);
+    signal(&observer, libc::SIGCONT);
+    wait_or_kill(&mut observer, Duration::from_secs(120)).expect("observer finishes");
+    let s = summary(&dir);
+    assert_eq!(s["events_dropped"], "0");
+    assert_eq!(s["events_unread"], "0", "received {} of {}", s["events_received"], s["events_submitted_by_kernel"]);
+    assert_eq!(s["events_received"], s["events_submitted_by_kernel"]);
+    let received: u64 = s["events_received"].parse().unwrap();
+    assert!(received > 400_000, "{received} events");
+}

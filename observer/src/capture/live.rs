@@ -18,8 +18,6 @@ pub const MAX_BATCH: usize = 16 * 1024;
 pub struct LiveSource {
     ring: AsyncFd<RingBuf<MapData>>,
     undecodable: u64,
-    /// The last batch did not fill up: the ring was empty, the drain in progress is over.
-    drained: bool,
 }
 
 impl LiveSource {
@@ -27,7 +25,7 @@ impl LiveSource {
         // SAFETY: the ring buffer owns its fd for as long as the AsyncFd holds it.
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| e.into_parts().1)?;
-        Ok(Self { ring, undecodable: 0, drained: false })
+        Ok(Self { ring, undecodable: 0 })
     }
 
     /// Waits until the kernel signals pending data (it does so only past the wake-up threshold;
@@ -44,28 +42,23 @@ impl LiveSource {
     }
 
     /// Fills `batch` (cleared first) with the next records of the ring, at most [`MAX_BATCH`],
-    /// and says whether there is a batch to handle. A drain is
-    /// `while live.next_batch(&mut batch) { handle(&batch) }`: it ends after the first batch the
-    /// ring could not fill, so a producer that keeps refilling the ring never holds the caller
-    /// away from its timers.
+    /// and says whether the ring may hold more (the batch filled up). A drain handles batches
+    /// until one comes back short or its time is up, so a producer that keeps refilling the ring
+    /// never holds the caller away from its timers. Nothing is carried from one call to the next:
+    /// a drain cut short by its clock (or by observer being stopped) leaves the next one whole.
     pub fn next_batch(&mut self, batch: &mut Vec<Event>) -> bool {
         batch.clear();
-        if std::mem::take(&mut self.drained) {
-            return false;
-        }
-        let _ = self.read_batch(batch);
-        true
+        self.read_records(batch)
     }
-}
 
-impl EventSource for LiveSource {
-    fn read_batch(&mut self, out: &mut Vec<Event>) -> Result<bool, SourceError> {
+    /// Appends records to `out` until the ring is empty or [`MAX_BATCH`] were added; true when
+    /// the batch filled up.
+    fn read_records(&mut self, out: &mut Vec<Event>) -> bool {
         let ring = self.ring.get_mut();
         let start = out.len();
-        let mut full = false;
-        while !full {
+        while out.len() - start < MAX_BATCH {
             let Some(item) = ring.next() else {
-                break;
+                return false;
             };
             for record in split_records(&item) {
                 match record.map(Event::decode) {
@@ -73,9 +66,15 @@ impl EventSource for LiveSource {
                     _ => self.undecodable += 1,
                 }
             }
-            full = out.len() - start >= MAX_BATCH;
         }
-        self.drained = !full;
+        true
+    }
+}
+
+impl EventSource for LiveSource {
+    /// A live ring never ends: always `Ok(true)`.
+    fn read_batch(&mut self, out: &mut Vec<Event>) -> Result<bool, SourceError> {
+        self.read_records(out);
         Ok(true)
     }
 }

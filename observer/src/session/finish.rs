@@ -84,6 +84,8 @@ pub fn finalize(f: Finished<'_>) -> Result<RunOutcome, RunError> {
     );
     pipeline.put_outcome(&mut s, &classification, records);
     s.put("events_submitted_by_kernel", counters.submitted_total());
+    // Submitted but never read (observer stopped reading before the ring was empty): never silent.
+    s.put("events_unread", counters.submitted_total().saturating_sub(pipeline.stats.events_received + undecodable));
     s.put("events_dropped", counters.dropped_total());
     for kind in crate::event::REPORTED_KINDS {
         s.put(format!("events_dropped.{}", crate::event::kind_name(kind)), counters.dropped[kind as usize]);

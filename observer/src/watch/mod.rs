@@ -23,7 +23,7 @@ use crate::{
     out_dir::OutDir,
     proc,
     processes::ProcessBook,
-    session::event_loop::{DRAIN_BUDGET, POLL_INTERVAL},
+    session::event_loop::{DRAIN_BUDGET, FINAL_DRAIN_LIMIT, POLL_INTERVAL},
     sinks::RunStats,
 };
 use incident::{trigger, IncidentInput, IncidentKind, RateLimit};
@@ -134,11 +134,27 @@ impl Daemon {
     /// [`DRAIN_BUDGET`] (a flood must not keep the daemon from its timers and signals).
     fn drain(&mut self) {
         self.kernel.probes.flush_stages(POLL_INTERVAL);
-        let until = Instant::now() + DRAIN_BUDGET;
+        self.read_for(DRAIN_BUDGET);
+    }
+
+    /// The daemon's last read: every CPU's held records, then the ring until it is empty (see
+    /// [`FINAL_DRAIN_LIMIT`]).
+    fn drain_to_end(&mut self) {
+        self.kernel.probes.flush_stages(Duration::ZERO);
+        self.read_for(FINAL_DRAIN_LIMIT);
+    }
+
+    /// Handles batches from the ring until it is empty or `limit` has passed.
+    fn read_for(&mut self, limit: Duration) {
+        let until = Instant::now() + limit;
         // Out of `self` while it is handled: an incident needs all of the daemon.
         let mut batch = std::mem::take(&mut self.batch);
-        while Instant::now() < until && self.kernel.live.next_batch(&mut batch) {
+        loop {
+            let more = self.kernel.live.next_batch(&mut batch);
             self.handle_batch(&batch);
+            if !more || Instant::now() >= until {
+                break;
+            }
         }
         self.batch = batch;
     }
@@ -326,8 +342,7 @@ pub async fn watch(
             }
         }
     }
-    d.kernel.probes.flush_stages(Duration::ZERO);
-    d.drain();
+    d.drain_to_end();
     d.refresh_metrics();
     if let Some(server) = server {
         server.abort();
