@@ -238,9 +238,14 @@ pub fn top_functions(stacks: &[SampledStack], n: usize) -> Vec<(String, u32)> {
     ranked
 }
 
+/// Looks at a blocked thread's current call, and the pause between looks (at most 18 ms a thread,
+/// only for one caught outside its call).
+const CALL_LOOKS: u32 = 10;
+const CALL_LOOK_GAP: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// The user call chain of thread `tid` of `pid` while it is blocked in a syscall, innermost first,
-/// at most `max_frames` long; empty while it runs or when its state cannot be read. `bp` is the
-/// frame pointer at syscall entry when the capture recorded it.
+/// at most `max_frames` long; empty while it runs (looked at again for up to 18 ms) or when its
+/// state cannot be read. `bp` is the frame pointer at syscall entry when the capture recorded it.
 ///
 /// Unwound from the pc and stack pointer the kernel saved on syscall entry (/proc/<pid>/task/
 /// <tid>/syscall) with the binaries' call frame information or the frame-pointer chain, reading
@@ -252,7 +257,15 @@ pub fn blocked_user_stack(symbols: &ProcessSymbols, tid: u32, bp: Option<u64>, m
     if max_frames == 0 {
         return Vec::new();
     }
-    let Some(call) = current_syscall(symbols.pid, tid) else { return Vec::new() };
+    // A waiter the snapshot found in a syscall may be caught just woken (a runtime's ticker, a
+    // timed wait running out): it is back in its call within moments, so look again briefly.
+    let call = (0..CALL_LOOKS).find_map(|look| {
+        if look > 0 {
+            std::thread::sleep(CALL_LOOK_GAP);
+        }
+        current_syscall(symbols.pid, tid)
+    });
+    let Some(call) = call else { return Vec::new() };
     let regs = Registers { pc: call.pc, sp: call.sp, bp };
     symbols.unwinder.borrow_mut().chain(&symbols.maps, regs, max_frames)
 }
