@@ -1,6 +1,8 @@
 //! The live event source: drains the kernel ring buffer without blocking; the caller waits for
 //! readiness (or its poll timer) between batches.
 
+use std::time::{Duration, Instant};
+
 use aya::maps::{MapData, RingBuf};
 use tokio::io::unix::AsyncFd;
 
@@ -42,11 +44,8 @@ impl LiveSource {
     }
 
     /// Fills `batch` (cleared first) with the next records of the ring, at most [`MAX_BATCH`],
-    /// and says whether the ring may hold more (the batch filled up). A drain handles batches
-    /// until one comes back short or its time is up, so a producer that keeps refilling the ring
-    /// never holds the caller away from its timers. Nothing is carried from one call to the next:
-    /// a drain cut short by its clock (or by observer being stopped) leaves the next one whole.
-    pub fn next_batch(&mut self, batch: &mut Vec<Event>) -> bool {
+    /// and says whether the ring may hold more (the batch filled up).
+    fn next_batch(&mut self, batch: &mut Vec<Event>) -> bool {
         batch.clear();
         self.read_records(batch)
     }
@@ -67,6 +66,33 @@ impl LiveSource {
                 }
             }
         }
+        true
+    }
+}
+
+/// One drain of the ring: `while drain.next(live, &mut batch) { handle(&batch) }` hands over
+/// batches until one comes back short (the ring was empty) or `limit` has passed, so a producer
+/// that keeps refilling the ring never holds the caller away from its timers. Its state lives and
+/// dies with the drain: one cut short by its clock (or by observer being stopped) leaves the next
+/// one whole.
+pub struct Drain {
+    until: Instant,
+    over: bool,
+}
+
+impl Drain {
+    pub fn for_at_most(limit: Duration) -> Self {
+        Self { until: Instant::now() + limit, over: false }
+    }
+
+    /// Fills `batch` with the next records (possibly none) and says whether there is a batch to
+    /// handle.
+    pub fn next(&mut self, live: &mut LiveSource, batch: &mut Vec<Event>) -> bool {
+        if self.over {
+            return false;
+        }
+        let more = live.next_batch(batch);
+        self.over = !more || Instant::now() >= self.until;
         true
     }
 }

@@ -11,6 +11,6 @@ pub mod tracefs;
 
 pub use error::CaptureError;
 pub use kernel::{Kernel, Tally};
-pub use live::LiveSource;
+pub use live::{Drain, LiveSource};
 pub use probes::{Counters, Probes};
 pub use sampler::{SampleRun, SampleStats, StackSample};

@@ -8,7 +8,7 @@ use std::{future::Future, pin::Pin, time::Duration};
 use super::{OnHang, RunError, StopReason};
 use crate::{
     analysis::snapshot::StuckSnapshot,
-    capture::{Kernel, LiveSource, Probes},
+    capture::{Drain, Kernel, LiveSource, Probes},
     child::{self, ExitStatus},
     event::Event,
     hang::{progress::Stall, watch::Watchdog},
@@ -154,13 +154,9 @@ impl Loop<'_> {
 
     /// Hands batches from the ring to the pipeline until it is empty or `limit` has passed.
     fn read_for(&mut self, limit: Duration) {
-        let until = std::time::Instant::now() + limit;
-        loop {
-            let more = self.live.next_batch(&mut self.batch);
+        let mut drain = Drain::for_at_most(limit);
+        while drain.next(self.live, &mut self.batch) {
             self.pipeline.handle_batch(&self.batch);
-            if !more || std::time::Instant::now() >= until {
-                break;
-            }
         }
     }
 

@@ -17,7 +17,7 @@ use std::{
 };
 
 use crate::{
-    capture::{probes::HostWide, CaptureError, Kernel},
+    capture::{probes::HostWide, CaptureError, Drain, Kernel},
     event::{kind_name, Event},
     hang::{progress::Stall, watch::Watchdog},
     out_dir::OutDir,
@@ -146,15 +146,11 @@ impl Daemon {
 
     /// Handles batches from the ring until it is empty or `limit` has passed.
     fn read_for(&mut self, limit: Duration) {
-        let until = Instant::now() + limit;
+        let mut drain = Drain::for_at_most(limit);
         // Out of `self` while it is handled: an incident needs all of the daemon.
         let mut batch = std::mem::take(&mut self.batch);
-        loop {
-            let more = self.kernel.live.next_batch(&mut batch);
+        while drain.next(&mut self.kernel.live, &mut batch) {
             self.handle_batch(&batch);
-            if !more || Instant::now() >= until {
-                break;
-            }
         }
         self.batch = batch;
     }
